@@ -1,0 +1,76 @@
+"""Batch throughput on real notes: words per second and ms per note on one core,
+start-up time and peak memory. Prints numbers; it is not a test.
+
+    .venv/bin/python benchmarks/bench_batch.py [CORPUS.jsonl ...]
+
+Defaults to the MTSamples spine corpora in ../shared/corpora when present, else the
+shipped examples. Each note is checked as a 72100 study (the rules all run).
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_notes(paths: list[Path]) -> list[str]:
+    notes = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            notes += [json.loads(line)["text"] for line in f if line.strip()]
+    return notes
+
+
+def startup_seconds() -> float:
+    example = ROOT / "examples" / "lumbar_flexion_extension.txt"
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "scribe.cli", "check", str(example), "--cpt", "72120"],
+                       check=True, capture_output=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    args = [Path(a) for a in sys.argv[1:]]
+    default = sorted((ROOT.parent / "shared" / "corpora").glob("*.jsonl"))
+    paths = args or default
+    notes = load_notes(paths) if paths else [(ROOT / "examples" / "lumbar_flexion_extension.txt").read_text()] * 50
+    from scribe import Encounter, build_engine
+
+    t0 = time.perf_counter()
+    engine = build_engine()
+    build = time.perf_counter() - t0
+    enc = Encounter(cpt=("72100",), icd10=("M54.50",))
+    words = sum(len(n.split()) for n in notes)
+    cold_t = time.perf_counter()
+    for n in notes:
+        engine.check(n, enc)
+    cold = time.perf_counter() - cold_t
+    engine._cache.clear()
+    runs = []
+    for _ in range(3):
+        engine._cache.clear()
+        t = time.perf_counter()
+        for n in notes:
+            engine.check(n, enc)
+        runs.append(time.perf_counter() - t)
+    best = min(runs)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"notes={len(notes)} words={words} (corpus: {', '.join(p.name for p in paths) or 'examples'})")
+    print(f"engine build: {build:.2f} s (in process); first pass {words / cold:,.0f} words/s")
+    print(f"throughput (one core, sentence cache cleared): {words / best:,.0f} words/s; {1000 * best / len(notes):.2f} ms/note")
+    print(f"start-up of `scribe check` on a short note (best of 3): {startup_seconds():.2f} s")
+    print(f"peak memory (RSS): {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

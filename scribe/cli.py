@@ -1,0 +1,145 @@
+"""The ``scribe`` command: ``check`` (batch), ``serve``, ``token``, ``data``.
+
+``check`` never prints a traceback: unusable input exits 2 with one line on stderr.
+The service commands live in ``scribe_server.cli`` and are imported only when used,
+so the batch check starts without the web stack.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import InputError, ScribeError
+
+MAX_NOTE_BYTES = 2_000_000  # 1 MB notes must work; beyond 2 MB is refused as unusable input
+
+
+def _fail(message: str) -> int:
+    print(f"scribe: {message}", file=sys.stderr)
+    return 2
+
+
+def _read_note(path: str) -> str:
+    try:
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", code="UNREADABLE_FILE") from None
+    if len(raw) > MAX_NOTE_BYTES:
+        raise InputError(f"{path} is {len(raw)} bytes; the limit is {MAX_NOTE_BYTES}", code="NOTE_TOO_LARGE")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})", code="NOT_UTF8") from None
+
+
+def _iter_cases(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Yield (line number, case or None, error or None) for each non-blank line."""
+    try:
+        handle = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}", code="UNREADABLE_FILE") from None
+    with handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    case = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield number, None, f"line {number}: not JSON ({exc.msg})"
+                    continue
+                if not isinstance(case, dict):
+                    yield number, None, f"line {number}: a case must be a JSON object"
+                    continue
+                yield number, case, None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path} is not UTF-8 text (byte {exc.start})", code="NOT_UTF8") from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from . import build_engine
+    from .types import Encounter
+
+    engine = build_engine()
+    if args.jsonl:
+        for number, case, error in _iter_cases(args.jsonl):
+            if error is not None:
+                print(json.dumps({"id": None, "error": {"code": "BAD_CASE", "message": error}}))
+                continue
+            assert case is not None
+            try:
+                encounter = Encounter.from_dict(case)
+                result = engine.check(case.get("text"), encounter)
+                result.id = case.get("id")
+                out = result.to_dict()
+            except InputError as exc:
+                out = {"id": case.get("id"), "error": {"code": exc.code, "message": exc.message}}
+            print(json.dumps(out, ensure_ascii=False), flush=False)
+        sys.stdout.flush()
+        return 0
+    if not args.note:
+        raise InputError("give a NOTE file (or - for stdin), or --jsonl CASES", code="NO_INPUT")
+    text = _read_note(args.note)
+    encounter = Encounter.from_dict({"cpt": args.cpt, "modifiers": args.modifier,
+                                     "icd10": args.icd10, "site": args.site})
+    result = engine.check(text, encounter)
+    print(json.dumps(result.to_dict(), ensure_ascii=False, indent=None if args.compact else 2))
+    return 0
+
+
+def cmd_import_ncci(args: argparse.Namespace) -> int:
+    from .lexicons import load_lexicons
+    from .linkers.ncci import import_ptp
+
+    lex = load_lexicons()
+    codes = {c.code for fam in lex.families for c in fam.codes}
+    kept, rows, store = import_ptp(Path(args.file), codes, Path(args.store) if args.store else None)
+    print(f"read {rows} PTP edit rows; kept {kept} edits between imaging-family codes; stored in {store}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scribe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="check a note (or a JSONL file of cases) for documentation gaps")
+    check.add_argument("note", nargs="?", help="note text file, or - for stdin")
+    check.add_argument("--jsonl", metavar="CASES", help="one case a line in, one result a line out")
+    check.add_argument("--cpt", action="append", default=[], help="chosen CPT code (repeatable)")
+    check.add_argument("--modifier", action="append", default=[], help="chosen modifier (repeatable)")
+    check.add_argument("--icd10", action="append", default=[], help="chosen ICD-10-CM code (repeatable)")
+    check.add_argument("--site", default="office", choices=["office", "facility"])
+    check.add_argument("--compact", action="store_true", help="one-line JSON")
+    check.set_defaults(func=cmd_check)
+
+    data = sub.add_parser("data", help="load reference data").add_subparsers(dest="data_command", required=True)
+    ncci = data.add_parser("import-ncci", help="import the CMS practitioner PTP edit file (tab-separated)")
+    ncci.add_argument("file", help="the quarterly PTP .txt file as published by CMS")
+    ncci.add_argument("--store", help="where to store the edits (default: $SCRIBE_DATA_DIR/ncci_ptp.jsonl)")
+    ncci.set_defaults(func=cmd_import_ncci)
+
+    try:
+        from scribe_server.cli import add_commands
+    except ImportError:  # the service package is optional for the batch check
+        add_commands = None
+    if add_commands is not None:
+        add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ScribeError as exc:
+        return _fail(exc.message)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The batch engine: note text + encounter in, gaps with evidence, fix and source out.
+
+Steps, in order: split the note into sentences; analyse each sentence (cached by its
+text); aggregate into a `Note`; link indications to ICD-10-CM; run every rule of
+``lexicons/rules.toml`` on the `Note`; render messages from the rules' templates.
+The streaming session uses the same steps, re-analysing only changed sentences.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from .errors import InputError
+from .evaluators import CHECKS, Context
+from .lexicons import Lexicons, load_lexicons
+from .linkers.cpt import CptRequirements
+from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
+from .linkers.indications import IndicationLinker
+from .linkers.ncci import NcciEdits
+from .nlp.facts import SentenceFacts
+from .nlp.sections import HeaderDetector
+from .nlp.sentences import SentenceSplitter
+from .note import Note, build_note
+from .types import SEVERITY_ORDER, CheckResult, Encounter, Gap
+
+log = logging.getLogger("scribe.engine")
+MAX_NOTE_CHARS = 2_000_000
+
+
+class _Formatter(dict):
+    def __missing__(self, key: str) -> str:  # a template never raises on a missing value
+        return "{" + key + "}"
+
+
+class Engine:
+    def __init__(self, lexicons: Lexicons, *, cache_size: int = 20000, ncci: NcciEdits | None = None):
+        from .nlp.factories import build_nlp
+
+        self.lexicons = lexicons
+        self.nlp = build_nlp(lexicons.root)
+        self.splitter = SentenceSplitter(list(lexicons.midline_headers), HeaderDetector(lexicons.sections).literals)
+        self.codeset = get_code_set()
+        self.cpt = CptRequirements(lexicons)
+        self.linker = IndicationLinker(lexicons.concepts, self.codeset)
+        self.concepts = {c.concept: c for c in lexicons.concepts}
+        self.tags = {c.concept: frozenset(c.tags) for c in lexicons.concepts}
+        self.rules = [r for r in lexicons.rules if r.status == "active"]
+        unknown = {r.check for r in self.rules} - set(CHECKS)
+        if unknown:
+            raise ValueError(f"rules name unknown checks: {sorted(unknown)}")
+        self.pair_rules = [p for fam in lexicons.families for p in fam.pair_rules]
+        self.laterality = frozenset(m for fam in lexicons.families for m in fam.laterality_modifiers)
+        self.ncci = ncci if ncci is not None else NcciEdits.load_default()
+        p = lexicons.patterns
+        self.encounter_priority = p["encounter_priority"]
+        self.dynamic = frozenset(p["dynamic_projections"])
+        self.empty_content = re.compile(p["empty_content"], re.I)
+        self._cache: OrderedDict[str, SentenceFacts] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self._component = self.nlp.get_pipe("scribe_sentence_facts")
+        self._matcher = self._component.concepts
+
+    # -- validation -----------------------------------------------------------------------
+    def validate_encounter(self, encounter: Encounter) -> Encounter:
+        for code in encounter.cpt:
+            spec = self.cpt.get(code)
+            if spec is None:
+                raise InputError(f"CPT {code} is not a code scribe checks (spine imaging family: "
+                                 f"72020-72220, 72125-72133, 72141-72158)", code="UNKNOWN_CPT")
+            if spec.status != "active":
+                raise InputError(f"CPT {code} was deleted ({spec.paraphrase}); use "
+                                 f"{', '.join(spec.replaced_by) or 'a current code'}", code="DELETED_CPT")
+        icd = []
+        for raw in encounter.icd10:
+            code = normalize_icd(raw)
+            if not is_well_formed(code):
+                raise InputError(f"ICD-10-CM code {raw!r} is malformed (expected e.g. M54.50)", code="INVALID_ICD10")
+            icd.append(code)
+        return Encounter(cpt=encounter.cpt, modifiers=encounter.modifiers, icd10=tuple(icd),
+                         site=encounter.site, provider=encounter.provider)
+
+    # -- analysis ---------------------------------------------------------------------------
+    def sentence_facts(self, texts: list[str]) -> list[SentenceFacts]:
+        """Facts for each sentence text, from the cache where possible."""
+        out: list[SentenceFacts | None] = []
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, t in enumerate(texts):
+                hit = self._cache.get(t)
+                if hit is None:
+                    missing.setdefault(t, []).append(i)
+                else:
+                    self._cache.move_to_end(t)
+                out.append(hit)
+        if missing:
+            fresh = {t: self._component.analyze(t) for t in missing}
+            with self._lock:
+                for t, facts in fresh.items():
+                    for i in missing[t]:
+                        out[i] = facts
+                    self._cache[t] = facts
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return out  # type: ignore[return-value]
+
+    def note(self, text: str, spans, facts: list[SentenceFacts]) -> Note:
+        note = build_note(text, spans, facts, encounter_priority=self.encounter_priority, dynamic=self.dynamic,
+                          abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content,
+                          level_regions=self.lexicons.patterns["level_regions"])
+        note.indications = self.linker.link(note, facts, spans)
+        return note
+
+    def evaluate(self, note: Note, encounter: Encounter) -> CheckResult:
+        ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,
+                      support=self.lexicons.icd_support, concepts=self.concepts, tags=self.tags,
+                      pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality)
+        gaps: list[Gap] = []
+        for rule in self.rules:
+            if rule.code.startswith("DX_") and not encounter.icd10:
+                continue
+            for hit in CHECKS[rule.check](ctx, rule.params):
+                values = _Formatter(hit.params)
+                gaps.append(Gap(code=rule.code, severity=rule.severity, rule_id=rule.id,
+                                message=rule.message.format_map(values), fix=rule.fix.format_map(values),
+                                source=rule.source.format_map(values), cpt=hit.cpt, icd10=hit.icd10,
+                                evidence=tuple(hit.evidence)))
+        gaps.sort(key=lambda g: (SEVERITY_ORDER[g.severity], g.code))
+        modalities = {c.modality for c in ctx.chosen} or {"xray"}
+        return CheckResult(gaps=gaps, indications=note.indications, facts=note.facts(),
+                           supported_cpt=self.cpt.supported(note, modalities),
+                           checklist=self.checklist(note, ctx, gaps))
+
+    def check(self, text, encounter: Encounter) -> CheckResult:
+        if not isinstance(text, str):
+            raise InputError("the note text must be a string", code="BAD_NOTE")
+        if not text.strip():
+            raise InputError("the note is empty", code="EMPTY_NOTE")
+        if len(text) > MAX_NOTE_CHARS:
+            raise InputError(f"the note has {len(text)} characters; the limit is {MAX_NOTE_CHARS}", code="NOTE_TOO_LARGE")
+        encounter = self.validate_encounter(encounter)
+        spans = self.splitter.split(text)
+        facts = self.sentence_facts([text[s.start:s.end] for s in spans])
+        return self.evaluate(self.note(text, spans, facts), encounter)
+
+    def new_session(self, encounter: Encounter):
+        from .session import DictationSession
+
+        return DictationSession(self, self.validate_encounter(encounter))
+
+    # -- checklist ------------------------------------------------------------------------
+    def checklist(self, note: Note, ctx: Context, gaps: list[Gap]) -> list[dict]:
+        open_codes = {g.code for g in gaps}
+        items = []
+
+        def item(key, label, codes, evidence):
+            met = not (set(codes) & open_codes)
+            items.append({"id": key, "label": label, "met": met, "gaps": sorted(set(codes) & open_codes),
+                          "evidence": [e.to_dict() for e in evidence[:3]]})
+
+        reasons = [i for i in note.indications if i.section in ("indication", "history", "narrative", "title", "assessment")]
+        from .types import Evidence
+        item("indication", "Reason for the exam", ["INDICATION_MISSING", "INDICATION_NOT_SPECIFIC"],
+             [Evidence(i.start, i.end, i.text) for i in reasons if i.assertion != "negated"])
+        chosen = ctx.chosen
+        if any(c.modality == "xray" for c in chosen):
+            item("views", "Number of views", ["VIEWS_NOT_DOCUMENTED", "VIEWS_MISMATCH"], note.view_evidence)
+        if any(c.positions != "any" for c in chosen):
+            item("positions", "Bending or flexion/extension positions", ["POSITIONS_MISSING"], note.position_evidence)
+        if any(c.level_required for c in chosen):
+            item("level", "Spine level imaged", ["LEVEL_MISSING"], note.level_evidence or note.region_evidence)
+        if chosen:
+            item("region", "Body region matches the code", ["REGION_MISMATCH"], note.region_evidence)
+        if any(c.contrast for c in chosen):
+            item("contrast", "Contrast use", ["CONTRAST_NOT_DOCUMENTED", "CONTRAST_MISMATCH"], note.contrast_evidence)
+        item("findings", "Findings", ["FINDINGS_MISSING"], note.findings_evidence)
+        item("impression", "Impression", ["IMPRESSION_MISSING"], note.impression_evidence)
+        item("comparison", "Comparison (or none)", ["COMPARISON_NOT_STATED"], note.comparison_evidence)
+        item("ordering", "Ordering provider", ["ORDERING_PROVIDER_MISSING"], note.ordering_evidence)
+        item("signature", "Signature of the interpreting physician", ["SIGNATURE_MISSING"], note.signature_evidence)
+        if ctx.encounter.icd10:
+            item("diagnosis", "Diagnosis codes supported and specific",
+                 ["DX_NOT_SUPPORTING", "DX_MORE_SPECIFIC_AVAILABLE", "DX_INVALID_CODE", "DX_UNCERTAIN_AS_CONFIRMED",
+                  "DX_NOT_DOCUMENTED"], [])
+        if chosen:
+            item("coding", "Code pairs and modifiers", ["NCCI_PAIR_CONFLICT", "MODIFIER_REQUIRED", "MODIFIER_INVALID"], [])
+        return items
+
+
+_ENGINE: Engine | None = None
+_ENGINE_LOCK = threading.Lock()
+
+
+def build_engine(lexicon_dir: str | Path | None = None) -> Engine:
+    """A ready engine (lexicons validated, pipeline built); the default one is shared."""
+    global _ENGINE
+    if lexicon_dir is not None:
+        return Engine(load_lexicons(Path(lexicon_dir)))
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = Engine(load_lexicons())
+        return _ENGINE

@@ -1,0 +1,462 @@
+"""Check kinds: small pure functions, one per ``check`` named in ``lexicons/rules.toml``.
+
+Each takes a `Context` (the note's facts, the encounter, the code tables) and the
+rule's ``params`` and returns `Hit`s: the values that fill the rule's message and
+fix templates, the evidence, and the CPT/ICD-10 code the gap is about. Evaluators
+never read raw text and never word a message: the templates live with the rule.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .types import Evidence
+
+DISTINCT_MODIFIERS = frozenset({"59", "XE", "XS", "XP", "XU"})
+REASON_ASSERTIONS = frozenset({"present", "possible", "historical"})
+
+
+@dataclass
+class Hit:
+    params: dict[str, Any] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    cpt: str | None = None
+    icd10: str | None = None
+
+
+@dataclass
+class Context:
+    note: Any
+    encounter: Any
+    cpt: Any                      # CptRequirements
+    codeset: Any                  # IcdCodeSet
+    support: dict[str, Any]
+    concepts: dict[str, Any]      # concept name -> Concept
+    tags: dict[str, frozenset[str]]
+    pair_rules: list[Any]
+    imported_pairs: Any           # NcciEdits or None
+    laterality_modifiers: frozenset[str]
+
+    @property
+    def chosen(self):
+        return [c for c in (self.cpt.get(code) for code in self.encounter.cpt) if c is not None]
+
+    def mod(self, m: str) -> bool:
+        return m in self.encounter.modifiers
+
+
+CHECKS: dict[str, Callable[[Context, dict], list[Hit]]] = {}
+
+
+def check(name: str):
+    def register(fn):
+        CHECKS[name] = fn
+        return fn
+    return register
+
+
+# --- helpers ----------------------------------------------------------------------------
+def _reasons(ctx: Context):
+    return [m for m in ctx.note.reason_mentions if m.assertion in REASON_ASSERTIONS]
+
+
+def _ev(ctx: Context, mentions) -> list[Evidence]:
+    text = ctx.note.text
+    return [Evidence(m.start, m.end, text[m.start:m.end]) for m in mentions]
+
+
+def _necessity(ctx: Context, code) -> str:
+    if code.necessity == "plain" and code.modality == "xray" and ctx.note.positions:
+        return "dynamic"
+    return code.necessity
+
+
+def _reason_ok(ctx: Context, necessity: str, reasons) -> bool:
+    if necessity == "plain":
+        return True
+    tagged = {t for m in reasons for t in ctx.tags.get(m.concept, ())}
+    if necessity == "dynamic":
+        return "dynamic_reason" in tagged
+    if tagged & {"advanced_reason", "red_flag", "trauma"}:
+        return True
+    return "conservative_care" in tagged and ctx.note.duration_weeks >= ctx.support.get("conservative_weeks", 6)
+
+
+def _supports(ctx: Context, code: str, necessity: str) -> bool:
+    if code in ctx.support["nonspecific_pain"]:
+        return necessity == "plain"
+    prefixes = ctx.support["support"][necessity]["prefixes"]
+    return any(code.startswith(p) for p in prefixes)
+
+
+def _valid_icd(ctx: Context):
+    return [c for c in ctx.encounter.icd10 if ctx.codeset.is_billable(c)]
+
+
+def _covering_mentions(ctx: Context, code: str):
+    """Mentions of the concepts that most specifically cover ``code`` (longest prefix)."""
+    best, names = 0, set()
+    for name, concept in ctx.concepts.items():
+        for prefix in concept.covers:
+            if code.startswith(prefix) and len(prefix) >= best:
+                if len(prefix) > best:
+                    best, names = len(prefix), set()
+                names.add(name)
+    return [m for m in ctx.note.mentions if m.concept in names]
+
+
+def _note_codes(ctx: Context, assertions=("present",)):
+    for ind in ctx.note.indications:
+        if ind.assertion in assertions:
+            for cand in ind.icd10:
+                yield cand.code, ind
+
+
+# --- indication ---------------------------------------------------------------------------
+@check("requires_indication")
+def requires_indication(ctx: Context, params: dict) -> list[Hit]:
+    if _reasons(ctx):
+        return []
+    note = ctx.note
+    if note.indication_text_present:
+        return []
+    return [Hit(evidence=list(note.indication_headers))]
+
+
+@check("requires_specific_reason")
+def requires_specific_reason(ctx: Context, params: dict) -> list[Hit]:
+    reasons = _reasons(ctx)
+    if not reasons:
+        return []
+    hits = []
+    for code in ctx.chosen:
+        necessity = _necessity(ctx, code)
+        if necessity == "plain" or _reason_ok(ctx, necessity, reasons):
+            continue
+        label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else f"{code.modality.upper()} of the spine"
+        hits.append(Hit({"cpt": code.code, "study": label,
+                         "reasons": ", ".join(sorted({ctx.note.text[m.start:m.end].lower() for m in reasons}))},
+                        _ev(ctx, reasons), cpt=code.code))
+        break
+    return hits
+
+
+# --- views, positions, level, region, contrast ---------------------------------------------
+@check("requires_views")
+def requires_views(ctx: Context, params: dict) -> list[Hit]:
+    xray = [c for c in ctx.chosen if c.modality == "xray"]
+    if not xray or ctx.note.views is not None:
+        return []
+    return [Hit({"cpt": xray[0].code, "range": _range(xray[0])}, cpt=xray[0].code)]
+
+
+def _range(code) -> str:
+    lo, hi = code.min_views, code.max_views
+    if hi is None:
+        return f"{lo} or more views"
+    return f"{lo} view" if lo == hi == 1 else (f"{lo} views" if lo == hi else f"{lo}-{hi} views")
+
+
+@check("view_count_matches")
+def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
+    note = ctx.note
+    if note.views is None:
+        return []
+    groups: dict[str, list] = {}
+    for code in ctx.chosen:
+        if code.modality == "xray" and code.min_views is not None:
+            groups.setdefault(code.region, []).append(code)
+    hits = []
+    for codes in groups.values():
+        if any(_in_range(c, note.views) for c in codes):
+            continue
+        code = codes[0]
+        supported = [c for c in ctx.cpt.supported(note, {"xray"}) if c not in {x.code for x in codes}]
+        if note.views < (code.min_views or 0) and not supported:
+            fix_code = "append modifier 52 (reduced service) or document the missing views"
+        elif supported:
+            fix_code = f"{supported[0]} matches the {note.views} views documented"
+        else:
+            fix_code = "no spine code matches this count in the documented region; check the views"
+        hits.append(Hit({"cpt": "+".join(c.code for c in codes), "range": " or ".join(_range(c) for c in codes),
+                         "views": note.views, "suggestion": fix_code}, list(note.view_evidence), cpt=code.code))
+    return hits
+
+
+def _in_range(code, views: int) -> bool:
+    return (code.min_views is None or views >= code.min_views) and (code.max_views is None or views <= code.max_views)
+
+
+@check("requires_positions")
+def requires_positions(ctx: Context, params: dict) -> list[Hit]:
+    if ctx.note.positions:
+        return []
+    return [Hit({"cpt": c.code}, list(ctx.note.view_evidence), cpt=c.code)
+            for c in ctx.chosen if c.positions in ("dynamic_only", "includes_dynamic")][:1]
+
+
+@check("requires_level")
+def requires_level(ctx: Context, params: dict) -> list[Hit]:
+    if ctx.note.levels or ctx.note.regions:
+        return []
+    return [Hit({"cpt": c.code}, list(ctx.note.view_evidence), cpt=c.code) for c in ctx.chosen if c.level_required][:1]
+
+
+@check("region_matches")
+def region_matches(ctx: Context, params: dict) -> list[Hit]:
+    note = ctx.note
+    if not note.regions:
+        return []
+    hits = []
+    for code in ctx.chosen:
+        if code.region == "any" or code.region in note.regions:
+            continue
+        supported = ctx.cpt.supported(note, {code.modality})
+        suggestion = f"{supported[0]} matches the documented {', '.join(note.regions)} study" if supported else \
+            "choose the code for the documented region"
+        hits.append(Hit({"cpt": code.code, "code_region": code.region.replace("_", " "),
+                         "regions": ", ".join(r.replace("_", " ") for r in note.regions), "suggestion": suggestion},
+                        list(note.region_evidence), cpt=code.code))
+    return hits[:1]
+
+
+@check("requires_contrast")
+def requires_contrast(ctx: Context, params: dict) -> list[Hit]:
+    if ctx.note.contrast is not None:
+        return []
+    return [Hit({"cpt": c.code}, cpt=c.code) for c in ctx.chosen if c.contrast is not None][:1]
+
+
+@check("contrast_matches")
+def contrast_matches(ctx: Context, params: dict) -> list[Hit]:
+    note = ctx.note
+    if note.contrast is None:
+        return []
+    groups: dict[tuple[str, str], set[str]] = {}
+    for code in ctx.chosen:
+        if code.contrast:
+            groups.setdefault((code.modality, code.region), set()).add(code.contrast)
+    hits = []
+    for (modality, region), chosen in groups.items():
+        combined = "without_with" if chosen >= {"without", "with"} or "without_with" in chosen else next(iter(chosen))
+        if note.contrast in chosen or combined == note.contrast:
+            continue
+        code = next(c for c in ctx.chosen if c.modality == modality and c.region == region)
+        supported = ctx.cpt.supported(note, {modality})
+        hits.append(Hit({"cpt": code.code, "chosen": _contrast_words(combined), "documented": _contrast_words(note.contrast),
+                         "suggestion": f"{supported[0]} matches the documented contrast use" if supported else
+                         "choose the code for the documented contrast use"},
+                        list(note.contrast_evidence), cpt=code.code))
+    return hits
+
+
+def _contrast_words(value: str) -> str:
+    return {"without": "without contrast", "with": "with contrast", "without_with": "without and then with contrast"}[value]
+
+
+# --- report elements -----------------------------------------------------------------------
+@check("requires_findings")
+def requires_findings(ctx: Context, params: dict) -> list[Hit]:
+    note = ctx.note
+    if note.findings_evidence and not note.findings_header_empty:
+        return []
+    return [Hit(evidence=[note.findings_header_empty] if note.findings_header_empty else list(note.impression_evidence[:1]))]
+
+
+@check("requires_impression")
+def requires_impression(ctx: Context, params: dict) -> list[Hit]:
+    if ctx.note.impression_evidence:
+        return []
+    return [Hit(evidence=[ctx.note.impression_header] if ctx.note.impression_header else [])]
+
+
+@check("requires_signature")
+def requires_signature(ctx: Context, params: dict) -> list[Hit]:
+    if ctx.note.signed:
+        return []
+    return [Hit(evidence=list(ctx.note.unsigned_evidence))]
+
+
+@check("requires_comparison")
+def requires_comparison(ctx: Context, params: dict) -> list[Hit]:
+    return [] if ctx.note.comparison_evidence else [Hit()]
+
+
+@check("requires_ordering_provider")
+def requires_ordering_provider(ctx: Context, params: dict) -> list[Hit]:
+    if ctx.note.ordering_evidence:
+        return []
+    return [Hit()]
+
+
+# --- diagnosis codes -------------------------------------------------------------------------
+@check("dx_supports_necessity")
+def dx_supports_necessity(ctx: Context, params: dict) -> list[Hit]:
+    valid = _valid_icd(ctx)
+    if not valid:
+        return []
+    for code in ctx.chosen:
+        necessity = _necessity(ctx, code)
+        if necessity == "plain":
+            continue
+        if not any(_supports(ctx, icd, necessity) for icd in valid):
+            label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else f"{code.modality.upper()} of the spine"
+            better = sorted({c for c, _ in _note_codes(ctx, ("present", "historical")) if _supports(ctx, c, necessity)})
+            return [Hit({"cpt": code.code, "icd10": ", ".join(valid), "study": label,
+                         "suggestion": f"the note supports {', '.join(better[:3])}" if better else
+                         "document and code the clinical reason (instability, radiculopathy, red flag...)"},
+                        cpt=code.code)]
+    return []
+
+
+@check("dx_valid")
+def dx_valid(ctx: Context, params: dict) -> list[Hit]:
+    hits = []
+    documented = {c for c, _ in _note_codes(ctx, ("present", "historical", "possible"))}
+    for icd in ctx.encounter.icd10:
+        if ctx.codeset.is_billable(icd):
+            continue
+        exists = ctx.codeset.exists(icd)
+        children = ctx.codeset.billable_descendants(icd) if exists else []
+        match = sorted(c for c in children if c in documented)
+        if match:
+            ind = next(i for c, i in _note_codes(ctx, ("present", "historical", "possible")) if c == match[0])
+            suggestion = f"{match[0]} matches '{ind.text}'"
+            evidence = [Evidence(ind.start, ind.end, ind.text)]
+        elif children:
+            suggestion = f"choose one of {', '.join(children[:6])}"
+            evidence = []
+        else:
+            suggestion = "choose a valid, billable ICD-10-CM code"
+            evidence = []
+        why = "is a category header, not a billable code" if exists else "is not in the current ICD-10-CM code set"
+        hits.append(Hit({"icd10": icd, "why": why, "suggestion": suggestion}, evidence, icd10=icd))
+    return hits
+
+
+@check("dx_specificity")
+def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
+    hits = []
+    note_codes = list(_note_codes(ctx, ("present", "historical")))
+    for icd in _valid_icd(ctx):
+        parent = ctx.codeset.parent(icd)
+        desc = (ctx.codeset.description(icd) or "").lower()
+        for code, ind in note_codes:
+            if code == icd or ctx.codeset.parent(code) != parent:
+                continue
+            other = (ctx.codeset.description(code) or "").lower()
+            seventh = len(icd.replace(".", "")) == 7 and len(code.replace(".", "")) == 7 and ctx.note.encounter
+            if ("unspecified" in desc and "unspecified" not in other) or (seventh and icd[:-1] == code[:-1]):
+                hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
+                                 "description": ctx.codeset.description(code) or ""},
+                                [Evidence(ind.start, ind.end, ind.text)], icd10=icd))
+                break
+    return hits
+
+
+@check("dx_certainty")
+def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
+    hits = []
+    for icd in _valid_icd(ctx):
+        mentions = _covering_mentions(ctx, icd)
+        asserted = [m for m in mentions if m.assertion in ("present", "historical")]
+        possible = [m for m in mentions if m.assertion == "possible"]
+        if possible and not asserted:
+            hits.append(Hit({"icd10": icd, "phrases": "; ".join(ctx.note.text[m.start:m.end] for m in possible[:3])},
+                            _ev(ctx, possible), icd10=icd))
+    return hits
+
+
+@check("dx_documented")
+def dx_documented(ctx: Context, params: dict) -> list[Hit]:
+    hits = []
+    for icd in _valid_icd(ctx):
+        mentions = _covering_mentions(ctx, icd)
+        if any(m.assertion in ("present", "historical", "possible") for m in mentions):
+            continue
+        negated = [m for m in mentions if m.assertion == "negated"]
+        hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, _ev(ctx, negated), icd10=icd))
+    return hits
+
+
+# --- pairs and modifiers -----------------------------------------------------------------------
+@check("ncci_pairs")
+def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
+    chosen = ctx.chosen
+    distinct = any(ctx.mod(m) for m in DISTINCT_MODIFIERS)
+    hits = []
+    for rule in ctx.pair_rules:
+        if rule.modifier_indicator == 1 and distinct:
+            continue
+        for a, b in _pairs(chosen):
+            if _PAIR_KINDS[rule.kind](a, b):
+                hits.append(Hit({"cpt": a.code, "other": b.code, "why": rule.description, "rule_source": rule.source},
+                                cpt=a.code))
+    if ctx.imported_pairs is not None:
+        for a, b in _pairs(chosen):
+            edit = ctx.imported_pairs.find(a.code, b.code)
+            if edit and not (edit.modifier_indicator == "1" and distinct):
+                if not any({h.cpt, h.params["other"]} == {a.code, b.code} for h in hits):
+                    hits.append(Hit({"cpt": edit.column1, "other": edit.column2,
+                                     "why": f"CMS NCCI procedure-to-procedure edit (modifier indicator {edit.modifier_indicator})",
+                                     "rule_source": edit.source}, cpt=edit.column1))
+    return hits
+
+
+def _pairs(codes):
+    for i, a in enumerate(codes):
+        for b in codes[i + 1:]:
+            yield a, b
+
+
+def _same_region_xray(a, b) -> bool:
+    spine = a.modality == b.modality == "xray" and "entire_spine" not in (a.region, b.region)
+    return spine and (a.region == b.region or "any" in (a.region, b.region)) and \
+        not {a.region, b.region} & {"pelvis", "sacroiliac"}
+
+
+def _contrast_pair(a, b) -> bool:
+    if a.modality != b.modality or a.region != b.region or not a.contrast or not b.contrast:
+        return False
+    return a.contrast != b.contrast
+
+
+def _entire_with_regional(a, b) -> bool:
+    if a.modality != "xray" or b.modality != "xray":
+        return False
+    regions = {a.region, b.region}
+    return "entire_spine" in regions and len(regions) == 2 and not regions & {"pelvis", "sacroiliac"}
+
+
+_PAIR_KINDS = {"same_region_radiography": _same_region_xray, "contrast_combination": _contrast_pair,
+               "entire_spine_with_regional": _entire_with_regional}
+
+
+@check("modifier_needed")
+def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
+    hits = []
+    if ctx.chosen and ctx.encounter.site == "facility" and not (ctx.mod("26") or ctx.mod("TC")):
+        hits.append(Hit({"cpt": ctx.chosen[0].code, "modifier": "26",
+                         "why": "the site is a facility, so the physician bills only the interpretation"},
+                        cpt=ctx.chosen[0].code))
+    if ctx.chosen and ctx.note.reduced_evidence and not ctx.mod("52"):
+        hits.append(Hit({"cpt": ctx.chosen[0].code, "modifier": "52",
+                         "why": "the note documents a reduced (incomplete) study"},
+                        list(ctx.note.reduced_evidence), cpt=ctx.chosen[0].code))
+    return hits
+
+
+@check("modifier_applies")
+def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
+    hits = []
+    code = ctx.chosen[0].code if ctx.chosen else None
+    if ctx.mod("26") and ctx.mod("TC"):
+        hits.append(Hit({"modifier": "26 with TC", "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier for the global service, or the one component billed"}, cpt=code))
+    if ctx.mod("52"):
+        short = any(c.min_views and ctx.note.views is not None and ctx.note.views < c.min_views for c in ctx.chosen)
+        if not ctx.note.reduced_evidence and not short:
+            hits.append(Hit({"modifier": "52", "why": "the note documents the full study (no reduced or incomplete service)"}, cpt=code))
+    lat = [m for m in ctx.encounter.modifiers if m in ctx.laterality_modifiers]
+    if lat and ctx.chosen:
+        hits.append(Hit({"modifier": ", ".join(lat), "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, cpt=code))
+    return hits

@@ -1,0 +1,246 @@
+"""Load and validate the lexicon files (all clinical knowledge lives there, not in code).
+
+The files ship as the ``scribe_lexicons`` package (the repository's ``lexicons/``
+folder); ``SCRIBE_LEXICON_DIR`` points at another folder for a site's own copy.
+Every file is validated at load time: a bad file stops start-up with a
+``LexiconError`` naming the file and line, never a live request.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import LexiconError
+
+ID_RE = r"^[A-Z]{3}-\d{3}$"
+CATEGORIES = ("negated", "possible", "historical", "hypothetical", "family", "terminate", "pseudo")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SectionRule(_Strict):
+    id: str = Field(pattern=ID_RE)
+    category: str
+    literals: list[str]
+
+
+class ContextRule(_Strict):
+    id: str = Field(pattern=ID_RE)
+    category: str
+    direction: str
+    literals: list[str]
+    source: str
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: str) -> str:
+        if value not in CATEGORIES:
+            raise ValueError(f"unknown category {value!r}")
+        return value
+
+
+class IcdSpec(_Strict):
+    base: str | None = None
+    base_by_region: dict[str, str] | None = None
+    historical_base: str | None = None
+    axes: list[str] = []
+
+
+class Concept(_Strict):
+    id: str = Field(pattern=ID_RE)
+    concept: str
+    terms: list[str]
+    patterns: list[str] = []
+    icd: IcdSpec | None = None
+    covers: list[str] = []
+    tags: list[str] = []
+    source: str
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            re.compile(pattern)
+        return value
+
+
+class Example(_Strict):
+    text: str
+    cpt: list[str]
+    modifiers: list[str] = []
+    icd10: list[str] = []
+    site: str = "office"
+
+
+class RuleSpec(_Strict):
+    id: str = Field(pattern=r"^[A-Z]{3}-\d{3}$")
+    symbol: str = Field(pattern=r"^[a-z0-9-]+$")
+    code: str
+    severity: str
+    check: str
+    message: str
+    fix: str
+    source: str
+    why: str = ""
+    status: str = "active"
+    params: dict[str, Any] = {}
+    fires: list[Example] = []
+    silent: list[Example] = []
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, value: str) -> str:
+        if value not in ("error", "warning", "info"):
+            raise ValueError(f"unknown severity {value!r}")
+        return value
+
+
+class CptCode(_Strict):
+    code: str = Field(pattern=r"^\d{5}$")
+    modality: str
+    region: str
+    paraphrase: str
+    min_views: int | None = None
+    max_views: int | None = None
+    contrast: str | None = None
+    positions: str = "any"          # any | dynamic_only | includes_dynamic
+    level_required: bool = False
+    necessity: str = "plain"        # plain | dynamic | advanced
+    status: str = "active"
+    replaced_by: list[str] = []
+    rvu_total: float | None = None
+    payment: float | None = None
+    payment_source: str | None = None
+    source: str
+
+
+class PairRule(_Strict):
+    id: str = Field(pattern=ID_RE)
+    kind: str
+    description: str
+    source: str
+    modifier_indicator: int = 1
+
+
+class Family(_Strict):
+    family: str
+    description: str
+    fee_schedule: dict[str, Any]
+    codes: list[CptCode]
+    pair_rules: list[PairRule]
+    laterality_modifiers: list[str]
+    facility_modifiers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Lexicons:
+    """Everything the engine reads from ``lexicons/``, validated."""
+
+    root: str
+    sections: tuple[SectionRule, ...]
+    midline_headers: tuple[str, ...]
+    context: tuple[ContextRule, ...]
+    concepts: tuple[Concept, ...]
+    patterns: dict[str, Any]
+    rules: tuple[RuleSpec, ...]
+    families: tuple[Family, ...]
+    icd_support: dict[str, Any]
+
+    def cpt(self, code: str) -> CptCode | None:
+        return _cpt_index(self).get(code)
+
+
+@lru_cache(maxsize=8)
+def _cpt_index_cached(key: int, lex: Lexicons) -> dict[str, CptCode]:
+    return {c.code: c for family in lex.families for c in family.codes}
+
+
+def _cpt_index(lex: Lexicons) -> dict[str, CptCode]:
+    return _cpt_index_cached(id(lex), lex)
+
+
+def lexicon_root() -> Path:
+    override = os.environ.get("SCRIBE_LEXICON_DIR")
+    if override:
+        return Path(override)
+    return Path(str(resources.files("scribe_lexicons")))
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LexiconError(f"{path.name}: {exc}") from None
+
+
+def _read_jsonl(path: Path, model: type[BaseModel]) -> list[Any]:
+    items, errors = [], []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LexiconError(f"{path.name}: {exc}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(model.model_validate(json.loads(line)))
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+            errors.append(f"{path.name}:{number}: {detail}")
+        except (json.JSONDecodeError, re.error) as exc:
+            errors.append(f"{path.name}:{number}: {exc}")
+    if errors:
+        raise LexiconError("; ".join(errors))
+    return items
+
+
+def _validated(model: type[BaseModel], data: Any, where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise LexiconError(f"{where}: {exc}") from None
+
+
+def load_lexicons(root: Path | None = None) -> Lexicons:
+    root = Path(root) if root else lexicon_root()
+    sections = _read_json(root / "sections.json")
+    rules_doc = tomllib.loads((root / "rules.toml").read_text(encoding="utf-8"))
+    families = []
+    for path in sorted((root / "families").glob("*.toml")):
+        try:
+            families.append(_validated(Family, tomllib.loads(path.read_text(encoding="utf-8")), path.name))
+        except tomllib.TOMLDecodeError as exc:
+            raise LexiconError(f"{path.name}: {exc}") from None
+    rules = [_validated(RuleSpec, r, f"rules.toml rule {r.get('id', '?')}") for r in rules_doc.get("rule", [])]
+    ids = [r.id for r in rules]
+    if len(ids) != len(set(ids)):
+        raise LexiconError("rules.toml: duplicate rule ids")
+    lex = Lexicons(
+        root=str(root),
+        sections=tuple(_validated(SectionRule, s, "sections.json") for s in sections["sections"]),
+        midline_headers=tuple(lit for s in sections["sections"] if s["category"] in sections["midline_categories"]
+                              for lit in s["literals"] if lit not in sections["midline_exclude"]),
+        context=tuple(_read_jsonl(root / "context_rules.jsonl", ContextRule)),
+        concepts=tuple(_read_jsonl(root / "concepts.jsonl", Concept)),
+        patterns=_read_json(root / "patterns.json"),
+        rules=tuple(rules),
+        families=tuple(families),
+        icd_support=_read_json(root / "icd10_support.json"),
+    )
+    for key in ("level", "spoken_level", "signature", "ordering", "comparison", "reduced_study", "view_context"):
+        try:
+            re.compile(lex.patterns[key])
+        except (KeyError, re.error) as exc:
+            raise LexiconError(f"patterns.json: {key}: {exc}") from None
+    return lex

@@ -1,0 +1,115 @@
+"""Link indication mentions to ICD-10-CM codes, with their assertion.
+
+The concept (``lexicons/concepts.jsonl``) names a base code and the axes that
+refine it; the axis values come from the mention's sentence (levels, region words,
+laterality), then from the note (nearest earlier level, documented encounter,
+imaged region). The walk down the official tabular is `IcdCodeSet.resolve`.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ..types import CodeCandidate, Indication
+
+# compatible broad regions: a region word ("lumbar") may be refined by a level ("L5-S1")
+_FAMILY = {
+    "cervical": "neck", "cervicothoracic": "neck", "occipito_atlanto_axial": "neck",
+    "thoracic": "mid", "thoracolumbar": "low", "lumbar": "low", "lumbosacral": "low", "sacral": "low",
+}
+_STUDY_TO_ICD = {"cervical": "cervical", "thoracic": "thoracic", "thoracolumbar": "thoracolumbar",
+                 "lumbosacral": "lumbar", "sacrum_coccyx": "sacral", "sacroiliac": "sacral"}
+
+
+class IndicationLinker:
+    def __init__(self, concepts, codeset):
+        self.concepts = {c.concept: c for c in concepts}
+        self.codeset = codeset
+        self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
+
+    def _resolve_uncached(self, base: str, axes: tuple[tuple[str, str], ...]) -> CodeCandidate | None:
+        try:
+            res = self.codeset.resolve(base, dict(axes))
+        except (KeyError, ValueError):
+            return None
+        if res is None:
+            return None
+        return CodeCandidate(res.code, res.description or "", 1.0 if res.billable else 0.5)
+
+    def link(self, note, facts, spans) -> list[Indication]:
+        levels_by_sentence = [[(lv[1], lv[4]) for lv in f.levels] for f in facts]
+        study_region = next((_STUDY_TO_ICD[r] for r in note.regions if r in _STUDY_TO_ICD), None)
+        first_level = next((lv for lvs in levels_by_sentence for lv in lvs), None)
+        # the last level documented before each sentence, in one pass
+        earlier_levels, last = [], None
+        for lvs in levels_by_sentence:
+            earlier_levels.append(last)
+            if lvs:
+                last = lvs[-1]
+        out: list[Indication] = []
+        for m in note.mentions:
+            concept = self.concepts.get(m.concept)
+            candidates: tuple[CodeCandidate, ...] = ()
+            if concept is not None and concept.icd is not None:
+                f = facts[m.sentence]
+                local = (m.start - spans[m.sentence].start, m.end - spans[m.sentence].start)
+                axes, region = self._axes(concept.icd.axes, f, local, levels_by_sentence[m.sentence],
+                                          earlier_levels[m.sentence], first_level, study_region, note)
+                base = self._base(concept.icd, m.assertion, region)
+                if base:
+                    cand = self._resolve(base, tuple(sorted(axes.items())))
+                    if cand:
+                        candidates = (cand,)
+            out.append(Indication(text=note.text[m.start:m.end], start=m.start, end=m.end,
+                                  assertion=m.assertion, concept=m.concept, section=m.section,
+                                  icd10=candidates, match=m.match))
+        return out
+
+    @staticmethod
+    def _base(icd, assertion: str, region: str | None) -> str | None:
+        if assertion == "historical" and icd.historical_base:
+            return icd.historical_base
+        if icd.base_by_region:
+            return icd.base_by_region.get(region or "", icd.base_by_region.get("_default"))
+        return icd.base
+
+    def _axes(self, wanted, f, local, same, earlier, first_level, study_region,
+              note) -> tuple[dict[str, str], str | None]:
+        axes: dict[str, str] = {}
+        word_region = None
+        if f.region_words:
+            word_region = min(f.region_words, key=lambda rw: abs(rw[1] - local[0]))[0]
+        region = None
+        if same:
+            region = same[0][0]
+        elif word_region and earlier and _FAMILY.get(word_region) == _FAMILY.get(earlier[0]):
+            region = earlier[0]
+        elif word_region:
+            region = word_region
+        elif earlier:
+            region = earlier[0]
+        elif first_level:
+            region = first_level[0]
+        else:
+            region = study_region
+        if region and "region" in wanted:
+            axes["region"] = region
+        if "laterality" in wanted and f.laterality:
+            sides = {side for side, _ in f.laterality}
+            axes["laterality"] = "bilateral" if "bilateral" in sides or {"right", "left"} <= sides else \
+                min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
+        if "vertebra" in wanted:
+            vertebra = next((v for _, v in same if v), None) or (earlier[1] if earlier and earlier[1] else None)
+            if vertebra:
+                axes["vertebra"] = vertebra
+        if "fracture_type" in wanted:
+            phrase = f.text[max(0, local[0] - 30):local[1]].lower()
+            if "wedge" in phrase or "compression" in phrase:
+                axes["fracture_type"] = "wedge_compression"
+            elif "burst" in phrase:
+                axes["fracture_type"] = "burst"
+        if "encounter" in wanted and note.encounter:
+            axes["encounter"] = note.encounter
+        if "claudication" in wanted:
+            axes["claudication"] = "with" if any(m.concept == "neurogenic_claudication" and m.assertion == "present"
+                                                 for m in note.mentions) else "without"
+        return axes, region

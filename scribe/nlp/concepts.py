@@ -1,0 +1,144 @@
+"""Indication and condition phrases: exact (spaCy PhraseMatcher on token norms),
+by pattern (regex from the lexicon), and tolerant of speech-recognition slips.
+
+Tolerance: a token that is not a lexicon word but is close to one ("instabilty",
+rapidfuzz ratio >= ``fuzzy_cutoff`` with the same first three letters) gets the
+lexicon word as its norm, and two tokens whose concatenation is a lexicon word
+("spondylo listhesis") are merged. Both decisions are cached per token text.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
+
+from .facts import Mention
+from .trie import CaseFree, trie_pattern
+
+_WORDS = re.compile(r"[A-Za-z]+")
+_LOWER_WORDS = re.compile(r"[a-z]+")
+
+
+class ConceptMatcher:
+    def __init__(self, nlp, concepts, *, fuzzy_cutoff: float = 90.0, min_fuzzy_len: int = 6,
+                 extra_vocabulary: tuple[str, ...] = ()):
+        self.vocab = nlp.vocab
+        self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
+        self.patterns: list[tuple[str, re.Pattern[str]]] = []
+        self.term_concept: dict[str, str] = {}
+        words: set[str] = set(w.lower() for w in extra_vocabulary)
+        for concept in concepts:
+            docs = []
+            for term in concept.terms:
+                term_l = term.lower()
+                self.term_concept.setdefault(term_l, concept.concept)
+                docs.append(nlp.make_doc(term_l))
+                words.update(w for w in re.findall(r"[a-z]+", term_l) if len(w) >= min_fuzzy_len)
+            self.matcher.add(concept.concept, docs)
+            for pattern in concept.patterns:
+                self.patterns.append((concept.concept, CaseFree(pattern)))
+        self.keywords = frozenset(words)
+        self.term_regex = CaseFree(
+            rf"(?<![\w])(?:{trie_pattern(sorted(self.term_concept), flexible_space=True)})(?![\w])")
+        self._by_prefix: dict[str, list[str]] = {}
+        for w in self.keywords:
+            self._by_prefix.setdefault(w[:3], []).append(w)
+        self._prefixes = frozenset(w[:k] for w in self.keywords for k in range(3, len(w)))
+        self.fuzzy_cutoff = fuzzy_cutoff
+        self.min_fuzzy_len = min_fuzzy_len
+        self._fix = lru_cache(maxsize=65536)(self._fix_uncached)
+
+    # -- speech-recognition tolerance ---------------------------------------------------
+    def _fix_uncached(self, word: str) -> str | None:
+        if word in self.keywords:
+            return None
+        candidates = self._by_prefix.get(word[:3])
+        if not candidates:
+            return None
+        best = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff)
+        return best[0] if best else None
+
+    def corrections(self, text: str) -> tuple[list, list]:
+        """Speech-recognition slips in ``text``: (single-word fixes, two-word merges),
+        each as (start, end, lexicon word). One pass over the words of the text."""
+        lower = text.lower()
+        if len(lower) != len(text):
+            lower = text
+        single: list[tuple[int, int, str]] = []
+        merges: list[tuple[int, int, str]] = []
+        fix, keywords, prefixes, min_len = self._fix, self.keywords, self._prefixes, self.min_fuzzy_len
+        prev = None
+        for m in _LOWER_WORDS.finditer(lower):
+            word, start, end = m.group(), m.start(), m.end()
+            if prev is not None and start - prev[1] == 1 and lower[prev[1]] in " \t":
+                joined = prev[2] + word
+                target = joined if joined in keywords else (fix(joined) if len(joined) >= min_len else None)
+                if target:
+                    if single and single[-1][0] == prev[0]:
+                        single.pop()
+                    merges.append((prev[0], end, target))
+                    prev = None
+                    continue
+            prev = (start, end, word) if word in prefixes else None
+            if len(word) >= min_len and word not in keywords:
+                target = fix(word)
+                if target:
+                    single.append((start, end, target))
+        return single, merges
+
+    def exact_mentions(self, text: str) -> list[Mention]:
+        """Lexicon terms found by one scan of a trie-shaped pattern (no tokens needed);
+        used when the sentence has no slip to correct."""
+        found = [Mention(self.term_concept[" ".join(m.group(0).split())], m.start(), m.end(), "present", "exact")
+                 for m in self.term_regex.finditer(text)]
+        for concept, rx in self.patterns:
+            for m in rx.finditer(text):
+                found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
+        return _longest_first(found)
+
+    def normalize(self, doc: Doc, text: str, corrections=None) -> list[tuple[int, int]]:
+        """Set corrected norms on the doc; returns the char spans that were corrected."""
+        single, merges = corrections if corrections is not None else self.corrections(text)
+        fixed: list[tuple[int, int]] = []
+        for start, end, target in single:
+            span = doc.char_span(start, end)
+            if span is not None and len(span) == 1:
+                span[0].norm_ = target
+                fixed.append((start, end))
+        if merges:
+            with doc.retokenize() as retokenizer:
+                for start, end, target in merges:
+                    span = doc.char_span(start, end)
+                    if span is not None:
+                        retokenizer.merge(span, attrs={"NORM": target})
+                        fixed.append((start, end))
+        return fixed
+
+    # -- matching -------------------------------------------------------------------------
+    def mentions(self, doc: Doc, text: str, fixed: list[tuple[int, int]]) -> list[Mention]:
+        found: list[Mention] = []
+        for match_id, start, end in self.matcher(doc):
+            span = doc[start:end]
+            kind = "fuzzy" if any(s < span.end_char and e > span.start_char for s, e in fixed) else "exact"
+            found.append(Mention(self.vocab.strings[match_id], span.start_char, span.end_char, "present", kind))
+        for concept, rx in self.patterns:
+            for m in rx.finditer(text):
+                found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
+        return _longest_first(found)
+
+    def concept_of(self, phrase: str) -> str | None:
+        return self.term_concept.get(" ".join(phrase.lower().split()))
+
+
+def _longest_first(mentions: list[Mention]) -> list[Mention]:
+    """Keep the longest of overlapping mentions (the spaCy span-filter policy)."""
+    mentions.sort(key=lambda m: (-(m.end - m.start), m.start))
+    kept: list[Mention] = []
+    for m in mentions:
+        if all(m.end <= k.start or m.start >= k.end for k in kept):
+            kept.append(m)
+    kept.sort(key=lambda m: m.start)
+    return kept

@@ -1,0 +1,80 @@
+"""Assertion (ConText-style): is a mention present, negated, possible, historical,
+hypothetical, or about a family member?
+
+Triggers, their direction and the scope terminators come from
+``lexicons/context_rules.jsonl``. Scope is limited to the sentence, stops at a
+terminator ("but", "so", "however" ...) or at a trigger of another of the three
+decisive kinds (negated, possible, hypothetical), and runs at most ``max_scope``
+words. Pseudo-triggers ("no change", "no improvement") are consumed and ignored,
+and a trigger inside the mention itself never modifies it.
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from .trie import CaseFree, trie_pattern
+
+PRIORITY = ("negated", "family", "hypothetical", "possible", "historical")
+DECISIVE = frozenset({"negated", "possible", "hypothetical"})
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+class Trigger(NamedTuple):
+    start: int
+    end: int
+    category: str
+    direction: str
+
+
+class ContextAnnotator:
+    def __init__(self, rules, max_scope: int = 10):
+        table: dict[str, tuple[str, str]] = {}
+        for rule in rules:
+            for literal in rule.literals:
+                key = literal.lower()
+                seen = table.get(key)
+                if seen is None:
+                    table[key] = (rule.category, rule.direction)
+                elif seen[0] == rule.category and seen[1] != rule.direction:
+                    table[key] = (rule.category, "both")
+        self._table = table
+        words = [lit for lit in table if lit[-1].isalnum()]
+        others = [lit for lit in table if not lit[-1].isalnum()]
+        # a phrase ending in a letter must end at a word boundary; the trie keeps the longest match
+        self._regex = CaseFree(rf"(?<![\w/])(?:(?:{trie_pattern(words)})(?![\w])|{trie_pattern(others)})")
+        self.max_scope = max_scope
+
+    def triggers(self, text: str) -> list[Trigger]:
+        table = self._table
+        return [Trigger(m.start(), m.end(), *table[m.group(0).lower()]) for m in self._regex.finditer(text)]
+
+    def assertion(self, text: str, triggers: list[Trigger], start: int, end: int) -> str:
+        """Assertion of the mention text[start:end] given the sentence's triggers."""
+        found: set[str] = set()
+        for t in triggers:
+            if t.category in ("terminate", "pseudo") or (t.start < end and t.end > start):
+                continue
+            if t.direction in ("forward", "both") and t.end <= start:
+                if self._in_scope(text, triggers, t, t.end, start):
+                    found.add(t.category)
+            elif t.direction in ("backward", "both") and t.start >= end:
+                if self._in_scope(text, triggers, t, end, t.start):
+                    found.add(t.category)
+        for category in PRIORITY:
+            if category in found:
+                return category
+        return "present"
+
+    def _in_scope(self, text: str, triggers: list[Trigger], trig: Trigger, a: int, b: int) -> bool:
+        gap = text[a:b]
+        if ";" in gap or len(_WORD.findall(gap)) > self.max_scope:
+            return False
+        for other in triggers:
+            if other is trig or other.start < a or other.end > b:
+                continue
+            if other.category == "terminate":
+                return False
+            if other.category in DECISIVE and other.category != trig.category and trig.category in DECISIVE:
+                return False
+        return True

@@ -1,0 +1,173 @@
+"""spaCy factories: ``scribe_sentencizer``, ``scribe_sectionizer`` (whole notes) and
+``scribe_sentence_facts`` (one sentence per Doc, the engine's hot path).
+
+All three read their data from the lexicons (``lexicon_dir`` in the config, the
+packaged lexicons by default), so ``nlp.add_pipe("scribe_sentence_facts")`` works in
+any blank English pipeline.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from ..lexicons import Lexicons, load_lexicons
+from . import extensions
+from .concepts import ConceptMatcher
+from .context import ContextAnnotator
+from .facts import FactExtractor, SentenceFacts
+from .sections import HeaderDetector, assign_sections
+from .sentences import SentenceSplitter
+
+_CAPS = re.compile(r"(?<![A-Za-z])[A-Z]{2,8}(?![A-Za-z])")
+
+
+@lru_cache(maxsize=4)
+def _lexicons(lexicon_dir: str | None) -> Lexicons:
+    return load_lexicons(Path(lexicon_dir) if lexicon_dir else None)
+
+
+class SentenceSplitterComponent:
+    """Marks sentence starts on a whole note with the dictation-aware splitter."""
+
+    def __init__(self, lexicons: Lexicons):
+        self.splitter = SentenceSplitter(list(lexicons.midline_headers), HeaderDetector(lexicons.sections).literals)
+
+    def __call__(self, doc: Doc) -> Doc:
+        starts = {s.start for s in self.splitter.split(doc.text)}
+        for token in doc:
+            token.is_sent_start = token.i == 0 or token.idx in starts
+        return doc
+
+
+class SectionizerComponent:
+    """Assigns a section category to each sentence of a whole note."""
+
+    def __init__(self, lexicons: Lexicons):
+        extensions.register()
+        self.headers = HeaderDetector(lexicons.sections)
+        self.facts = FactExtractor(lexicons.patterns, ContextAnnotator(lexicons.context))
+
+    def __call__(self, doc: Doc) -> Doc:
+        sents = list(doc.sents)
+        headers = [self.headers.detect(s.text) for s in sents]
+        starts_line = [s.start_char == 0 or doc.text[:s.start_char].rstrip(" \t").endswith("\n") for s in sents]
+        imaging = [bool(self.facts.imaging_nouns.search(s.text)) for s in sents]
+        sections = assign_sections([h[0] if h else None for h in headers], starts_line, imaging)
+        out = []
+        for sent, section in zip(sents, sections):
+            sent._.scribe_section = section
+            out.append((sent.start_char, sent.end_char, section))
+        doc._.scribe_sections = out
+        return doc
+
+
+class SentenceFactsComponent:
+    """Everything the rules need from one sentence: mentions with assertion, views,
+    anatomy, contrast and report elements (`SentenceFacts` in ``doc._.scribe_facts``)."""
+
+    def __init__(self, nlp: Language, lexicons: Lexicons, fuzzy_cutoff: float, max_scope: int):
+        extensions.register()
+        self.headers = HeaderDetector(lexicons.sections)
+        self.context = ContextAnnotator(lexicons.context, max_scope=max_scope)
+        self.concepts = ConceptMatcher(nlp, lexicons.concepts, fuzzy_cutoff=fuzzy_cutoff,
+                                       extra_vocabulary=tuple(lexicons.patterns.get("fuzzy_vocabulary", ())))
+        self.extractor = FactExtractor(lexicons.patterns, self.context)
+        self._caps_needed = True
+        self.abbreviations = AbbreviationComponent(nlp)
+        self.nlp = nlp
+
+    def __call__(self, doc: Doc) -> Doc:
+        doc._.scribe_facts = self.analyze(doc.text, doc)
+        return doc
+
+    def analyze(self, text: str, doc: Doc | None = None) -> SentenceFacts:
+        """Facts of one sentence. Tokens are needed only to correct a speech-recognition
+        slip or to detect an abbreviation definition; otherwise one trie-shaped pattern
+        finds the lexicon terms (the same terms the PhraseMatcher would find)."""
+        corrections = self.concepts.corrections(text)
+        needs_tokens = bool(corrections[0] or corrections[1]) or "(" in text
+        if needs_tokens and doc is None:
+            doc = self.nlp.make_doc(text)
+        if doc is not None and "(" in text:
+            self.abbreviations.detector(doc)
+        facts = SentenceFacts(text)
+        facts.header = self.headers.detect(text)
+        triggers = self.context.triggers(text)
+        if needs_tokens:
+            fixed = self.concepts.normalize(doc, text, corrections)
+            mentions = self.concepts.mentions(doc, text, fixed)
+        else:
+            mentions = self.concepts.exact_mentions(text)
+        for mention in mentions:
+            mention.assertion = self.context.assertion(text, triggers, mention.start, mention.end)
+            facts.mentions.append(mention)
+        if doc is not None and "(" in text and doc.has_extension("abbreviations") and doc._.abbreviations:
+            for short in doc._.abbreviations:
+                long = short._.long_form
+                if long is not None and short.start_char > long.end_char:
+                    facts.abbreviations.append((short.text, long.text))
+        if facts.abbreviations or self._caps_needed:
+            for m in _CAPS.finditer(text):
+                facts.caps.append((m.group(0), m.start(), m.end(),
+                                   self.context.assertion(text, triggers, m.start(), m.end())))
+        self.extractor.extract(text, facts, triggers)
+        return facts
+
+
+class AbbreviationComponent:
+    """scispaCy's abbreviation detector, run only on text that can define one
+    ("degenerative disc disease (DDD)"): the detector needs a parenthesis."""
+
+    def __init__(self, nlp: Language):
+        from scispacy.abbreviation import AbbreviationDetector
+
+        self.detector = AbbreviationDetector(nlp)
+
+    def __call__(self, doc: Doc) -> Doc:
+        if "(" in doc.text:
+            return self.detector(doc)
+        return doc
+
+
+@Language.factory("scribe_abbreviations", assigns=["doc._.abbreviations"])
+def make_abbreviations(nlp: Language, name: str):
+    return AbbreviationComponent(nlp)
+
+
+@Language.factory("scribe_sentencizer", default_config={"lexicon_dir": None},
+                  assigns=["token.is_sent_start"])
+def make_sentencizer(nlp: Language, name: str, lexicon_dir: str | None):
+    return SentenceSplitterComponent(_lexicons(lexicon_dir))
+
+
+@Language.factory("scribe_sectionizer", default_config={"lexicon_dir": None},
+                  requires=["token.is_sent_start"], assigns=["doc._.scribe_sections", "span._.scribe_section"])
+def make_sectionizer(nlp: Language, name: str, lexicon_dir: str | None):
+    return SectionizerComponent(_lexicons(lexicon_dir))
+
+
+@Language.factory("scribe_sentence_facts",
+                  default_config={"lexicon_dir": None, "fuzzy_cutoff": 90.0, "max_scope": 10},
+                  assigns=["doc._.scribe_facts"], retokenizes=True)
+def make_sentence_facts(nlp: Language, name: str, lexicon_dir: str | None, fuzzy_cutoff: float, max_scope: int):
+    return SentenceFactsComponent(nlp, _lexicons(lexicon_dir), fuzzy_cutoff, max_scope)
+
+
+def build_nlp(lexicon_dir: str | None = None) -> Language:
+    """The engine's per-sentence pipeline: blank English and the sentence-facts
+    component (which runs scispaCy's abbreviation detector on sentences that can
+    define one: "degenerative disc disease (DDD) ... DDD")."""
+    import warnings
+
+    import spacy
+
+    # scispaCy's detector runs an empty global matcher on sentences without a definition
+    warnings.filterwarnings("ignore", message=r"\[W036\] The component 'matcher' does not have any patterns")
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("scribe_sentence_facts", config={"lexicon_dir": lexicon_dir})
+    return nlp

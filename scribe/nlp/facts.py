@@ -1,0 +1,293 @@
+"""Per-sentence facts: everything the rules need, extracted from one sentence.
+
+A sentence's facts depend on its own text only, so they can be cached by text and
+re-used when a streaming note grows or is edited. Offsets are relative to the
+sentence; the aggregator adds the sentence's start.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .context import ContextAnnotator
+from .trie import CaseFree, trie_pattern
+
+_LEVEL_GATE = re.compile(r"\d|\b[CcTtLlSs]\s+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
+EXCLUDED = frozenset({"negated", "hypothetical", "family"})
+_WORD_NUMBERS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+}
+
+
+@dataclass
+class Mention:
+    concept: str
+    start: int
+    end: int
+    assertion: str
+    match: str = "exact"
+
+
+@dataclass
+class SentenceFacts:
+    text: str
+    header: tuple[str, int] | None = None
+    mentions: list[Mention] = field(default_factory=list)
+    abbreviations: list[tuple[str, str]] = field(default_factory=list)     # (short, long) defined here
+    caps: list[tuple[str, int, int, str]] = field(default_factory=list)     # upper-case tokens + assertion
+    projections: list[tuple[str, int, int]] = field(default_factory=list)
+    view_counts: list[tuple[int, int, int]] = field(default_factory=list)
+    view_context: bool = False
+    regions: list[tuple[str, int, int, bool]] = field(default_factory=list)  # region, start, end, with imaging noun
+    levels: list[tuple[str, str, int, int, str | None]] = field(default_factory=list)  # label, icd region, s, e, vertebra
+    contrast: list[tuple[str, int, int]] = field(default_factory=list)
+    signature: tuple[int, int] | None = None
+    unsigned: tuple[int, int] | None = None
+    ordering: tuple[int, int] | None = None
+    comparison: tuple[int, int] | None = None
+    reduced: tuple[int, int] | None = None
+    encounter: list[str] = field(default_factory=list)
+    duration_weeks: float = 0.0
+    finding_vocab: bool = False
+    imaging_statement: bool = False
+    imaging_noun: bool = False
+    laterality: list[tuple[str, int]] = field(default_factory=list)
+    region_words: list[tuple[str, int]] = field(default_factory=list)
+    age: int | None = None
+
+
+class FactExtractor:
+    """Compiles the report patterns of ``lexicons/patterns.json`` once."""
+
+    def __init__(self, patterns: dict, context: ContextAnnotator):
+        p = patterns
+        self.ctx = context
+        self.numbers = {k.lower(): v for k, v in p["number_words"].items()}
+        num_alt = "|".join(sorted((re.escape(k) for k in self.numbers), key=len, reverse=True))
+        nouns = "|".join(p["view_nouns"])
+        self.view_count = CaseFree(
+            rf"(?<![\w/.])(?P<n>\d{{1,2}}|{num_alt})(?:[\s-]*|\s+(?:total\s+|standing\s+|plain\s+|radiographic\s+|additional\s+)?)(?:{nouns})\b(?!\s*(?:of\s+)?(?:the\s+)?(?:\d|ago))")
+        self.view_count_exclude = CaseFree(p["view_count_excludes"])
+        self.view_context = CaseFree(p["view_context"])
+        self.projections = []
+        for proj in p["projections"]:
+            self.projections.append((proj["name"], (CaseFree(proj["pattern"]) if proj["name"] != "frontal" else re.compile(proj["pattern"])),
+                                     tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
+        self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
+        self.imaging_nouns = CaseFree(p["imaging_nouns"])
+        self.level = re.compile(p["level"])
+        self.level_not_after = CaseFree(p["level_not_after"])
+        self.spoken_level = CaseFree(p["spoken_level"])
+        self.level_limits = p["level_limits"]
+        self.mri_sequence = CaseFree(p["mri_sequence"])
+        self.contrast = [(c["value"], CaseFree(c["pattern"])) for c in p["contrast"]]
+        self.signature = CaseFree(p["signature"], re.M)
+        self.unsigned = CaseFree(p["signature_negative"])
+        self.ordering = CaseFree(p["ordering"], re.M)
+        self.comparison = CaseFree(p["comparison"])
+        self.reduced = CaseFree(p["reduced_study"])
+        self.prior_before = CaseFree(p["prior_cues"])
+        self.prior_after = CaseFree(p["prior_after"])
+        self.finding_vocab = CaseFree(rf"\b(?:{trie_pattern(p['finding_vocab'])})\b")
+        self.gated = frozenset(k for k in p["gates"] if not k.startswith("_"))
+        self.gate_words: dict[str, set[str]] = {}
+        for gate, words in p["gates"].items():
+            if not gate.startswith("_"):
+                for w in words:
+                    self.gate_words.setdefault(w, set()).add(gate)
+        self.gate_scan = re.compile(trie_pattern(list(self.gate_words)))
+        self.imaging_statement = CaseFree(p["imaging_statement"])
+        self.encounter = [(c["value"], CaseFree(c["pattern"])) for c in p["encounter_cues"]]
+        self.duration = CaseFree(p["duration"])
+        self.laterality = [(side, CaseFree(rx)) for side, rx in p["laterality"].items()]
+        self.region_words = [(region, CaseFree(rx)) for region, rx in p["icd_region_words"].items()]
+        self.age = CaseFree(p["age"])
+
+    # -- helpers -------------------------------------------------------------------------
+    def _prior(self, text: str, start: int, end: int) -> bool:
+        """The mention names a prior/outside study ("prior lumbar films", "films from 2023")."""
+        return bool(self.prior_before.search(text[max(0, start - 40):start]) or
+                    self.prior_after.match(text[end:end + 40]))
+
+    def _asserted(self, text: str, triggers, start: int, end: int) -> str:
+        return self.ctx.assertion(text, triggers, start, end)
+
+    # -- extraction ----------------------------------------------------------------------
+    def _open_gates(self, lower: str) -> set[str]:
+        """The gates whose keywords occur in the sentence (one scan for all of them).
+        Overlapping keywords are found by re-scanning from each match start + 1."""
+        opened: set[str] = set()
+        pos, scan, words = 0, self.gate_scan.search, self.gate_words
+        while True:
+            m = scan(lower, pos)
+            if m is None:
+                return opened
+            opened |= words[m.group(0)]
+            for k in range(len(m.group(0)) - 1, 0, -1):  # shorter keywords that the longest match hid
+                if m.group(0)[:k] in words:
+                    opened |= words[m.group(0)[:k]]
+            pos = m.start() + 1
+
+    def extract(self, text: str, facts: SentenceFacts, triggers) -> None:
+        lower = text.lower()
+        gates = self._open_gates(lower)
+        facts.imaging_noun = bool(self.imaging_nouns.search(text))
+        facts.view_context = bool(self.view_context.search(text))
+        if facts.view_context:
+            self._views(text, facts, triggers)
+        self._regions(text, gates, facts, triggers)
+        if _LEVEL_GATE.search(text):
+            self._levels(text, facts)
+        if "contrast" in gates:
+            for value, rx in self.contrast:
+                for m in rx.finditer(text):
+                    if self._asserted(text, triggers, m.start(), m.end()) in ("hypothetical", "family"):
+                        continue
+                    if any(s <= m.start() < e for _, s, e in facts.contrast):
+                        continue
+                    if not self._prior(text, m.start(), m.end()):
+                        facts.contrast.append((value, m.start(), m.end()))
+        if "signature" in gates:
+            m = self.signature.search(text)
+            if m:
+                facts.signature = (m.start(), m.end())
+        if "unsigned" in gates:
+            m = self.unsigned.search(text)
+            if m:
+                facts.unsigned = (m.start(), m.end())
+        if "ordering" in gates:
+            m = self.ordering.search(text)
+            if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
+                facts.ordering = (m.start(), m.end())
+        if "comparison" in gates:
+            m = self.comparison.search(text)
+            if m:
+                facts.comparison = (m.start(), m.end())
+        if "reduced" in gates:
+            m = self.reduced.search(text)
+            if m and self._asserted(text, triggers, m.start(), m.end()) not in ("hypothetical",):
+                facts.reduced = (m.start(), m.end())
+        if "encounter" in gates:
+            for value, rx in self.encounter:
+                if rx.search(text):
+                    facts.encounter.append(value)
+        if "duration" in gates:
+            for m in self.duration.finditer(text):
+                facts.duration_weeks = max(facts.duration_weeks, self._weeks(m.group("n"), m.group("unit")))
+        facts.finding_vocab = bool(self.finding_vocab.search(text))
+        facts.imaging_statement = "imaging_statement" in gates and bool(self.imaging_statement.search(text))
+        if "laterality" in gates:
+            for side, rx in self.laterality:
+                for m in rx.finditer(text):
+                    if side in ("right", "left") and len(m.group(0)) == 1:
+                        continue
+                    facts.laterality.append((side, m.start()))
+        if "region_words" in gates:
+            for region, rx in self.region_words:
+                for m in rx.finditer(text):
+                    facts.region_words.append((region, m.start()))
+        if "age" in gates:
+            m = self.age.search(text)
+            if m:
+                facts.age = int(m.group("age"))
+
+    def _weeks(self, n: str, unit: str) -> float:
+        n = n.lower()
+        value = float(n) if n[0].isdigit() else float(self.numbers.get(n, _WORD_NUMBERS.get(n, 3)))
+        unit = unit.lower()
+        if unit.startswith("d"):
+            return value / 7
+        if unit.startswith("w"):
+            return value
+        if unit.startswith("m"):
+            return value * 4.3
+        return value * 52
+
+    def _views(self, text: str, facts: SentenceFacts, triggers) -> None:
+        for m in self.view_count.finditer(text):
+            raw = m.group("n").lower()
+            n = int(raw) if raw.isdigit() else self.numbers.get(raw)
+            if not n or n > 20 or self.view_count_exclude.search(text[max(0, m.start() - 20):m.start()]):
+                continue
+            if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
+                continue
+            facts.view_counts.append((n, m.start(), m.end()))
+        taken: list[tuple[int, int]] = []
+        for name, rx, expands, skip_near in self.projections:
+            for m in rx.finditer(text):
+                if any(s <= m.start() < e for s, e in taken):
+                    continue
+                if skip_near and skip_near in text[max(0, m.start() - 20):m.end() + 20].lower():
+                    continue
+                if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
+                    continue
+                if name in ("flexion", "extension", "bending_pair") and not self._dynamic_view(text, m):
+                    continue
+                taken.append((m.start(), m.end()))
+                for proj in expands:
+                    facts.projections.append((proj, m.start(), m.end()))
+
+    def _dynamic_view(self, text: str, m: re.Match[str]) -> bool:
+        """Flexion/extension words count as views only near a view noun ("flexion and extension laterals")."""
+        window = text[max(0, m.start() - 30):m.end() + 45]
+        return bool(self.view_context.search(window))
+
+    def _regions(self, text: str, gates: set[str], facts: SentenceFacts, triggers) -> None:
+        for region, rx in self.regions:
+            if "region:" + region not in gates:
+                continue
+            for m in rx.finditer(text):
+                if any(s <= m.start() < e or m.start() <= s < m.end() for _, s, e, _ in facts.regions):
+                    continue
+                if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
+                    continue
+                facts.regions.append((region, m.start(), m.end(), facts.imaging_noun))
+
+    def _levels(self, text: str, facts: SentenceFacts) -> None:
+        limits = self.level_limits
+        for m in self.level.finditer(text):
+            r1, n1 = m.group("r1").upper(), int(m.group("n1"))
+            r2 = (m.group("r2") or r1).upper() if m.group("n2") else None
+            n2 = int(m.group("n2")) if m.group("n2") else None
+            if n1 < 1 or n1 > limits[r1] or (n2 is not None and (n2 < 1 or n2 > limits[r2])):
+                continue
+            if r1 == "T" and self.level_not_after.search(text[max(0, m.start() - 20):m.start()]):
+                continue
+            if r1 == "T" and n2 is None and n1 in (1, 2) and self.mri_sequence.search(text):
+                continue
+            self._add_level(facts, r1, n1, r2, n2, m.start(), m.end())
+        for m in self.spoken_level.finditer(text):
+            r = m.group("r").upper()
+            a = _WORD_NUMBERS.get(m.group("a").lower())
+            b_raw = (m.group("b") or "").lower().replace(" ", "")
+            if b_raw in ("sone",):
+                self._add_level(facts, r, a, "S", 1, m.start(), m.end())
+            else:
+                b = _WORD_NUMBERS.get(b_raw) if b_raw else None
+                self._add_level(facts, r, a, r if b else None, b, m.start(), m.end())
+
+    @staticmethod
+    def _add_level(facts, r1, n1, r2, n2, start, end) -> None:
+        if n1 is None:
+            return
+        label = f"{r1}{n1}" if n2 is None else f"{r1}{n1}-{r2}{n2}"
+        facts.levels.append((label, icd_region(r1, n1, r2, n2), start, end, f"{r1}{n1}" if n2 is None else None))
+
+
+def icd_region(r1: str, n1: int, r2: str | None, n2: int | None) -> str:
+    """ICD-10-CM spine region of a level or a range ("L5-S1" is lumbosacral)."""
+    ends = {r1} | ({r2} if r2 else set())
+    if ends == {"C"}:
+        return "cervical"
+    if ends == {"C", "T"}:
+        return "cervicothoracic"
+    if ends == {"T"}:
+        return "thoracic"
+    if ends == {"T", "L"}:
+        return "thoracolumbar"
+    if ends == {"L"}:
+        return "lumbar"
+    if ends == {"L", "S"}:
+        return "lumbosacral"
+    return "sacral"

@@ -1,0 +1,66 @@
+"""Section headers, written or spoken, and the section each sentence belongs to."""
+from __future__ import annotations
+
+import re
+
+from .trie import trie_pattern
+
+# Sections that hold one field on one line ("Referring: Dr X"); they do not carry
+# over to the next line.
+SINGLE_LINE = frozenset({"ordering", "signature", "other", "title"})
+
+
+class HeaderDetector:
+    def __init__(self, section_rules):
+        table: dict[str, str] = {}
+        for rule in section_rules:
+            for literal in rule.literals:
+                table.setdefault(literal.lower(), rule.category)
+        self._table = table
+        self._regex = re.compile(rf"^\s*(?P<h>{trie_pattern(list(table))})\s*(?::|\s+colon\b|\s*-\s+|$)", re.I)
+
+    @property
+    def literals(self) -> list[str]:
+        return list(self._table)
+
+    def detect(self, sentence: str) -> tuple[str, int] | None:
+        """(category, offset where the content starts) when the sentence opens with a header."""
+        m = self._regex.match(sentence)
+        if not m:
+            return None
+        head = m.group("h")
+        rest = sentence[m.end():]
+        if m.group(0).rstrip().endswith(head) and rest.strip():
+            # no colon: only an upper-case header followed by content on its own line counts
+            if not head.isupper() or not sentence[: m.end()].strip().isupper():
+                return None
+        return self._table[head.lower()], m.end()
+
+
+def assign_sections(headers, starts_line, has_imaging) -> list[str]:
+    """Section of each sentence, from each sentence's header (or None).
+
+    ``headers[i]`` is the category of sentence i's header or None; unheaded text
+    inherits the open section, except after a one-line field; the note's first
+    unheaded line is a ``title`` when it names an imaging study, else ``narrative``.
+    """
+    out: list[str] = []
+    current = None
+    for i, header in enumerate(headers):
+        if header is not None:
+            current = header
+        elif current is None:
+            current = "title" if (i == 0 and has_imaging[i]) else "narrative"
+        elif current in SINGLE_LINE and starts_line[i]:
+            current = _previous_multiline(out) or "narrative"
+        out.append(current)
+        if i == 0 and header is None and current == "title":
+            pass
+    return out
+
+
+def _previous_multiline(sections: list[str]) -> str | None:
+    for section in reversed(sections):
+        if section not in SINGLE_LINE:
+            return section
+    return None

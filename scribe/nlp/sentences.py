@@ -1,0 +1,107 @@
+"""Sentence boundaries for dictated text.
+
+Dictation arrives with missing punctuation, spoken punctuation ("period", "new
+paragraph"), headers spoken or written mid-line ("... no fracture impression: ...")
+and one finding per line. Boundaries are decided from a few characters around each
+candidate only, so re-splitting the tail of a growing note gives the same
+sentences as splitting the whole note (the streaming session relies on this).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .trie import trie_pattern
+
+# How far (in characters) a boundary decision may look back or ahead; the session
+# re-splits from the last boundary at least this far before a change.
+WINDOW = 48
+
+_ABBREVIATIONS = frozenset(
+    "dr mr mrs ms st vs no nos approx e.g i.e eg ie jr sr prof fig ca cf etc al resp pt pts dept yr yrs wk wks mo mos hr hrs min mins sec".split()
+)
+_SPOKEN_BREAK = re.compile(r"\b(?:period|full stop|new paragraph|next paragraph|new line|next line)\b", re.I)
+_PERIOD_GUARD_BEFORE = re.compile(
+    r"(?:\b(?:a|the|this|that|each|one|which|postoperative|post-operative|perioperative|short|long|same|grace|refractory|washout|waiting|trial|time|\d+)\s+)$",
+    re.I,
+)
+_PERIOD_GUARD_AFTER = re.compile(r"^\s+of\b", re.I)
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int
+    end: int
+    starts_line: bool
+
+
+def _heads(literals: list[str]) -> str:
+    return trie_pattern([h.lower() for h in literals])
+
+
+def _candidate_regex(header_literals: list[str]) -> re.Pattern[str]:
+    heads = _heads(header_literals)
+    return re.compile(
+        r"(?P<nl>\n)"
+        r"|(?P<punct>[.!?]+)(?=\s|$)"
+        r"|(?P<spoken>\b(?:period|full stop|new paragraph|next paragraph|new line|next line)\b)"
+        rf"|(?P<header>(?<=\S)[ \t]+(?=(?:{heads})\s*(?::|\s+colon\b)))",
+        re.I,
+    )
+
+
+class SentenceSplitter:
+    """Splits text into `Sentence` spans (offsets into the text, whitespace trimmed)."""
+
+    def __init__(self, header_literals: list[str], all_literals: list[str] | None = None):
+        """``header_literals`` may open a section mid-line; ``all_literals`` are every
+        header, used so that "Report status:" is not cut before "status"."""
+        self._candidates = _candidate_regex(header_literals)
+        self._any_header = re.compile(rf"(?:{_heads(all_literals or header_literals)})\s*(?::|\s+colon\b)", re.I)
+
+    def _is_boundary(self, text: str, m: re.Match[str]) -> bool:
+        if m.group("nl"):
+            return True
+        if m.group("header"):
+            prev = re.search(r"[A-Za-z/&-]+[ \t]*$", text[max(0, m.start() - 30):m.start()])
+            return not (prev and self._any_header.match(text, m.start() - len(prev.group(0))))
+        if m.group("punct"):
+            start = m.start()
+            word = re.search(r"([A-Za-z.]+)$", text[max(0, start - 8):start])
+            if word and m.group("punct") == "." and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
+                return False
+            if m.group("punct") == "." and re.search(r"\b[A-Z]$", text[max(0, start - 2):start]) and \
+                    re.match(r"\s+[A-Z][a-z]", text[m.end():m.end() + 3]):
+                return False  # an initial: "J. Smith"
+            return True
+        before = text[max(0, m.start() - 24):m.start()]
+        after = text[m.end():m.end() + 6]
+        if m.group("spoken").lower() == "period" and (_PERIOD_GUARD_BEFORE.search(before) or _PERIOD_GUARD_AFTER.match(after)):
+            return False
+        return True
+
+    def split(self, text: str, start: int = 0, end: int | None = None) -> list[Sentence]:
+        """Sentences of ``text[start:end]``; ``start`` must be a sentence start."""
+        end = len(text) if end is None else end
+        out: list[Sentence] = []
+        cursor = start
+        for m in self._candidates.finditer(text, start, end):
+            if not self._is_boundary(text, m):
+                continue
+            cut = m.start() if (m.group("nl") or m.group("header")) else m.end()
+            self._emit(text, cursor, cut, out)
+            cursor = m.end() if m.group("nl") or m.group("header") else cut
+        self._emit(text, cursor, end, out)
+        return out
+
+    @staticmethod
+    def _emit(text: str, a: int, b: int, out: list[Sentence]) -> None:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            i = a - 1
+            while i >= 0 and text[i] in " \t\r":
+                i -= 1
+            out.append(Sentence(a, b, i < 0 or text[i] == "\n"))

@@ -1,0 +1,133 @@
+"""Value types shared by the engine, the session and the server (JSON via ``to_dict``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SITES = ("office", "facility")
+ASSERTIONS = ("present", "negated", "possible", "historical", "hypothetical", "family")
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class Encounter:
+    """What was chosen for the claim: CPT codes, modifiers, ICD-10-CM codes, site."""
+
+    cpt: tuple[str, ...] = ()
+    modifiers: tuple[str, ...] = ()
+    icd10: tuple[str, ...] = ()
+    site: str = "office"
+    provider: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Encounter":
+        from .errors import InputError
+
+        if not isinstance(data, dict):
+            raise InputError("the encounter must be an object", code="BAD_ENCOUNTER")
+
+        def strings(key: str) -> tuple[str, ...]:
+            value = data.get(key) or []
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InputError(f"'{key}' must be a list of strings", code="BAD_ENCOUNTER")
+            return tuple(v.strip().upper() for v in value if v.strip())
+
+        site = data.get("site") or "office"
+        if site not in SITES:
+            raise InputError(f"site must be one of {', '.join(SITES)}, not {site!r}", code="BAD_SITE")
+        provider = data.get("provider")
+        if provider is not None and not isinstance(provider, str):
+            raise InputError("'provider' must be a string", code="BAD_ENCOUNTER")
+        return cls(cpt=strings("cpt"), modifiers=strings("modifiers"), icd10=strings("icd10"),
+                   site=site, provider=provider)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),
+                "site": self.site, "provider": self.provider}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    start: int
+    end: int
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Gap:
+    code: str
+    severity: str
+    message: str
+    fix: str
+    source: str
+    rule_id: str
+    cpt: str | None = None
+    icd10: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        """Identity of a gap across updates (raised/resolved diffs)."""
+        return (self.code, self.cpt, self.icd10)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "severity": self.severity, "rule_id": self.rule_id}
+        if self.cpt:
+            out["cpt"] = self.cpt
+        if self.icd10:
+            out["icd10"] = self.icd10
+        out.update(message=self.message, evidence=[e.to_dict() for e in self.evidence],
+                   fix=self.fix, source=self.source)
+        return out
+
+
+@dataclass(frozen=True)
+class CodeCandidate:
+    code: str
+    description: str
+    score: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "description": self.description, "score": round(self.score, 3)}
+
+
+@dataclass(frozen=True)
+class Indication:
+    text: str
+    start: int
+    end: int
+    assertion: str
+    concept: str
+    section: str
+    icd10: tuple[CodeCandidate, ...] = ()
+    match: str = "exact"  # exact | fuzzy | abbreviation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end, "assertion": self.assertion,
+                "concept": self.concept, "section": self.section, "match": self.match,
+                "icd10": [c.to_dict() for c in self.icd10]}
+
+
+@dataclass
+class CheckResult:
+    gaps: list[Gap]
+    indications: list[Indication]
+    facts: dict[str, Any]
+    supported_cpt: list[str]
+    checklist: list[dict[str, Any]] = field(default_factory=list)
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.id is not None:
+            out["id"] = self.id
+        out.update(gaps=[g.to_dict() for g in self.gaps],
+                   indications=[i.to_dict() for i in self.indications],
+                   facts=self.facts, supported_cpt=list(self.supported_cpt),
+                   checklist=self.checklist)
+        return out

@@ -1,0 +1,45 @@
+import pytest
+
+from scribe.lexicons import load_lexicons
+from scribe.nlp.context import ContextAnnotator
+
+
+@pytest.fixture(scope="module")
+def assertion():
+    ctx = ContextAnnotator(load_lexicons().context)
+
+    def run(sentence, target):
+        start = sentence.index(target)
+        return ctx.assertion(sentence, ctx.triggers(sentence), start, start + len(target))
+
+    return run
+
+
+@pytest.mark.parametrize("sentence,target,expected", [
+    ("Low back pain for eight weeks.", "Low back pain", "present"),
+    ("No fracture.", "fracture", "negated"),
+    ("Denies arm pain, numbness, tingling or weakness.", "weakness", "negated"),
+    ("The study is negative for fracture.", "fracture", "negated"),
+    ("Fracture: none.", "Fracture", "negated"),
+    ("No fracture but there is spondylolisthesis.", "spondylolisthesis", "present"),
+    ("No fever, possible infection.", "infection", "possible"),
+    ("Rule out compression fracture.", "compression fracture", "possible"),
+    ("R/O fracture.", "fracture", "possible"),
+    ("Assess for instability.", "instability", "possible"),
+    ("I want to assess for instability, so I ordered flexion views.", "flexion views", "present"),
+    ("Evaluation for segmental instability.", "segmental instability", "possible"),
+    ("Suspicious for metastasis.", "metastasis", "possible"),
+    ("An acute fracture cannot be excluded.", "fracture", "possible"),
+    ("History of L1 fracture, healed.", "L1 fracture", "historical"),
+    ("No history of cancer.", "cancer", "negated"),
+    ("Will obtain bending views if pain persists.", "bending views", "hypothetical"),
+    ("If she is not better we will get flexion and extension views.", "flexion and extension views", "hypothetical"),
+    ("Family history of scoliosis.", "scoliosis", "family"),
+    ("Mother had ankylosing spondylitis.", "ankylosing spondylitis", "family"),
+    ("No change in the alignment since the prior.", "alignment", "present"),
+    ("Lumbar spine films were not obtained today.", "Lumbar spine films", "negated"),
+    ("58 year old with low back pain.", "low back pain", "present"),
+    ("No improvement with physical therapy.", "physical therapy", "present"),
+])
+def test_context_assertion(assertion, sentence, target, expected):
+    assert assertion(sentence, target) == expected

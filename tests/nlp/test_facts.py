@@ -1,0 +1,84 @@
+"""Views, anatomy, contrast and report elements as a coder would count them."""
+import pytest
+
+
+def facts(check, text, cpt=("72100",)):
+    return check(text, cpt=list(cpt))["facts"]
+
+
+@pytest.mark.parametrize("text,views", [
+    ("Lumbar spine, four views.", 4),
+    ("XR L-SPINE 4V", 4),
+    ("Two view lumbar spine radiographs.", 2),
+    ("AP and lateral views of the lumbar spine.", 2),
+    ("AP, lateral and bilateral oblique views of the lumbar spine.", 4),
+    ("Flexion and extension laterals of the lumbar spine.", 2),
+    ("Left and right lateral bending views of the lumbar spine.", 2),
+    ("Open mouth odontoid, AP and lateral views of the cervical spine.", 3),
+    ("AP, lateral and swimmer's views of the thoracic spine.", 3),
+    ("AP and lateral views plus a coned-down lateral of L5-S1.", 3),
+    ("AP and lateral views. A coned lateral of L5-S1 was not obtained.", 2),
+    ("AP and lateral views of the lumbar spine. Will obtain flexion and extension views if pain persists.", 2),
+    ("X-rays of the lumbar spine were reviewed.", None),
+    ("Pain worse with flexion and extension.", None),
+])
+def test_facts_view_count(check, text, views):
+    assert facts(check, text)["views"] == views
+
+
+@pytest.mark.parametrize("text,positions", [
+    ("Lateral views in flexion and extension.", ["extension", "flexion"]),
+    ("Right and left side bending AP views.", ["bending_left", "bending_right"]),
+    ("AP and lateral views.", []),
+])
+def test_facts_positions(check, text, positions):
+    assert facts(check, text)["positions"] == positions
+
+
+@pytest.mark.parametrize("text,region", [
+    ("XR CERVICAL SPINE 3 VIEWS", ["cervical"]),
+    ("Three views of the C-spine.", ["cervical"]),
+    ("Thoracolumbar junction, 2 views. Alignment from T11 to L2 is normal.", ["thoracolumbar"]),
+    ("Scoliosis series, standing PA and lateral of the entire spine. The lumbar spine is straight.", ["entire_spine"]),
+    ("Sacroiliac joints, 3 views.", ["sacroiliac"]),
+    ("MRI lumbar spine. The conus ends at L1. Cord normal to T12.", ["lumbosacral"]),
+    ("Cervical spine x-rays today. Lumbar spine films were not obtained.", ["cervical"]),
+    ("Spine, one view. No fracture.", []),
+    ("Dynamic films today, four views. Grade 1 slip of L4 on L5.", ["lumbosacral"]),
+])
+def test_facts_region(check, text, region):
+    assert facts(check, text)["region"] == region
+
+
+@pytest.mark.parametrize("text,levels", [
+    ("Disc bulge at L4-5.", ["L4-L5"]),
+    ("Disc bulge at L4-L5 and L5-S1.", ["L4-L5", "L5-S1"]),
+    ("Fusion from C5 through C7.", ["C5-C7"]),
+    ("Spondylolisthesis of L4 on L5.", ["L4-L5"]),
+    ("Slip at L four five.", ["L4-L5"]),
+    ("Sagittal T1 and T2 weighted images.", []),
+])
+def test_facts_levels(check, text, levels):
+    assert facts(check, text)["levels"] == levels
+
+
+@pytest.mark.parametrize("text,contrast", [
+    ("MRI lumbar spine without contrast.", "without"),
+    ("Non-contrast CT of the cervical spine.", "without"),
+    ("MRI lumbar spine with and without contrast.", "without_with"),
+    ("Sagittal images were obtained. Following intravenous administration of gadolinium, T1 images were obtained.", "with"),
+    ("Images were obtained before and after intravenous contrast.", "without_with"),
+    ("MRI of the lumbar spine.", None),
+])
+def test_facts_contrast(check, text, contrast):
+    assert facts(check, text, ("72148",))["contrast"] == contrast
+
+
+@pytest.mark.parametrize("text,signed", [
+    ("Impression: normal.\nElectronically signed by Ana Ruiz, MD 01/02/2026", True),
+    ("Impression: normal.\nSigned: Ana Ruiz, MD", True),
+    ("Impression: normal.\nDictated by: Ana Ruiz, MD\nDictated but not read.", False),
+    ("Impression: normal.\nReport status: preliminary, pending physician signature.", False),
+])
+def test_facts_signature(check, text, signed):
+    assert facts(check, text)["signed"] is signed
