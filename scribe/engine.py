@@ -44,7 +44,7 @@ class Engine:
         self.splitter = SentenceSplitter(list(lexicons.midline_headers), HeaderDetector(lexicons.sections).literals)
         self.codeset = get_code_set()
         self.cpt = CptRequirements(lexicons)
-        self.linker = IndicationLinker(lexicons.concepts, self.codeset)
+        self.linker = IndicationLinker(lexicons.concepts, self.codeset, lexicons.patterns)
         self.concepts = {c.concept: c for c in lexicons.concepts}
         self.tags = {c.concept: frozenset(c.tags) for c in lexicons.concepts}
         self.rules = [r for r in lexicons.rules if r.status == "active"]
@@ -53,6 +53,7 @@ class Engine:
             raise ValueError(f"rules name unknown checks: {sorted(unknown)}")
         self.pair_rules = [p for fam in lexicons.families for p in fam.pair_rules]
         self.laterality = frozenset(m for fam in lexicons.families for m in fam.laterality_modifiers)
+        self.distinct = frozenset(m for fam in lexicons.families for m in fam.distinct_modifiers)
         self.ncci = ncci if ncci is not None else NcciEdits.load_default()
         p = lexicons.patterns
         self.encounter_priority = p["encounter_priority"]
@@ -110,14 +111,16 @@ class Engine:
     def note(self, text: str, spans, facts: list[SentenceFacts]) -> Note:
         note = build_note(text, spans, facts, encounter_priority=self.encounter_priority, dynamic=self.dynamic,
                           abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content,
-                          level_regions=self.lexicons.patterns["level_regions"])
+                          level_regions=self.lexicons.patterns["level_regions"], roles=self.lexicons.section_roles,
+                          title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]))
         note.indications = self.linker.link(note, facts, spans)
         return note
 
     def evaluate(self, note: Note, encounter: Encounter) -> CheckResult:
         ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,
                       support=self.lexicons.icd_support, concepts=self.concepts, tags=self.tags,
-                      pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality)
+                      pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality,
+                      distinct_modifiers=self.distinct)
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:
@@ -161,7 +164,7 @@ class Engine:
             items.append({"id": key, "label": label, "met": met, "gaps": sorted(set(codes) & open_codes),
                           "evidence": [e.to_dict() for e in evidence[:3]]})
 
-        reasons = [i for i in note.indications if i.section in ("indication", "history", "narrative", "title", "assessment")]
+        reasons = [i for i in note.indications if i.section in self.lexicons.section_roles["reason"]]
         from .types import Evidence
         item("indication", "Reason for the exam", ["INDICATION_MISSING", "INDICATION_NOT_SPECIFIC"],
              [Evidence(i.start, i.end, i.text) for i in reasons if i.assertion != "negated"])

@@ -12,7 +12,6 @@ from typing import Any, Callable
 
 from .types import Evidence
 
-DISTINCT_MODIFIERS = frozenset({"59", "XE", "XS", "XP", "XU"})
 REASON_ASSERTIONS = frozenset({"present", "possible", "historical"})
 
 
@@ -36,6 +35,7 @@ class Context:
     pair_rules: list[Any]
     imported_pairs: Any           # NcciEdits or None
     laterality_modifiers: frozenset[str]
+    distinct_modifiers: frozenset[str]
 
     @property
     def chosen(self):
@@ -383,7 +383,7 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
 @check("ncci_pairs")
 def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
     chosen = ctx.chosen
-    distinct = any(ctx.mod(m) for m in DISTINCT_MODIFIERS)
+    distinct = any(ctx.mod(m) for m in ctx.distinct_modifiers)
     hits = []
     for rule in ctx.pair_rules:
         if rule.modifier_indicator == 1 and distinct:

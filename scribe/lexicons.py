@@ -140,6 +140,7 @@ class Family(_Strict):
     codes: list[CptCode]
     pair_rules: list[PairRule]
     laterality_modifiers: list[str]
+    distinct_modifiers: list[str]
     facility_modifiers: dict[str, str]
 
 
@@ -150,6 +151,7 @@ class Lexicons:
     root: str
     sections: tuple[SectionRule, ...]
     midline_headers: tuple[str, ...]
+    section_roles: dict[str, Any]
     context: tuple[ContextRule, ...]
     concepts: tuple[Concept, ...]
     patterns: dict[str, Any]
@@ -229,6 +231,7 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
     lex = Lexicons(
         root=str(root),
         sections=tuple(_validated(SectionRule, s, "sections.json") for s in sections["sections"]),
+        section_roles={k: frozenset(v) for k, v in sections["roles"].items() if not k.startswith("_")},
         midline_headers=tuple(lit for s in sections["sections"] if s["category"] in sections["midline_categories"]
                               for lit in s["literals"] if lit not in sections["midline_exclude"]),
         context=tuple(_read_jsonl(root / "context_rules.jsonl", ContextRule)),

@@ -13,11 +13,6 @@ from .nlp.facts import SentenceFacts
 from .nlp.sections import assign_sections
 from .types import CodeCandidate, Evidence, Indication
 
-REASON_SECTIONS = frozenset({"indication", "history", "narrative", "title", "assessment", "imaging", "exam"})
-NO_FINDINGS_SECTIONS = frozenset({"indication", "history", "impression", "assessment", "plan", "comparison",
-                                  "technique", "title", "ordering", "signature", "other", "exam"})
-ASSERTED = frozenset({"present", "possible", "historical"})
-REGION_TITLE_ONLY = ("sacroiliac", "pelvis")
 
 
 @dataclass
@@ -62,7 +57,6 @@ class Note:
     duration_weeks: float = 0.0
     age: int | None = None
     reason_mentions: list[NoteMention] = field(default_factory=list)
-    reason_sections_present: bool = False
     indication_text_present: bool = False
     indication_headers: list[Evidence] = field(default_factory=list)
 
@@ -71,15 +65,6 @@ class Note:
                 "levels": self.levels, "contrast": self.contrast, "signed": self.signed,
                 "sections": sorted({s for s in self.sections if s not in ("narrative", "other")}),
                 "projections": self.projections}
-
-    def tags(self, lexicon_tags: dict[str, frozenset[str]], assertions=ASSERTED) -> dict[str, list[NoteMention]]:
-        out: dict[str, list[NoteMention]] = {}
-        for m in self.reason_mentions:
-            if m.assertion not in assertions:
-                continue
-            for tag in lexicon_tags.get(m.concept, ()):
-                out.setdefault(tag, []).append(m)
-        return out
 
 
 def _ev(text: str, start: int, end: int) -> Evidence:
@@ -90,7 +75,8 @@ def _ev(text: str, start: int, end: int) -> Evidence:
 
 def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priority: list[str],
                dynamic: frozenset[str], abbreviation_concept, empty_content,
-               level_regions: dict[str, str]) -> Note:
+               level_regions: dict[str, str], roles: dict[str, frozenset[str]],
+               title_only_regions: frozenset[str]) -> Note:
     headers = [f.header[0] if f.header else None for f in facts]
     sections = assign_sections(headers, [s.starts_line for s in spans], [f.imaging_noun for f in facts])
     note = Note(text=text, sections=sections, mentions=[])
@@ -136,7 +122,7 @@ def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priori
             projections.setdefault(name, _ev(text, base + s, base + e))
         for region, s, e, imaging in f.regions:
             tier = 0 if (imaging or section in ("title", "technique")) else 1
-            if region in REGION_TITLE_ONLY and not (section in ("title", "technique") or (i == 0) or imaging):
+            if region in title_only_regions and not (section in ("title", "technique") or (i == 0) or imaging):
                 continue
             region_tiers[tier].setdefault(region, _ev(text, base + s, base + e))
         for label, _region, s, e, _vertebra in f.levels:
@@ -161,7 +147,7 @@ def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priori
             findings_header = (i, has_content)
         if section == "findings" and has_content:
             note.findings_evidence.append(_ev(text, base + content_start, span.end))
-        elif section not in NO_FINDINGS_SECTIONS and f.finding_vocab:
+        elif section not in roles["no_findings"] and f.finding_vocab:
             note.findings_evidence.append(_ev(text, base + content_start, span.end))
         if section in ("impression", "assessment"):
             if f.header and f.header[0] in ("impression", "assessment") and note.impression_header is None:
@@ -212,6 +198,5 @@ def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priori
             note.encounter = cue
             break
     note.mentions.sort(key=lambda m: m.start)
-    note.reason_mentions = [m for m in note.mentions if m.section in REASON_SECTIONS]
-    note.reason_sections_present = any(s in ("indication", "history") for s in sections)
+    note.reason_mentions = [m for m in note.mentions if m.section in roles["reason"]]
     return note

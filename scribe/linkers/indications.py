@@ -11,17 +11,10 @@ from functools import lru_cache
 
 from ..types import CodeCandidate, Indication
 
-# compatible broad regions: a region word ("lumbar") may be refined by a level ("L5-S1")
-_FAMILY = {
-    "cervical": "neck", "cervicothoracic": "neck", "occipito_atlanto_axial": "neck",
-    "thoracic": "mid", "thoracolumbar": "low", "lumbar": "low", "lumbosacral": "low", "sacral": "low",
-}
-_STUDY_TO_ICD = {"cervical": "cervical", "thoracic": "thoracic", "thoracolumbar": "thoracolumbar",
-                 "lumbosacral": "lumbar", "sacrum_coccyx": "sacral", "sacroiliac": "sacral"}
-
-
 class IndicationLinker:
-    def __init__(self, concepts, codeset):
+    def __init__(self, concepts, codeset, patterns):
+        self.family = {k: v for k, v in patterns["icd_region_family"].items() if not k.startswith("_")}
+        self.study_to_icd = {k: v for k, v in patterns["study_region_to_icd"].items() if not k.startswith("_")}
         self.concepts = {c.concept: c for c in concepts}
         self.codeset = codeset
         self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
@@ -37,7 +30,7 @@ class IndicationLinker:
 
     def link(self, note, facts, spans) -> list[Indication]:
         levels_by_sentence = [[(lv[1], lv[4]) for lv in f.levels] for f in facts]
-        study_region = next((_STUDY_TO_ICD[r] for r in note.regions if r in _STUDY_TO_ICD), None)
+        study_region = next((self.study_to_icd[r] for r in note.regions if r in self.study_to_icd), None)
         first_level = next((lv for lvs in levels_by_sentence for lv in lvs), None)
         # the last level documented before each sentence, in one pass
         earlier_levels, last = [], None
@@ -81,7 +74,7 @@ class IndicationLinker:
         region = None
         if same:
             region = same[0][0]
-        elif word_region and earlier and _FAMILY.get(word_region) == _FAMILY.get(earlier[0]):
+        elif word_region and earlier and self.family.get(word_region) == self.family.get(earlier[0]):
             region = earlier[0]
         elif word_region:
             region = word_region
