@@ -69,6 +69,7 @@ class FactExtractor:
         self.view_count = CaseFree(
             rf"(?<![\w/.])(?P<n>\d{{1,2}}|{num_alt})(?:[\s-]*|\s+(?:total\s+|standing\s+|plain\s+|radiographic\s+|additional\s+)?)(?:{nouns})\b(?!\s*(?:of\s+)?(?:the\s+)?(?:\d|ago))")
         self.view_count_exclude = CaseFree(p["view_count_excludes"])
+        self.view_count_after = CaseFree(p["view_count_after"])
         self.view_context = CaseFree(p["view_context"])
         self.projections = []
         for proj in p["projections"]:
@@ -213,6 +214,10 @@ class FactExtractor:
             if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
                 continue
             facts.view_counts.append((n, m.start(), m.end()))
+        for m in self.view_count_after.finditer(text):
+            n = int(m.group("n"))
+            if 0 < n <= 20 and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
+                facts.view_counts.append((n, m.start(), m.end()))
         taken: list[tuple[int, int]] = []
         for name, rx, expands, skip_near in self.projections:
             for m in rx.finditer(text):
