@@ -47,6 +47,8 @@ class Engine:
         self.linker = IndicationLinker(lexicons.concepts, self.codeset, lexicons.patterns)
         self.concepts = {c.concept: c for c in lexicons.concepts}
         self.tags = {c.concept: frozenset(c.tags) for c in lexicons.concepts}
+        finding_concepts = frozenset(c.concept for c in lexicons.concepts if "imaging_finding" in c.tags)
+        self._imaging_finding = finding_concepts.__contains__
         self.rules = [r for r in lexicons.rules if r.status == "active"]
         unknown = {r.check for r in self.rules} - set(CHECKS)
         if unknown:
@@ -112,7 +114,8 @@ class Engine:
         note = build_note(text, spans, facts, encounter_priority=self.encounter_priority, dynamic=self.dynamic,
                           abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content,
                           level_regions=self.lexicons.patterns["level_regions"], roles=self.lexicons.section_roles,
-                          title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]))
+                          title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]),
+                          imaging_finding=self._imaging_finding)
         note.indications = self.linker.link(note, facts, spans)
         return note
 

@@ -76,7 +76,7 @@ def _ev(text: str, start: int, end: int) -> Evidence:
 def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priority: list[str],
                dynamic: frozenset[str], abbreviation_concept, empty_content,
                level_regions: dict[str, str], roles: dict[str, frozenset[str]],
-               title_only_regions: frozenset[str]) -> Note:
+               title_only_regions: frozenset[str], imaging_finding) -> Note:
     headers = [f.header[0] if f.header else None for f in facts]
     sections = assign_sections(headers, [s.starts_line for s in spans], [f.imaging_noun for f in facts])
     note = Note(text=text, sections=sections, mentions=[])
@@ -152,7 +152,8 @@ def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priori
         if section in ("impression", "assessment"):
             if f.header and f.header[0] in ("impression", "assessment") and note.impression_header is None:
                 note.impression_header = _ev(text, base, base + content_start)
-            if has_content and (section == "impression" or f.imaging_statement):
+            if has_content and (section == "impression" or f.imaging_statement or
+                                any(m.assertion == "present" and imaging_finding(m.concept) for m in f.mentions)):
                 note.impression_evidence.append(_ev(text, base + content_start, span.end))
     if findings_header and not findings_header[1]:
         i = findings_header[0]
