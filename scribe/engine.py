@@ -123,7 +123,7 @@ class Engine:
         ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,
                       support=self.lexicons.icd_support, concepts=self.concepts, tags=self.tags,
                       pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality,
-                      distinct_modifiers=self.distinct)
+                      distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"])
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:

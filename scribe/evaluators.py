@@ -36,6 +36,7 @@ class Context:
     imported_pairs: Any           # NcciEdits or None
     laterality_modifiers: frozenset[str]
     distinct_modifiers: frozenset[str]
+    region_labels: dict[str, str]
 
     @property
     def chosen(self):
@@ -175,12 +176,17 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
         if note.views < (code.min_views or 0) and not supported:
             fix_code = "append modifier 52 (reduced service) or document the missing views"
         elif supported:
-            fix_code = f"{supported[0]} matches the {note.views} views documented"
+            fix_code = f"{supported[0]} matches the {_views_text(note.views)} documented"
         else:
             fix_code = "no spine code matches this count in the documented region; check the views"
         hits.append(Hit({"cpt": "+".join(c.code for c in codes), "range": " or ".join(_range(c) for c in codes),
-                         "views": note.views, "suggestion": fix_code}, list(note.view_evidence), cpt=code.code))
+                         "views": note.views, "views_text": _views_text(note.views) + (" is" if note.views == 1 else " are"),
+                         "suggestion": fix_code}, list(note.view_evidence), cpt=code.code))
     return hits
+
+
+def _views_text(n: int) -> str:
+    return f"{n} view" if n == 1 else f"{n} views"
 
 
 def _in_range(code, views: int) -> bool:
@@ -212,10 +218,12 @@ def region_matches(ctx: Context, params: dict) -> list[Hit]:
         if code.region == "any" or code.region in note.regions:
             continue
         supported = ctx.cpt.supported(note, {code.modality})
-        suggestion = f"{supported[0]} matches the documented {', '.join(note.regions)} study" if supported else \
+        labels = ctx.region_labels
+        documented = " and the ".join(labels.get(r, r) for r in note.regions)
+        suggestion = f"{supported[0]} matches the documented {documented} study" if supported else \
             "choose the code for the documented region"
-        hits.append(Hit({"cpt": code.code, "code_region": code.region.replace("_", " "),
-                         "regions": ", ".join(r.replace("_", " ") for r in note.regions), "suggestion": suggestion},
+        hits.append(Hit({"cpt": code.code, "code_region": labels.get(code.region, code.region),
+                         "regions": documented, "suggestion": suggestion},
                         list(note.region_evidence), cpt=code.code))
     return hits[:1]
 
