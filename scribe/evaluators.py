@@ -342,11 +342,17 @@ def dx_valid(ctx: Context, params: dict) -> list[Hit]:
     return hits
 
 
+def _documents(icd: str, assertion: str) -> bool:
+    """Does a mention with this assertion document the code? A past condition that is
+    over documents only a history or status code (Z-codes), never the condition itself."""
+    return assertion == "present" or (assertion == "historical" and icd.startswith("Z"))
+
+
 @check("dx_specificity")
 def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
     hits = []
-    note_codes = list(_note_codes(ctx, ("present", "historical")))
     for icd in _valid_icd(ctx):
+        note_codes = [(c, i) for c, i in _note_codes(ctx, ("present", "historical")) if _documents(icd, i.assertion)]
         parent = ctx.codeset.parent(icd)
         desc = (ctx.codeset.description(icd) or "").lower()
         for code, ind in note_codes:
@@ -367,7 +373,7 @@ def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
         mentions = _covering_mentions(ctx, icd)
-        asserted = [m for m in mentions if m.assertion in ("present", "historical")]
+        asserted = [m for m in mentions if _documents(icd, m.assertion)]
         possible = [m for m in mentions if m.assertion == "possible"]
         if possible and not asserted:
             hits.append(Hit({"icd10": icd, "phrases": "; ".join(ctx.note.text[m.start:m.end] for m in possible[:3])},
@@ -380,7 +386,7 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
         mentions = _covering_mentions(ctx, icd)
-        if any(m.assertion in ("present", "historical", "possible") for m in mentions):
+        if any(m.assertion == "possible" or _documents(icd, m.assertion) for m in mentions):
             continue
         negated = [m for m in mentions if m.assertion == "negated"]
         hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, _ev(ctx, negated), icd10=icd))

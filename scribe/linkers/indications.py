@@ -29,7 +29,7 @@ class IndicationLinker:
         return CodeCandidate(res.code, res.description or "", 1.0 if res.billable else 0.5)
 
     def link(self, note, facts, spans) -> list[Indication]:
-        levels_by_sentence = [[(lv[1], lv[4]) for lv in f.levels] for f in facts]
+        levels_by_sentence = [[(lv[1], lv[4], lv[2]) for lv in f.levels] for f in facts]
         study_region = next((self.study_to_icd[r] for r in note.regions if r in self.study_to_icd), None)
         first_level = next((lv for lvs in levels_by_sentence for lv in lvs), None)
         # the last level documented before each sentence, in one pass
@@ -73,7 +73,8 @@ class IndicationLinker:
             word_region = min(f.region_words, key=lambda rw: abs(rw[1] - local[0]))[0]
         region = None
         if same:
-            region = same[0][0]
+            nearest = min(same, key=lambda lv: abs(lv[2] - local[0]))  # the level nearest the mention
+            region = nearest[0]
         elif word_region and earlier and self.family.get(word_region) == self.family.get(earlier[0]):
             region = earlier[0]
         elif word_region:
@@ -91,7 +92,9 @@ class IndicationLinker:
             axes["laterality"] = "bilateral" if "bilateral" in sides or {"right", "left"} <= sides else \
                 min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
         if "vertebra" in wanted:
-            vertebra = next((v for _, v in same if v), None) or (earlier[1] if earlier and earlier[1] else None)
+            singles = [lv for lv in same if lv[1]]
+            vertebra = min(singles, key=lambda lv: abs(lv[2] - local[0]))[1] if singles else \
+                (earlier[1] if earlier and earlier[1] else None)
             if vertebra:
                 axes["vertebra"] = vertebra
         if "fracture_type" in wanted:
