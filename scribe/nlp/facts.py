@@ -77,7 +77,7 @@ class FactExtractor:
                                      tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
-        self.level = re.compile(p["level"])
+        self.level = re.compile(p["level"], re.I)
         self.level_not_after = CaseFree(p["level_not_after"])
         self.spoken_level = CaseFree(p["spoken_level"])
         self.level_limits = p["level_limits"]
@@ -255,8 +255,10 @@ class FactExtractor:
             r1, n1 = m.group("r1").upper(), int(m.group("n1"))
             r2 = (m.group("r2") or r1).upper() if m.group("n2") else None
             n2 = int(m.group("n2")) if m.group("n2") else None
-            if n1 < 1 or n1 > limits[r1] or (n2 is not None and (n2 < 1 or n2 > limits[r2])):
+            if n1 < 1 or n1 > limits[r1]:
                 continue
+            if n2 is not None and (n2 < 1 or n2 > limits[r2] or (r2 == r1 and n2 <= n1) or "CTLS".index(r2) < "CTLS".index(r1)):
+                r2 = n2 = None  # not a range ("L5 2 mm"): keep the single level
             if r1 == "T" and self.level_not_after.search(text[max(0, m.start() - 20):m.start()]):
                 continue
             if r1 == "T" and n2 is None and n1 in (1, 2) and self.mri_sequence.search(text):
