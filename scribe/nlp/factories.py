@@ -8,6 +8,7 @@ any blank English pipeline.
 from __future__ import annotations
 
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -93,7 +94,7 @@ class SentenceFactsComponent:
         if needs_tokens and doc is None:
             doc = self.nlp.make_doc(text)
         if doc is not None and "(" in text:
-            self.abbreviations.detector(doc)
+            self.abbreviations.detect(doc)
         facts = SentenceFacts(text)
         facts.header = self.headers.detect(text)
         triggers = self.context.triggers(text)
@@ -128,9 +129,13 @@ class AbbreviationComponent:
         self.detector = AbbreviationDetector(nlp)
 
     def __call__(self, doc: Doc) -> Doc:
-        if "(" in doc.text:
+        return self.detect(doc) if "(" in doc.text else doc
+
+    def detect(self, doc: Doc) -> Doc:
+        with warnings.catch_warnings():
+            # the detector runs an empty global matcher when a sentence defines nothing
+            warnings.filterwarnings("ignore", message=r"\[W036\]")
             return self.detector(doc)
-        return doc
 
 
 @Language.factory("scribe_abbreviations", assigns=["doc._.abbreviations"])
@@ -161,12 +166,7 @@ def build_nlp(lexicon_dir: str | None = None) -> Language:
     """The engine's per-sentence pipeline: blank English and the sentence-facts
     component (which runs scispaCy's abbreviation detector on sentences that can
     define one: "degenerative disc disease (DDD) ... DDD")."""
-    import warnings
-
     import spacy
-
-    # scispaCy's detector runs an empty global matcher on sentences without a definition
-    warnings.filterwarnings("ignore", message=r"\[W036\] The component 'matcher' does not have any patterns")
 
     nlp = spacy.blank("en")
     nlp.add_pipe("scribe_sentence_facts", config={"lexicon_dir": lexicon_dir})

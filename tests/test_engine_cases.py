@@ -1,0 +1,53 @@
+"""Whole notes in many phrasings (written for these tests), checked as a coder would:
+the exact set of gap codes, plus the facts that decide them."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import gap_codes
+
+BASE = ("Lumbar spine AP and lateral, 2 views.\nIndication: chronic low back pain.\nComparison: none.\n"
+        "Findings: normal alignment, no fracture.\nImpression: normal.\nElectronically signed by Dr A.\n"
+        "Ordering physician: Dr B.\n")
+SPOKEN = ("exam colon mri lumbar spine without contrast new paragraph clinical history colon 55 year old with left "
+          "leg pain and numbness in the l5 distribution for 10 weeks comma no improvement with physical therapy period "
+          "new paragraph comparison colon none period new paragraph findings colon at l4 l5 there is a left "
+          "paracentral disc extrusion compressing the left l5 nerve root period new paragraph impression colon left "
+          "l4 l5 disc extrusion period ordering physician doctor smith period electronically signed doctor jones")
+HEALED = ("THORACOLUMBAR SPINE 2 VIEWS\nClinical history: history of L1 compression fracture in 2019, healed. Now new "
+          "back pain after lifting.\nTechnique: AP and lateral.\nComparison: 2019 films.\nFindings: Old healed L1 wedge "
+          "deformity, unchanged. No new fracture.\nImpression: Chronic healed L1 compression deformity.\n"
+          "Signed: Dr A\nOrdering: Dr B")
+METS = ("MRI THORACIC SPINE WITH AND WITHOUT CONTRAST\nHx: breast ca, new mid back pain, eval mets.\nTechnique: "
+        "Sagittal T1, T2, STIR; post gadolinium T1 images.\nComparison: none\nFindings: Multiple enhancing lesions T4, "
+        "T8 and T10 compatible with metastases. No cord compression.\nImpression: Osseous metastatic disease of the "
+        "thoracic spine.\nSigned: Jo Kim MD\nOrdering physician: Dr Lee")
+CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2V obtained today in office, AP/lat: "
+          "mild DJD L4-5, no listhesis, no fx. No comparison films. A: lumbar spondylosis. Electronically signed Dr. Mo Chan")
+
+
+@pytest.mark.parametrize("text,enc,gaps,facts", [
+    (BASE, dict(cpt=["72100"], icd10=["M54.50"]), set(), {"views": 2, "region": ["lumbosacral"]}),
+    (BASE + "Flexion and extension views were not obtained.", dict(cpt=["72100"], icd10=["M54.50"]), set(), {"positions": []}),
+    (BASE + "Will obtain flexion-extension views at the next visit if pain persists.", dict(cpt=["72100"]), set(), {"views": 2}),
+    (BASE.replace("AP and lateral, 2 views", "AP, lateral, flexion and extension views (4 views)"),
+     dict(cpt=["72110"], icd10=["M54.50"]), {"INDICATION_NOT_SPECIFIC", "DX_NOT_SUPPORTING"}, {"views": 4}),
+    (BASE, dict(cpt=["72100"], icd10=["M54.50"], site="facility"), {"MODIFIER_REQUIRED"}, {}),
+    (BASE, dict(cpt=["72100"], icd10=["M54.50"], modifiers=["LT"]), {"MODIFIER_INVALID"}, {}),
+    (BASE, dict(cpt=["72100", "72110"], icd10=["M54.50"]), {"NCCI_PAIR_CONFLICT"}, {}),
+    (BASE, dict(cpt=["72100"], icd10=["M54.5"]), {"DX_INVALID_CODE"}, {}),
+    (SPOKEN, dict(cpt=["72148"], icd10=["M51.16"], site="facility", modifiers=["26"]), set(),
+     {"contrast": "without", "signed": True, "levels": ["L5", "L4-L5"]}),
+    (SPOKEN, dict(cpt=["72149"], icd10=["M51.16"], site="facility", modifiers=["26"]), {"CONTRAST_MISMATCH"}, {}),
+    (HEALED, dict(cpt=["72080"], icd10=["S32.010A"]), {"DX_NOT_DOCUMENTED"}, {"region": ["thoracolumbar"]}),
+    (HEALED, dict(cpt=["72080"], icd10=["Z87.81"]), set(), {"views": 2}),
+    (METS, dict(cpt=["72157"], icd10=["C79.51", "Z85.3"], site="facility", modifiers=["26"]), set(),
+     {"contrast": "without_with", "region": ["thoracic"]}),
+    (CLINIC, dict(cpt=["72100"], icd10=["M47.816"]), set(), {"views": 2, "signed": True}),
+    (CLINIC, dict(cpt=["72120"], icd10=["M47.816"]), {"POSITIONS_MISSING", "INDICATION_NOT_SPECIFIC", "DX_NOT_SUPPORTING"}, {}),
+])
+def test_engine_whole_note(check, text, enc, gaps, facts):
+    result = check(text, **enc)
+    assert gap_codes(result) == gaps, [g["message"] for g in result["gaps"]]
+    for key, value in facts.items():
+        assert result["facts"][key] == value
