@@ -424,9 +424,12 @@ def _pairs(codes):
 
 
 def _same_region_xray(a, b) -> bool:
-    spine = a.modality == b.modality == "xray" and "entire_spine" not in (a.region, b.region)
-    return spine and (a.region == b.region or "any" in (a.region, b.region)) and \
-        not {a.region, b.region} & {"pelvis", "sacroiliac"}
+    if a.modality != "xray" or b.modality != "xray" or "entire_spine" in (a.region, b.region):
+        return False
+    if a.region == b.region:
+        return True
+    # the any-level single view (72020) stacks with a spine series, not with pelvis or SI joints
+    return "any" in (a.region, b.region) and not {a.region, b.region} & {"pelvis", "sacroiliac"}
 
 
 def _contrast_pair(a, b) -> bool:
