@@ -174,11 +174,17 @@ def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priori
         note.view_evidence = [projections[p] for p in names]
     tier = region_tiers[0] or region_tiers[1]
     if not tier and levels:
-        tier = {}
+        # no region named: the region most of the documented levels belong to
+        counts: dict[str, int] = {}
+        first: dict[str, Evidence] = {}
         for label, ev in levels.items():
-            tier.setdefault(level_regions[label[0]], ev)
-        if {"thoracic", "lumbosacral"} <= set(tier) and len(levels) <= 2:
-            tier = {"thoracolumbar": next(iter(levels.values()))}
+            region = level_regions[label[0]]
+            counts[region] = counts.get(region, 0) + 1
+            first.setdefault(region, ev)
+        top = max(counts.values())
+        tier = {r: first[r] for r, n in counts.items() if n == top}
+        if set(tier) == {"thoracic", "lumbosacral"}:
+            tier = {"thoracolumbar": next(iter(tier.values()))}
     regions = sorted(tier)
     if "entire_spine" in regions:
         regions = ["entire_spine"]
