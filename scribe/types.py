@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 SITES = ("office", "facility")
@@ -108,9 +109,14 @@ class Indication:
     match: str = "exact"  # exact | fuzzy | abbreviation
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "start": self.start, "end": self.end, "assertion": self.assertion,
-                "concept": self.concept, "section": self.section, "match": self.match,
-                "icd10": [c.to_dict() for c in self.icd10]}
+        return dict(_indication_dict(self))  # a copy: callers may change it
+
+
+@lru_cache(maxsize=65536)
+def _indication_dict(ind: "Indication") -> dict[str, Any]:
+    return {"text": ind.text, "start": ind.start, "end": ind.end, "assertion": ind.assertion,
+            "concept": ind.concept, "section": ind.section, "match": ind.match,
+            "icd10": [c.to_dict() for c in ind.icd10]}
 
 
 @dataclass

@@ -18,6 +18,7 @@ class IndicationLinker:
         self.concepts = {c.concept: c for c in concepts}
         self.codeset = codeset
         self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
+        self._linked: dict[tuple, tuple[CodeCandidate, ...]] = {}
 
     def _resolve_uncached(self, base: str, axes: tuple[tuple[str, str], ...]) -> CodeCandidate | None:
         try:
@@ -38,24 +39,44 @@ class IndicationLinker:
             earlier_levels.append(last)
             if lvs:
                 last = lvs[-1]
+        claudication = "with" if any(m.concept == "neurogenic_claudication" and m.assertion == "present"
+                                     for m in note.mentions) else "without"
+        context = (first_level, study_region, note.encounter, claudication)
         out: list[Indication] = []
+        cache = self._linked
         for m in note.mentions:
             concept = self.concepts.get(m.concept)
             candidates: tuple[CodeCandidate, ...] = ()
             if concept is not None and concept.icd is not None:
                 f = facts[m.sentence]
                 local = (m.start - spans[m.sentence].start, m.end - spans[m.sentence].start)
-                axes, region = self._axes(concept.icd.axes, f, local, levels_by_sentence[m.sentence],
-                                          earlier_levels[m.sentence], first_level, study_region, note)
-                base = self._base(concept.icd, m.assertion, region)
-                if base:
-                    cand = self._resolve(base, tuple(sorted(axes.items())))
-                    if cand:
-                        candidates = (cand,)
+                # the link depends only on the sentence, the mention and a little note context,
+                # so a growing note re-links nothing it linked before
+                key = (m.concept, m.assertion, f.text, local, earlier_levels[m.sentence], context)
+                candidates = cache.get(key)
+                if candidates is None:
+                    candidates = self._link_one(concept, m.assertion, f, local, levels_by_sentence[m.sentence],
+                                                earlier_levels[m.sentence], context)
+                    if len(cache) > 50000:
+                        cache.clear()
+                    cache[key] = candidates
             out.append(Indication(text=note.text[m.start:m.end], start=m.start, end=m.end,
                                   assertion=m.assertion, concept=m.concept, section=m.section,
                                   icd10=candidates, match=m.match))
         return out
+
+    def _link_one(self, concept, assertion, f, local, same, earlier, context) -> tuple[CodeCandidate, ...]:
+        first_level, study_region, encounter, claudication = context
+        axes, region = self._axes(concept.icd.axes, f, local, same, earlier, first_level, study_region,
+                                  encounter, claudication)
+        base = self._base(concept.icd, assertion, region)
+        cand = self._resolve(base, tuple(sorted(axes.items()))) if base else None
+        if cand is None:
+            return ()
+        if cand.score < 1.0:  # the note does not decide a required character: rank the billable options
+            options = self.codeset.billable_descendants(cand.code)[:4]
+            return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options)
+        return (cand,)
 
     @staticmethod
     def _base(icd, assertion: str, region: str | None) -> str | None:
@@ -66,7 +87,7 @@ class IndicationLinker:
         return icd.base
 
     def _axes(self, wanted, f, local, same, earlier, first_level, study_region,
-              note) -> tuple[dict[str, str], str | None]:
+              encounter, claudication) -> tuple[dict[str, str], str | None]:
         axes: dict[str, str] = {}
         word_region = None
         if f.region_words:
@@ -103,9 +124,8 @@ class IndicationLinker:
                 axes["fracture_type"] = "wedge_compression"
             elif "burst" in phrase:
                 axes["fracture_type"] = "burst"
-        if "encounter" in wanted and note.encounter:
-            axes["encounter"] = note.encounter
+        if "encounter" in wanted and encounter:
+            axes["encounter"] = encounter
         if "claudication" in wanted:
-            axes["claudication"] = "with" if any(m.concept == "neurogenic_claudication" and m.assertion == "present"
-                                                 for m in note.mentions) else "without"
+            axes["claudication"] = claudication
         return axes, region

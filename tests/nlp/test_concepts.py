@@ -1,0 +1,42 @@
+"""Indication phrases: exact, tolerant of speech-recognition slips, abbreviations, and
+linked to ICD-10-CM codes with their assertion."""
+import pytest
+
+
+def indications(check, text):
+    return [(i["text"], i["concept"], i["assertion"], i["icd10"][0]["code"] if i["icd10"] else None, i["match"])
+            for i in check(text, cpt=["72100"])["indications"]]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Assess for instabilty at L4-5.", ("instabilty", "instability", "possible", "M53.2X6", "fuzzy")),
+    ("Grade 1 spondylo listhesis at L4-5.", ("spondylo listhesis", "spondylolisthesis", "present", "M43.16", "fuzzy")),
+    ("Grade 1 spondylolisthesis at L5-S1.", ("spondylolisthesis", "spondylolisthesis", "present", "M43.17", "exact")),
+    ("Low back pain with right-sided sciatica.", ("Low back pain with right-sided sciatica", "lumbago_with_sciatica", "present", "M54.41", "pattern")),
+    ("Scoliosis flexibility films before fusion.", ("Scoliosis flexibility", "scoliosis", "present", "M41.9", "exact")),
+    ("Pre-op motion assessment of L4-5.", ("Pre-op motion assessment", "instability", "present", "M53.2X6", "exact")),
+    ("Right C6 radiculopathy.", ("radiculopathy", "radiculopathy", "present", "M54.12", "exact")),
+    ("Acute L1 wedge compression fracture after a fall today.", ("wedge compression fracture", "vertebral_fracture", "present", "S32.010A", "exact")),
+])
+def test_concepts_link_with_assertion(check, text, expected):
+    assert expected in indications(check, text)
+
+
+def test_concepts_abbreviation_defined_in_the_note(check):
+    text = "Indication: isthmic spondylolisthesis (IS) at L5-S1. Impression: IS is unchanged."
+    found = indications(check, text)
+    uses = [f for f in found if f[0] == "IS"]
+    assert uses and uses[0][1] == "spondylolisthesis" and uses[0][4] == "abbreviation"
+
+
+def test_concepts_groin_pain_is_not_hip_pain(check):
+    codes = {f[3] for f in indications(check, "Indication: right groin pain.")}
+    assert not any(c and c.startswith("M25.55") for c in codes)
+
+
+def test_concepts_unresolved_character_gives_ranked_options(check):
+    result = check("Indication: L1 compression fracture.", cpt=["72100"])
+    fracture = next(i for i in result["indications"] if i["concept"] == "vertebral_fracture")
+    codes = [c["code"] for c in fracture["icd10"]]
+    assert len(codes) > 1 and all(c.startswith("S32.01") for c in codes)
+    assert fracture["icd10"][0]["score"] > fracture["icd10"][1]["score"]
