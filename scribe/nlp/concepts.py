@@ -24,7 +24,7 @@ _LOWER_WORDS = re.compile(r"[a-z]+")
 
 class ConceptMatcher:
     def __init__(self, nlp, concepts, *, fuzzy_cutoff: float = 90.0, min_fuzzy_len: int = 6,
-                 extra_vocabulary: tuple[str, ...] = ()):
+                 extra_vocabulary: tuple[str, ...] = (), pattern_gate: tuple[str, ...] = ()):
         self.vocab = nlp.vocab
         self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
         self.patterns: list[tuple[str, re.Pattern[str]]] = []
@@ -41,6 +41,8 @@ class ConceptMatcher:
             for pattern in concept.patterns:
                 self.patterns.append((concept.concept, CaseFree(pattern)))
         self.keywords = frozenset(words)
+        # the regex patterns run only on sentences holding one of their anchor words (lexicon gate)
+        self.pattern_gate = CaseFree("|".join(re.escape(w) for w in pattern_gate)) if pattern_gate else None
         self.term_regex = CaseFree(
             rf"(?<![\w])(?:{trie_pattern(sorted(self.term_concept), flexible_space=True)})(?![\w])")
         self._by_prefix: dict[str, list[str]] = {}
@@ -94,9 +96,10 @@ class ConceptMatcher:
         used when the sentence has no slip to correct."""
         found = [Mention(self.term_concept[" ".join(m.group(0).split())], m.start(), m.end(), "present", "exact")
                  for m in self.term_regex.finditer(text)]
-        for concept, rx in self.patterns:
-            for m in rx.finditer(text):
-                found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
+        if self.pattern_gate is None or self.pattern_gate.search(text):
+            for concept, rx in self.patterns:
+                for m in rx.finditer(text):
+                    found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
         return _longest_first(found)
 
     def normalize(self, doc: Doc, text: str, corrections=None) -> list[tuple[int, int]]:

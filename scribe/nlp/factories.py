@@ -75,7 +75,8 @@ class SentenceFactsComponent:
         self.headers = HeaderDetector(lexicons.sections)
         self.context = ContextAnnotator(lexicons.context, max_scope=max_scope)
         self.concepts = ConceptMatcher(nlp, lexicons.concepts, fuzzy_cutoff=fuzzy_cutoff,
-                                       extra_vocabulary=tuple(lexicons.patterns.get("fuzzy_vocabulary", ())))
+                                       extra_vocabulary=tuple(lexicons.patterns.get("fuzzy_vocabulary", ())),
+                                       pattern_gate=tuple(lexicons.patterns["gates"]["concept_patterns"]))
         self.extractor = FactExtractor(lexicons.patterns, self.context)
         self._caps_needed = True
         self.abbreviations = AbbreviationComponent(nlp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .trie import trie_pattern
+from .trie import CaseFree, trie_pattern
 
 # How far (in characters) a boundary decision may look back or ahead; the session
 # re-splits from the last boundary at least this far before a change.
@@ -26,6 +26,10 @@ _PERIOD_GUARD_BEFORE = re.compile(
     re.I,
 )
 _PERIOD_GUARD_AFTER = re.compile(r"^\s+of\b", re.I)
+_PREV_WORD = re.compile(r"[A-Za-z/&-]+[ \t]*$")
+_WORD_BEFORE = re.compile(r"([A-Za-z.]+)$")
+_INITIAL = re.compile(r"\b[A-Z]$")
+_NAME_AFTER = re.compile(r"\s+[A-Z][a-z]")
 
 
 @dataclass(frozen=True)
@@ -39,14 +43,14 @@ def _heads(literals: list[str]) -> str:
     return trie_pattern([h.lower() for h in literals])
 
 
-def _candidate_regex(header_literals: list[str]) -> re.Pattern[str]:
+def _candidate_regex(header_literals: list[str]) -> CaseFree:
     heads = _heads(header_literals)
-    return re.compile(
+    # every alternative starts with a literal character, so the scan can skip ahead quickly
+    return CaseFree(
         r"(?P<nl>\n)"
         r"|(?P<punct>[.!?]+)(?=\s|$)"
         r"|(?P<spoken>\b(?:period|full stop|new paragraph|next paragraph|new line|next line)\b)"
-        rf"|(?P<header>(?<=\S)[ \t]+(?=(?:{heads})\s*(?::|\s+colon\b)))",
-        re.I,
+        rf"|(?P<header>\b(?:{heads})(?=\s*(?::|\s+colon\b)))"
     )
 
 
@@ -63,15 +67,20 @@ class SentenceSplitter:
         if m.group("nl"):
             return True
         if m.group("header"):
-            prev = re.search(r"[A-Za-z/&-]+[ \t]*$", text[max(0, m.start() - 30):m.start()])
+            # a header opens a sentence mid-line only after other words on the line, and not
+            # when the word before belongs to a longer header ("Report status:")
+            line_before = text[max(0, m.start() - 60):m.start()].rsplit("\n", 1)[-1]
+            if not line_before.strip() or line_before[-1:] not in (" ", "\t"):
+                return False
+            prev = _PREV_WORD.search(line_before)
             return not (prev and self._any_header.match(text, m.start() - len(prev.group(0))))
         if m.group("punct"):
             start = m.start()
-            word = re.search(r"([A-Za-z.]+)$", text[max(0, start - 8):start])
+            word = _WORD_BEFORE.search(text, max(0, start - 8), start)
             if word and m.group("punct") == "." and word.group(1).lower().rstrip(".") in _ABBREVIATIONS:
                 return False
-            if m.group("punct") == "." and re.search(r"\b[A-Z]$", text[max(0, start - 2):start]) and \
-                    re.match(r"\s+[A-Z][a-z]", text[m.end():m.end() + 3]):
+            if m.group("punct") == "." and _INITIAL.search(text, max(0, start - 2), start) and \
+                    _NAME_AFTER.match(text, m.end(), m.end() + 3):
                 return False  # an initial: "J. Smith"
             return True
         before = text[max(0, m.start() - 24):m.start()]
@@ -88,9 +97,14 @@ class SentenceSplitter:
         for m in self._candidates.finditer(text, start, end):
             if not self._is_boundary(text, m):
                 continue
-            cut = m.start() if (m.group("nl") or m.group("header")) else m.end()
+            if m.group("header"):
+                cut = cursor_next = m.start()
+            elif m.group("nl"):
+                cut, cursor_next = m.start(), m.end()
+            else:
+                cut = cursor_next = m.end()
             self._emit(text, cursor, cut, out)
-            cursor = m.end() if m.group("nl") or m.group("header") else cut
+            cursor = cursor_next
         self._emit(text, cursor, end, out)
         return out
 
