@@ -19,7 +19,7 @@ from .facts import Mention
 from .trie import CaseFree, trie_pattern
 
 _WORDS = re.compile(r"[A-Za-z]+")
-_LOWER_WORDS = re.compile(r"[a-z]+")
+_LONG_WORDS = re.compile(r"[a-z]{6,}")
 
 
 class ConceptMatcher:
@@ -48,7 +48,10 @@ class ConceptMatcher:
         self._by_prefix: dict[str, list[str]] = {}
         for w in self.keywords:
             self._by_prefix.setdefault(w[:3], []).append(w)
-        self._prefixes = frozenset(w[:k] for w in self.keywords for k in range(3, len(w)))
+        self._split_words = {f"{w[:k]} {w[k:]}": w for w in self.keywords for k in range(3, len(w) - 2)}
+        self._split_regex = re.compile(
+            rf"(?<![a-z])(?:{trie_pattern(sorted(self._split_words), flexible_space=True)})(?![a-z])"
+        ) if self._split_words else None
         self.fuzzy_cutoff = fuzzy_cutoff
         self.min_fuzzy_len = min_fuzzy_len
         self._fix = lru_cache(maxsize=65536)(self._fix_uncached)
@@ -65,30 +68,22 @@ class ConceptMatcher:
 
     def corrections(self, text: str) -> tuple[list, list]:
         """Speech-recognition slips in ``text``: (single-word fixes, two-word merges),
-        each as (start, end, lexicon word). One pass over the words of the text."""
+        each as (start, end, lexicon word). A lexicon word split in two ("spondylo
+        listhesis") is found by one scan of a trie of all its splits; a misspelt long
+        word ("instabilty") by rapidfuzz against lexicon words with the same first letters."""
         lower = text.lower()
         if len(lower) != len(text):
             lower = text
+        merges = [(m.start(), m.end(), self._split_words[" ".join(m.group(0).split())])
+                  for m in self._split_regex.finditer(lower)] if self._split_regex else []
         single: list[tuple[int, int, str]] = []
-        merges: list[tuple[int, int, str]] = []
-        fix, keywords, prefixes, min_len = self._fix, self.keywords, self._prefixes, self.min_fuzzy_len
-        prev = None
-        for m in _LOWER_WORDS.finditer(lower):
-            word, start, end = m.group(), m.start(), m.end()
-            if prev is not None and start - prev[1] == 1 and lower[prev[1]] in " \t":
-                joined = prev[2] + word
-                target = joined if joined in keywords else (fix(joined) if len(joined) >= min_len else None)
-                if target:
-                    if single and single[-1][0] == prev[0]:
-                        single.pop()
-                    merges.append((prev[0], end, target))
-                    prev = None
-                    continue
-            prev = (start, end, word) if word in prefixes else None
-            if len(word) >= min_len and word not in keywords:
+        fix, keywords = self._fix, self.keywords
+        for m in _LONG_WORDS.finditer(lower):
+            word = m.group()
+            if word not in keywords:
                 target = fix(word)
-                if target:
-                    single.append((start, end, target))
+                if target and not any(s <= m.start() < e for s, e, _ in merges):
+                    single.append((m.start(), m.end(), target))
         return single, merges
 
     def exact_mentions(self, text: str) -> list[Mention]:
