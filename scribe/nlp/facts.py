@@ -133,8 +133,8 @@ class FactExtractor:
     def extract(self, text: str, facts: SentenceFacts, triggers) -> None:
         lower = text.lower()
         gates = self._open_gates(lower)
-        facts.imaging_noun = bool(self.imaging_nouns.search(text))
-        facts.view_context = bool(self.view_context.search(text))
+        facts.imaging_noun = "imaging_noun" in gates and bool(self.imaging_nouns.search(text))
+        facts.view_context = "view_context" in gates and bool(self.view_context.search(text))
         if facts.view_context:
             self._views(text, facts, triggers)
         self._regions(text, gates, facts, triggers)
