@@ -1,0 +1,111 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The lifespan migrates the database, builds the engine once (about 2 s), and creates
+the dictation hub and the worker threads; a background task drops idle sessions from
+memory (they are rebuilt from the database on resume).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Mapping
+
+from fastapi import FastAPI, Request
+
+from . import errors
+from .config import Settings
+from .db import safe_url
+from .hub import DictationHub
+from .store import Store
+
+log = logging.getLogger("scribe.server")
+DESCRIPTION = """Live documentation-gap checking for dictated spine imaging notes.
+
+* **WebSocket** `/ws/dictation`: the streaming protocol (see server/PROTOCOL.md).
+* **Physicians** read their dictations and the queries sent back to them.
+* **Scribes** work the review queue: resolve (addendum, re-checked), dismiss, query.
+* **Managers** read statistics (no note text).
+* **Admins** manage API tokens and read the audit log.
+
+Authenticate with `Authorization: Bearer TOKEN` or `?access_token=TOKEN`.
+Errors are `{"error": {"code": "UPPER_WORD", "message": "..."}}`.
+"""
+
+
+def default_fees(engine) -> dict[str, float]:
+    """{cpt: dollars} from the payments recorded in the engine's lexicons."""
+    lexicons = getattr(engine, "lexicons", None)
+    return {c.code: float(c.payment) for fam in getattr(lexicons, "families", ())
+            for c in fam.codes if getattr(c, "payment", None) is not None}
+
+
+def load_fees(settings: Settings, engine) -> Mapping[str, float]:
+    if settings.fee_table is None:
+        return default_fees(engine)
+    data = json.loads(settings.fee_table.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, (int, float)) for v in data.values()):
+        raise ValueError(f"{settings.fee_table} must be a JSON object {{cpt: dollars}}")
+    return {str(k): float(v) for k, v in data.items()}
+
+
+def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastAPI:
+    settings = settings or Settings.load()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+        await asyncio.to_thread(store.migrate)
+        scribe_engine = engine
+        if scribe_engine is None:
+            from scribe import build_engine
+
+            scribe_engine = await asyncio.to_thread(build_engine)
+        executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="scribe-worker")
+        app.state.settings = settings
+        app.state.store = store
+        app.state.engine = scribe_engine
+        app.state.fees = load_fees(settings, scribe_engine)
+        app.state.executor = executor
+        app.state.hub = hub = DictationHub(scribe_engine, store, idle_seconds=settings.idle_evict_seconds,
+                                           max_cached=settings.max_cached_sessions)
+        evictor = asyncio.create_task(_evict_forever(hub, min(60.0, settings.idle_evict_seconds)))
+        log.info("scribe service ready (database %s)", safe_url(settings.database_url))
+        try:
+            yield
+        finally:
+            evictor.cancel()
+            executor.shutdown(wait=True, cancel_futures=False)
+            store.dispose()
+
+    app = FastAPI(title="scribe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+
+    @app.middleware("http")
+    async def _access_log(request: Request, call_next):
+        """Method, path (never the query: it may hold a token), status, milliseconds."""
+        start = time.perf_counter()
+        response = await call_next(request)
+        log.info("%s %s %d %.1f ms", request.method, request.url.path, response.status_code,
+                 1000 * (time.perf_counter() - start))
+        return response
+
+    from . import routes_admin, routes_dictations, routes_pages, routes_review, routes_stats, routes_ws
+
+    for module in (routes_pages, routes_ws, routes_admin, routes_dictations, routes_review, routes_stats):
+        app.include_router(module.router)
+    return app
+
+
+async def _evict_forever(hub: DictationHub, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            dropped = await asyncio.to_thread(hub.evict_idle)
+            if dropped:
+                log.info("%d idle dictation sessions left memory", dropped)
+        except Exception as exc:  # noqa: BLE001 - keep evicting
+            log.error("eviction failed: %s", type(exc).__name__)

@@ -1,0 +1,123 @@
+"""``scribe serve`` and ``scribe token create|list|revoke``, registered on the ``scribe``
+command by ``add_commands``. Nothing heavy is imported at module level: the batch
+``scribe check`` must start without the web stack or SQLAlchemy.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+ROLES = ("physician", "scribe", "manager", "admin")
+FIRST_RUN_PAGES = (("sidebar", "physician"), ("review", "scribe"), ("dashboard", "manager"))
+
+
+def add_commands(subparsers) -> None:
+    serve = subparsers.add_parser("serve", help="run the service: WebSocket, HTTP API, web pages")
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--db", default=None, help="database URL (default $SCRIBE_DB_URL, else a SQLite file "
+                       "in $SCRIBE_DATA_DIR); postgresql://user:pass@host/db for PostgreSQL")
+    serve.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                       help="DEBUG may log note text; never use it with real patients")
+    serve.set_defaults(func=cmd_serve)
+
+    token = subparsers.add_parser("token", help="manage API tokens")
+    sub = token.add_subparsers(dest="token_command", required=True)
+    create = sub.add_parser("create", help="print a new API token (the last line of stdout)")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--name", required=True, help="the account (a physician's notes belong to it)")
+    create.add_argument("--db", default=None, help="database URL (default $SCRIBE_DB_URL)")
+    create.set_defaults(func=cmd_token_create)
+    listing = sub.add_parser("list", help="list tokens (never the tokens themselves)")
+    listing.add_argument("--db", default=None)
+    listing.set_defaults(func=cmd_token_list)
+    revoke = sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id", type=int)
+    revoke.add_argument("--db", default=None)
+    revoke.set_defaults(func=cmd_token_revoke)
+
+
+def _store(db: str | None, **overrides):
+    from scribe.errors import InputError
+
+    from .config import Settings
+    from .db import safe_url
+    from .store import Store
+
+    try:
+        settings = Settings.load(db_url=db, **overrides)
+    except ValueError as exc:
+        raise InputError(f"invalid settings: {exc}", code="BAD_SETTINGS") from None
+    store = Store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        store.migrate()
+    except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback
+        raise InputError(f"cannot open the database {safe_url(settings.database_url)}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}", code="DB_UNAVAILABLE") from None
+    return settings, store
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    _, store = _store(args.db)
+    token, row = store.create_token(name=args.name, role=args.role, created_by="cli")
+    store.dispose()
+    print(f"token {row['id']} for {row['name']} ({row['role']}); it is shown only now", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    _, store = _store(args.db)
+    rows = store.list_tokens()
+    store.dispose()
+    print(f"{'id':>4}  {'role':<10} {'name':<24} {'prefix':<13} {'created':<25} status")
+    for r in rows:
+        status = "active" if r["active"] else f"revoked {r['revoked_at']}"
+        print(f"{r['id']:>4}  {r['role']:<10} {r['name']:<24} {r['prefix']:<13} {r['created_at']:<25} {status}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from scribe.errors import InputError
+
+    _, store = _store(args.db)
+    row = store.revoke_token(args.id)
+    store.dispose()
+    if row is None:
+        raise InputError(f"no token {args.id}", code="NOT_FOUND")
+    print(f"token {row['id']} ({row['role']}, {row['name']}) revoked at {row['revoked_at']}")
+    return 0
+
+
+def first_run_tokens(store, base_url: str) -> list[str]:
+    """On an empty database: a local admin token, and a token per page role so that each
+    page's URL works at once (like Jupyter's). Returns the lines to print."""
+    if store.count_tokens():
+        return []
+    admin, _ = store.create_token(name="local", role="admin", created_by="first start")
+    lines = ["scribe: first start with an empty database; created tokens for the account 'local':"]
+    for page, role in FIRST_RUN_PAGES:
+        token, _ = store.create_token(name="local", role=role, created_by="first start")
+        lines.append(f"  {page:<9} ({role}): {base_url}/{page}?access_token={token}")
+    lines.append(f"  admin token (manage tokens: {base_url}/docs or `scribe token`): {admin}")
+    return lines
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .logsafe import configure_logging
+
+    settings, store = _store(args.db, host=args.host, port=args.port, log_level=args.log_level)
+    configure_logging(settings.log_level)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
+    lines = first_run_tokens(store, base)
+    store.dispose()
+    for line in lines:
+        print(line, flush=True)
+    print(f"scribe: serving on {base} (API docs {base}/docs); building the engine...", flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, ws_max_size=settings.transport_max_bytes,
+                access_log=False, log_config=None, log_level=settings.log_level.lower())
+    return 0

@@ -1,0 +1,86 @@
+"""Service settings: one typed object, defaults overridable by ``SCRIBE_*`` environment
+variables and then by command-line options.
+
+``pydantic-settings`` is not a dependency of the project, so the environment is read
+here by hand: every field ``x`` is overridden by ``SCRIBE_X`` (``SCRIBE_DB_URL``,
+``SCRIBE_PORT``, ...) and validated by pydantic like any other value.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "SCRIBE_"
+
+
+def default_data_dir() -> Path:
+    """The folder the engine also uses for site data (``SCRIBE_DATA_DIR``)."""
+    return Path(os.environ.get("SCRIBE_DATA_DIR") or Path.home() / ".local" / "share" / "scribe")
+
+
+def normalize_db_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 (the installed driver)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    db_url: str = Field("", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
+    data_dir: Path = Field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # WebSocket limits (documented in server/PROTOCOL.md)
+    max_message_bytes: int = Field(64 * 1024, ge=1024, description="larger frames get MESSAGE_TOO_LARGE")
+    transport_max_bytes: int = Field(1024 * 1024, description="larger frames close the connection (1009)")
+    rate_per_second: float = Field(20.0, gt=0, description="sustained messages per second per connection")
+    rate_burst: int = Field(60, ge=1, description="messages a connection may send at once")
+    # live dictations
+    worker_threads: int = Field(4, ge=1, le=64, description="threads that analyse and persist messages")
+    idle_evict_seconds: float = Field(1800.0, gt=0, description="unattached sessions leave memory after this")
+    max_cached_sessions: int = Field(5000, ge=1)
+    # storage
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        "NORMAL", description="NORMAL (WAL) survives kill -9; FULL also survives power loss")
+    fee_table: Path | None = Field(None, description="JSON {cpt: dollars}; default: payments in lexicons")
+    log_level: str = "INFO"
+
+    @field_validator("db_url")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        return normalize_db_url(value.strip())
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"unknown log level {value!r}")
+        return value
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'scribe.sqlite'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def load(cls, **overrides: Any) -> "Settings":
+        """Defaults < ``SCRIBE_*`` environment < ``overrides`` (``None`` values are ignored)."""
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            env = os.environ.get(ENV_PREFIX + name.upper())
+            if env is not None and env != "":
+                values[name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,187 @@
+"""Database: the tables (SQLAlchemy Core), the engine for a URL, and migrations.
+
+The schema is created and upgraded only by the Alembic migrations in
+``server/migrations`` (run by ``Database.migrate``, at start-up of ``scribe serve``
+and ``scribe token create``); ``METADATA`` mirrors them and a test checks the two
+agree. Times are naive UTC on every backend.
+
+Tables:
+  api_tokens      who may call the service (sha256 of the token, name, role, revoked_at)
+  dictations      one row per dictation: owner, current encounter, status, timestamps;
+                  the final text and the counts of open gaps are filled at finalize
+  dictation_codes the dictation's CPT / ICD-10-CM / modifier codes, one row each (filters)
+  events          append-only log: start, segment (final), edit, context, finalize;
+                  a dictation is rebuilt by replaying it
+  gaps            gaps open at finalization, one row each, with their review status
+  gap_actions     resolve / dismiss / query on a gap: who, when, reason, text
+  audit_log       every read of note text (and token management): who, what, when
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+log = logging.getLogger("scribe.server.db")
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+ROLES = ("physician", "scribe", "manager", "admin")
+
+METADATA = sa.MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+})
+
+api_tokens = sa.Table(
+    "api_tokens", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, index=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(12), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(100)),
+    sa.Column("revoked_at", sa.DateTime),
+)
+
+dictations = sa.Table(
+    "dictations", METADATA,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False, index=True),
+    sa.Column("provider", sa.String(200), nullable=False, index=True),
+    sa.Column("encounter", JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("finalized_at", sa.DateTime, index=True),
+    sa.Column("finalized_week", sa.String(10), index=True),   # Monday of the ISO week, YYYY-MM-DD
+    sa.Column("partial_seq", sa.Integer),                     # the latest partial (not an event)
+    sa.Column("partial_text", sa.Text),
+    sa.Column("final_text", sa.Text),                          # snapshot at finalize
+    sa.Column("open_errors", sa.Integer),
+    sa.Column("open_warnings", sa.Integer),
+    sa.Column("open_infos", sa.Integer),
+    sa.Column("clean", sa.Boolean),                            # no error/warning gap at finalize
+)
+
+dictation_codes = sa.Table(
+    "dictation_codes", METADATA,
+    sa.Column("dictation_id", sa.String(64), sa.ForeignKey("dictations.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),         # cpt | icd10 | modifier
+    sa.Column("code", sa.String(16), primary_key=True),
+    sa.Index(None, "kind", "code"),
+)
+
+events = sa.Table(
+    "events", METADATA,
+    sa.Column("dictation_id", sa.String(64), sa.ForeignKey("dictations.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("n", sa.Integer, primary_key=True),              # 1, 2, 3... per dictation
+    sa.Column("kind", sa.String(16), nullable=False),          # start | segment | edit | context | finalize
+    sa.Column("seq", sa.Integer),                              # the client's seq, for segments
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+gaps = sa.Table(
+    "gaps", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("dictation_id", sa.String(64), sa.ForeignKey("dictations.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("code", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("rule_id", sa.String(20), nullable=False),
+    sa.Column("cpt", sa.String(8)),
+    sa.Column("icd10", sa.String(10)),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("fix", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("evidence", JSON, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),        # open | resolved | dismissed
+    sa.Column("queried", sa.Boolean, nullable=False),           # a query to the physician is pending
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index(None, "status", "code"),
+)
+
+gap_actions = sa.Table(
+    "gap_actions", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("gap_id", sa.Integer, sa.ForeignKey("gaps.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("dictation_id", sa.String(64), sa.ForeignKey("dictations.id", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("action", sa.String(12), nullable=False),        # resolve | dismiss | query
+    sa.Column("reason", sa.String(40)),                         # dismiss: one of DISMISS_REASONS
+    sa.Column("text", sa.Text),                                 # addendum, dismissal note or query
+    sa.Column("actor_token_id", sa.Integer),
+    sa.Column("actor_name", sa.String(100), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+    sa.Column("actor_token_id", sa.Integer),
+    sa.Column("actor_name", sa.String(100), nullable=False),
+    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("dictation_id", sa.String(64), index=True),
+    sa.Column("detail", sa.String(200)),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
+    """An engine that never logs statement parameters (they carry note text)."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30},
+                                  pool_size=8, max_overflow=8)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every sqlite test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def alembic_config(connection=None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as such
+        return "<unparseable URL>"

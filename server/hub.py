@@ -1,0 +1,284 @@
+"""Live dictations: the engine's session objects, kept in memory and made durable.
+
+The hub owns one ``scribe.session.DictationSession`` per open dictation it has seen
+recently. Every change goes: session (validates and analyses; raises ``InputError``
+without changing anything) -> database (the event, committed) -> the caller sends the
+state. If the commit fails the in-memory session is ahead of the database, so it is
+dropped and rebuilt from the events on next use: nothing unacknowledged survives and
+nothing acknowledged is lost.
+
+Rebuilding (after a restart, or after an idle session left memory) replays the event
+log on a string (segments append, edits replace, context sets the encounter) and
+hands the result to a fresh session in one call, so a resume costs one batch check of
+the note, not one analysis per stored event. The session's own guarantee (streaming
+equals batch) makes that state the same as the one before the drop. A partial
+segment is not an event; the newest one is kept on the dictation row.
+
+All methods are synchronous and thread-safe: connections call them from worker
+threads. Messages on one dictation are serialized by its lock.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from scribe import Encounter, InputError
+from sqlalchemy.exc import SQLAlchemyError
+
+from .store import DictationExists, Principal, Store
+
+log = logging.getLogger("scribe.server.hub")
+DICTATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+class ProtocolError(Exception):
+    """A message that cannot be applied; becomes an ``error`` answer."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(eq=False)
+class Live:
+    id: str
+    owner: str
+    session: Any                      # scribe.session.DictationSession
+    n: int                            # number of the last stored event
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_used: float = field(default_factory=time.monotonic)
+    attached: int = 0
+    valid: bool = True                # False once dropped from the hub
+
+
+def replay(events: list[dict], partial_seq: int | None, partial_text: str | None) -> dict:
+    """What a dictation's events amount to: encounter, final text, last seq, partial."""
+    encounter: dict | None = None
+    text, last_final = "", None
+    for event in events:
+        kind, payload = event["kind"], event["payload"]
+        if kind in ("start", "context"):
+            encounter = payload["encounter"]
+        elif kind == "segment":
+            text += payload["text"]
+            last_final = event["seq"]
+        elif kind == "edit":
+            text = text[:payload["start"]] + payload["text"] + text[payload["end"]:]
+    partial = None
+    if partial_seq is not None and (last_final is None or partial_seq > last_final):
+        partial = (partial_seq, partial_text or "")
+    return {"encounter": encounter, "text": text, "last_final_seq": last_final, "partial": partial,
+            "n": events[-1]["n"] if events else 0}
+
+
+class DictationHub:
+    def __init__(self, engine, store: Store, *, idle_seconds: float = 1800.0, max_cached: int = 5000):
+        self.engine = engine
+        self.store = store
+        self.idle_seconds = idle_seconds
+        self.max_cached = max_cached
+        self._cache: dict[str, Live] = {}
+        self._lock = threading.Lock()           # guards _cache
+        self._rebuild_lock = threading.Lock()   # one rebuild at a time (rare: after restart/eviction)
+
+    # -- opening ----------------------------------------------------------------------------
+    def start(self, who: Principal, encounter: Any, dictation_id: Any = None) -> tuple[str, dict]:
+        if dictation_id is None:
+            dictation_id = uuid.uuid4().hex
+        elif not isinstance(dictation_id, str) or not DICTATION_ID.match(dictation_id):
+            raise ProtocolError("BAD_DICTATION_ID", "'dictation_id' must be 1-64 letters, digits or . _ : - "
+                                "(starting with a letter or digit)")
+        session = self.engine.new_session(Encounter.from_dict(encounter))   # InputError on bad codes
+        stored = session.encounter.to_dict()
+        try:
+            self.store.create_dictation(dictation_id=dictation_id, owner=who.name, encounter=stored)
+        except DictationExists:
+            raise ProtocolError("DICTATION_EXISTS", f"dictation {dictation_id} already exists; "
+                                "use 'resume' to reattach to it") from None
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+        live = Live(id=dictation_id, owner=who.name, session=session, n=1)
+        self._put(live)
+        log.info("dictation %s started by token %s", dictation_id, who.token_id)
+        return dictation_id, session.state()
+
+    def resume(self, who: Principal, dictation_id: Any) -> dict:
+        if not isinstance(dictation_id, str) or not dictation_id:
+            raise ProtocolError("BAD_MESSAGE", "'resume' needs a 'dictation_id' string")
+        state = self._with_live(who, dictation_id, lambda live: live.session.state())
+        try:
+            self.store.audit(who, "resume_dictation", dictation_id=dictation_id)
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+        return state
+
+    # -- changes ----------------------------------------------------------------------------
+    def segment(self, who: Principal, dictation_id: str, seq: Any, text: Any, final: Any) -> dict:
+        def apply(live: Live) -> dict:
+            state = live.session.segment(seq, text, final)
+            if final:
+                self._persist(live, "segment", seq, {"text": text})
+            else:
+                self._persist_partial(live, seq, text)
+            return state
+
+        return self._with_live(who, dictation_id, apply)
+
+    def edit(self, who: Principal, dictation_id: str, start: Any, end: Any, text: Any) -> dict:
+        def apply(live: Live) -> dict:
+            state = live.session.edit(start, end, text)
+            self._persist(live, "edit", None, {"start": start, "end": end, "text": text})
+            return state
+
+        return self._with_live(who, dictation_id, apply)
+
+    def context(self, who: Principal, dictation_id: str, encounter: Any) -> dict:
+        def apply(live: Live) -> dict:
+            state = live.session.set_encounter(Encounter.from_dict(encounter))
+            self._persist(live, "context", None, {"encounter": live.session.encounter.to_dict()})
+            return state
+
+        return self._with_live(who, dictation_id, apply)
+
+    def finalize(self, who: Principal, dictation_id: str) -> dict:
+        """Store the outcome: the gaps open on the final text (a pending partial is dropped)."""
+        def apply(live: Live) -> dict:
+            session = live.session
+            if session.partial:   # the outcome is about the final text only
+                final_only = self.engine.new_session(session.encounter)
+                state = (final_only.segment(session.last_seq, session.final_text, True)
+                         if session.final_text else final_only.state())
+            else:
+                state = session.state()
+            try:
+                self.store.finalize(dictation_id=live.id, n=live.n + 1, final_text=session.final_text,
+                                    open_gaps=state["gaps"], last_seq=session.last_seq)
+            except SQLAlchemyError as exc:
+                self._drop(live)
+                raise _storage_error(exc) from None
+            self._drop(live)
+            log.info("dictation %s finalized with %d open gaps", live.id, len(state["gaps"]))
+            return {"dictation_id": live.id, "seq": session.last_seq, "gaps": state["gaps"]}
+
+        return self._with_live(who, dictation_id, apply)
+
+    # -- connections ------------------------------------------------------------------------
+    def attach(self, dictation_id: str, delta: int) -> None:
+        with self._lock:
+            live = self._cache.get(dictation_id)
+            if live is not None:
+                live.attached = max(0, live.attached + delta)
+                live.last_used = time.monotonic()
+
+    def evict_idle(self, now: float | None = None) -> int:
+        """Drop sessions no connection uses that were idle too long (or too many): they
+        are rebuilt from the database when resumed."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = sorted((l for l in self._cache.values() if l.attached == 0), key=lambda l: l.last_used)
+            excess = max(0, len(self._cache) - self.max_cached)
+            victims = [l for i, l in enumerate(idle) if i < excess or now - l.last_used > self.idle_seconds]
+        for live in victims:
+            with live.lock:
+                self._drop(live)
+        return len(victims)
+
+    def forget(self, dictation_id: str) -> None:
+        """Drop a session whose state is in doubt; the next message rebuilds it."""
+        with self._lock:
+            live = self._cache.pop(dictation_id, None)
+        if live is not None:
+            live.valid = False
+
+    def cached(self) -> int:
+        return len(self._cache)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _with_live(self, who: Principal, dictation_id: str, fn: Callable[[Live], dict]) -> dict:
+        for _ in range(5):
+            live = self._get(who, dictation_id)
+            with live.lock:
+                if not live.valid:        # dropped while we waited: fetch again
+                    continue
+                live.last_used = time.monotonic()
+                return fn(live)
+        raise ProtocolError("BUSY", "the dictation is being reloaded; send the message again")
+
+    def _get(self, who: Principal, dictation_id: str) -> Live:
+        live = self._cache.get(dictation_id)
+        if live is None:
+            with self._rebuild_lock:
+                live = self._cache.get(dictation_id)
+                if live is None:
+                    live = self._rebuild(who, dictation_id)
+                    self._put(live)
+        if live.owner != who.name:
+            raise _not_found(dictation_id)
+        return live
+
+    def _rebuild(self, who: Principal, dictation_id: str) -> Live:
+        try:
+            loaded = self.store.load(dictation_id)
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+        if loaded is None or loaded[0]["owner"] != who.name:
+            raise _not_found(dictation_id)
+        row, events = loaded
+        if row["status"] != "open":
+            raise ProtocolError("DICTATION_FINALIZED", f"dictation {dictation_id} is finalized; "
+                                "start a new dictation")
+        r = replay(events, row["partial_seq"], row["partial_text"])
+        try:
+            session = self.engine.new_session(Encounter.from_dict(r["encounter"]))
+            if r["last_final_seq"] is not None:
+                session.segment(r["last_final_seq"], r["text"], True)
+            elif r["text"]:
+                session.edit(0, 0, r["text"])       # text that arrived only through edits
+            if r["partial"] is not None:
+                session.segment(r["partial"][0], r["partial"][1], False)
+        except InputError as exc:     # e.g. the lexicons changed and a stored code is now unknown
+            raise ProtocolError("RESUME_FAILED", f"dictation {dictation_id} cannot be rebuilt: {exc.message}") from None
+        log.info("dictation %s rebuilt from %d events", dictation_id, len(events))
+        return Live(id=dictation_id, owner=row["owner"], session=session, n=r["n"])
+
+    def _persist(self, live: Live, kind: str, seq: int | None, payload: dict) -> None:
+        try:
+            self.store.append_event(dictation_id=live.id, n=live.n + 1, kind=kind, seq=seq, payload=payload,
+                                    owner=live.owner)
+        except SQLAlchemyError as exc:
+            self._drop(live)      # the session is ahead of the database: forget it
+            raise _storage_error(exc) from None
+        live.n += 1
+
+    def _persist_partial(self, live: Live, seq: int, text: str) -> None:
+        try:
+            self.store.set_partial(dictation_id=live.id, seq=seq, text=text)
+        except SQLAlchemyError as exc:
+            self._drop(live)
+            raise _storage_error(exc) from None
+
+    def _put(self, live: Live) -> None:
+        with self._lock:
+            self._cache[live.id] = live
+
+    def _drop(self, live: Live) -> None:
+        live.valid = False
+        with self._lock:
+            if self._cache.get(live.id) is live:
+                del self._cache[live.id]
+
+
+def _not_found(dictation_id: str) -> ProtocolError:
+    return ProtocolError("DICTATION_NOT_FOUND", f"no dictation {dictation_id} of yours exists")
+
+
+def _storage_error(exc: Exception) -> ProtocolError:
+    log.error("database error: %s", type(exc).__name__)
+    return ProtocolError("STORAGE_UNAVAILABLE", "the database did not accept the change; it was not applied, "
+                         "send it again")

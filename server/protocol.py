@@ -1,0 +1,153 @@
+"""The streaming protocol of ``/ws/dictation`` (see server/PROTOCOL.md), independent of
+the transport: a ``Connection`` turns one received frame into exactly one answer.
+
+Frame checks that cost nothing (binary, size, rate) run on the event loop through
+``Connection.precheck``; ``Connection.handle`` (JSON decoding, the engine's session,
+the database) runs in a worker thread. The analysis itself lives in the engine's
+session; the hub persists; this module only routes messages and shapes answers.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from scribe import InputError
+
+from .hub import DictationHub, ProtocolError
+from .store import Principal
+
+log = logging.getLogger("scribe.server.protocol")
+CLIENT_TYPES = ("start", "segment", "edit", "context", "resume", "finalize")
+
+
+def dumps(message: dict) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+def error(code: str, message: str, *, seq: Any = None) -> dict:
+    out = {"type": "error", "code": code, "message": message}
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        out["seq"] = seq
+    return out
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; one token per message."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, float(burst), clock
+        self.tokens, self.stamp = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Connection:
+    def __init__(self, hub: DictationHub, who: Principal, *, max_bytes: int, rate: float, burst: int):
+        self.hub = hub
+        self.who = who
+        self.max_bytes = max_bytes
+        self.bucket = TokenBucket(rate, burst)
+        self.dictation_id: str | None = None
+        self.finalized: str | None = None      # the dictation this connection finalized last
+
+    # -- on the event loop ----------------------------------------------------------------
+    def precheck(self, text: str | None, data: bytes | None) -> dict | None:
+        """An error answer for a frame that must not be processed, else None."""
+        if not self.bucket.take():
+            return error("RATE_LIMITED", f"more than {self.bucket.rate:g} messages a second (bursts up to "
+                         f"{self.bucket.burst:g}); this message was not applied, send it again later")
+        if text is None:
+            return error("BINARY_FRAME", "binary frames are not accepted; send each message as a JSON text frame")
+        if len(text) * 4 > self.max_bytes and len(text.encode("utf-8")) > self.max_bytes:
+            return error("MESSAGE_TOO_LARGE", f"a message may have at most {self.max_bytes} bytes; split the text "
+                         "into several segments")
+        return None
+
+    def close(self) -> None:
+        self._attach(None)
+
+    # -- in a worker thread ---------------------------------------------------------------
+    def handle(self, text: str) -> str:
+        """One text frame in, one JSON answer out (never raises)."""
+        msg: Any = None
+        try:
+            try:
+                msg = json.loads(text)
+            except ValueError as exc:
+                return dumps(error("INVALID_JSON", f"the frame is not valid JSON ({getattr(exc, 'msg', 'bad text')}"
+                                   f" at character {getattr(exc, 'pos', 0)})"))
+            if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+                return dumps(error("BAD_MESSAGE", "a message must be a JSON object with a string 'type'"))
+            return dumps(self._dispatch(msg))
+        except (InputError, ProtocolError) as exc:
+            return dumps(error(exc.code, exc.message, seq=_seq_of(msg)))
+        except Exception as exc:  # noqa: BLE001 - a bug must not kill the connection
+            log.error("internal error handling a %s message: %s", _type_of(msg), type(exc).__name__,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            if self.dictation_id:    # the session may be half-changed: rebuild it from the database
+                self.hub.forget(self.dictation_id)
+            return dumps(error("INTERNAL_ERROR", "the server failed on this message; it was not applied"))
+
+    def _dispatch(self, msg: dict) -> dict:
+        kind, hub, who = msg["type"], self.hub, self.who
+        if kind == "start":
+            dictation_id, state = hub.start(who, msg.get("encounter"), msg.get("dictation_id"))
+            self._attach(dictation_id)
+            self.finalized = None
+            return _state(dictation_id, state)
+        if kind == "resume":
+            state = hub.resume(who, msg.get("dictation_id"))
+            self._attach(msg["dictation_id"])
+            self.finalized = None
+            return _state(msg["dictation_id"], state)
+        if kind not in CLIENT_TYPES:
+            return error("UNKNOWN_TYPE", f"unknown message type {kind[:40]!r}; expected one of "
+                         f"{', '.join(CLIENT_TYPES)}")
+        did = self.dictation_id
+        if did is None and self.finalized is not None:
+            return error("DICTATION_FINALIZED", f"dictation {self.finalized} is finalized; send 'start' to begin "
+                         "a new one", seq=_seq_of(msg))
+        if did is None:
+            return error("NO_DICTATION", f"'{kind}' needs an open dictation: send 'start' or 'resume' first",
+                         seq=_seq_of(msg))
+        if kind == "segment":
+            state = hub.segment(who, did, msg.get("seq"), msg.get("text"), msg.get("final"))
+        elif kind == "edit":
+            state = hub.edit(who, did, msg.get("start"), msg.get("end"), msg.get("text"))
+        elif kind == "context":
+            state = hub.context(who, did, msg.get("encounter"))
+        else:
+            done = hub.finalize(who, did)
+            self._attach(None)
+            self.finalized = did
+            return {"type": "finalized", **done}
+        return _state(did, state)
+
+    def _attach(self, dictation_id: str | None) -> None:
+        if self.dictation_id is not None:
+            self.hub.attach(self.dictation_id, -1)
+        self.dictation_id = dictation_id
+        if dictation_id is not None:
+            self.hub.attach(dictation_id, +1)
+
+
+def _state(dictation_id: str, state: dict) -> dict:
+    return {"type": "state", "dictation_id": dictation_id, **state}
+
+
+def _seq_of(msg: Any) -> Any:
+    return msg.get("seq") if isinstance(msg, dict) and msg.get("type") == "segment" else None
+
+
+def _type_of(msg: Any) -> str:
+    kind = msg.get("type") if isinstance(msg, dict) else None
+    return kind if kind in CLIENT_TYPES else "malformed"

@@ -1,0 +1,108 @@
+"""Scribes: the review queue (finalized dictations with open gaps) and per-gap actions.
+
+Every action is stored with who and when. ``resolve`` appends the scribe's addendum to
+the note (after earlier addenda), re-checks it with the engine and succeeds only if the
+gap is gone; other open gaps the addendum also closes are resolved with it.
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from scribe import Encounter, InputError
+
+from .auth import Scribe
+from .deps import FiltersDep, Limit, Offset, StoreDep
+from .errors import ApiError
+from .routes_dictations import dictation_detail
+from .store import DISMISS_REASONS, Principal, Store
+from .wire import ActionOut, DictationDetail, DismissIn, Queue, QueryIn, ResolveIn
+
+router = APIRouter(prefix="/api/review", tags=["review queue (scribe)"])
+
+
+@router.get("", response_model=Queue)
+def review_queue(who: Scribe, store: StoreDep, f: FiltersDep, limit: Limit = 50, offset: Offset = 0):
+    """Finalized dictations with at least one open gap (matching the filters), newest first.
+    Lists codes and gap codes only; the note text is in the detail."""
+    return store.review_queue(f, limit=limit, offset=offset)
+
+
+@router.get("/dismiss-reasons")
+def dismiss_reasons(who: Scribe) -> dict[str, str]:
+    """The fixed list of reasons a gap may be dismissed for."""
+    return DISMISS_REASONS
+
+
+@router.get("/{dictation_id}", response_model=DictationDetail)
+def review_item(dictation_id: str, who: Scribe, store: StoreDep):
+    """A finalized dictation with its note text, addenda and gaps (the read is audited)."""
+    return dictation_detail(store, dictation_id, who, finalized_only=True)
+
+
+def _open_gap(store: Store, gap_id: int) -> tuple[dict, dict]:
+    gap = store.gap(gap_id)
+    if gap is None:
+        raise ApiError(404, "NOT_FOUND", f"no gap {gap_id}")
+    if gap["status"] != "open":
+        raise ApiError(409, "GAP_NOT_OPEN", f"gap {gap_id} is already {gap['status']}")
+    return gap, store.dictation_row(gap["dictation_id"])
+
+
+def _done(store: Store, gap: dict, result: dict | None, **extra) -> dict:
+    if result is None:
+        raise ApiError(409, "GAP_NOT_OPEN", f"gap {gap['id']} was closed by someone else meanwhile")
+    stored = next(g for g in store.gaps_of(gap["dictation_id"]) if g["id"] == gap["id"])
+    return {"gap": stored, **extra}
+
+
+def _key(g: dict) -> tuple:
+    return (g["code"], g.get("cpt") or None, g.get("icd10") or None)
+
+
+@router.post("/gaps/{gap_id}/resolve", response_model=ActionOut)
+async def resolve_gap(gap_id: int, body: ResolveIn, who: Scribe, request: Request):
+    """Resolve with an addendum: 200 when the re-checked note no longer has the gap,
+    409 GAP_STILL_PRESENT (nothing stored) when it still does."""
+    store: Store = request.app.state.store
+    return await run_in_threadpool(_resolve, store, request.app.state.engine, gap_id, body.addendum, who)
+
+
+def _resolve(store: Store, engine, gap_id: int, addendum: str, who: Principal) -> dict:
+    gap, row = _open_gap(store, gap_id)
+    text = (row["final_text"] or "") + "".join("\n" + a["text"] for a in store.addenda(row["id"])) + "\n" + addendum
+    try:
+        recheck = engine.check(text, Encounter.from_dict(row["encounter"])).to_dict()["gaps"]
+    except InputError as exc:
+        raise ApiError(422, exc.code, exc.message) from None
+    store.audit(who, "recheck_note_text", dictation_id=row["id"], detail=f"gap {gap_id}")
+    present = {_key(g) for g in recheck}
+    if _key(gap) in present:
+        still = next(g for g in recheck if _key(g) == _key(gap))
+        raise ApiError(409, "GAP_STILL_PRESENT", f"the note with this addendum still has {gap['code']}: "
+                       f"{still['message']}", recheck_gaps=recheck)
+    others = [g["id"] for g in store.gaps_of(row["id"])
+              if g["status"] == "open" and g["id"] != gap_id and _key(g) not in present]
+    result = store.record_action(gap_id=gap_id, dictation_id=row["id"], action="resolve", actor=who,
+                                 text=addendum, also_resolved=others)
+    return _done(store, gap, result, also_resolved=others, recheck_gaps=recheck)
+
+
+@router.post("/gaps/{gap_id}/dismiss", response_model=ActionOut)
+def dismiss_gap(gap_id: int, body: DismissIn, who: Scribe, store: StoreDep):
+    """Dismiss with a reason from the fixed list (and free text; required for 'other')."""
+    if body.reason == "other" and not (body.note or "").strip():
+        raise ApiError(422, "NOTE_REQUIRED", "dismissing for reason 'other' needs a note saying why")
+    gap, row = _open_gap(store, gap_id)
+    result = store.record_action(gap_id=gap_id, dictation_id=row["id"], action="dismiss", actor=who,
+                                 reason=body.reason, text=body.note)
+    return _done(store, gap, result)
+
+
+@router.post("/gaps/{gap_id}/query", response_model=ActionOut)
+def query_gap(gap_id: int, body: QueryIn, who: Scribe, store: StoreDep):
+    """Send a question about the gap back to the physician (the gap stays open, marked queried)."""
+    gap, row = _open_gap(store, gap_id)
+    result = store.record_action(gap_id=gap_id, dictation_id=row["id"], action="query", actor=who,
+                                 text=body.question)
+    return _done(store, gap, result)

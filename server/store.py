@@ -1,0 +1,501 @@
+"""All data access of the service (tokens, dictations and their events, the review queue,
+statistics, the audit log) behind one class. Callers never write SQL.
+
+Every method opens its own short transaction; the methods on the dictation hot path
+(``append_event``, ``set_partial``) do one statement each plus the commit, so that a
+state is acknowledged only once what it acknowledges is on disk.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from .db import (ROLES, api_tokens, audit_log, dictation_codes, dictations, events, gap_actions, gaps, make_engine,
+                 migrate, utcnow)
+
+TOKEN_PREFIX = "scr_"
+SEVERITIES = ("error", "warning", "info")
+DISMISS_REASONS = {
+    "documented_elsewhere": "documented elsewhere in the record",
+    "not_applicable": "the rule does not apply to this study",
+    "false_positive": "the note does document it (checker mistake)",
+    "payer_exception": "the payer does not require it",
+    "other": "other (explain in the note)",
+}
+GROUPINGS = ("provider", "cpt", "gap_code", "week")
+
+
+class DictationExists(Exception):
+    """A ``start`` named a dictation id that is already taken."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's id, the account name and the role."""
+
+    token_id: int | None
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Filters shared by the review queue and the statistics (all optional)."""
+
+    provider: str | None = None
+    cpt: str | None = None
+    icd10: str | None = None
+    gap_code: str | None = None
+    severity: tuple[str, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None       # inclusive
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def week_of(moment: datetime) -> str:
+    """The Monday of ``moment``'s ISO week, as YYYY-MM-DD."""
+    return (moment.date() - timedelta(days=moment.weekday())).isoformat()
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds") + "Z"
+
+
+def encounter_codes(encounter: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for kind, key in (("cpt", "cpt"), ("icd10", "icd10"), ("modifier", "modifiers")):
+        out += [(kind, code) for code in dict.fromkeys(encounter.get(key) or ())]
+    return out
+
+
+class Store:
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL"):
+        self.url = url
+        self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
+        # SQLite has one writer at a time; threads that collide sleep in its busy handler
+        # (1, 2, 5 ... 100 ms), so this process queues its own writes instead.
+        self._writer = threading.Lock() if url.startswith("sqlite") else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _write(self):
+        with self._writer, self.engine.begin() as conn:
+            yield conn
+
+    def migrate(self) -> None:
+        migrate(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- tokens -----------------------------------------------------------------------------
+    def create_token(self, *, name: str, role: str, created_by: str | None = None) -> tuple[str, dict]:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise ValueError("the name must be 1-100 characters")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        row = {"name": name, "role": role, "token_hash": hash_token(token), "prefix": token[:12],
+               "created_at": utcnow(), "created_by": created_by}
+        with self._write() as conn:
+            row["id"] = conn.execute(sa.insert(api_tokens).values(row).returning(api_tokens.c.id)).scalar_one()
+        return token, self._token_out(row)
+
+    def principal_for(self, token: str) -> Principal | None:
+        if not token or not token.startswith(TOKEN_PREFIX):
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role)
+                               .where(api_tokens.c.token_hash == hash_token(token),
+                                      api_tokens.c.revoked_at.is_(None))).first()
+        return None if row is None else Principal(row.id, row.name, row.role)
+
+    def list_tokens(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(api_tokens).order_by(api_tokens.c.id)).mappings().all()
+        return [self._token_out(r) for r in rows]
+
+    def revoke_token(self, token_id: int) -> dict | None:
+        with self._write() as conn:
+            conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                         .values(revoked_at=utcnow()))
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first()
+        return None if row is None else self._token_out(row)
+
+    def count_tokens(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(api_tokens)).scalar_one()
+
+    @staticmethod
+    def _token_out(row: Mapping[str, Any]) -> dict:
+        return {"id": row["id"], "name": row["name"], "role": row["role"], "prefix": row["prefix"],
+                "created_at": iso(row["created_at"]), "created_by": row["created_by"],
+                "revoked_at": iso(row.get("revoked_at")), "active": row.get("revoked_at") is None}
+
+    # -- dictations: the hot path -------------------------------------------------------------
+    def create_dictation(self, *, dictation_id: str, owner: str, encounter: dict) -> None:
+        """The dictation row, its codes and event 1 (``start``), in one transaction."""
+        now = utcnow()
+        try:
+            with self._write() as conn:
+                conn.execute(sa.insert(dictations).values(
+                    id=dictation_id, owner=owner, provider=encounter.get("provider") or owner, encounter=encounter,
+                    status="open", created_at=now, updated_at=now))
+                self._write_codes(conn, dictation_id, encounter)
+                conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=1, kind="start", seq=None,
+                                                      payload={"encounter": encounter}, created_at=now))
+        except IntegrityError:
+            raise DictationExists(dictation_id) from None
+
+    def append_event(self, *, dictation_id: str, n: int, kind: str, seq: int | None, payload: dict,
+                     owner: str | None = None) -> None:
+        """Event ``n`` of a dictation; a ``context`` event also updates the current encounter."""
+        now = utcnow()
+        with self._write() as conn:
+            conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=n, kind=kind, seq=seq,
+                                                  payload=payload, created_at=now))
+            if kind == "context":
+                encounter = payload["encounter"]
+                conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
+                    encounter=encounter, provider=encounter.get("provider") or owner, updated_at=now))
+                conn.execute(sa.delete(dictation_codes).where(dictation_codes.c.dictation_id == dictation_id))
+                self._write_codes(conn, dictation_id, encounter)
+
+    def set_partial(self, *, dictation_id: str, seq: int, text: str) -> None:
+        with self._write() as conn:
+            conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id)
+                         .values(partial_seq=seq, partial_text=text))
+
+    @staticmethod
+    def _write_codes(conn, dictation_id: str, encounter: Mapping[str, Any]) -> None:
+        rows = [{"dictation_id": dictation_id, "kind": k, "code": c} for k, c in encounter_codes(encounter)]
+        if rows:
+            conn.execute(sa.insert(dictation_codes), rows)
+
+    def load(self, dictation_id: str) -> tuple[dict, list[dict]] | None:
+        """The dictation row and its events in order, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(dictations).where(dictations.c.id == dictation_id)).mappings().first()
+            if row is None:
+                return None
+            evs = conn.execute(sa.select(events.c.n, events.c.kind, events.c.seq, events.c.payload)
+                               .where(events.c.dictation_id == dictation_id).order_by(events.c.n)).mappings().all()
+        return dict(row), [dict(e) for e in evs]
+
+    def dictation_row(self, dictation_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(dictations).where(dictations.c.id == dictation_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def finalize(self, *, dictation_id: str, n: int, final_text: str, open_gaps: Sequence[Mapping[str, Any]],
+                 last_seq: int | None) -> datetime:
+        """Event ``n`` (finalize), the text snapshot, the open gaps as rows: one transaction."""
+        now = utcnow()
+        counts = {s: sum(1 for g in open_gaps if g["severity"] == s) for s in SEVERITIES}
+        with self._write() as conn:
+            conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=n, kind="finalize", seq=last_seq,
+                                                  payload={"open_gaps": len(open_gaps)}, created_at=now))
+            conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
+                status="finalized", finalized_at=now, finalized_week=week_of(now), updated_at=now,
+                final_text=final_text, partial_seq=None, partial_text=None, open_errors=counts["error"],
+                open_warnings=counts["warning"], open_infos=counts["info"],
+                clean=counts["error"] == 0 and counts["warning"] == 0))
+            if open_gaps:
+                conn.execute(sa.insert(gaps), [self._gap_row(dictation_id, g, now) for g in open_gaps])
+        return now
+
+    @staticmethod
+    def _gap_row(dictation_id: str, gap: Mapping[str, Any], now: datetime) -> dict:
+        return {"dictation_id": dictation_id, "code": gap["code"], "severity": gap["severity"],
+                "rule_id": gap.get("rule_id") or "", "cpt": gap.get("cpt"), "icd10": gap.get("icd10"),
+                "message": gap.get("message") or "", "fix": gap.get("fix") or "", "source": gap.get("source") or "",
+                "evidence": gap.get("evidence") or [], "status": "open", "queried": False, "updated_at": now}
+
+    # -- dictations: reading -----------------------------------------------------------------
+    def list_dictations(self, *, owner: str | None, status: str | None, limit: int, offset: int) -> list[dict]:
+        q = sa.select(dictations.c.id, dictations.c.owner, dictations.c.provider, dictations.c.encounter,
+                      dictations.c.status, dictations.c.created_at, dictations.c.updated_at,
+                      dictations.c.finalized_at, dictations.c.open_errors, dictations.c.open_warnings,
+                      dictations.c.open_infos)
+        if owner is not None:
+            q = q.where(dictations.c.owner == owner)
+        if status:
+            q = q.where(dictations.c.status == status)
+        q = q.order_by(dictations.c.created_at.desc(), dictations.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [self.summary(r) for r in rows]
+
+    @staticmethod
+    def summary(r: Mapping[str, Any]) -> dict:
+        out = {"dictation_id": r["id"], "owner": r["owner"], "provider": r["provider"], "encounter": r["encounter"],
+               "status": r["status"], "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"]),
+               "finalized_at": iso(r["finalized_at"])}
+        if r["status"] == "finalized":
+            out["open_at_finalize"] = {"error": r["open_errors"], "warning": r["open_warnings"],
+                                       "info": r["open_infos"]}
+        return out
+
+    def gaps_of(self, dictation_id: str) -> list[dict]:
+        """The dictation's gaps (as stored at finalize) with their current status and actions."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(gaps).where(gaps.c.dictation_id == dictation_id)
+                                .order_by(gaps.c.id)).mappings().all()
+            acts = conn.execute(sa.select(gap_actions).where(gap_actions.c.dictation_id == dictation_id)
+                                .order_by(gap_actions.c.id)).mappings().all()
+        by_gap: dict[int, list[dict]] = defaultdict(list)
+        for a in acts:
+            by_gap[a["gap_id"]].append(self._action_out(a))
+        return [self._gap_out(g, by_gap.get(g["id"], [])) for g in rows]
+
+    def addenda(self, dictation_id: str) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(gap_actions).where(gap_actions.c.dictation_id == dictation_id,
+                                                             gap_actions.c.action == "resolve",
+                                                             gap_actions.c.text.is_not(None))
+                                .order_by(gap_actions.c.id)).mappings().all()
+        return [{"gap_id": a["gap_id"], "text": a["text"], "by": a["actor_name"], "at": iso(a["at"])} for a in rows]
+
+    @staticmethod
+    def _gap_out(g: Mapping[str, Any], actions: list[dict]) -> dict:
+        out = {"id": g["id"], "code": g["code"], "severity": g["severity"], "rule_id": g["rule_id"],
+               "message": g["message"], "fix": g["fix"], "source": g["source"], "evidence": g["evidence"],
+               "status": g["status"], "queried": g["queried"], "actions": actions}
+        for key in ("cpt", "icd10"):
+            if g[key]:
+                out[key] = g[key]
+        return out
+
+    @staticmethod
+    def _action_out(a: Mapping[str, Any]) -> dict:
+        return {"id": a["id"], "gap_id": a["gap_id"], "action": a["action"], "reason": a["reason"],
+                "text": a["text"], "by": a["actor_name"], "role": a["actor_role"], "at": iso(a["at"])}
+
+    def gap(self, gap_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(gaps).where(gaps.c.id == gap_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def queries_for(self, owner: str) -> list[dict]:
+        """Pending queries to the physician ``owner``: the gap and the question, no note text."""
+        q = (sa.select(gap_actions.c.id, gap_actions.c.gap_id, gap_actions.c.dictation_id, gap_actions.c.text,
+                       gap_actions.c.actor_name, gap_actions.c.at, gaps.c.code, gaps.c.severity, gaps.c.message)
+             .join(gaps, gaps.c.id == gap_actions.c.gap_id)
+             .join(dictations, dictations.c.id == gap_actions.c.dictation_id)
+             .where(dictations.c.owner == owner, gap_actions.c.action == "query", gaps.c.queried.is_(True),
+                    gaps.c.status == "open")
+             .order_by(gap_actions.c.at.desc(), gap_actions.c.id.desc()))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [{"query_id": r["id"], "gap_id": r["gap_id"], "dictation_id": r["dictation_id"],
+                 "question": r["text"], "by": r["actor_name"], "at": iso(r["at"]), "gap_code": r["code"],
+                 "severity": r["severity"], "gap_message": r["message"]} for r in rows]
+
+    # -- review actions ----------------------------------------------------------------------
+    def record_action(self, *, gap_id: int, dictation_id: str, action: str, actor: Principal,
+                      reason: str | None = None, text: str | None = None,
+                      also_resolved: Iterable[int] = ()) -> dict | None:
+        """Store the action and the gap's new status; None when the gap is no longer open
+        (a concurrent action won: the status check and the update are one statement)."""
+        now = utcnow()
+        new = {"resolve": {"status": "resolved", "queried": False}, "dismiss": {"status": "dismissed", "queried": False},
+               "query": {"queried": True}}[action]
+        with self._write() as conn:
+            done = conn.execute(sa.update(gaps).where(gaps.c.id == gap_id, gaps.c.status == "open")
+                                .values(updated_at=now, **new)).rowcount
+            if not done:
+                return None
+            rows = [{"gap_id": gap_id, "dictation_id": dictation_id, "action": action, "reason": reason, "text": text,
+                     "actor_token_id": actor.token_id, "actor_name": actor.name, "actor_role": actor.role, "at": now}]
+            for other in also_resolved:
+                hit = conn.execute(sa.update(gaps).where(gaps.c.id == other, gaps.c.status == "open")
+                                   .values(updated_at=now, status="resolved", queried=False)).rowcount
+                if hit:
+                    rows.append({**rows[0], "gap_id": other, "text": None, "reason": f"addendum:{gap_id}"})
+            conn.execute(sa.insert(gap_actions), rows)
+        return {"gap_id": gap_id, "action": action, "at": iso(now)}
+
+    # -- review queue ------------------------------------------------------------------------
+    def _gap_match(self, f: Filters, *, open_only: bool):
+        cond = [gaps.c.dictation_id == dictations.c.id]
+        if open_only:
+            cond.append(gaps.c.status == "open")
+        if f.gap_code:
+            cond.append(gaps.c.code == f.gap_code)
+        if f.severity:
+            cond.append(gaps.c.severity.in_(f.severity))
+        return sa.exists().where(*cond)
+
+    @staticmethod
+    def _dictation_filters(f: Filters) -> list:
+        cond = [dictations.c.status == "finalized"]
+        if f.provider:
+            cond.append(dictations.c.provider == f.provider)
+        for kind, code in (("cpt", f.cpt), ("icd10", f.icd10)):
+            if code:
+                cond.append(sa.exists().where(dictation_codes.c.dictation_id == dictations.c.id,
+                                              dictation_codes.c.kind == kind, dictation_codes.c.code == code))
+        if f.date_from:
+            cond.append(dictations.c.finalized_at >= datetime.combine(f.date_from, datetime.min.time()))
+        if f.date_to:
+            cond.append(dictations.c.finalized_at < datetime.combine(f.date_to + timedelta(days=1),
+                                                                     datetime.min.time()))
+        return cond
+
+    def review_queue(self, f: Filters, *, limit: int, offset: int) -> dict:
+        """Finalized dictations with at least one open gap matching ``f``, newest first."""
+        where = self._dictation_filters(f) + [self._gap_match(f, open_only=True)]
+        page = (sa.select(dictations.c.id, dictations.c.owner, dictations.c.provider, dictations.c.encounter,
+                          dictations.c.finalized_at)
+                .where(*where).order_by(dictations.c.finalized_at.desc(), dictations.c.id.desc())
+                .limit(limit).offset(offset))
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(dictations).where(*where)).scalar_one()
+            rows = conn.execute(page).mappings().all()
+            ids = [r["id"] for r in rows]
+            open_gaps = conn.execute(
+                sa.select(gaps.c.id, gaps.c.dictation_id, gaps.c.code, gaps.c.severity, gaps.c.cpt, gaps.c.queried)
+                .where(gaps.c.dictation_id.in_(ids), gaps.c.status == "open").order_by(gaps.c.id)
+            ).mappings().all() if ids else []
+        by_dictation: dict[str, list[dict]] = defaultdict(list)
+        for g in open_gaps:
+            by_dictation[g["dictation_id"]].append({"id": g["id"], "code": g["code"], "severity": g["severity"],
+                                                    "cpt": g["cpt"], "queried": g["queried"]})
+        items = [{"dictation_id": r["id"], "owner": r["owner"], "provider": r["provider"],
+                  "encounter": r["encounter"], "finalized_at": iso(r["finalized_at"]),
+                  "open_gaps": by_dictation[r["id"]]} for r in rows]
+        return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    # -- statistics (aggregates only: no note text, no evidence, no messages) ----------------
+    def clean_share(self, f: Filters, *, by: str) -> list[dict]:
+        """Share of finalized dictations with no error/warning gap open at finalization,
+        grouped by provider, CPT code or week; by gap code it is the share of dictations
+        finalized without that (error/warning) gap open."""
+        if by not in GROUPINGS:
+            raise ValueError(f"'by' must be one of {', '.join(GROUPINGS)}")
+        where = self._dictation_filters(f)
+        clean = sa.func.sum(sa.case((dictations.c.clean.is_(True), 1), else_=0))
+        with self.engine.connect() as conn:
+            if by == "gap_code":
+                total = conn.execute(sa.select(sa.func.count()).select_from(dictations).where(*where)).scalar_one()
+                with_gap = sa.func.count(sa.distinct(gaps.c.dictation_id))
+                rows = conn.execute(
+                    sa.select(gaps.c.code, with_gap).join(dictations, dictations.c.id == gaps.c.dictation_id)
+                    .where(*where, gaps.c.severity.in_(("error", "warning"))).group_by(gaps.c.code)
+                    .order_by(gaps.c.code)).all()
+                return [self._share(code, total, total - n) for code, n in rows]
+            if by == "cpt":
+                key = dictation_codes.c.code
+                q = (sa.select(key, sa.func.count(), clean)
+                     .join(dictations, dictations.c.id == dictation_codes.c.dictation_id)
+                     .where(*where, dictation_codes.c.kind == "cpt"))
+            else:
+                key = dictations.c.provider if by == "provider" else dictations.c.finalized_week
+                q = sa.select(key, sa.func.count(), clean).where(*where)
+            rows = conn.execute(q.group_by(key).order_by(key)).all()
+        return [self._share(k, n, int(c or 0)) for k, n, c in rows]
+
+    @staticmethod
+    def _share(key: str, finalized: int, clean: int) -> dict:
+        return {"key": key, "finalized": finalized, "clean": clean,
+                "share": round(clean / finalized, 4) if finalized else None}
+
+    def dismissal_rates(self, f: Filters) -> list[dict]:
+        """Per gap code: gaps stored at finalization, how many were dismissed, and why."""
+        where = self._dictation_filters(f)
+        dismissed = sa.func.sum(sa.case((gaps.c.status == "dismissed", 1), else_=0))
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(gaps.c.code, sa.func.count(), dismissed)
+                                .join(dictations, dictations.c.id == gaps.c.dictation_id)
+                                .where(*where).group_by(gaps.c.code).order_by(gaps.c.code)).all()
+            reasons = conn.execute(sa.select(gaps.c.code, gap_actions.c.reason, sa.func.count())
+                                   .join(gaps, gaps.c.id == gap_actions.c.gap_id)
+                                   .join(dictations, dictations.c.id == gaps.c.dictation_id)
+                                   .where(*where, gap_actions.c.action == "dismiss")
+                                   .group_by(gaps.c.code, gap_actions.c.reason)).all()
+        by_code: dict[str, dict[str, int]] = defaultdict(dict)
+        for code, reason, n in reasons:
+            by_code[code][reason] = n
+        return [{"gap_code": code, "gaps": n, "dismissed": int(d or 0),
+                 "rate": round(int(d or 0) / n, 4) if n else None, "reasons": by_code.get(code, {})}
+                for code, n, d in rows]
+
+    def money_at_risk(self, fees: Mapping[str, float], f: Filters,
+                      severities: Sequence[str] = ("error",)) -> dict:
+        """Dollars of the CPT lines that carry a gap still open (not resolved or dismissed).
+
+        A gap naming a CPT code puts that line at risk; a gap naming none puts every CPT
+        line of its dictation at risk; a line counts once however many gaps it has. SQL
+        counts the (dictation, CPT) lines per code; ``fees`` ({cpt: dollars}) prices them.
+        """
+        where = self._dictation_filters(f) + [gaps.c.status == "open", gaps.c.severity.in_(tuple(severities))]
+        if f.gap_code:
+            where.append(gaps.c.code == f.gap_code)
+        named = (sa.select(gaps.c.dictation_id, gaps.c.cpt.label("cpt"), gaps.c.code)
+                 .join(dictations, dictations.c.id == gaps.c.dictation_id).where(*where, gaps.c.cpt.is_not(None)))
+        whole = (sa.select(gaps.c.dictation_id, dictation_codes.c.code.label("cpt"), gaps.c.code)
+                 .join(dictations, dictations.c.id == gaps.c.dictation_id)
+                 .join(dictation_codes, sa.and_(dictation_codes.c.dictation_id == gaps.c.dictation_id,
+                                                dictation_codes.c.kind == "cpt"))
+                 .where(*where, gaps.c.cpt.is_(None)))
+        pairs = sa.union_all(named, whole).subquery("pairs")
+        lines = sa.func.count(sa.distinct(pairs.c.dictation_id))
+        with self.engine.connect() as conn:
+            per_cpt = conn.execute(sa.select(pairs.c.cpt, lines).group_by(pairs.c.cpt)).all()
+            per_gap = conn.execute(sa.select(pairs.c.code, pairs.c.cpt, lines)
+                                   .group_by(pairs.c.code, pairs.c.cpt)).all()
+
+        def price(cpt: str, n: int) -> float | None:
+            fee = fees.get(cpt)
+            return None if fee is None else round(float(fee) * n, 2)
+
+        by_cpt = [{"cpt": cpt, "lines": n, "fee": fees.get(cpt), "dollars": price(cpt, n)}
+                  for cpt, n in sorted(per_cpt)]
+        gap_totals: dict[str, dict[str, Any]] = {}
+        for code, cpt, n in per_gap:
+            row = gap_totals.setdefault(code, {"gap_code": code, "lines": 0, "dollars": 0.0, "unpriced_lines": 0})
+            row["lines"] += n
+            dollars = price(cpt, n)
+            if dollars is None:
+                row["unpriced_lines"] += n
+            else:
+                row["dollars"] = round(row["dollars"] + dollars, 2)
+        return {"severities": list(severities),
+                "total_dollars": round(sum(r["dollars"] or 0 for r in by_cpt), 2),
+                "unpriced_lines": sum(r["lines"] for r in by_cpt if r["dollars"] is None),
+                "by_cpt": by_cpt, "by_gap_code": sorted(gap_totals.values(), key=lambda r: -r["dollars"])}
+
+    # -- audit -------------------------------------------------------------------------------
+    def audit(self, actor: Principal, action: str, *, dictation_id: str | None = None,
+              detail: str | None = None) -> None:
+        row = {"at": utcnow(), "actor_token_id": actor.token_id, "actor_name": actor.name,
+               "actor_role": actor.role, "action": action, "dictation_id": dictation_id,
+               "detail": (detail or None) and detail[:200]}
+        with self._write() as conn:
+            conn.execute(sa.insert(audit_log).values(row))
+
+    def list_audit(self, *, dictation_id: str | None, limit: int, offset: int) -> list[dict]:
+        q = sa.select(audit_log)
+        if dictation_id:
+            q = q.where(audit_log.c.dictation_id == dictation_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(audit_log.c.id.desc()).limit(limit).offset(offset)).mappings().all()
+        return [{"id": r["id"], "at": iso(r["at"]), "actor": r["actor_name"], "role": r["actor_role"],
+                 "token_id": r["actor_token_id"], "action": r["action"], "dictation_id": r["dictation_id"],
+                 "detail": r["detail"]} for r in rows]

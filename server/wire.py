@@ -1,0 +1,182 @@
+"""Wire models of the HTTP API (request bodies and the documented response shapes)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .store import DISMISS_REASONS
+
+Role = Literal["physician", "scribe", "manager", "admin"]
+DismissReason = Literal[tuple(DISMISS_REASONS)]  # type: ignore[valid-type]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# -- requests -----------------------------------------------------------------------------
+class TokenIn(_In):
+    name: str = Field(min_length=1, max_length=100, description="the account; a physician's notes belong to it")
+    role: Role
+
+
+class ResolveIn(_In):
+    addendum: str = Field(min_length=1, max_length=10_000,
+                          description="text appended to the note; the note is re-checked and the gap must be gone")
+
+
+class DismissIn(_In):
+    reason: DismissReason
+    note: str | None = Field(None, max_length=2_000, description="free text; required when reason is 'other'")
+
+
+class QueryIn(_In):
+    question: str = Field(min_length=1, max_length=2_000, description="what the physician should clarify")
+
+
+class FeesIn(_In):
+    fees: dict[str, float] = Field(description="{cpt: dollars} used to price the lines at risk")
+
+
+# -- responses ----------------------------------------------------------------------------
+class Me(_Out):
+    name: str
+    role: Role
+
+
+class TokenOut(_Out):
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    created_at: str
+    created_by: str | None
+    revoked_at: str | None
+    active: bool
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="shown once; only its sha256 is stored")
+
+
+class DictationSummary(_Out):
+    dictation_id: str
+    owner: str
+    provider: str
+    encounter: dict[str, Any]
+    status: Literal["open", "finalized"]
+    created_at: str
+    updated_at: str
+    finalized_at: str | None
+
+
+class GapAction(_Out):
+    id: int
+    gap_id: int
+    action: Literal["resolve", "dismiss", "query"]
+    reason: str | None
+    text: str | None
+    by: str
+    role: str
+    at: str
+
+
+class StoredGap(_Out):
+    id: int
+    code: str
+    severity: Literal["error", "warning", "info"]
+    rule_id: str
+    message: str
+    fix: str
+    source: str
+    evidence: list[dict[str, Any]]
+    status: Literal["open", "resolved", "dismissed"]
+    queried: bool
+    actions: list[GapAction]
+
+
+class DictationDetail(DictationSummary):
+    text: str = Field(description="the final text (reading it is written to the audit log)")
+    addenda: list[dict[str, Any]]
+    gaps: list[StoredGap]
+
+
+class QueueGap(_Out):
+    id: int
+    code: str
+    severity: str
+    cpt: str | None
+    queried: bool
+
+
+class QueueItem(_Out):
+    dictation_id: str
+    owner: str
+    provider: str
+    encounter: dict[str, Any]
+    finalized_at: str
+    open_gaps: list[QueueGap]
+
+
+class Queue(_Out):
+    total: int
+    limit: int
+    offset: int
+    items: list[QueueItem]
+
+
+class ActionOut(_Out):
+    gap: StoredGap
+    also_resolved: list[int] = []
+    recheck_gaps: list[dict[str, Any]] | None = None
+
+
+class Query(_Out):
+    query_id: int
+    gap_id: int
+    dictation_id: str
+    question: str
+    by: str
+    at: str
+    gap_code: str
+    severity: str
+    gap_message: str
+
+
+class ShareRow(_Out):
+    key: str
+    finalized: int
+    clean: int
+    share: float | None
+
+
+class DismissalRow(_Out):
+    gap_code: str
+    gaps: int
+    dismissed: int
+    rate: float | None
+    reasons: dict[str, int]
+
+
+class MoneyAtRisk(_Out):
+    severities: list[str]
+    total_dollars: float
+    unpriced_lines: int
+    by_cpt: list[dict[str, Any]]
+    by_gap_code: list[dict[str, Any]]
+
+
+class AuditRow(_Out):
+    id: int
+    at: str
+    actor: str
+    role: str
+    token_id: int | None
+    action: str
+    dictation_id: str | None
+    detail: str | None
