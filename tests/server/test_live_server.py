@@ -3,12 +3,6 @@ client, including kill -9 of the server, a restart, and resume."""
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
@@ -17,89 +11,8 @@ from websockets.sync.client import connect
 
 from scribe import Encounter
 
-from .conftest import ENCOUNTER, NOTE, free_port
-
-URL_LINE = re.compile(r"^\s+(\w+)\s+\((\w+)\): (http://\S+/(\w+)\?access_token=(\S+))$")
-
-
-class Server:
-    def __init__(self, tmp_path, db_url: str):
-        self.tmp_path, self.db_url, self.port = tmp_path, db_url, free_port()
-        self.proc: subprocess.Popen | None = None
-        self.output: list[str] = []
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 90.0) -> None:
-        env = {**os.environ, "SCRIBE_DATA_DIR": str(self.tmp_path), "PYTHONUNBUFFERED": "1"}
-        env.pop("SCRIBE_DB_URL", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "scribe.cli", "serve", "--port", str(self.port),
-                                      "--db", self.db_url], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._drain()
-            if self.proc.poll() is not None:
-                raise AssertionError("scribe serve exited:\n" + "".join(self.output))
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        self._drain()
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("scribe serve did not answer /healthz:\n" + "".join(self.output))
-
-    def _drain(self) -> None:
-        try:
-            chunk = self.proc.stdout.read()
-        except (TypeError, OSError):
-            chunk = None
-        if chunk:
-            self.output.extend(chunk.splitlines(keepends=True))
-
-    def kill9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self._drain()
-            self.proc.stdout.close()
-
-    def page_tokens(self) -> dict[str, str]:
-        """{role: token} from the first-start URLs printed by `scribe serve`."""
-        found = {}
-        for line in self.output:
-            m = URL_LINE.match(line.rstrip("\n"))
-            if m:
-                found[m.group(2)] = m.group(5)
-        return found
-
-    def ws(self, token: str, **kw):
-        return connect(f"ws://127.0.0.1:{self.port}/ws/dictation", additional_headers={"Authorization": f"Bearer {token}"},
-                       open_timeout=10, **kw)
-
-
-def ask(ws, message) -> dict:
-    ws.send(message if isinstance(message, str) else json.dumps(message))
-    return json.loads(ws.recv(timeout=30))
-
-
-def http_get(url: str, token: str | None = None):
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.status, json.loads(r.read())
+from ..live import Server, ask, free_port, http_get
+from .conftest import ENCOUNTER, NOTE
 
 
 @pytest.fixture(scope="module")
