@@ -23,7 +23,7 @@ from .linkers.ncci import NcciEdits
 from .nlp.facts import SentenceFacts
 from .nlp.sections import HeaderDetector
 from .nlp.sentences import SentenceSplitter
-from .note import Note, build_note
+from .note import Note, NoteAggregator
 from .types import SEVERITY_ORDER, CheckResult, Encounter, Gap
 
 log = logging.getLogger("scribe.engine")
@@ -110,12 +110,23 @@ class Engine:
                     self._cache.popitem(last=False)
         return out  # type: ignore[return-value]
 
-    def note(self, text: str, spans, facts: list[SentenceFacts]) -> Note:
-        note = build_note(text, spans, facts, encounter_priority=self.encounter_priority, dynamic=self.dynamic,
-                          abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content,
-                          level_regions=self.lexicons.patterns["level_regions"], roles=self.lexicons.section_roles,
-                          title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]),
-                          imaging_finding=self._imaging_finding)
+    def aggregator(self) -> NoteAggregator:
+        """A fresh fold of sentence facts into note facts (one per live dictation)."""
+        return NoteAggregator(encounter_priority=self.encounter_priority, dynamic=self.dynamic,
+                              abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content,
+                              level_regions=self.lexicons.patterns["level_regions"],
+                              roles=self.lexicons.section_roles,
+                              title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]),
+                              imaging_finding=self._imaging_finding)
+
+    def note(self, text: str, spans, facts: list[SentenceFacts], *, aggregator: NoteAggregator | None = None,
+             keep: int = 0) -> Note:
+        """The note's facts. A live dictation passes its own ``aggregator`` and the number of
+        leading sentences unchanged since its last call (``keep``), so only the rest is folded."""
+        if aggregator is None:
+            aggregator, keep = self.aggregator(), 0
+        aggregator.update(text, spans, facts, keep)
+        note = aggregator.note(spans)
         note.indications = self.linker.link(note, facts, spans)
         return note
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .nlp.facts import SentenceFacts
-from .nlp.sections import assign_sections
+from .nlp.sections import SINGLE_LINE
 from .types import CodeCandidate, Evidence, Indication
 
 
@@ -59,6 +59,9 @@ class Note:
     reason_mentions: list[NoteMention] = field(default_factory=list)
     indication_text_present: bool = False
     indication_headers: list[Evidence] = field(default_factory=list)
+    earlier_levels: list = field(default_factory=list)   # per sentence: the last level before it
+    first_level: tuple | None = None
+    claudication: bool = False
 
     def facts(self) -> dict[str, Any]:
         return {"views": self.views, "positions": self.positions, "region": self.regions,
@@ -73,137 +76,269 @@ def _ev(text: str, start: int, end: int) -> Evidence:
     return Evidence(start, end, text[start:end])
 
 
-def build_note(text: str, spans, facts: list[SentenceFacts], *, encounter_priority: list[str],
-               dynamic: frozenset[str], abbreviation_concept, empty_content,
-               level_regions: dict[str, str], roles: dict[str, frozenset[str]],
-               title_only_regions: frozenset[str], imaging_finding) -> Note:
-    headers = [f.header[0] if f.header else None for f in facts]
-    sections = assign_sections(headers, [s.starts_line for s in spans], [f.imaging_noun for f in facts])
-    note = Note(text=text, sections=sections, mentions=[])
-    explicit: list[tuple[int, Evidence]] = []
-    projections: dict[str, Evidence] = {}
-    region_tiers: tuple[dict[str, Evidence], dict[str, Evidence]] = ({}, {})
-    levels: dict[str, Evidence] = {}
-    contrast: dict[str, Evidence] = {}
-    encounter_cues: set[str] = set()
-    abbreviations: dict[str, str] = {}
-    findings_header: tuple[int, bool] | None = None
-    for i, (span, f) in enumerate(zip(spans, facts)):
-        base, section = span.start, sections[i]
+class NoteAggregator:
+    """The per-sentence facts of a note folded, in order, into the facts of the note.
+
+    The fold keeps a checkpoint every ``EVERY`` sentences (list lengths, copies of the
+    small vocabulary-bounded maps, scalars), so a live dictation that changes sentence
+    ``k`` rewinds to the checkpoint before ``k`` and folds only from there: the cost of
+    a segment depends on the change, not on the length of the note. ``note()`` then
+    assembles a `Note` from the folded state; only vocabulary-sized work happens there.
+    """
+
+    EVERY = 16
+    _LISTS = ("sections", "mentions", "reason_mentions", "indication_headers", "comparison_evidence",
+              "signature_evidence", "unsigned_evidence", "ordering_evidence", "reduced_evidence",
+              "findings_evidence", "impression_evidence", "earlier_levels")
+    _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast")
+    _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
+                "duration_weeks", "age", "findings_header", "findings_after", "last_level", "first_level",
+                "claudication", "n")
+
+    def __init__(self, *, encounter_priority: list[str], dynamic: frozenset[str], abbreviation_concept,
+                 empty_content, level_regions: dict[str, str], roles: dict[str, frozenset[str]],
+                 title_only_regions: frozenset[str], imaging_finding):
+        self.encounter_priority = encounter_priority
+        self.dynamic = dynamic
+        self.abbreviation_concept = abbreviation_concept
+        self.empty_content = empty_content
+        self.level_regions = level_regions
+        self.no_findings = roles["no_findings"]
+        self.reason_roles = roles["reason"]
+        self.title_only_regions = title_only_regions
+        self.imaging_finding = imaging_finding
+        self.text = ""
+        self._reset()
+
+    def _reset(self) -> None:
+        for name in self._LISTS:
+            setattr(self, name, [])
+        for name in self._MAPS:
+            setattr(self, name, {})
+        self.encounter_cues: dict[str, int] = {}      # cue -> first sentence (for rewinding)
+        self.current: str | None = None
+        self.last_multiline: str | None = None
+        self.indication_text_present = False
+        self.impression_header: Evidence | None = None
+        self.best_view: tuple[int, Evidence] | None = None
+        self.duration_weeks = 0.0
+        self.age: int | None = None
+        self.findings_header: tuple[int, bool] | None = None
+        self.findings_after = False
+        self.last_level = None
+        self.first_level = None
+        self.claudication = False
+        self.n = 0
+        self._checkpoints: list[tuple] = []
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def _save(self) -> None:
+        self._checkpoints.append((tuple(len(getattr(self, name)) for name in self._LISTS),
+                                  tuple(dict(getattr(self, name)) for name in self._MAPS),
+                                  dict(self.encounter_cues),
+                                  tuple(getattr(self, name) for name in self._SCALARS)))
+
+    def _rewind(self, keep: int) -> None:
+        """Forget every sentence from ``keep`` on, resuming at the last checkpoint before it."""
+        while self._checkpoints and self._checkpoints[-1][3][-1] > keep:
+            self._checkpoints.pop()
+        if not self._checkpoints:
+            self._reset()
+            return
+        lengths, maps, cues, scalars = self._checkpoints[-1]
+        for name, length in zip(self._LISTS, lengths):
+            del getattr(self, name)[length:]
+        for name, saved in zip(self._MAPS, maps):
+            setattr(self, name, dict(saved))
+        self.encounter_cues = dict(cues)
+        for name, value in zip(self._SCALARS, scalars):
+            setattr(self, name, value)
+
+    def update(self, text: str, spans, facts: list[SentenceFacts], keep: int = 0) -> None:
+        """Fold ``facts`` (of ``spans`` in ``text``); sentences before ``keep`` are those of
+        the previous call, unchanged (same text up to their end)."""
+        self._rewind(min(keep, self.n))
+        self.text = text
+        for i in range(self.n, len(facts)):
+            if i % self.EVERY == 0 and (not self._checkpoints or self._checkpoints[-1][3][-1] < i):
+                self._save()
+            self._fold(i, spans[i], facts[i])
+            self.n = i + 1
+
+    # -- the fold -----------------------------------------------------------------------------
+    def _section(self, i: int, span, f: SentenceFacts) -> str:
+        header = f.header[0] if f.header else None
+        current = self.current
+        if header is not None:
+            current = header
+        elif current is None:
+            current = "title" if (i == 0 and f.imaging_noun) else "narrative"
+        elif current in SINGLE_LINE and span.starts_line:
+            current = self.last_multiline or "narrative"
+        self.current = current
+        if current not in SINGLE_LINE:
+            self.last_multiline = current
+        return current
+
+    def _fold(self, i: int, span, f: SentenceFacts) -> None:
+        text = self.text
+        section = self._section(i, span, f)
+        self.sections.append(section)
+        base = span.start
         content_start = f.header[1] if f.header else 0
         has_content = bool(f.text[content_start:].strip(" .:-\t"))
-        for m in f.mentions:
-            nm = NoteMention(m.concept, base + m.start, base + m.end, m.assertion, section, i, m.match)
-            note.mentions.append(nm)
+        self.earlier_levels.append(self.last_level)
+        if f.levels:
+            lv = f.levels[-1]
+            self.last_level = (lv[1], lv[4], lv[2])
+            if self.first_level is None:
+                first = f.levels[0]
+                self.first_level = (first[1], first[4], first[2])
+        mentions = [NoteMention(m.concept, base + m.start, base + m.end, m.assertion, section, i, m.match)
+                    for m in f.mentions]
         for short, long in f.abbreviations:
-            concept = abbreviation_concept(long)
+            concept = self.abbreviation_concept(long)
             if concept:
-                abbreviations[short] = concept
-        if abbreviations:
+                self.abbreviations[short] = concept
+        if self.abbreviations and f.caps:
             for word, s, e, assertion in f.caps:
-                concept = abbreviations.get(word)
-                if concept and not any(m.start <= base + s < m.end for m in note.mentions):
-                    note.mentions.append(NoteMention(concept, base + s, base + e, assertion, section, i, "abbreviation"))
+                concept = self.abbreviations.get(word)
+                if concept and not any(m.start <= base + s < m.end for m in mentions):
+                    mentions.append(NoteMention(concept, base + s, base + e, assertion, section, i, "abbreviation"))
+        if len(mentions) > 1:
+            mentions.sort(key=lambda m: m.start)
+        self.mentions.extend(mentions)
+        if section in self.reason_roles:
+            self.reason_mentions.extend(mentions)
+        for m in mentions:
+            if m.concept == "neurogenic_claudication" and m.assertion == "present":
+                self.claudication = True
         if section in ("indication", "history"):
             if f.header:
-                note.indication_headers.append(_ev(text, base, span.end))
+                self.indication_headers.append(_ev(text, base, span.end))
             content = f.text[content_start:].strip(" .:-\t")
-            if content and not empty_content.fullmatch(content):
-                note.indication_text_present = True
+            if content and not self.empty_content.fullmatch(content):
+                self.indication_text_present = True
+        if self.findings_header is not None and section == "findings" and f.text.strip() and not f.header:
+            self.findings_after = True
         if section == "comparison":
             if has_content or f.header:
-                note.comparison_evidence.append(_ev(text, base, span.end))
-            continue
+                self.comparison_evidence.append(_ev(text, base, span.end))
+            return
         if f.comparison:
-            note.comparison_evidence.append(_ev(text, base + f.comparison[0], base + f.comparison[1]))
+            self.comparison_evidence.append(_ev(text, base + f.comparison[0], base + f.comparison[1]))
         for n, s, e in f.view_counts:
-            explicit.append((n, _ev(text, base + s, base + e)))
+            if self.best_view is None or n > self.best_view[0]:
+                self.best_view = (n, _ev(text, base + s, base + e))
         for name, s, e in f.projections:
-            projections.setdefault(name, _ev(text, base + s, base + e))
+            if name not in self.projections:
+                self.projections[name] = _ev(text, base + s, base + e)
         for region, s, e, imaging in f.regions:
-            tier = 0 if (imaging or section in ("title", "technique")) else 1
-            if region in title_only_regions and not (section in ("title", "technique") or (i == 0) or imaging):
+            strong = imaging or section in ("title", "technique")
+            if region in self.title_only_regions and not (section in ("title", "technique") or i == 0 or imaging):
                 continue
-            region_tiers[tier].setdefault(region, _ev(text, base + s, base + e))
+            tier = self.regions_strong if strong else self.regions_weak
+            if region not in tier:
+                tier[region] = _ev(text, base + s, base + e)
         for label, _region, s, e, _vertebra in f.levels:
-            levels.setdefault(label, _ev(text, base + s, base + e))
+            if label not in self.levels:
+                self.levels[label] = _ev(text, base + s, base + e)
         for value, s, e in f.contrast:
-            contrast.setdefault(value, _ev(text, base + s, base + e))
+            if value not in self.contrast:
+                self.contrast[value] = _ev(text, base + s, base + e)
         if f.signature:
-            note.signature_evidence.append(_ev(text, base + f.signature[0], base + f.signature[1]))
+            self.signature_evidence.append(_ev(text, base + f.signature[0], base + f.signature[1]))
         if f.unsigned:
-            note.unsigned_evidence.append(_ev(text, base + f.unsigned[0], base + f.unsigned[1]))
+            self.unsigned_evidence.append(_ev(text, base + f.unsigned[0], base + f.unsigned[1]))
         if f.ordering or section == "ordering" and has_content:
             s, e = f.ordering or (0, len(f.text))
-            note.ordering_evidence.append(_ev(text, base + s, base + e))
+            self.ordering_evidence.append(_ev(text, base + s, base + e))
         if f.reduced:
-            note.reduced_evidence.append(_ev(text, base + f.reduced[0], base + f.reduced[1]))
-        encounter_cues.update(f.encounter)
-        note.duration_weeks = max(note.duration_weeks, f.duration_weeks)
-        if f.age and note.age is None:
-            note.age = f.age
-        # findings and impression
+            self.reduced_evidence.append(_ev(text, base + f.reduced[0], base + f.reduced[1]))
+        for cue in f.encounter:
+            self.encounter_cues.setdefault(cue, i)
+        self.duration_weeks = max(self.duration_weeks, f.duration_weeks)
+        if f.age and self.age is None:
+            self.age = f.age
         if f.header and f.header[0] == "findings":
-            findings_header = (i, has_content)
+            self.findings_header = (i, has_content)
+            self.findings_after = False
         if section == "findings" and has_content:
-            note.findings_evidence.append(_ev(text, base + content_start, span.end))
-        elif section not in roles["no_findings"] and f.finding_vocab:
-            note.findings_evidence.append(_ev(text, base + content_start, span.end))
+            self.findings_evidence.append(_ev(text, base + content_start, span.end))
+        elif section not in self.no_findings and f.finding_vocab:
+            self.findings_evidence.append(_ev(text, base + content_start, span.end))
         if section in ("impression", "assessment"):
-            if f.header and f.header[0] in ("impression", "assessment") and note.impression_header is None:
-                note.impression_header = _ev(text, base, base + content_start)
+            if f.header and f.header[0] in ("impression", "assessment") and self.impression_header is None:
+                self.impression_header = _ev(text, base, base + content_start)
             if has_content and (section == "impression" or f.imaging_statement or
-                                any(m.assertion == "present" and imaging_finding(m.concept) for m in f.mentions)):
-                note.impression_evidence.append(_ev(text, base + content_start, span.end))
-    if findings_header and not findings_header[1]:
-        i = findings_header[0]
-        if not any(sections[j] == "findings" and facts[j].text.strip() and not facts[j].header for j in range(i + 1, len(facts))):
+                                any(m.assertion == "present" and self.imaging_finding(m.concept) for m in f.mentions)):
+                self.impression_evidence.append(_ev(text, base + content_start, span.end))
+
+    # -- the note -------------------------------------------------------------------------------
+    def note(self, spans) -> Note:
+        text = self.text
+        note = Note(text=text, sections=list(self.sections), mentions=list(self.mentions))
+        for name in ("indication_headers", "comparison_evidence", "signature_evidence", "unsigned_evidence",
+                     "ordering_evidence", "reduced_evidence", "impression_evidence"):
+            setattr(note, name, list(getattr(self, name)))
+        note.indication_text_present = self.indication_text_present
+        note.impression_header = self.impression_header
+        note.duration_weeks = self.duration_weeks
+        note.age = self.age
+        note.reason_mentions = list(self.reason_mentions)
+        note.findings_evidence = list(self.findings_evidence)
+        if self.findings_header and not self.findings_header[1] and not self.findings_after:
+            i = self.findings_header[0]
             note.findings_header_empty = _ev(text, spans[i].start, spans[i].end)
             note.findings_evidence = []
-    # views: the explicit count wins when it covers the listed projections
-    names = sorted(projections)
-    note.projections = names
-    note.positions = [p for p in names if p in dynamic]
-    note.position_evidence = [projections[p] for p in note.positions]
-    best = max(explicit, key=lambda x: x[0]) if explicit else None
-    if best and best[0] >= len(names):
-        note.views = best[0]
-        note.view_evidence = [best[1]] + [projections[p] for p in names]
-    elif names:
-        note.views = len(names)
-        note.view_evidence = [projections[p] for p in names]
-    tier = region_tiers[0] or region_tiers[1]
-    if not tier and levels:
-        # no region named: the region most of the documented levels belong to
-        counts: dict[str, int] = {}
-        first: dict[str, Evidence] = {}
-        for label, ev in levels.items():
-            region = level_regions[label[0]]
-            counts[region] = counts.get(region, 0) + 1
-            first.setdefault(region, ev)
-        top = max(counts.values())
-        tier = {r: first[r] for r, n in counts.items() if n == top}
-        if set(tier) == {"thoracic", "lumbosacral"}:
-            tier = {"thoracolumbar": next(iter(tier.values()))}
-    regions = sorted(tier)
-    if "entire_spine" in regions:
-        regions = ["entire_spine"]
-    elif "thoracolumbar" in regions:
-        regions = [r for r in regions if r not in ("thoracic", "lumbosacral")]
-    note.regions = regions
-    note.region_evidence = [tier[r] for r in regions]
-    note.levels = list(levels)
-    note.level_evidence = list(levels.values())
-    if "without_with" in contrast or ("without" in contrast and "with" in contrast):
-        note.contrast = "without_with"
-    elif contrast:
-        note.contrast = next(iter(contrast))
-    note.contrast_evidence = list(contrast.values())
-    note.signed = bool(note.signature_evidence)
-    for cue in encounter_priority:
-        if cue in encounter_cues:
-            note.encounter = cue
-            break
-    note.mentions.sort(key=lambda m: m.start)
-    note.reason_mentions = [m for m in note.mentions if m.section in roles["reason"]]
-    return note
+        # views: the explicit count wins when it covers the listed projections
+        projections = self.projections
+        names = sorted(projections)
+        note.projections = names
+        note.positions = [p for p in names if p in self.dynamic]
+        note.position_evidence = [projections[p] for p in note.positions]
+        best = self.best_view
+        if best and best[0] >= len(names):
+            note.views = best[0]
+            note.view_evidence = [best[1]] + [projections[p] for p in names]
+        elif names:
+            note.views = len(names)
+            note.view_evidence = [projections[p] for p in names]
+        levels = self.levels
+        tier = self.regions_strong or self.regions_weak
+        if not tier and levels:
+            # no region named: the region most of the documented levels belong to
+            counts: dict[str, int] = {}
+            first: dict[str, Evidence] = {}
+            for label, ev in levels.items():
+                region = self.level_regions[label[0]]
+                counts[region] = counts.get(region, 0) + 1
+                first.setdefault(region, ev)
+            top = max(counts.values())
+            tier = {r: first[r] for r, n in counts.items() if n == top}
+            if set(tier) == {"thoracic", "lumbosacral"}:
+                tier = {"thoracolumbar": next(iter(tier.values()))}
+        regions = sorted(tier)
+        if "entire_spine" in regions:
+            regions = ["entire_spine"]
+        elif "thoracolumbar" in regions:
+            regions = [r for r in regions if r not in ("thoracic", "lumbosacral")]
+        note.regions = regions
+        note.region_evidence = [tier[r] for r in regions]
+        note.levels = list(levels)
+        note.level_evidence = list(levels.values())
+        contrast = self.contrast
+        if "without_with" in contrast or ("without" in contrast and "with" in contrast):
+            note.contrast = "without_with"
+        elif contrast:
+            note.contrast = next(iter(contrast))
+        note.contrast_evidence = list(contrast.values())
+        note.signed = bool(note.signature_evidence)
+        for cue in self.encounter_priority:
+            if cue in self.encounter_cues:
+                note.encounter = cue
+                break
+        note.earlier_levels = list(self.earlier_levels)
+        note.first_level = self.first_level
+        note.claudication = self.claudication
+        return note

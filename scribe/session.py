@@ -9,6 +9,7 @@ re-analyses only new sentence texts (the engine caches facts by sentence text).
 """
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from .errors import InputError
@@ -16,6 +17,10 @@ from .nlp.sentences import WINDOW
 from .types import CheckResult, Encounter
 
 MAX_NOTE_CHARS = 2_000_000
+
+
+def _end(span) -> int:
+    return span.end
 
 
 class DictationSession:
@@ -30,6 +35,8 @@ class DictationSession:
         self._facts: list = []
         self._result: CheckResult | None = None
         self._gap_keys: dict[tuple, dict] = {}
+        self._aggregator = engine.aggregator()
+        self._keep = 0           # leading sentences the aggregator has folded and that are unchanged
 
     # -- client messages ------------------------------------------------------------------
     def segment(self, seq: Any, text: Any, final: Any) -> dict:
@@ -80,9 +87,7 @@ class DictationSession:
     def _update(self, changed_at: int) -> dict:
         text = self.text
         limit = max(0, min(changed_at, len(self._text)) - WINDOW)
-        keep = 0
-        while keep < len(self._spans) and self._spans[keep].end <= limit:
-            keep += 1
+        keep = bisect.bisect_right(self._spans, limit, key=_end)
         if keep and keep < len(self._spans):
             restart = self._spans[keep].start
         elif keep:
@@ -93,13 +98,17 @@ class DictationSession:
             keep, restart = 0, 0
         new_spans = self.engine.splitter.split(text, restart) if text.strip() else []
         new_facts = self.engine.sentence_facts([text[s.start:s.end] for s in new_spans])
-        self._spans = self._spans[:keep] + new_spans
-        self._facts = self._facts[:keep] + new_facts
+        del self._spans[keep:], self._facts[keep:]
+        self._spans += new_spans
+        self._facts += new_facts
         self._text = text
+        self._keep = min(self._keep, keep)
         return self._publish(self.engine.evaluate(self._note(), self.encounter))
 
     def _note(self):
-        return self.engine.note(self._text, self._spans, self._facts)
+        note = self.engine.note(self._text, self._spans, self._facts, aggregator=self._aggregator, keep=self._keep)
+        self._keep = len(self._spans)
+        return note
 
     def _publish(self, result: CheckResult) -> dict:
         gaps = {g.key: g.to_dict() for g in result.gaps}

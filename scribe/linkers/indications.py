@@ -30,17 +30,9 @@ class IndicationLinker:
         return CodeCandidate(res.code, res.description or "", 1.0 if res.billable else 0.5)
 
     def link(self, note, facts, spans) -> list[Indication]:
-        levels_by_sentence = [[(lv[1], lv[4], lv[2]) for lv in f.levels] for f in facts]
         study_region = next((self.study_to_icd[r] for r in note.regions if r in self.study_to_icd), None)
-        first_level = next((lv for lvs in levels_by_sentence for lv in lvs), None)
-        # the last level documented before each sentence, in one pass
-        earlier_levels, last = [], None
-        for lvs in levels_by_sentence:
-            earlier_levels.append(last)
-            if lvs:
-                last = lvs[-1]
-        claudication = "with" if any(m.concept == "neurogenic_claudication" and m.assertion == "present"
-                                     for m in note.mentions) else "without"
+        first_level, earlier_levels = note.first_level, note.earlier_levels
+        claudication = "with" if note.claudication else "without"
         context = (first_level, study_region, note.encounter, claudication)
         out: list[Indication] = []
         cache = self._linked
@@ -55,7 +47,7 @@ class IndicationLinker:
                 key = (m.concept, m.assertion, f.text, local, earlier_levels[m.sentence], context)
                 candidates = cache.get(key)
                 if candidates is None:
-                    candidates = self._link_one(concept, m.assertion, f, local, levels_by_sentence[m.sentence],
+                    candidates = self._link_one(concept, m.assertion, f, local, [(lv[1], lv[4], lv[2]) for lv in f.levels],
                                                 earlier_levels[m.sentence], context)
                     if len(cache) > 50000:
                         cache.clear()
