@@ -108,6 +108,7 @@ class NoteAggregator:
         self.title_only_regions = title_only_regions
         self.imaging_finding = imaging_finding
         self.text = ""
+        self.folded = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -159,6 +160,7 @@ class NoteAggregator:
         the previous call, unchanged (same text up to their end)."""
         self._rewind(min(keep, self.n))
         self.text = text
+        self.folded = len(facts) - self.n     # sentences (re)folded by this call
         for i in range(self.n, len(facts)):
             if i % self.EVERY == 0 and (not self._checkpoints or self._checkpoints[-1][3][-1] < i):
                 self._save()

@@ -113,3 +113,19 @@ def test_session_context_change_rechecks(engine):
     assert "REGION_MISMATCH" in {g["code"] for g in state["resolved"]}
     with pytest.raises(InputError):
         session.set_encounter(Encounter.from_dict({"cpt": ["99999"]}))
+
+
+def test_a_segment_refolds_only_the_sentences_near_the_change(engine):
+    """Work per segment follows the change: on a note of hundreds of sentences, a new
+    final segment re-aggregates at most one checkpoint interval plus the new sentences;
+    an edit at the start re-aggregates everything."""
+    session = engine.new_session(Encounter.from_dict({"cpt": ["72100"], "icd10": ["M54.50"]}))
+    body = "".join(f"Finding number {i} shows mild disc narrowing at L{1 + i % 5}. " for i in range(400))
+    session.segment(1, "Lumbar spine, three views. " + body, True)
+    aggregator = session._aggregator
+    assert aggregator.n > 400
+    session.segment(2, "Impression: mild degenerative change. ", True)
+    assert 1 <= aggregator.folded <= aggregator.EVERY + 2
+    session.edit(0, 6, "LUMBAR")
+    assert aggregator.folded == aggregator.n
+    assert session.state()["gaps"] == engine.check(session.final_text, session.encounter).to_dict()["gaps"]
