@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from itertools import islice
 from pathlib import Path
 
 from .errors import InputError
@@ -24,7 +25,7 @@ from .nlp.facts import SentenceFacts
 from .nlp.sections import HeaderDetector
 from .nlp.sentences import SentenceSplitter
 from .note import Note, NoteAggregator
-from .types import SEVERITY_ORDER, CheckResult, Encounter, Gap
+from .types import SEVERITY_ORDER, CheckResult, Encounter, Evidence, Gap
 
 log = logging.getLogger("scribe.engine")
 MAX_NOTE_CHARS = 2_000_000
@@ -127,7 +128,11 @@ class Engine:
             aggregator, keep = self.aggregator(), 0
         aggregator.update(text, spans, facts, keep)
         note = aggregator.note(spans)
-        note.indications = self.linker.link(note, facts, spans)
+        context = self.linker.context_of(note)
+        linked_context, linked = aggregator.linked
+        head = linked[:aggregator.stable_mentions] if linked_context == context else []
+        note.indications = head + self.linker.link(note, facts, spans, context, start=len(head))
+        aggregator.linked = (context, note.indications)
         return note
 
     def evaluate(self, note: Note, encounter: Encounter) -> CheckResult:
@@ -178,10 +183,10 @@ class Engine:
             items.append({"id": key, "label": label, "met": met, "gaps": sorted(set(codes) & open_codes),
                           "evidence": [e.to_dict() for e in evidence[:3]]})
 
-        reasons = [i for i in note.indications if i.section in self.lexicons.section_roles["reason"]]
-        from .types import Evidence
-        item("indication", "Reason for the exam", ["INDICATION_MISSING", "INDICATION_NOT_SPECIFIC"],
-             [Evidence(i.start, i.end, i.text) for i in reasons if i.assertion != "negated"])
+        reason_roles = self.lexicons.section_roles["reason"]
+        reasons = islice((Evidence(i.start, i.end, i.text) for i in note.indications
+                          if i.section in reason_roles and i.assertion != "negated"), 3)
+        item("indication", "Reason for the exam", ["INDICATION_MISSING", "INDICATION_NOT_SPECIFIC"], list(reasons))
         chosen = ctx.chosen
         if any(c.modality == "xray" for c in chosen):
             item("views", "Number of views", ["VIEWS_NOT_DOCUMENTED", "VIEWS_MISMATCH"], note.view_evidence)

@@ -352,7 +352,9 @@ def _documents(icd: str, assertion: str) -> bool:
 def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
-        note_codes = [(c, i) for c, i in _note_codes(ctx, ("present", "historical")) if _documents(icd, i.assertion)]
+        category = icd[:3]     # a sibling has the same parent, so the same category
+        note_codes = [(c, i) for c, i in _note_codes(ctx, ("present", "historical"))
+                      if c.startswith(category) and _documents(icd, i.assertion)]
         parent = ctx.codeset.parent(icd)
         desc = (ctx.codeset.description(icd) or "").lower()
         for code, ind in note_codes:

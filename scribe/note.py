@@ -109,6 +109,8 @@ class NoteAggregator:
         self.imaging_finding = imaging_finding
         self.text = ""
         self.folded = 0
+        self.stable_mentions = 0
+        self.linked: tuple = (None, [])       # (link context, indications of self.mentions), kept by the engine
         self._reset()
 
     def _reset(self) -> None:
@@ -161,6 +163,7 @@ class NoteAggregator:
         self._rewind(min(keep, self.n))
         self.text = text
         self.folded = len(facts) - self.n     # sentences (re)folded by this call
+        self.stable_mentions = len(self.mentions)   # mentions of sentences this call left alone
         for i in range(self.n, len(facts)):
             if i % self.EVERY == 0 and (not self._checkpoints or self._checkpoints[-1][3][-1] < i):
                 self._save()

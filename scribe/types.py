@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property
 from typing import Any
 
 SITES = ("office", "facility")
@@ -109,14 +109,13 @@ class Indication:
     match: str = "exact"  # exact | fuzzy | abbreviation
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(_indication_dict(self))  # a copy: callers may change it
+        return dict(self._dict)  # a copy: callers may change it
 
-
-@lru_cache(maxsize=65536)
-def _indication_dict(ind: "Indication") -> dict[str, Any]:
-    return {"text": ind.text, "start": ind.start, "end": ind.end, "assertion": ind.assertion,
-            "concept": ind.concept, "section": ind.section, "match": ind.match,
-            "icd10": [c.to_dict() for c in ind.icd10]}
+    @cached_property
+    def _dict(self) -> dict[str, Any]:
+        return {"text": self.text, "start": self.start, "end": self.end, "assertion": self.assertion,
+                "concept": self.concept, "section": self.section, "match": self.match,
+                "icd10": [c.to_dict() for c in self.icd10]}
 
 
 @dataclass

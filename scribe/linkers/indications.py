@@ -29,14 +29,21 @@ class IndicationLinker:
             return None
         return CodeCandidate(res.code, res.description or "", 1.0 if res.billable else 0.5)
 
-    def link(self, note, facts, spans) -> list[Indication]:
+    def context_of(self, note) -> tuple:
+        """What a mention's link takes from the whole note (besides its own sentence and the
+        level documented before it)."""
         study_region = next((self.study_to_icd[r] for r in note.regions if r in self.study_to_icd), None)
-        first_level, earlier_levels = note.first_level, note.earlier_levels
         claudication = "with" if note.claudication else "without"
-        context = (first_level, study_region, note.encounter, claudication)
+        return (note.first_level, study_region, note.encounter, claudication)
+
+    def link(self, note, facts, spans, context: tuple | None = None, *, start: int = 0) -> list[Indication]:
+        """The indications of ``note.mentions[start:]``."""
+        if context is None:
+            context = self.context_of(note)
+        earlier_levels = note.earlier_levels
         out: list[Indication] = []
         cache = self._linked
-        for m in note.mentions:
+        for m in note.mentions[start:]:
             concept = self.concepts.get(m.concept)
             candidates: tuple[CodeCandidate, ...] = ()
             if concept is not None and concept.icd is not None:
