@@ -36,7 +36,7 @@ class Settings(BaseModel):
     data_dir: Path = Field(default_factory=default_data_dir)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    # WebSocket limits (documented in server/PROTOCOL.md)
+    # WebSocket limits (documented in the README, "Live dictation")
     max_message_bytes: int = Field(64 * 1024, ge=1024, description="larger frames get MESSAGE_TOO_LARGE")
     transport_max_bytes: int = Field(1024 * 1024, description="larger frames close the connection (1009)")
     rate_per_second: float = Field(20.0, gt=0, description="sustained messages per second per connection")

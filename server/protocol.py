@@ -1,4 +1,4 @@
-"""The streaming protocol of ``/ws/dictation`` (see server/PROTOCOL.md), independent of
+"""The streaming protocol of ``/ws/dictation`` (see the README, "Live dictation"), independent of
 the transport: a ``Connection`` turns one received frame into exactly one answer.
 
 Frame checks that cost nothing (binary, size, rate) run on the event loop through
