@@ -19,6 +19,9 @@ def add_commands(subparsers) -> None:
                        "in $SCRIBE_DATA_DIR); postgresql://user:pass@host/db for PostgreSQL")
     serve.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="DEBUG may log note text; never use it with real patients")
+    serve.add_argument("--demo", action="store_true",
+                       help="load example dictations (invented notes, several providers and codes, some with open "
+                       "gaps) so that the review queue and the dashboard have data; skipped when already loaded")
     serve.set_defaults(func=cmd_serve)
 
     token = subparsers.add_parser("token", help="manage API tokens")
@@ -114,10 +117,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
     lines = first_run_tokens(store, base)
-    store.dispose()
     for line in lines:
         print(line, flush=True)
-    print(f"scribe: serving on {base} (API docs {base}/docs); building the engine...", flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, ws_max_size=settings.transport_max_bytes,
+    engine = None
+    if getattr(args, "demo", False):
+        from scribe import build_engine
+
+        from .demo import load_demo
+
+        print("scribe: --demo: building the engine and dictating the example notes...", flush=True)
+        engine = build_engine()
+        for line in load_demo(store, engine):
+            print(line, flush=True)
+    store.dispose()
+    print(f"scribe: serving on {base} (API docs {base}/docs)" + ("; building the engine..." if engine is None else ""),
+          flush=True)
+    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port, ws_max_size=settings.transport_max_bytes,
                 access_log=False, log_config=None, log_level=settings.log_level.lower())
     return 0

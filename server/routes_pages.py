@@ -1,7 +1,8 @@
 """The web pages (sidebar, review, dashboard) and /healthz.
 
 A page is ``server/static/<name>.html`` when that file exists, else a placeholder.
-Pages hold no data: they call the API with the ``access_token`` of their URL.
+Pages hold no data: they call the API with the ``access_token`` of their URL. Their
+scripts, styles and vendored libraries are served from ``/static`` (``server/static``).
 """
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGES = {"sidebar": "Dictation sidebar (physician)", "review": "Review queue (scribe)",
          "dashboard": "Statistics dashboard (manager)"}
 
 router = APIRouter()
+router.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
 
 
 def _page(name: str) -> HTMLResponse:

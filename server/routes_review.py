@@ -15,8 +15,8 @@ from .auth import Scribe
 from .deps import FiltersDep, Limit, Offset, StoreDep
 from .errors import ApiError
 from .routes_dictations import dictation_detail
-from .store import DISMISS_REASONS, Principal, Store
-from .wire import ActionOut, DictationDetail, DismissIn, Queue, QueryIn, ResolveIn
+from .store import DISMISS_REASONS, Filters, Principal, Store
+from .wire import ActionOut, DictationDetail, DismissIn, Facets, Queue, QueryIn, ResolveIn
 
 router = APIRouter(prefix="/api/review", tags=["review queue (scribe)"])
 
@@ -32,6 +32,12 @@ def review_queue(who: Scribe, store: StoreDep, f: FiltersDep, limit: Limit = 50,
 def dismiss_reasons(who: Scribe) -> dict[str, str]:
     """The fixed list of reasons a gap may be dismissed for."""
     return DISMISS_REASONS
+
+
+@router.get("/facets", response_model=Facets)
+def review_facets(who: Scribe, store: StoreDep):
+    """Providers, CPT codes and gap codes of the dictations in the queue (for filter menus)."""
+    return store.facets(Filters(), open_only=True)
 
 
 @router.get("/{dictation_id}", response_model=DictationDetail)
@@ -65,10 +71,11 @@ async def resolve_gap(gap_id: int, body: ResolveIn, who: Scribe, request: Reques
     """Resolve with an addendum: 200 when the re-checked note no longer has the gap,
     409 GAP_STILL_PRESENT (nothing stored) when it still does."""
     store: Store = request.app.state.store
-    return await run_in_threadpool(_resolve, store, request.app.state.engine, gap_id, body.addendum, who)
+    return await run_in_threadpool(resolve_with_addendum, store, request.app.state.engine, gap_id, body.addendum, who)
 
 
-def _resolve(store: Store, engine, gap_id: int, addendum: str, who: Principal) -> dict:
+def resolve_with_addendum(store: Store, engine, gap_id: int, addendum: str, who: Principal) -> dict:
+    """Append ``addendum``, re-check the note, resolve the gap (and the others it closes)."""
     gap, row = _open_gap(store, gap_id)
     text = (row["final_text"] or "") + "".join("\n" + a["text"] for a in store.addenda(row["id"])) + "\n" + addendum
     try:

@@ -1,52 +1,138 @@
-"""Managers: aggregates only (counts, shares, dollars); never note text, evidence or messages."""
+"""Managers: aggregates only (counts, shares, dollars); never note text, evidence or messages.
+
+Every table is also CSV (``?format=csv``): the same rows, one header line, cells that
+a spreadsheet would read as a formula prefixed with ``'``.
+"""
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import csv
+import io
+from typing import Annotated, Any, Iterable, Literal, Sequence
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from .auth import Manager
 from .deps import FiltersDep, StoreDep
 from .errors import ApiError
-from .store import SEVERITIES
-from .wire import DismissalRow, FeesIn, MoneyAtRisk, ShareRow
+from .store import DISMISS_REASONS, SEVERITIES, Filters
+from .wire import DismissalRow, Facets, FeeSchedule, FeesIn, MoneyAtRisk, ShareRow
 
 router = APIRouter(prefix="/api/stats", tags=["statistics (manager)"])
 RiskSeverity = Annotated[list[Literal["error", "warning", "info"]],
                          Query(description="open gaps of these severities put a line at risk")]
+Format = Annotated[Literal["json", "csv"], Query(alias="format", description="json (default) or csv")]
+MoneyTable = Annotated[Literal["cpt", "gap_code", "provider", "month"],
+                       Query(description="with format=csv: which of the tables to export")]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @router.get("/clean-share", response_model=list[ShareRow])
 def clean_share(who: Manager, store: StoreDep, f: FiltersDep,
-                by: Literal["provider", "cpt", "gap_code", "week"] = "provider"):
+                by: Literal["provider", "cpt", "gap_code", "week"] = "provider",
+                ignore_dismissed: Annotated[bool, Query(description="a dismissed gap does not count against a "
+                                                        "dictation (the checker was wrong)")] = False,
+                fmt: Format = "json"):
     """Share of finalized dictations with no error/warning gap open at finalization, per
     provider, CPT code or week (Monday's date). ``by=gap_code``: per gap code, the share
     of finalized dictations that did not have that gap open."""
-    return store.clean_share(f, by=by)
+    rows = store.clean_share(f, by=by, ignore_dismissed=ignore_dismissed)
+    if fmt == "csv":
+        return csv_response(f"completeness-by-{by}", [by, "finalized", "clean", "share"],
+                            ([r["key"], r["finalized"], r["clean"], r["share"]] for r in rows))
+    return rows
 
 
 @router.get("/dismissals", response_model=list[DismissalRow])
-def dismissals(who: Manager, store: StoreDep, f: FiltersDep):
+def dismissals(who: Manager, store: StoreDep, f: FiltersDep, fmt: Format = "json"):
     """Per gap code: gaps stored at finalization, how many were dismissed, the rate, the reasons."""
-    return store.dismissal_rates(f)
+    rows = store.dismissal_rates(f)
+    if fmt == "csv":
+        reasons = list(DISMISS_REASONS)
+        return csv_response("dismissals-by-gap-code", ["gap_code", "gaps", "dismissed", "rate",
+                                                       *(f"reason:{r}" for r in reasons)],
+                            ([r["gap_code"], r["gaps"], r["dismissed"], r["rate"],
+                              *(r["reasons"].get(reason, 0) for reason in reasons)] for r in rows))
+    return rows
 
 
 @router.get("/money-at-risk", response_model=MoneyAtRisk)
 def money_at_risk(who: Manager, store: StoreDep, f: FiltersDep, request: Request,
-                  severity: RiskSeverity = ["error"]):
+                  severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):
     """Dollars of CPT lines with an open gap (not resolved or dismissed), priced with the
-    service's fee table (``SCRIBE_FEE_TABLE``, else the payments in the lexicons)."""
-    return store.money_at_risk(request.app.state.fees, f, _severities(severity))
+    service's fee table (``SCRIBE_FEE_TABLE``, else the payments in the lexicons; see
+    ``/api/stats/fee-schedule``), in total and by CPT code, gap code, provider and month."""
+    return _money(store.money_at_risk(request.app.state.fees, f, _severities(severity)), fmt, by)
 
 
 @router.post("/money-at-risk", response_model=MoneyAtRisk)
 def money_at_risk_priced(body: FeesIn, who: Manager, store: StoreDep, f: FiltersDep,
-                         severity: RiskSeverity = ["error"]):
+                         severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):
     """The same, priced with the fee table in the body (``{"fees": {cpt: dollars}}``)."""
-    return store.money_at_risk(body.fees, f, _severities(severity))
+    return _money(store.money_at_risk(body.fees, f, _severities(severity)), fmt, by)
+
+
+@router.get("/fee-schedule", response_model=FeeSchedule)
+def fee_schedule(who: Manager, request: Request):
+    """The fee table that prices money at risk: its year, source and conversion factor,
+    and per code the payment (Medicare national, non-facility) with its RVUs and source."""
+    return fee_schedule_info(request.app.state)
+
+
+@router.get("/facets", response_model=Facets)
+def facets(who: Manager, store: StoreDep):
+    """Providers, CPT codes and gap codes of finalized dictations (for filter menus), and
+    the labels of the dismissal reasons."""
+    return {**store.facets(Filters(), open_only=False), "dismiss_reasons": DISMISS_REASONS}
+
+
+def _money(result: dict, fmt: str, by: str):
+    if fmt != "csv":
+        return result
+    if by == "cpt":
+        return csv_response("money-at-risk-by-cpt", ["cpt", "lines", "fee", "dollars"],
+                            ([r["cpt"], r["lines"], r["fee"], r["dollars"]] for r in result["by_cpt"]))
+    return csv_response(f"money-at-risk-by-{by}", [by, "lines", "dollars", "unpriced_lines"],
+                        ([r[by], r["lines"], r["dollars"], r["unpriced_lines"]] for r in result[f"by_{by}"]))
 
 
 def _severities(values: list[str]) -> tuple[str, ...]:
     if not values or any(v not in SEVERITIES for v in values):
         raise ApiError(422, "BAD_REQUEST", f"severity must be one or more of {', '.join(SEVERITIES)}")
     return tuple(dict.fromkeys(values))
+
+
+def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_cell(v) for v in row] for row in rows)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def fee_schedule_info(state) -> dict:
+    """What prices the lines: the shipped table's metadata (lexicons/families/*.toml
+    ``[fee_schedule]``) and its codes, or the practice's own file (SCRIBE_FEE_TABLE)."""
+    fees, settings = state.fees, state.settings
+    families = getattr(getattr(state.engine, "lexicons", None), "families", ())
+    known = {c.code: c for fam in families for c in fam.codes}
+    if settings.fee_table is None:
+        meta = next((dict(fam.fee_schedule) for fam in families if fam.fee_schedule), {})
+        codes = [{"cpt": c.code, "paraphrase": c.paraphrase, "rvu_total": c.rvu_total, "payment": float(c.payment),
+                  "payment_source": c.payment_source} for c in known.values() if c.payment is not None]
+        return {"table": "lexicons", "year": meta.get("year"), "conversion_factor": meta.get("conversion_factor"),
+                "source": meta.get("source") or "the payments recorded in the lexicons", "note": meta.get("note"),
+                "codes": sorted(codes, key=lambda c: c["cpt"])}
+    codes = [{"cpt": cpt, "paraphrase": getattr(known.get(cpt), "paraphrase", None), "rvu_total": None,
+              "payment": float(dollars), "payment_source": settings.fee_table.name} for cpt, dollars in fees.items()]
+    return {"table": "file", "year": None, "conversion_factor": None,
+            "source": f"the practice's fee table {settings.fee_table.name} (SCRIBE_FEE_TABLE)", "note": None,
+            "codes": sorted(codes, key=lambda c: c["cpt"])}

@@ -32,6 +32,7 @@ DISMISS_REASONS = {
     "other": "other (explain in the note)",
 }
 GROUPINGS = ("provider", "cpt", "gap_code", "week")
+RISK_SEVERITIES = ("error", "warning")   # gaps that make a dictation incomplete
 
 
 class DictationExists(Exception):
@@ -242,6 +243,14 @@ class Store:
             rows = conn.execute(q).mappings().all()
         return [self.summary(r) for r in rows]
 
+    def count_dictations(self, *, not_prefixed: str | None = None) -> int:
+        """How many dictations exist (whose id does not start with ``not_prefixed``)."""
+        q = sa.select(sa.func.count()).select_from(dictations)
+        if not_prefixed:
+            q = q.where(~dictations.c.id.startswith(not_prefixed, autoescape=True))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar_one()
+
     @staticmethod
     def summary(r: Mapping[str, Any]) -> dict:
         out = {"dictation_id": r["id"], "owner": r["owner"], "provider": r["provider"], "encounter": r["encounter"],
@@ -340,7 +349,7 @@ class Store:
             cond.append(gaps.c.code == f.gap_code)
         if f.severity:
             cond.append(gaps.c.severity.in_(f.severity))
-        return sa.exists().where(*cond)
+        return sa.exists().where(*cond).correlate(dictations)
 
     @staticmethod
     def _dictation_filters(f: Filters) -> list:
@@ -349,8 +358,10 @@ class Store:
             cond.append(dictations.c.provider == f.provider)
         for kind, code in (("cpt", f.cpt), ("icd10", f.icd10)):
             if code:
+                # correlated on dictations only: callers also select from dictation_codes and gaps
                 cond.append(sa.exists().where(dictation_codes.c.dictation_id == dictations.c.id,
-                                              dictation_codes.c.kind == kind, dictation_codes.c.code == code))
+                                              dictation_codes.c.kind == kind, dictation_codes.c.code == code)
+                            .correlate(dictations))
         if f.date_from:
             cond.append(dictations.c.finalized_at >= datetime.combine(f.date_from, datetime.min.time()))
         if f.date_to:
@@ -383,22 +394,34 @@ class Store:
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
     # -- statistics (aggregates only: no note text, no evidence, no messages) ----------------
-    def clean_share(self, f: Filters, *, by: str) -> list[dict]:
+    def _is_clean(self, *, ignore_dismissed: bool):
+        """A finalized dictation is clean when no error/warning gap was open at finalization;
+        with ``ignore_dismissed`` a gap a reviewer dismissed (the checker was wrong, or the
+        rule did not apply) does not count against it. A gap closed by an addendum does:
+        the note was incomplete as dictated."""
+        if not ignore_dismissed:
+            return dictations.c.clean.is_(True)
+        return ~sa.exists().where(gaps.c.dictation_id == dictations.c.id, gaps.c.severity.in_(RISK_SEVERITIES),
+                                  gaps.c.status != "dismissed").correlate(dictations)
+
+    def clean_share(self, f: Filters, *, by: str, ignore_dismissed: bool = False) -> list[dict]:
         """Share of finalized dictations with no error/warning gap open at finalization,
         grouped by provider, CPT code or week; by gap code it is the share of dictations
         finalized without that (error/warning) gap open."""
         if by not in GROUPINGS:
             raise ValueError(f"'by' must be one of {', '.join(GROUPINGS)}")
         where = self._dictation_filters(f)
-        clean = sa.func.sum(sa.case((dictations.c.clean.is_(True), 1), else_=0))
+        clean = sa.func.sum(sa.case((self._is_clean(ignore_dismissed=ignore_dismissed), 1), else_=0))
         with self.engine.connect() as conn:
             if by == "gap_code":
                 total = conn.execute(sa.select(sa.func.count()).select_from(dictations).where(*where)).scalar_one()
                 with_gap = sa.func.count(sa.distinct(gaps.c.dictation_id))
+                counted = [gaps.c.severity.in_(RISK_SEVERITIES)]
+                if ignore_dismissed:
+                    counted.append(gaps.c.status != "dismissed")
                 rows = conn.execute(
                     sa.select(gaps.c.code, with_gap).join(dictations, dictations.c.id == gaps.c.dictation_id)
-                    .where(*where, gaps.c.severity.in_(("error", "warning"))).group_by(gaps.c.code)
-                    .order_by(gaps.c.code)).all()
+                    .where(*where, *counted).group_by(gaps.c.code).order_by(gaps.c.code)).all()
                 return [self._share(code, total, total - n) for code, n in rows]
             if by == "cpt":
                 key = dictation_codes.c.code
@@ -436,30 +459,45 @@ class Store:
                  "rate": round(int(d or 0) / n, 4) if n else None, "reasons": by_code.get(code, {})}
                 for code, n, d in rows]
 
+    def _month(self, column):
+        """``column`` (a naive UTC timestamp) as YYYY-MM, in the backend's SQL."""
+        if self.engine.dialect.name == "sqlite":
+            return sa.func.strftime("%Y-%m", column)
+        return sa.func.to_char(column, "YYYY-MM")
+
     def money_at_risk(self, fees: Mapping[str, float], f: Filters,
                       severities: Sequence[str] = ("error",)) -> dict:
         """Dollars of the CPT lines that carry a gap still open (not resolved or dismissed).
 
         A gap naming a CPT code puts that line at risk; a gap naming none puts every CPT
-        line of its dictation at risk; a line counts once however many gaps it has. SQL
-        counts the (dictation, CPT) lines per code; ``fees`` ({cpt: dollars}) prices them.
+        line of its dictation at risk; a line counts once however many gaps it has (once
+        per gap code in ``by_gap_code``). SQL counts the (dictation, CPT) lines per code
+        and per provider, month (of finalization, UTC) or gap code; ``fees`` ({cpt:
+        dollars}) prices them. A line whose code has no fee is counted as unpriced. With a
+        CPT filter only the lines of that code count.
         """
         where = self._dictation_filters(f) + [gaps.c.status == "open", gaps.c.severity.in_(tuple(severities))]
         if f.gap_code:
             where.append(gaps.c.code == f.gap_code)
-        named = (sa.select(gaps.c.dictation_id, gaps.c.cpt.label("cpt"), gaps.c.code)
+        extra = (dictations.c.provider.label("provider"), self._month(dictations.c.finalized_at).label("month"))
+        named = (sa.select(gaps.c.dictation_id, gaps.c.cpt.label("cpt"), gaps.c.code, *extra)
                  .join(dictations, dictations.c.id == gaps.c.dictation_id).where(*where, gaps.c.cpt.is_not(None)))
-        whole = (sa.select(gaps.c.dictation_id, dictation_codes.c.code.label("cpt"), gaps.c.code)
+        whole = (sa.select(gaps.c.dictation_id, dictation_codes.c.code.label("cpt"), gaps.c.code, *extra)
                  .join(dictations, dictations.c.id == gaps.c.dictation_id)
                  .join(dictation_codes, sa.and_(dictation_codes.c.dictation_id == gaps.c.dictation_id,
                                                 dictation_codes.c.kind == "cpt"))
                  .where(*where, gaps.c.cpt.is_(None)))
+        if f.cpt:       # only the lines of that code
+            named, whole = named.where(gaps.c.cpt == f.cpt), whole.where(dictation_codes.c.code == f.cpt)
         pairs = sa.union_all(named, whole).subquery("pairs")
         lines = sa.func.count(sa.distinct(pairs.c.dictation_id))
+
+        def per(*keys):
+            return conn.execute(sa.select(*keys, pairs.c.cpt, lines).group_by(*keys, pairs.c.cpt)).all()
+
         with self.engine.connect() as conn:
             per_cpt = conn.execute(sa.select(pairs.c.cpt, lines).group_by(pairs.c.cpt)).all()
-            per_gap = conn.execute(sa.select(pairs.c.code, pairs.c.cpt, lines)
-                                   .group_by(pairs.c.code, pairs.c.cpt)).all()
+            per_gap, per_provider, per_month = per(pairs.c.code), per(pairs.c.provider), per(pairs.c.month)
 
         def price(cpt: str, n: int) -> float | None:
             fee = fees.get(cpt)
@@ -467,19 +505,77 @@ class Store:
 
         by_cpt = [{"cpt": cpt, "lines": n, "fee": fees.get(cpt), "dollars": price(cpt, n)}
                   for cpt, n in sorted(per_cpt)]
-        gap_totals: dict[str, dict[str, Any]] = {}
-        for code, cpt, n in per_gap:
-            row = gap_totals.setdefault(code, {"gap_code": code, "lines": 0, "dollars": 0.0, "unpriced_lines": 0})
-            row["lines"] += n
-            dollars = price(cpt, n)
-            if dollars is None:
-                row["unpriced_lines"] += n
-            else:
-                row["dollars"] = round(row["dollars"] + dollars, 2)
+
+        def totals(name: str, rows) -> list[dict]:
+            out: dict[str, dict[str, Any]] = {}
+            for key, cpt, n in rows:
+                row = out.setdefault(key, {name: key, "lines": 0, "dollars": 0.0, "unpriced_lines": 0})
+                row["lines"] += n
+                dollars = price(cpt, n)
+                if dollars is None:
+                    row["unpriced_lines"] += n
+                else:
+                    row["dollars"] = round(row["dollars"] + dollars, 2)
+            return sorted(out.values(), key=lambda r: (-r["dollars"], r[name]))
+
         return {"severities": list(severities),
                 "total_dollars": round(sum(r["dollars"] or 0 for r in by_cpt), 2),
+                "total_lines": sum(r["lines"] for r in by_cpt),
                 "unpriced_lines": sum(r["lines"] for r in by_cpt if r["dollars"] is None),
-                "by_cpt": by_cpt, "by_gap_code": sorted(gap_totals.values(), key=lambda r: -r["dollars"])}
+                "by_cpt": by_cpt, "by_gap_code": totals("gap_code", per_gap),
+                "by_provider": totals("provider", per_provider),
+                "by_month": sorted(totals("month", per_month), key=lambda r: r["month"])}
+
+    def facets(self, f: Filters = Filters(), *, open_only: bool) -> dict:
+        """The providers, CPT codes and gap codes that occur among finalized dictations
+        (with ``open_only``: those in the review queue), and the first and last
+        finalization time, for filter menus. Codes and names only."""
+        where = self._dictation_filters(f)
+        gap_cond = [gaps.c.dictation_id == dictations.c.id]
+        if open_only:
+            gap_cond.append(gaps.c.status == "open")
+            where.append(sa.exists().where(*gap_cond).correlate(dictations))
+        with self.engine.connect() as conn:
+            providers = conn.execute(sa.select(dictations.c.provider).where(*where).distinct()
+                                     .order_by(dictations.c.provider)).scalars().all()
+            cpts = conn.execute(sa.select(dictation_codes.c.code)
+                                .join(dictations, dictations.c.id == dictation_codes.c.dictation_id)
+                                .where(*where, dictation_codes.c.kind == "cpt").distinct()
+                                .order_by(dictation_codes.c.code)).scalars().all()
+            codes = conn.execute(sa.select(gaps.c.code).join(dictations, dictations.c.id == gaps.c.dictation_id)
+                                 .where(*where, *gap_cond[1:]).distinct().order_by(gaps.c.code)).scalars().all()
+            first, last = conn.execute(sa.select(sa.func.min(dictations.c.finalized_at),
+                                                 sa.func.max(dictations.c.finalized_at)).where(*where)).one()
+        return {"providers": list(providers), "cpt": list(cpts), "gap_codes": list(codes),
+                "severities": list(SEVERITIES), "first_finalized_at": iso(first), "last_finalized_at": iso(last)}
+
+    # -- demo data ---------------------------------------------------------------------------
+    def backdate(self, dictation_id: str, *, finalized_at: datetime, reviewed_at: datetime | None = None,
+                 dictated_minutes: float = 6.0) -> None:
+        """Demo data only (``scribe serve --demo``): move a finalized dictation back in
+        time: its events over the ``dictated_minutes`` before ``finalized_at``, its review
+        actions to ``reviewed_at`` (default: an hour after finalization)."""
+        reviewed_at = reviewed_at or finalized_at + timedelta(hours=1)
+        started = finalized_at - timedelta(minutes=dictated_minutes)
+        with self._write() as conn:
+            numbers = conn.execute(sa.select(events.c.n).where(events.c.dictation_id == dictation_id)
+                                   .order_by(events.c.n)).scalars().all()
+            for i, n in enumerate(numbers):
+                at = started + (finalized_at - started) * (i / max(1, len(numbers) - 1))
+                conn.execute(sa.update(events).where(events.c.dictation_id == dictation_id, events.c.n == n)
+                             .values(created_at=at))
+            acted = conn.execute(sa.select(gap_actions.c.id).where(gap_actions.c.dictation_id == dictation_id)
+                                 ).first() is not None
+            conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
+                created_at=started, finalized_at=finalized_at, finalized_week=week_of(finalized_at),
+                updated_at=reviewed_at if acted else finalized_at))
+            conn.execute(sa.update(gaps).where(gaps.c.dictation_id == dictation_id, gaps.c.status == "open",
+                                               gaps.c.queried.is_(False)).values(updated_at=finalized_at))
+            conn.execute(sa.update(gaps).where(gaps.c.dictation_id == dictation_id,
+                                               sa.or_(gaps.c.status != "open", gaps.c.queried.is_(True)))
+                         .values(updated_at=reviewed_at))
+            conn.execute(sa.update(gap_actions).where(gap_actions.c.dictation_id == dictation_id)
+                         .values(at=reviewed_at))
 
     # -- audit -------------------------------------------------------------------------------
     def audit(self, actor: Principal, action: str, *, dictation_id: str | None = None,

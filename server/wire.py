@@ -166,9 +166,38 @@ class DismissalRow(_Out):
 class MoneyAtRisk(_Out):
     severities: list[str]
     total_dollars: float
-    unpriced_lines: int
-    by_cpt: list[dict[str, Any]]
-    by_gap_code: list[dict[str, Any]]
+    total_lines: int = Field(0, description="(dictation, CPT) lines with an open gap of these severities")
+    unpriced_lines: int = Field(description="lines whose code has no fee in the table (not in the dollars)")
+    by_cpt: list[dict[str, Any]] = Field(description="{cpt, lines, fee, dollars}")
+    by_gap_code: list[dict[str, Any]] = Field(description="{gap_code, lines, dollars, unpriced_lines}")
+    by_provider: list[dict[str, Any]] = Field([], description="{provider, lines, dollars, unpriced_lines}")
+    by_month: list[dict[str, Any]] = Field([], description="{month (YYYY-MM, UTC), lines, dollars, unpriced_lines}")
+
+
+class FeeCode(_Out):
+    cpt: str
+    paraphrase: str | None = Field(description="our own short wording, not the CPT descriptor")
+    rvu_total: float | None
+    payment: float
+    payment_source: str | None
+
+
+class FeeSchedule(_Out):
+    table: Literal["lexicons", "file"] = Field(description="'lexicons': the shipped table; 'file': SCRIBE_FEE_TABLE")
+    year: int | None
+    conversion_factor: float | None
+    source: str
+    note: str | None
+    codes: list[FeeCode]
+
+
+class Facets(_Out):
+    providers: list[str]
+    cpt: list[str]
+    gap_codes: list[str]
+    severities: list[str]
+    first_finalized_at: str | None
+    last_finalized_at: str | None
 
 
 class AuditRow(_Out):

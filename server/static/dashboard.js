@@ -1,0 +1,366 @@
+// The manager dashboard. It reads only the statistics API (aggregates: counts, shares,
+// dollars, codes and provider names); it never asks for note text, evidence or messages.
+
+import { barChart, columnChart } from "./dashboard.charts.js";
+
+const PAGE = new URL(location.href);
+const TOKEN = PAGE.searchParams.get("access_token") || "";
+const FILTERS = ["date_from", "date_to", "provider", "cpt", "risk"];
+const GROUPS = ["provider", "cpt", "gap_code", "week"];
+const REASON_CLASSES = ["r0", "r1", "r2", "r3", "r4", "r5"];
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+const pad = (n) => String(n).padStart(2, "0");
+const dollars = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+const money = (x) => dollars.format(x || 0);
+const pct = (x) => (x === null || x === undefined ? "n/a" : `${Math.round(x * 1000) / 10}%`);
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    Object.assign(this, { status, code });
+  }
+}
+
+async function fetchApi(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  } catch {
+    throw new ApiError(0, "NETWORK", "The service did not answer. Check the connection and try again.");
+  }
+  if (!response.ok) {
+    const data = await response.json().catch(() => null);
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.code || `HTTP_${response.status}`, error.message || response.statusText);
+  }
+  return response;
+}
+const api = async (path) => (await fetchApi(path)).json();
+
+function notice(message) {
+  const box = $("#notice");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+// -- filters and queries --------------------------------------------------------------------
+const state = { reasons: {}, data: null };
+
+function filterValues() {
+  const form = $("#filters");
+  return Object.fromEntries(FILTERS.map((name) => [name, form.elements[name].value.trim()]));
+}
+
+function baseQuery({ dates = true } = {}) {
+  const f = filterValues();
+  const q = new URLSearchParams();
+  for (const name of dates ? ["date_from", "date_to", "provider", "cpt"] : ["provider", "cpt"]) {
+    if (f[name]) q.set(name, f[name]);
+  }
+  return q;
+}
+
+function riskQuery(q) {
+  for (const s of (filterValues().risk || "error,warning").split(",")) q.append("severity", s);
+  return q;
+}
+
+function thisMonth() {
+  const now = new Date();
+  return { start: `${now.getUTCFullYear()}-${pad(now.getUTCMonth() + 1)}-01`,
+           key: `${now.getUTCFullYear()}-${pad(now.getUTCMonth() + 1)}`,
+           label: now.toLocaleString("en-US", { month: "long", year: "numeric", timeZone: "UTC" }) };
+}
+
+// Every table of the page, as the API path that gives its JSON (the CSV adds format=csv).
+function paths() {
+  const out = {};
+  for (const by of GROUPS) {
+    const q = baseQuery();
+    q.set("by", by);
+    q.set("ignore_dismissed", "true");
+    out[`completeness-${by}`] = `/api/stats/clean-share?${q}`;
+  }
+  out.dismissals = `/api/stats/dismissals?${baseQuery()}`;
+  const month = riskQuery(baseQuery({ dates: false }));
+  month.set("date_from", thisMonth().start);
+  out["money-this-month"] = `/api/stats/money-at-risk?${month}`;
+  out["money-range"] = `/api/stats/money-at-risk?${riskQuery(baseQuery())}`;
+  return out;
+}
+
+function csvPath(name) {
+  const p = paths();
+  const money = name.match(/^money-(provider|gap_code|month)$/);
+  if (money) {
+    const source = money[1] === "month" ? p["money-range"] : p["money-this-month"];
+    return `${source}&format=csv&by=${money[1]}`;
+  }
+  return `${p[name]}${p[name].includes("?") ? "&" : "?"}format=csv`;
+}
+
+function syncUrl() {
+  const url = new URL(location.href);
+  const f = filterValues();
+  for (const name of FILTERS) {
+    if (f[name] && !(name === "risk" && f[name] === "error,warning")) url.searchParams.set(name, f[name]);
+    else url.searchParams.delete(name);
+  }
+  history.replaceState(null, "", url);
+}
+
+function filtersFromUrl() {
+  const form = $("#filters");
+  for (const name of FILTERS) {
+    const value = PAGE.searchParams.get(name);
+    if (value === null) continue;
+    const control = form.elements[name];
+    if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === value)) {
+      control.append(el("option", { value, text: value }));
+    }
+    control.value = value;
+  }
+}
+
+// -- loading and rendering ------------------------------------------------------------------
+async function refresh() {
+  const p = paths();
+  let data;
+  try {
+    const names = Object.keys(p);
+    const bodies = await Promise.all(names.map((n) => api(p[n])));
+    data = Object.fromEntries(names.map((n, i) => [n, bodies[i]]));
+  } catch (err) {
+    if (err.status === 403 || err.status === 401) return refuse(err.message);
+    notice(`The statistics could not be loaded: ${err.message}`);
+    return;
+  }
+  notice("");
+  state.data = data;
+  renderKpis(data);
+  renderCompleteness(data);
+  renderMoney(data);
+  renderDismissals(data);
+  renderTables(data);
+  document.body.dataset.ready = "true";
+  document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
+}
+
+function totals(rows) {
+  return rows.reduce((t, r) => ({ finalized: t.finalized + r.finalized, clean: t.clean + r.clean }),
+                     { finalized: 0, clean: 0 });
+}
+
+function renderKpis(data) {
+  const t = totals(data["completeness-provider"]);
+  const share = t.finalized ? t.clean / t.finalized : null;
+  $("[data-testid=kpi-completeness-value]").textContent = pct(share);
+  $("[data-testid=kpi-completeness]").dataset.value = share === null ? "" : String(share);
+  $("[data-testid=kpi-completeness-detail]").textContent = t.finalized
+    ? `${t.clean} of ${plural(t.finalized, "finalized dictation")} complete` : "No finalized dictation matches the filters.";
+
+  const m = data["money-this-month"];
+  $("[data-testid=kpi-money-value]").textContent = money(m.total_dollars);
+  $("[data-testid=kpi-money]").dataset.value = String(m.total_dollars);
+  $("[data-testid=kpi-money-detail]").textContent = `${thisMonth().label}: ${plural(m.total_lines, "CPT line")} at risk`
+    + (m.unpriced_lines ? `; ${plural(m.unpriced_lines, "line")} of codes without a fee not counted` : "");
+
+  const d = data.dismissals.reduce((a, r) => ({ gaps: a.gaps + r.gaps, dismissed: a.dismissed + r.dismissed }),
+                                   { gaps: 0, dismissed: 0 });
+  const rate = d.gaps ? d.dismissed / d.gaps : null;
+  $("[data-testid=kpi-dismissal-value]").textContent = pct(rate);
+  $("[data-testid=kpi-dismissal]").dataset.value = rate === null ? "" : String(rate);
+  $("[data-testid=kpi-dismissal-detail]").textContent = d.gaps
+    ? `${d.dismissed} of ${plural(d.gaps, "gap")} found at finalization were dismissed` : "No gaps in these dictations.";
+}
+
+const shareClass = (r) => (r.share >= 0.9 ? "good" : r.share >= 0.7 ? "fair" : "poor");
+const weekLabel = (key) => new Date(`${key}T00:00:00Z`).toLocaleString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
+
+function renderCompleteness(data) {
+  const names = { provider: "provider", cpt: "CPT code", gap_code: "gap code", week: "week" };
+  for (const by of GROUPS) {
+    const rows = data[`completeness-${by}`];
+    const plot = $(`[data-testid=chart-completeness-${by}] .plot`);
+    const common = {
+      rows, max: 1, name: `Documentation completeness by ${names[by]}`, testid: `plot-completeness-${by}`,
+      key: (r) => r.key, value: (r) => r.share, text: (r) => pct(r.share), className: shareClass,
+      tick: (v) => `${Math.round(v * 100)}%`,
+      tip: (r) => [by === "week" ? `Week of ${r.key}` : by === "cpt" ? `CPT ${r.key}` : r.key,
+                   by === "gap_code"
+                     ? `${pct(r.share)} of dictations without this gap (${r.clean} of ${r.finalized})`
+                     : `${pct(r.share)} complete: ${r.clean} of ${plural(r.finalized, "dictation")}`],
+    };
+    if (by === "week") columnChart(plot, { ...common, label: (r) => weekLabel(r.key) });
+    else barChart(plot, { ...common, label: (r) => (by === "cpt" ? `CPT ${r.key}` : r.key) });
+  }
+}
+
+function moneyTip(title, r) {
+  return [title, `${money(r.dollars)} at risk`, `${plural(r.lines, "CPT line")}`
+    + (r.unpriced_lines ? ` (${r.unpriced_lines} without a fee, not counted)` : "")];
+}
+
+function renderMoney(data) {
+  const month = data["money-this-month"];
+  const label = thisMonth().label;
+  const common = { value: (r) => r.dollars, tick: (v) => money(v).replace(/\.\d\d$/, ""),
+                   text: (r) => money(r.dollars) + (r.unpriced_lines ? ` + ${r.unpriced_lines} unpriced` : "") };
+  barChart($("[data-testid=chart-money-provider] .plot"), {
+    ...common, rows: month.by_provider, name: `Dollars at risk in ${label} by provider`, testid: "plot-money-provider",
+    key: (r) => r.provider, label: (r) => r.provider, tip: (r) => moneyTip(`${r.provider}, ${label}`, r),
+  });
+  barChart($("[data-testid=chart-money-gap_code] .plot"), {
+    ...common, rows: month.by_gap_code, name: `Dollars at risk in ${label} by gap code`, testid: "plot-money-gap_code",
+    key: (r) => r.gap_code, label: (r) => r.gap_code, tip: (r) => moneyTip(`${r.gap_code}, ${label}`, r),
+  });
+  columnChart($("[data-testid=chart-money-month] .plot"), {
+    ...common, rows: data["money-range"].by_month, name: "Dollars at risk by month", testid: "plot-money-month",
+    key: (r) => r.month, label: (r) => r.month, tip: (r) => moneyTip(r.month, r),
+  });
+}
+
+function renderFees(table) {
+  const source = table.table === "lexicons"
+    ? `Priced with the ${table.year} Medicare Physician Fee Schedule (national, non-facility): ${table.source}. `
+      + `Payment = total RVUs × conversion factor $${table.conversion_factor}.`
+    : `Priced with ${table.source}.`;
+  $("#fee-source").textContent = source + (table.note ? ` ${table.note}` : "");
+  const head = el("tr", {}, ...["CPT", "What it is (our wording)", "RVUs", "Payment", "Source"].map((h) => el("th", { scope: "col", text: h })));
+  const rows = table.codes.map((c) => el("tr", {}, el("td", { text: c.cpt }), el("td", { text: c.paraphrase || "" }),
+    el("td", { class: "num", text: c.rvu_total ?? "" }), el("td", { class: "num", text: money(c.payment) }),
+    el("td", { text: c.payment_source || "" })));
+  $(".fee-body").replaceChildren(el("table", { "data-testid": "fee-codes" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
+function renderDismissals(data) {
+  const rows = data.dismissals;
+  const reasons = Object.keys(state.reasons);
+  const cls = (reason) => REASON_CLASSES[Math.max(0, reasons.indexOf(reason)) % REASON_CLASSES.length];
+  $("[data-testid=dismissal-legend]").replaceChildren(...reasons.map((r) => el("li", {},
+    el("span", { class: `swatch ${cls(r)}`, "aria-hidden": "true" }), state.reasons[r])));
+  barChart($("[data-testid=chart-dismissals] .plot"), {
+    rows, max: Math.max(0.25, ...rows.map((r) => r.rate || 0)), name: "Dismissal rate per gap code",
+    testid: "plot-dismissals", key: (r) => r.gap_code, label: (r) => r.gap_code, value: (r) => r.rate,
+    text: (r) => `${pct(r.rate)} (${r.dismissed}/${r.gaps})`, tick: (v) => `${Math.round(v * 100)}%`,
+    segments: reasons.map((reason) => ({ key: reason, className: cls(reason),
+                                         value: (r) => (r.gaps ? (r.reasons[reason] || 0) / r.gaps : 0) })),
+    tip: (r) => [r.gap_code, `${pct(r.rate)} dismissed: ${r.dismissed} of ${plural(r.gaps, "gap")}`,
+                 ...Object.entries(r.reasons).map(([k, n]) => `${state.reasons[k] || k}: ${n}`)],
+  });
+}
+
+function table(name, caption, headers, rows) {
+  return el("table", { "data-testid": `table-${name}` }, el("caption", { text: caption }),
+    el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...rows.map((cells) => el("tr", {}, ...cells.map((c, i) => el(i ? "td" : "th", i ? {
+      class: typeof c === "number" || /^[$\d]/.test(String(c)) ? "num" : null, text: String(c) } : { scope: "row", text: String(c) }))))));
+}
+
+function renderTables(data) {
+  const out = [];
+  const names = { provider: "Provider", cpt: "CPT code", gap_code: "Gap code", week: "Week of" };
+  for (const by of GROUPS) {
+    out.push(table(`completeness-${by}`, `Completeness by ${names[by].toLowerCase()}`,
+                   [names[by], "Finalized", "Complete", "Share"],
+                   data[`completeness-${by}`].map((r) => [r.key, r.finalized, r.clean, pct(r.share)])));
+  }
+  const month = data["money-this-month"];
+  out.push(table("money-provider", `$ at risk in ${thisMonth().label} by provider`, ["Provider", "Lines", "Dollars", "Unpriced lines"],
+                 month.by_provider.map((r) => [r.provider, r.lines, money(r.dollars), r.unpriced_lines])));
+  out.push(table("money-gap_code", `$ at risk in ${thisMonth().label} by gap code`, ["Gap code", "Lines", "Dollars", "Unpriced lines"],
+                 month.by_gap_code.map((r) => [r.gap_code, r.lines, money(r.dollars), r.unpriced_lines])));
+  out.push(table("money-month", "$ at risk by month", ["Month", "Lines", "Dollars", "Unpriced lines"],
+                 data["money-range"].by_month.map((r) => [r.month, r.lines, money(r.dollars), r.unpriced_lines])));
+  out.push(table("dismissals", "Dismissals by gap code", ["Gap code", "Gaps", "Dismissed", "Rate", "Reasons"],
+                 data.dismissals.map((r) => [r.gap_code, r.gaps, r.dismissed, pct(r.rate),
+                   Object.entries(r.reasons).map(([k, n]) => `${state.reasons[k] || k}: ${n}`).join("; ") || "none"])));
+  $("#tables").replaceChildren(...out);
+}
+
+// -- CSV ------------------------------------------------------------------------------------
+async function downloadCsv(name, button) {
+  button.disabled = true;
+  try {
+    const response = await fetchApi(csvPath(name));
+    const blob = await response.blob();
+    const disposition = response.headers.get("content-disposition") || "";
+    const file = (disposition.match(/filename="([^"]+)"/) || [])[1] || `${name}.csv`;
+    const link = el("a", { href: URL.createObjectURL(blob), download: file, hidden: "" });
+    document.body.append(link);
+    link.click();
+    setTimeout(() => { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+  } catch (err) {
+    notice(`The CSV could not be made: ${err.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// -- start ----------------------------------------------------------------------------------
+function refuse(message) {
+  $("#app").hidden = true;
+  $("#app").replaceChildren();     // no data stays in the page
+  notice(message);
+  document.body.dataset.ready = "refused";
+}
+
+async function start() {
+  if (!TOKEN) {
+    refuse("This page needs an access token in its address (?access_token=...). Use the dashboard URL that "
+           + "`scribe serve` printed, or ask an admin for a manager token.");
+    return;
+  }
+  let me;
+  try {
+    me = await api("/api/me");
+  } catch (err) {
+    refuse(err.status === 401 ? "The access token in this page's address is unknown or revoked. Ask an admin for a "
+           + "manager token." : `The service could not be reached: ${err.message}`);
+    return;
+  }
+  $("[data-testid=who]").textContent = `Signed in as ${me.name} (${me.role})`;
+  if (me.role !== "manager") {
+    refuse(`The dashboard needs the manager role; this token is a ${me.role}'s, so it shows no statistics. `
+           + "Open the page with a manager token.");
+    return;
+  }
+  $("#app").hidden = false;
+  try {
+    const [facets, fees] = await Promise.all([api("/api/stats/facets"), api("/api/stats/fee-schedule")]);
+    state.reasons = facets.dismiss_reasons || {};
+    const form = $("#filters");
+    for (const [name, values] of [["provider", facets.providers], ["cpt", facets.cpt]]) {
+      const select = form.elements[name];
+      select.append(...values.map((v) => el("option", { value: v, text: name === "cpt" ? `CPT ${v}` : v })));
+    }
+    renderFees(fees);
+  } catch (err) {
+    if (err.status === 403) return refuse(err.message);
+    notice(`The filters could not be loaded: ${err.message}`);
+  }
+  filtersFromUrl();
+  const form = $("#filters");
+  form.addEventListener("change", () => { syncUrl(); refresh(); });
+  form.addEventListener("submit", (event) => event.preventDefault());
+  form.addEventListener("reset", () => setTimeout(() => { syncUrl(); refresh(); }, 0));
+  for (const button of $$("button.csv")) button.addEventListener("click", () => downloadCsv(button.dataset.csv, button));
+  await refresh();
+}
+
+start();
