@@ -86,11 +86,23 @@ class ConceptMatcher:
                     single.append((m.start(), m.end(), target))
         return single, merges
 
-    def exact_mentions(self, text: str) -> list[Mention]:
-        """Lexicon terms found by one scan of a trie-shaped pattern (no tokens needed);
-        used when the sentence has no slip to correct."""
-        found = [Mention(self.term_concept[" ".join(m.group(0).split())], m.start(), m.end(), "present", "exact")
-                 for m in self.term_regex.finditer(text)]
+    def exact_mentions(self, text: str, single: list[tuple[int, int, str]] = ()) -> list[Mention]:
+        """Lexicon terms found by one scan of a trie-shaped pattern (no tokens needed).
+
+        ``single`` are one-word slip corrections (from ``corrections``): the scan then runs
+        on the text with each slip replaced by its lexicon word, and the offsets are mapped
+        back to the original text; a term touching a corrected word is a ``fuzzy`` match.
+        Regex patterns always run on the original text."""
+        if single:
+            fixed, edits = _apply(text, single)
+            found = []
+            for m in self.term_regex.finditer(fixed):
+                kind = "fuzzy" if any(fs < m.end() and fe > m.start() for fs, fe, _, _ in edits) else "exact"
+                found.append(Mention(self.term_concept[" ".join(m.group(0).split())], _back(m.start(), edits, False),
+                                     _back(m.end(), edits, True), "present", kind))
+        else:
+            found = [Mention(self.term_concept[" ".join(m.group(0).split())], m.start(), m.end(), "present", "exact")
+                     for m in self.term_regex.finditer(text)]
         if self.pattern_gate is None or self.pattern_gate.search(text):
             for concept, rx in self.patterns:
                 for m in rx.finditer(text):
@@ -129,6 +141,34 @@ class ConceptMatcher:
 
     def concept_of(self, phrase: str) -> str | None:
         return self.term_concept.get(" ".join(phrase.lower().split()))
+
+
+def _apply(text: str, single) -> tuple[str, list[tuple[int, int, int, int]]]:
+    """``text`` with each (start, end, word) replaced; the edits as (fixed start, fixed
+    end, original start, original end), in order."""
+    parts, edits, pos, length = [], [], 0, 0
+    for start, end, word in sorted(single):
+        parts.append(text[pos:start])
+        length += start - pos
+        edits.append((length, length + len(word), start, end))
+        parts.append(word)
+        length += len(word)
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts), edits
+
+
+def _back(offset: int, edits, is_end: bool) -> int:
+    """An offset into the corrected text, mapped to the original text (an offset inside a
+    corrected word maps to that word's start, or its end for an end offset)."""
+    delta = 0
+    for fs, fe, start, end in edits:
+        if offset < fs or (is_end and offset == fs):
+            break
+        if offset < fe or (is_end and offset == fe):
+            return end if is_end else start
+        delta = end - fe
+    return offset + delta
 
 
 def _longest_first(mentions: list[Mention]) -> list[Mention]:

@@ -24,6 +24,9 @@ from .sections import HeaderDetector, assign_sections
 from .sentences import SentenceSplitter
 
 _CAPS = re.compile(r"(?<![A-Za-z])[A-Z]{2,8}(?![A-Za-z])")
+# what scispaCy's detector can take for a short form in parentheses: 1-3 words of 2-9
+# characters, starting with a letter ("(DDD)", "(IS)"); a wider net than the detector's own
+_SHORT_FORM = re.compile(r"\(\s*[A-Za-z][^()]{0,29}\)")
 
 
 @lru_cache(maxsize=4)
@@ -87,14 +90,16 @@ class SentenceFactsComponent:
         return doc
 
     def analyze(self, text: str, doc: Doc | None = None) -> SentenceFacts:
-        """Facts of one sentence. Tokens are needed only to correct a speech-recognition
-        slip or to detect an abbreviation definition; otherwise one trie-shaped pattern
-        finds the lexicon terms (the same terms the PhraseMatcher would find)."""
+        """Facts of one sentence. Tokens are needed only to rejoin a word split in two by
+        speech recognition or to detect an abbreviation definition; otherwise one
+        trie-shaped pattern finds the lexicon terms (the same terms the PhraseMatcher
+        would find), on the text with one-word slips corrected."""
         corrections = self.concepts.corrections(text)
-        needs_tokens = bool(corrections[0] or corrections[1]) or "(" in text
+        defines = "(" in text and _SHORT_FORM.search(text) is not None
+        needs_tokens = bool(corrections[1]) or defines
         if needs_tokens and doc is None:
             doc = self.nlp.make_doc(text)
-        if doc is not None and "(" in text:
+        if doc is not None and defines:
             self.abbreviations.detect(doc)
         facts = SentenceFacts(text)
         facts.header = self.headers.detect(text)
@@ -103,11 +108,11 @@ class SentenceFactsComponent:
             fixed = self.concepts.normalize(doc, text, corrections)
             mentions = self.concepts.mentions(doc, text, fixed)
         else:
-            mentions = self.concepts.exact_mentions(text)
+            mentions = self.concepts.exact_mentions(text, corrections[0])
         for mention in mentions:
             mention.assertion = self.context.assertion(text, triggers, mention.start, mention.end)
             facts.mentions.append(mention)
-        if doc is not None and "(" in text and doc.has_extension("abbreviations") and doc._.abbreviations:
+        if doc is not None and defines and doc.has_extension("abbreviations") and doc._.abbreviations:
             for short in doc._.abbreviations:
                 long = short._.long_form
                 if long is not None and short.start_char > long.end_char:
