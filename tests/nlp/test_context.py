@@ -40,6 +40,9 @@ def assertion():
     ("Lumbar spine films were not obtained today.", "Lumbar spine films", "negated"),
     ("58 year old with low back pain.", "low back pain", "present"),
     ("No improvement with physical therapy.", "physical therapy", "present"),
+    ("Her sciatica is no longer present after the injection.", "sciatica", "historical"),
+    ("The neck pain has since resolved.", "neck pain", "historical"),
+    ("Radiating arm pain went away last month.", "arm pain", "historical"),
 ])
 def test_context_assertion(assertion, sentence, target, expected):
     assert assertion(sentence, target) == expected
