@@ -7,6 +7,7 @@ never read raw text and never word a message: the templates live with the rule.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -92,6 +93,10 @@ def _supports(ctx: Context, code: str, necessity: str) -> bool:
 
 def _valid_icd(ctx: Context):
     return [c for c in ctx.encounter.icd10 if ctx.codeset.is_billable(c)]
+
+
+def _covered(ctx: Context, code: str) -> bool:
+    return any(code.startswith(prefix) for concept in ctx.concepts.values() for prefix in concept.covers)
 
 
 def _covering_mentions(ctx: Context, code: str):
@@ -383,10 +388,33 @@ def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
     return hits
 
 
+# words of ICD-10-CM descriptions that say nothing about the condition itself
+_GENERIC = frozenset("unspecified other specified initial subsequent encounter sequela without routine healing "
+                     "delayed nonunion malunion current region multiple single level disorder disorders "
+                     "condition conditions classified elsewhere".split())
+
+
+def _described(ctx: Context, icd: str) -> bool:
+    """For a code no lexicon concept covers: does the note use a word of its description
+    (or its parents')? Without a concept the checker cannot judge support, so any
+    descriptive word counts and only a note silent on the condition is flagged."""
+    words, code = set(), icd
+    while code:
+        words.update(w for w in re.findall(r"[a-z]{5,}", (ctx.codeset.description(code) or "").lower())
+                     if w not in _GENERIC)
+        code = ctx.codeset.parent(code)
+    text = ctx.note.text.lower()
+    return any(re.search(r"\b" + w[:6], text) for w in words)
+
+
 @check("dx_documented")
 def dx_documented(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
+        if not _covered(ctx, icd):
+            if not _described(ctx, icd):
+                hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, [], icd10=icd))
+            continue
         mentions = _covering_mentions(ctx, icd)
         if any(m.assertion == "possible" or _documents(icd, m.assertion) for m in mentions):
             continue
