@@ -62,6 +62,12 @@ function notice(message) {
   box.hidden = !message;
 }
 
+function refuse(message) {
+  notice(message);
+  $("#app").remove();               // nothing of the queue stays in the page
+  document.body.dataset.ready = "refused";
+}
+
 // -- state ----------------------------------------------------------------------------------
 const state = { items: [], total: 0, selected: PAGE.searchParams.get("d"), detail: null, reasons: {} };
 
@@ -324,15 +330,17 @@ function gapCard(gap) {
 
 function toggleForm(card, which) {
   let opened = null;
+  let closed = null;
   for (const button of $$(".act", card)) {
     const form = $(`form[data-form=${button.dataset.act}]`, card);
     const show = button.dataset.act === which && form.hidden;
+    if (!form.hidden && !show) closed = button;
     form.hidden = !show;
     button.setAttribute("aria-expanded", String(show));
     if (show) opened = form;
   }
   if (opened) $("textarea, select", opened).focus();
-  else if (which === null) $(".act", card).focus();
+  else if (closed && which === null) closed.focus();      // Escape or Cancel: back to the button
 }
 
 function result(card, message, kind) {
@@ -424,7 +432,7 @@ function renderHistory(gaps) {
 // -- start ----------------------------------------------------------------------------------
 async function start() {
   if (!TOKEN) {
-    notice("This page needs an access token in its address (?access_token=...). Use the review URL that "
+    refuse("This page needs an access token in its address (?access_token=...). Use the review URL that "
            + "`scribe serve` printed, or ask an admin for a scribe token.");
     return;
   }
@@ -432,13 +440,13 @@ async function start() {
   try {
     me = await api("/api/me");
   } catch (err) {
-    notice(err.status === 401 ? "The access token in this page's address is unknown or revoked. Ask an admin "
+    refuse(err.status === 401 ? "The access token in this page's address is unknown or revoked. Ask an admin "
            + "for a scribe token." : `The service could not be reached: ${err.message}`);
     return;
   }
   $("[data-testid=who]").textContent = `Signed in as ${me.name} (${me.role})`;
   if (me.role !== "scribe") {
-    notice(`The review queue needs the scribe role; this token is a ${me.role}'s. Open the page with a scribe token.`);
+    refuse(`The review queue needs the scribe role; this token is a ${me.role}'s. Open the page with a scribe token.`);
     return;
   }
   $("#app").hidden = false;
