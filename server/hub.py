@@ -84,6 +84,7 @@ class DictationHub:
         self.idle_seconds = idle_seconds
         self.max_cached = max_cached
         self._cache: dict[str, Live] = {}
+        self._watchers: dict[str, set[Callable[[dict], None]]] = {}   # dictation id -> push callbacks
         self._lock = threading.Lock()           # guards _cache
         self._rebuild_lock = threading.Lock()   # one rebuild at a time (rare: after restart/eviction)
 
@@ -167,6 +168,34 @@ class DictationHub:
             return {"dictation_id": live.id, "seq": session.last_seq, "gaps": state["gaps"]}
 
         return self._with_live(who, dictation_id, apply)
+
+    # -- watchers ---------------------------------------------------------------------------
+    def watch(self, who: Principal, dictation_id: Any, push: Callable[[dict], None]) -> dict:
+        """Register ``push`` to receive every state of the dictation that another connection
+        causes (e.g. a speech engine feeding the dictation the sidebar shows); returns the
+        current state. Only the dictation's owner may watch it."""
+        state = self.resume(who, dictation_id)
+        with self._lock:
+            self._watchers.setdefault(dictation_id, set()).add(push)
+        return state
+
+    def unwatch(self, dictation_id: str, push: Callable[[dict], None]) -> None:
+        with self._lock:
+            pushes = self._watchers.get(dictation_id)
+            if pushes is not None:
+                pushes.discard(push)
+                if not pushes:
+                    del self._watchers[dictation_id]
+
+    def publish(self, dictation_id: str, message: dict, *, exclude: Callable[[dict], None] | None = None) -> None:
+        """Hand ``message`` to the dictation's watchers (never blocks: each push only queues)."""
+        with self._lock:
+            pushes = [p for p in self._watchers.get(dictation_id, ()) if p is not exclude]
+        for push in pushes:
+            try:
+                push(message)
+            except Exception as exc:  # noqa: BLE001 - a gone watcher must not fail the writer
+                log.warning("push to a watcher failed: %s", type(exc).__name__)
 
     # -- connections ------------------------------------------------------------------------
     def attach(self, dictation_id: str, delta: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from scribe import InputError
 
@@ -19,7 +19,7 @@ from .hub import DictationHub, ProtocolError
 from .store import Principal
 
 log = logging.getLogger("scribe.server.protocol")
-CLIENT_TYPES = ("start", "segment", "edit", "context", "resume", "finalize")
+CLIENT_TYPES = ("start", "segment", "edit", "context", "resume", "finalize", "watch", "unwatch")
 
 
 def dumps(message: dict) -> str:
@@ -51,8 +51,11 @@ class TokenBucket:
 
 
 class Connection:
-    def __init__(self, hub: DictationHub, who: Principal, *, max_bytes: int, rate: float, burst: int):
+    def __init__(self, hub: DictationHub, who: Principal, *, max_bytes: int, rate: float, burst: int,
+                 push: Callable[[dict], None] | None = None):
         self.hub = hub
+        self.push = push                       # delivers a message this connection did not ask for
+        self.watching: str | None = None
         self.who = who
         self.max_bytes = max_bytes
         self.bucket = TokenBucket(rate, burst)
@@ -74,6 +77,12 @@ class Connection:
 
     def close(self) -> None:
         self._attach(None)
+        self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self.watching is not None and self.push is not None:
+            self.hub.unwatch(self.watching, self.push)
+        self.watching = None
 
     # -- in a worker thread ---------------------------------------------------------------
     def handle(self, text: str) -> str:
@@ -109,6 +118,18 @@ class Connection:
             self._attach(msg["dictation_id"])
             self.finalized = None
             return _state(msg["dictation_id"], state)
+        if kind == "watch":
+            if self.push is None:
+                return error("UNSUPPORTED", "this connection cannot receive pushed states")
+            self._unwatch()
+            state = hub.watch(who, msg.get("dictation_id"), self.push)
+            self.watching = msg["dictation_id"]
+            return {**_state(msg["dictation_id"], state), "watching": True}
+        if kind == "unwatch":
+            if self.watching is None:
+                return error("NOT_WATCHING", "this connection watches no dictation")
+            did, _ = self.watching, self._unwatch()
+            return {"type": "unwatched", "dictation_id": did}
         if kind not in CLIENT_TYPES:
             return error("UNKNOWN_TYPE", f"unknown message type {kind[:40]!r}; expected one of "
                          f"{', '.join(CLIENT_TYPES)}")
@@ -129,8 +150,12 @@ class Connection:
             done = hub.finalize(who, did)
             self._attach(None)
             self.finalized = did
-            return {"type": "finalized", **done}
-        return _state(did, state)
+            answer = {"type": "finalized", **done}
+            hub.publish(did, {**answer, "pushed": True}, exclude=self.push)
+            return answer
+        answer = _state(did, state)
+        hub.publish(did, {**answer, "pushed": True}, exclude=self.push)
+        return answer
 
     def _attach(self, dictation_id: str | None) -> None:
         if self.dictation_id is not None:

@@ -4,7 +4,9 @@ Authentication happens before the first message: a missing or bad token gets an
 ``error`` frame (UNAUTHENTICATED / BAD_TOKEN) and close code 4401; a token without the
 physician role gets FORBIDDEN and 4403. Each frame is prechecked on the event loop
 (rate, binary, size) and otherwise handled in a worker thread; the answer is sent
-before the next frame is read, so answers come in the order of the messages.
+before the next frame is read, so answers come in the order of the messages. A
+connection that sent ``watch`` also receives, in between, the states other connections
+cause on that dictation (``"pushed": true``).
 """
 from __future__ import annotations
 
@@ -32,7 +34,15 @@ async def dictation_socket(ws: WebSocket) -> None:
         await ws.close(refusal[2])
         return
     s = state.settings
-    conn = Connection(state.hub, who, max_bytes=s.max_message_bytes, rate=s.rate_per_second, burst=s.rate_burst)
+    pushed: asyncio.Queue[dict] = asyncio.Queue(maxsize=PUSH_BACKLOG)
+    sending = asyncio.Lock()            # answers and pushed states share the socket
+
+    def push(message: dict) -> None:    # called from worker threads
+        loop.call_soon_threadsafe(_offer, pushed, message)
+
+    conn = Connection(state.hub, who, max_bytes=s.max_message_bytes, rate=s.rate_per_second, burst=s.rate_burst,
+                      push=push)
+    pusher = asyncio.create_task(_send_pushed(ws, pushed, sending))
     try:
         while True:
             frame = await ws.receive()
@@ -41,11 +51,34 @@ async def dictation_socket(ws: WebSocket) -> None:
             text = frame.get("text")
             refused = conn.precheck(text, frame.get("bytes"))
             answer = dumps(refused) if refused else await loop.run_in_executor(state.executor, conn.handle, text)
-            await ws.send_text(answer)
+            async with sending:
+                await ws.send_text(answer)
     except WebSocketDisconnect:
         pass
     finally:
         conn.close()
+        pusher.cancel()
+
+
+PUSH_BACKLOG = 256      # pushed states a slow watcher may lag behind; older ones are dropped
+
+
+def _offer(queue: asyncio.Queue, message: dict) -> None:
+    """Queue a pushed message; a watcher that lags behind loses the oldest (each state is
+    complete, so only the newest matters)."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(message)
+
+
+async def _send_pushed(ws: WebSocket, queue: asyncio.Queue, sending: asyncio.Lock) -> None:
+    try:
+        while True:
+            message = await queue.get()
+            async with sending:
+                await ws.send_text(dumps(message))
+    except (WebSocketDisconnect, RuntimeError):     # the socket closed under us
+        pass
 
 
 def _refusal(token, who) -> tuple[str, str, int] | None:

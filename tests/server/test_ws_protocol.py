@@ -319,3 +319,44 @@ def test_internal_error_keeps_the_connection(api, live, monkeypatch):
     expect_error(ws, {"type": "edit", "start": 0, "end": 1, "text": "x"}, "INTERNAL_ERROR")
     monkeypatch.undo()
     assert current(ws, did) == before
+
+
+# -- watching a dictation another connection feeds (a speech engine and the sidebar) -----------
+def test_watcher_receives_the_states_another_connection_causes(api, engine):
+    with api.ws() as engine_feed, api.ws() as sidebar:
+        dictation_id = started(engine_feed)["dictation_id"]
+        sidebar.send_json({"type": "watch", "dictation_id": dictation_id})
+        first = sidebar.receive_json()
+        assert first["type"] == "state" and first["watching"] is True and first["seq"] is None
+        engine_feed.send_json({"type": "segment", "seq": 1, "text": NOTE[:120], "final": True})
+        answer = engine_feed.receive_json()
+        pushed = sidebar.receive_json()
+        assert pushed["pushed"] is True and pushed["seq"] == 1
+        assert {k: v for k, v in pushed.items() if k != "pushed"} == answer
+        engine_feed.send_json({"type": "segment", "seq": 2, "text": NOTE[120:], "final": True})
+        engine_feed.receive_json()
+        assert sidebar.receive_json()["gaps"] == batch(engine, NOTE)["gaps"]
+        # the watcher's own messages are answered, not echoed back as pushes
+        sidebar.send_json({"type": "unwatch"})
+        assert sidebar.receive_json() == {"type": "unwatched", "dictation_id": dictation_id}
+        engine_feed.send_json({"type": "finalize"})
+        assert engine_feed.receive_json()["type"] == "finalized"
+        expect_error(sidebar, {"type": "unwatch"}, "NOT_WATCHING")
+
+
+def test_watch_is_for_the_owner_only(api):
+    with api.ws() as ws:
+        dictation_id = started(ws)["dictation_id"]
+    with api.ws("other_physician") as intruder:
+        expect_error(intruder, {"type": "watch", "dictation_id": dictation_id}, "DICTATION_NOT_FOUND")
+        expect_error(intruder, {"type": "watch", "dictation_id": "no-such-dictation"}, "DICTATION_NOT_FOUND")
+
+
+def test_watcher_sees_finalize(api):
+    with api.ws() as feed, api.ws() as sidebar:
+        dictation_id = started(feed, text=NOTE)["dictation_id"]
+        sidebar.send_json({"type": "watch", "dictation_id": dictation_id})
+        sidebar.receive_json()
+        feed.send_json({"type": "finalize"})
+        done = feed.receive_json()
+        assert sidebar.receive_json() == {**done, "pushed": True}
