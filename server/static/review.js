@@ -211,7 +211,7 @@ function renderDetail() {
     ["Finalized", when(d.finalized_at)]];
   $("#detail-meta").replaceChildren(...meta.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
   const open = d.gaps.filter((g) => g.status === "open");
-  if (!open.length) setStatus("No open gaps are left: this dictation has left the queue.");
+  setStatus(open.length ? "" : "No open gaps are left: this dictation has left the queue.");
   renderNote($("#note"), d.text, d.gaps);
   $("#addenda").replaceChildren(...(d.addenda.length ? [el("h4", { text: "Addenda" })] : []),
     ...d.addenda.map((a) => el("div", { class: "addendum", "data-testid": "addendum-text" },

@@ -18,10 +18,10 @@ from .conftest import screenshot
 pytestmark = pytest.mark.browser
 
 SIGNED = ("EXAM: Lumbar spine, 3 views.\nIndication: low back pain after a fall from a step.\n"
-          "Ordering physician: Ana Ruiz, MD.\nTechnique: AP, lateral and coned L5-S1 lateral views.\nComparison: none.\n"
-          "Findings: Normal alignment. Vertebral heights preserved. No fracture.\n"
+          "Ordering physician: Ana Ruiz, MD.\nTechnique: AP, lateral and coned L5-S1 lateral views.\n"
+          "Comparison: none.\nFindings: Normal alignment. Vertebral heights preserved. No fracture.\n"
           "Impression: No acute abnormality of the lumbar spine.\nElectronically signed by Lee Park, MD")
-UNSIGNED = SIGNED.replace("Electronically signed by", "Dictated by")                       # SIGNATURE_MISSING
+UNSIGNED = SIGNED.replace("Electronically signed by", "Dictated by")          # SIGNATURE_MISSING
 FOUR_VIEWS = ("EXAM: Lumbar spine, 4 views.\nIndication: low back pain for two weeks.\n"
               "Ordering physician: Ana Ruiz, MD.\nTechnique: AP, lateral and both oblique views.\nComparison: none.\n"
               "Findings: Mild disc space narrowing at L4-L5. Pars intact. No fracture.\n"

@@ -23,10 +23,10 @@ SIGNED = HEAD + "Electronically signed by Lee Park, MD"                       # 
 TWO_VIEWS = ("EXAM: Lumbar spine radiographs.\nIndication: low back pain for two weeks.\n"
              "Ordering physician: Ana Ruiz, MD.\nViews: AP and lateral.\nComparison: none.\n"
              "Findings: Mild disc space narrowing at L4-L5. No fracture or listhesis.\n"
-             "Impression: Mild degenerative change at L4-L5.\nElectronically signed by Jae Kim, MD")  # VIEWS_MISMATCH 72110
+             "Impression: Mild degenerative change at L4-L5.\nElectronically signed by Jae Kim, MD")  # VIEWS_MISMATCH
 CERVICAL = ("EXAM: Cervical spine, 2 views.\nIndication: neck pain after a fall.\nOrdering physician: Ana Ruiz, MD.\n"
             "Technique: AP and lateral views.\nComparison: none.\nFindings: Alignment is normal from C1 to C7. "
-            "No fracture.\nImpression: No acute cervical spine abnormality.\nDictated by Jae Kim, MD")  # SIGNATURE_MISSING
+            "No fracture.\nImpression: No acute cervical spine abnormality.\nDictated by Jae Kim, MD")  # no signature
 
 DICTATIONS = [  # id, provider, cpt, text, the gap codes open at finalization (in the order dictated)
     ("lee-clean", "Dr Lee", "72100", SIGNED, []),
