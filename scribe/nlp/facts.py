@@ -124,10 +124,11 @@ class FactExtractor:
             m = scan(lower, pos)
             if m is None:
                 return opened
-            opened |= words[m.group(0)]
-            for k in range(len(m.group(0)) - 1, 0, -1):  # shorter keywords that the longest match hid
-                if m.group(0)[:k] in words:
-                    opened |= words[m.group(0)[:k]]
+            word = m.group(0)
+            opened |= words[word]
+            for k in range(len(word) - 1, 0, -1):  # shorter keywords that the longest match hid
+                if word[:k] in words:
+                    opened |= words[word[:k]]
             pos = m.start() + 1
 
     def extract(self, text: str, facts: SentenceFacts, triggers) -> None:

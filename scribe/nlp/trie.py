@@ -42,6 +42,9 @@ def _lower_pattern(pattern: str) -> str:
     return "".join(out).replace("(?p<", "(?P<").replace("(?p=", "(?P=")
 
 
+_last: tuple[str, str] = ("", "")   # the last text lower-cased (patterns run many times on one sentence)
+
+
 class CaseFree:
     """A case-insensitive pattern that runs case-sensitively on the lower-cased text.
 
@@ -60,7 +63,13 @@ class CaseFree:
         self.fast = re.compile(_lower_pattern(pattern), flags)
 
     def _pick(self, text: str):
-        low = text.lower()
+        global _last
+        last = _last
+        if last[0] is text:            # the same sentence, lower-cased a moment ago
+            low = last[1]
+        else:
+            low = text.lower()
+            _last = (text, low)
         return (self.fast, low) if len(low) == len(text) else (self.slow, text)
 
     def search(self, text: str, *args):
