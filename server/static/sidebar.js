@@ -1,0 +1,1169 @@
+/* scribe sidebar: the physician's live documentation check (/sidebar).
+ *
+ * URL: /sidebar?access_token=T[&cpt=72100,72110][&modifiers=26][&icd10=M54.50,M43.16][&site=office|facility]
+ *              [&provider=Dr%20Lee][&dictation_id=ID]
+ * The encounter fields are pre-filled from the query; with dictation_id the page reloads that
+ * dictation's text (GET /api/dictations/ID) and resumes it instead of starting a new one. A started
+ * dictation's id is written into the address, so reloading the page resumes it.
+ *
+ * Stable data-testid attributes (tests and EHR integrations may rely on them):
+ *   status              connection state: data-state = connecting | live | offline | refused | finalized | stopped,
+ *                       data-synced = "true" once the server has checked everything typed
+ *   encounter           the encounter form: enc-cpt, enc-modifiers, enc-icd10, enc-site, enc-provider
+ *   encounter-summary   one-line summary of the encounter (the form folds away)
+ *   dictation           the dictation textarea
+ *   error               an error from the server or the connection (code + message); error-dismiss hides it
+ *   live                polite ARIA live region: gaps newly raised / resolved
+ *   gap-count, gap-summary   number of open gaps, counts by severity
+ *   supported-cpt       shown when the documentation supports other CPT codes than the chosen ones
+ *   gaps                open gaps, most severe first; each an <li data-testid="gap" data-code data-severity
+ *                       data-key data-new data-selected> holding a gap-button; the selected one shows
+ *                       gap-evidence (quoted evidence) and gap-source
+ *   gaps-empty          shown when no gap is open
+ *   note-view           read-only rendering of the checked text; evidence marks are data-testid="highlight"
+ *   checklist           requirements of the chosen code: check-item (data-id, data-met) with check-evidence buttons
+ *   indications         conditions found: indication (data-code, data-assertion) with add-icd10 (data-code)
+ *                       buttons, or icd10-in-encounter once the code is in the encounter
+ *   indications-empty   shown when no condition was found
+ *   finalize            sends 'finalize' (after everything typed is committed)
+ *   finalized           panel shown after finalization: finalized-summary, finalized-gap items (data-code)
+ *   new-dictation       starts a new dictation (after finalizing, or when a resume fails)
+ *
+ * PHI: note text is never written to the console nor to browser storage; it lives in the page
+ * and on the server only.
+ */
+
+const PARTIAL_DELAY_MS = 300;      // a partial goes out after this pause in typing...
+const PARTIAL_MAX_WAIT_MS = 1500;  // ...or at least this often while typing goes on
+const CHUNK = 8000;                // characters per message (frames are limited to 64 KiB)
+const NEW_MARK_MS = 8000;          // how long a newly raised gap carries its "New" mark
+const ANNOUNCE_DELAY_MS = 700;     // raised/resolved changes are gathered this long before announcing
+const RETRY_MS = 1500;
+const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN"]);
+const RETRYABLE = new Set(["RATE_LIMITED", "BUSY", "STORAGE_UNAVAILABLE", "INTERNAL_ERROR"]);
+const CODABLE = new Set(["present", "historical"]);   // assertions whose codes may be added with one click
+const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
+const SEVERITY = {
+  error: { label: "Error", icon: "\u2716" },      // heavy multiplication x
+  warning: { label: "Warning", icon: "\u25B2" },  // triangle
+  info: { label: "Info", icon: "i" },
+};
+const GAP_TITLES = {
+  INDICATION_MISSING: "Reason for the exam missing",
+  INDICATION_NOT_SPECIFIC: "Reason does not justify the study",
+  VIEWS_NOT_DOCUMENTED: "Number of views not stated",
+  VIEWS_MISMATCH: "Views do not match the code",
+  POSITIONS_MISSING: "Bending or flexion/extension views not documented",
+  LEVEL_MISSING: "Spine level not named",
+  REGION_MISMATCH: "Body region does not match the code",
+  CONTRAST_NOT_DOCUMENTED: "Contrast use not stated",
+  CONTRAST_MISMATCH: "Contrast does not match the code",
+  FINDINGS_MISSING: "Findings missing",
+  IMPRESSION_MISSING: "Impression missing",
+  SIGNATURE_MISSING: "Signature missing",
+  COMPARISON_NOT_STATED: "Comparison not stated",
+  ORDERING_PROVIDER_MISSING: "Ordering provider not named",
+  DX_NOT_SUPPORTING: "Diagnosis codes do not support the study",
+  DX_MORE_SPECIFIC_AVAILABLE: "A more specific diagnosis code fits",
+  DX_INVALID_CODE: "Invalid diagnosis code",
+  DX_UNCERTAIN_AS_CONFIRMED: "Uncertain condition coded as confirmed",
+  DX_NOT_DOCUMENTED: "Diagnosis code not documented",
+  NCCI_PAIR_CONFLICT: "Codes that cannot be billed together",
+  MODIFIER_REQUIRED: "Modifier needed",
+  MODIFIER_INVALID: "Modifier does not apply",
+};
+const FIELD_OF_ERROR = {
+  UNKNOWN_CPT: "enc-cpt", DELETED_CPT: "enc-cpt", INVALID_ICD10: "enc-icd10", BAD_SITE: "enc-site",
+};
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("status"), statusText: $("status-text"),
+  error: $("error"), errorText: $("error-text"), errorDismiss: $("error-dismiss"),
+  encBox: $("encounter-box"), encForm: $("encounter"), encFields: $("encounter-fields"),
+  encSummary: $("encounter-summary"),
+  cpt: $("enc-cpt"), modifiers: $("enc-modifiers"), icd10: $("enc-icd10"), site: $("enc-site"),
+  provider: $("enc-provider"),
+  text: $("dictation"),
+  live: $("live"), gapCount: $("gap-count"), gapSummary: $("gap-summary"), supported: $("supported-cpt"),
+  gaps: $("gaps"), gapsEmpty: $("gaps-empty"), note: $("note-view"),
+  checkCpt: $("check-cpt"), checklist: $("checklist"),
+  indications: $("indications"), indicationsEmpty: $("indications-empty"),
+  finalize: $("finalize"), newDictation: $("new-dictation"),
+  finalized: $("finalized"), finalizedTitle: $("finalized-title"), finalizedSummary: $("finalized-summary"),
+  finalizedGaps: $("finalized-gaps"),
+};
+
+const params = new URLSearchParams(location.search);
+const TOKEN = params.get("access_token") || "";
+
+/* The page's model of the dictation.
+ * confirmed: the final text as the server holds it (changes only when the server accepts a message).
+ * boundary:  text.value.slice(0, boundary) is the page's final text; the rest is the uncommitted tail.
+ * When the two differ (the physician corrected final text) an 'edit' makes them equal again. */
+const S = {
+  ws: null, open: false, refused: false, reconnectDelay: 500, reconnectTimer: 0,
+  waiters: [],
+  dictationId: params.get("dictation_id") || null,
+  startAcked: false,          // false while a page-made id may not exist on the server yet
+  resuming: Boolean(params.get("dictation_id")),
+  dictationOpen: false, finalized: false, stopped: false,
+  confirmed: "", boundary: 0, commitTo: 0, prevValue: "",
+  serverPartial: "", partialKnown: true, partialDue: false, partialTimer: 0, partialFirst: 0,
+  seq: 0,
+  serverEncounter: null, encounterDirty: false,
+  finalizeWanted: false,
+  pumping: false, blocked: false, retryTimer: 0,
+  lastState: null, checkedText: "", checkedFinal: 0,
+  selection: null,            // {kind: "gap", key} | {kind: "check", id}
+  raisedAt: new Map(), flashed: new Set(), newTimer: 0,
+  announce: { raised: new Map(), resolved: new Map(), timer: 0 },
+};
+
+// -- text helpers ------------------------------------------------------------------------------
+// The server counts characters as code points; JavaScript strings count UTF-16 units.
+const SURROGATE = /[\uD800-\uDFFF]/;
+const cpLen = (s) => (SURROGATE.test(s) ? Array.from(s).length : s.length);
+const unitToCp = (s, u) => (SURROGATE.test(s) ? cpLen(s.slice(0, u)) : u);
+function cpToUnit(s, cp) {
+  if (!SURROGATE.test(s)) return Math.max(0, Math.min(cp, s.length));
+  let u = 0;
+  for (let n = 0; n < cp && u < s.length; n++) u += isHigh(s.charCodeAt(u)) && u + 1 < s.length ? 2 : 1;
+  return u;
+}
+const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+
+function commonPrefix(a, b) {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i > 0 && i < n && isHigh(a.charCodeAt(i - 1))) i--;     // never split a surrogate pair
+  return i;
+}
+
+function commonSuffix(a, b, floor) {
+  const n = Math.min(a.length, b.length) - floor;
+  let i = 0;
+  while (i < n && a.charCodeAt(a.length - 1 - i) === b.charCodeAt(b.length - 1 - i)) i++;
+  if (i > 0 && i < a.length && isLow(a.charCodeAt(a.length - i))) i--;
+  return i;
+}
+
+function safeCut(s, n) {          // a cut at most n units long that keeps surrogate pairs whole
+  if (s.length <= n) return s.length;
+  return isHigh(s.charCodeAt(n - 1)) ? n - 1 : n;
+}
+
+/* Where a position moves when prev[p, pe) was replaced and the text grew by delta. Typing exactly
+ * at the position stays after it (it belongs to the tail); a change straddling it pulls it back. */
+function shift(pos, p, pe, delta) {
+  if (pe < pos || (pe === pos && p < pos)) return pos + delta;
+  if (p < pos) return p;
+  return pos;
+}
+
+const SENTENCE_END = /\n|[.!?]["')\]]*\s/g;
+
+function lastBoundary(tail) {
+  let end = 0;
+  for (const m of tail.matchAll(SENTENCE_END)) end = m.index + m[0].length;
+  return end;
+}
+
+function newId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
+  return node;
+}
+
+const gapKey = (g) => `${g.code}|${g.cpt || ""}|${g.icd10 || ""}`;
+const gapTitle = (g) => GAP_TITLES[g.code] || g.code.toLowerCase().replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
+const bySeverity = (a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9) || a.code.localeCompare(b.code);
+
+// -- encounter ---------------------------------------------------------------------------------
+function codes(value, upper = true) {
+  const seen = new Set();
+  for (let part of value.split(/[\s,;]+/)) {
+    part = part.trim();
+    if (upper) part = part.toUpperCase();
+    if (part) seen.add(part);
+  }
+  return [...seen];
+}
+
+function readEncounter() {
+  return {
+    cpt: codes(ui.cpt.value), modifiers: codes(ui.modifiers.value), icd10: codes(ui.icd10.value),
+    site: ui.site.value === "facility" ? "facility" : "office",
+    provider: ui.provider.value.trim() || null,
+  };
+}
+
+function fillEncounter(enc) {
+  ui.cpt.value = (enc.cpt || []).join(", ");
+  ui.modifiers.value = (enc.modifiers || []).join(", ");
+  ui.icd10.value = (enc.icd10 || []).join(", ");
+  ui.site.value = enc.site === "facility" ? "facility" : "office";
+  ui.provider.value = enc.provider || "";
+  renderEncounterSummary();
+}
+
+function encounterFromUrl() {
+  const list = (name) => codes(params.get(name) || "");
+  return {
+    cpt: list("cpt"), modifiers: list("modifiers"), icd10: list("icd10"),
+    site: params.get("site") === "facility" ? "facility" : "office",
+    provider: (params.get("provider") || "").trim() || null,
+  };
+}
+
+function renderEncounterSummary() {
+  const e = readEncounter();
+  const parts = [e.cpt.join(", ") || "no CPT"];
+  if (e.modifiers.length) parts.push(`mod ${e.modifiers.join(", ")}`);
+  parts.push(e.icd10.join(", ") || "no ICD-10");
+  parts.push(e.site);
+  if (e.provider) parts.push(e.provider);
+  ui.encSummary.textContent = parts.join(" \u00b7 ");
+}
+
+function onEncounterChanged() {
+  renderEncounterSummary();
+  const enc = readEncounter();
+  for (const f of [ui.cpt, ui.modifiers, ui.icd10, ui.site, ui.provider]) f.removeAttribute("aria-invalid");
+  if (S.dictationOpen && JSON.stringify(enc) === JSON.stringify(S.serverEncounter)) {
+    S.encounterDirty = false;                  // back to what the server has: nothing to send
+    if (S.errorGroup === "encounter") clearError();
+  } else {
+    S.encounterDirty = true;
+  }
+  S.blocked = false;
+  if (S.selection) renderAll();
+  pump();
+}
+
+function markInvalid(code) {
+  const id = FIELD_OF_ERROR[code];
+  if (id) $(id).setAttribute("aria-invalid", "true");
+  if (id || code === "BAD_ENCOUNTER") ui.encBox.open = true;
+}
+
+// -- connection --------------------------------------------------------------------------------
+function connect() {
+  clearTimeout(S.reconnectTimer);
+  if (S.refused) return;
+  setStatus();
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/ws/dictation?access_token=${encodeURIComponent(TOKEN)}`);
+  S.ws = ws;
+  ws.addEventListener("open", () => {
+    S.open = true;
+    S.reconnectDelay = 500;
+    S.dictationOpen = false;     // (re)attach: resume or start comes first
+    setStatus();
+    pump();
+  });
+  ws.addEventListener("message", (ev) => onFrame(ev.data));
+  ws.addEventListener("close", (ev) => onClose(ws, ev));
+}
+
+function onFrame(data) {
+  let msg;
+  try {
+    msg = JSON.parse(data);
+  } catch {
+    return;
+  }
+  if (!msg || typeof msg !== "object") return;
+  if (msg.type === "error" && AUTH_CODES.has(msg.code)) {
+    refuse(msg);
+    return;
+  }
+  const waiter = S.waiters.shift();
+  if (waiter) waiter.resolve(msg);
+  else onPush(msg);
+}
+
+function onClose(ws, ev) {
+  if (S.ws !== ws) return;
+  S.open = false;
+  S.dictationOpen = false;
+  const waiters = S.waiters.splice(0);
+  for (const w of waiters) w.reject(new Error("connection closed"));
+  if (ev.code === 4401 || ev.code === 4403) {
+    if (!S.refused) refuse({ code: ev.code === 4403 ? "FORBIDDEN" : "BAD_TOKEN", message: ev.reason || "" });
+    return;
+  }
+  setStatus();
+  S.reconnectTimer = setTimeout(connect, S.reconnectDelay);
+  S.reconnectDelay = Math.min(S.reconnectDelay * 2, 10000);
+}
+
+function request(payload) {
+  return new Promise((resolve, reject) => {
+    if (!S.open || !S.ws) {
+      reject(new Error("not connected"));
+      return;
+    }
+    S.waiters.push({ resolve, reject });
+    S.ws.send(JSON.stringify(payload));
+  });
+}
+
+function refuse(msg) {
+  S.refused = true;
+  S.open = false;
+  const why = msg.code === "FORBIDDEN"
+    ? "This link cannot open a dictation: the dictation sidebar needs a physician's token."
+    : msg.code === "UNAUTHENTICATED"
+      ? "This link has no access token. Open the sidebar from your EHR or with the link scribe gave you."
+      : "This link's access token is unknown or revoked. Ask your administrator for a new link.";
+  showError(msg.code, why, msg.message ? `(${msg.message})` : "", { dismissable: false });
+  ui.text.readOnly = true;
+  ui.encFields.disabled = true;
+  ui.finalize.disabled = true;
+  setStatus();
+  try {
+    S.ws?.close();
+  } catch { /* already closing */ }
+}
+
+// -- the message pump: one message in flight, each answer applied before the next is chosen --
+function hasWork() {
+  if (S.finalized || S.stopped) return false;
+  if (!S.dictationOpen || S.encounterDirty || S.finalizeWanted) return true;
+  const v = ui.text.value;
+  const tail = v.slice(S.boundary);
+  return v.slice(0, S.boundary) !== S.confirmed || S.commitTo > S.boundary || tail !== S.serverPartial || !S.partialKnown;
+}
+
+function nextMessage() {
+  if (!S.open || S.refused || S.finalized || S.stopped || S.blocked || S.resyncing) return null;
+  if (!S.dictationOpen) return S.dictationId && (S.resuming || S.startAcked) ? resumeMessage() : startMessage();
+  if (S.encounterDirty) return contextMessage();
+  const v = ui.text.value;
+  const fin = v.slice(0, S.boundary);
+  const tail = v.slice(S.boundary);
+  S.commitTo = Math.min(S.commitTo, v.length);
+  const commitDue = S.commitTo > S.boundary || tail.length > CHUNK;
+  // corrections of final text wait for a pause in typing, like partials (one edit, not one per key)
+  if (fin !== S.confirmed && (S.partialDue || commitDue || S.finalizeWanted || !S.partialKnown)) return editMessage(fin);
+  if (commitDue) return commitMessage();
+  if ((S.partialDue || !S.partialKnown) && (tail !== S.serverPartial || !S.partialKnown)) return partialMessage(tail);
+  S.partialDue = false;
+  if (S.finalizeWanted) return finalizeMessage();
+  return null;
+}
+
+async function pump() {
+  if (S.pumping) return;
+  S.pumping = true;
+  setStatus();
+  try {
+    for (;;) {
+      const m = nextMessage();
+      if (!m) break;
+      let answer;
+      try {
+        answer = await request(m.payload);
+      } catch {
+        m.failed?.(null);           // connection lost: resumed (and re-sent) on reconnect
+        break;
+      }
+      if (answer.type === "error") {
+        const quiet = m.failed?.(answer) === true;    // handled without troubling the physician
+        if (!quiet) {
+          onError(answer);
+          S.errorGroup = groupOf(m.payload.type);
+        }
+        if (S.refused) break;
+        continue;
+      }
+      m.applied?.(answer);
+      if (S.errorGroup && S.errorGroup === groupOf(m.payload.type)) clearError();   // the same kind went through
+      if (answer.type === "state") onState(answer, true);
+      else if (answer.type === "finalized") onFinalized(answer);
+    }
+  } finally {
+    S.pumping = false;
+    setStatus();
+  }
+}
+
+const groupOf = (type) => ({ start: "encounter", context: "encounter", segment: "text", edit: "text" }[type] || type);
+
+function startMessage() {
+  const encounter = readEncounter();
+  if (!S.dictationId) S.dictationId = newId();
+  const id = S.dictationId;
+  return {
+    payload: { type: "start", encounter, dictation_id: id },
+    applied: (ans) => {
+      S.startAcked = true;
+      S.dictationOpen = true;
+      S.serverEncounter = encounter;
+      S.encounterDirty = JSON.stringify(readEncounter()) !== JSON.stringify(encounter);
+      S.confirmed = "";
+      S.serverPartial = "";
+      S.partialKnown = true;
+      S.dictationId = ans.dictation_id || id;
+      setAddress(S.dictationId);
+      S.checkedText = "";
+      S.checkedFinal = 0;
+      announceNow(`Dictation started. ${countText(ans.gaps || [])}.`);
+    },
+    failed: (err) => {
+      if (!err) {
+        S.startAcked = true;     // it may exist now: resume it (or start it again) on reconnect
+        return;
+      }
+      if (err.code === "DICTATION_EXISTS" && !S.startAcked) {   // a start lost with the connection did arrive
+        S.startAcked = true;
+        return true;
+      }
+      markInvalid(err.code);
+      S.blocked = true;           // until the encounter changes
+    },
+  };
+}
+
+function resumeMessage() {
+  const id = S.dictationId;
+  return {
+    payload: { type: "resume", dictation_id: id },
+    applied: (ans) => {
+      S.resuming = false;
+      S.startAcked = true;
+      S.dictationOpen = true;
+      S.partialKnown = false;    // the server may hold an older partial: the next segment replaces it
+      if (!S.serverEncounter) S.serverEncounter = readEncounter();
+      S.encounterDirty = JSON.stringify(readEncounter()) !== JSON.stringify(S.serverEncounter);
+      S.checkedText = S.confirmed;
+      S.checkedFinal = S.confirmed.length;
+    },
+    failed: (err) => {
+      if (!err) return;
+      if (err.code === "DICTATION_NOT_FOUND" && !S.resuming) {
+        S.startAcked = false;    // our own start never arrived: start it again under the same id
+        return true;
+      }
+      S.stopped = true;
+      ui.newDictation.hidden = false;
+    },
+  };
+}
+
+function contextMessage() {
+  const encounter = readEncounter();
+  S.encounterDirty = false;
+  return {
+    payload: { type: "context", encounter },
+    applied: () => {
+      S.serverEncounter = encounter;
+    },
+    failed: (err) => {
+      if (!err) S.encounterDirty = true;
+      else markInvalid(err.code);
+    },
+  };
+}
+
+function editMessage(target) {
+  const c = S.confirmed;
+  const p = commonPrefix(c, target);
+  const s = commonSuffix(c, target, p);
+  const endC = c.length - s;
+  let insert = target.slice(p, target.length - s);
+  if (insert.length > CHUNK) insert = insert.slice(0, safeCut(insert, CHUNK));   // the rest follows
+  const next = c.slice(0, p) + insert + c.slice(endC);
+  const startCp = unitToCp(c, p);
+  return {
+    payload: { type: "edit", start: startCp, end: startCp + cpLen(c.slice(p, endC)), text: insert },
+    applied: () => {
+      S.confirmed = next;
+      S.checkedText = next + S.serverPartial;
+      S.checkedFinal = next.length;
+    },
+    failed: (err) => {
+      if (err && (err.code === "EDIT_OUT_OF_RANGE" || err.code === "BAD_EDIT")) resync(false);
+    },
+  };
+}
+
+function commitMessage() {
+  const v = ui.text.value;
+  const from = S.boundary;
+  let end = Math.min(Math.max(S.commitTo, from), v.length);
+  if (end === from) end = v.length;
+  if (end - from > CHUNK) end = from + safeCut(v.slice(from), CHUNK);
+  const text = v.slice(from, end);
+  const seq = ++S.seq;
+  S.boundary = end;               // optimistic; moved back if the server refuses
+  return {
+    payload: { type: "segment", seq, text, final: true },
+    applied: () => {
+      S.confirmed += text;
+      S.serverPartial = "";
+      S.partialKnown = true;
+      S.checkedText = S.confirmed;
+      S.checkedFinal = S.confirmed.length;
+    },
+    failed: () => {
+      S.boundary = Math.max(0, S.boundary - text.length);
+      S.commitTo = Math.min(S.commitTo, S.boundary);
+    },
+  };
+}
+
+function partialMessage(tail) {
+  const seq = ++S.seq;
+  S.partialDue = false;
+  return {
+    payload: { type: "segment", seq, text: tail, final: false },
+    applied: () => {
+      S.serverPartial = tail;
+      S.partialKnown = true;
+      S.checkedText = S.confirmed + tail;
+      S.checkedFinal = S.confirmed.length;
+    },
+  };
+}
+
+function finalizeMessage() {
+  return {
+    payload: { type: "finalize" },
+    failed: () => {
+      S.finalizeWanted = false;
+      if (!S.refused) ui.text.readOnly = false;
+    },
+  };
+}
+
+function onError(err) {
+  const hints = {
+    RATE_LIMITED: "It is sent again in a moment.",
+    BUSY: "It is sent again in a moment.",
+    STORAGE_UNAVAILABLE: "It is sent again in a moment.",
+    INTERNAL_ERROR: "It is sent again in a moment.",
+    UNKNOWN_CPT: "Correct the CPT code in the encounter.",
+    DELETED_CPT: "Choose a current CPT code in the encounter.",
+    INVALID_ICD10: "Correct the ICD-10-CM code in the encounter.",
+    BAD_SITE: "Choose office or facility.",
+    DICTATION_NOT_FOUND: "Start a new dictation, or open the link again from your EHR.",
+    DICTATION_FINALIZED: "It can no longer change. Start a new dictation for further text.",
+    RESUME_FAILED: "Start a new dictation.",
+    NOTE_TOO_LARGE: "The note is longer than scribe accepts; shorten it.",
+  };
+  showError(err.code, err.message, hints[err.code] || "Your text is kept in the page.");
+  if (RETRYABLE.has(err.code)) {
+    S.blocked = true;
+    clearTimeout(S.retryTimer);
+    S.retryTimer = setTimeout(() => {
+      S.blocked = false;
+      pump();
+    }, RETRY_MS);
+  } else if (!S.stopped) {
+    S.blocked = true;             // until the physician types or changes the encounter
+  }
+  setStatus();
+}
+
+/* The server's final text differs from the page's: read it back (an audited read) and line up.
+ * serverWins: a push (e.g. an external speech engine) changed the note, so its text goes into the
+ * textarea; otherwise (after a dropped connection) the textarea stays as typed and an edit follows. */
+async function resync(serverWins) {
+  if (!S.dictationId || S.resyncing) return;
+  S.resyncing = true;
+  try {
+    const detail = await fetchDictation(S.dictationId);
+    const server = detail.text || "";
+    const v = ui.text.value;
+    if (v.startsWith(server)) {
+      S.boundary = server.length;
+    } else if (serverWins && server.startsWith(v.slice(0, S.boundary))) {
+      const added = server.slice(S.boundary);
+      ui.text.value = server + v.slice(S.boundary);
+      S.prevValue = ui.text.value;
+      S.boundary = server.length;
+      S.commitTo = S.commitTo + added.length;
+    } else if (serverWins && v.slice(0, S.boundary) === S.confirmed) {
+      ui.text.value = server + v.slice(S.boundary);
+      S.prevValue = ui.text.value;
+      S.boundary = server.length;
+      S.commitTo = S.boundary;
+    }
+    S.confirmed = server;
+    S.checkedText = server;
+    S.checkedFinal = server.length;
+    S.partialKnown = false;
+    S.blocked = false;
+  } catch (e) {
+    showError("RESYNC_FAILED", e.message || "the note could not be read back", "Reload the page to continue.");
+  } finally {
+    S.resyncing = false;
+  }
+  renderAll();
+  pump();
+}
+
+async function fetchDictation(id) {
+  const r = await fetch(`/api/dictations/${encodeURIComponent(id)}`, {
+    headers: { Authorization: `Bearer ${TOKEN}` }, cache: "no-store",
+  });
+  let body = null;
+  try {
+    body = await r.json();
+  } catch { /* not JSON */ }
+  if (!r.ok) {
+    const e = new Error(body?.error?.message || `the server answered ${r.status}`);
+    e.code = body?.error?.code || `HTTP_${r.status}`;
+    e.status = r.status;
+    throw e;
+  }
+  return body;
+}
+
+function setAddress(dictationId) {
+  const url = new URL(location.href);
+  if (dictationId) url.searchParams.set("dictation_id", dictationId);
+  else url.searchParams.delete("dictation_id");
+  history.replaceState(null, "", url);
+}
+
+// -- answers -----------------------------------------------------------------------------------
+function onState(state, own) {
+  if (typeof state.seq === "number") S.seq = Math.max(S.seq, state.seq);
+  if (typeof state.final_length === "number" && state.final_length !== cpLen(S.confirmed) && !S.resyncing) {
+    resync(!own);
+  }
+  noteRaised(state.raised || [], state.resolved || []);
+  S.lastState = state;
+  renderAll();
+}
+
+function onPush(msg) {
+  if (msg.type === "state" && (!msg.dictation_id || msg.dictation_id === S.dictationId)) onState(msg, false);
+  else if (msg.type === "finalized" && msg.dictation_id === S.dictationId) onFinalized(msg);
+  else if (msg.type === "error") showError(msg.code, msg.message, "Your text is kept in the page.");
+}
+
+function onFinalized(msg) {
+  S.finalized = true;
+  S.finalizeWanted = false;
+  S.dictationOpen = false;
+  ui.text.readOnly = true;
+  ui.encFields.disabled = true;
+  setAddress(null);
+  const gaps = [...(msg.gaps || [])].sort(bySeverity);
+  ui.finalizedSummary.textContent = gaps.length
+    ? `${countText(gaps)} left open. They go to the review queue.`
+    : "No gaps left open. The note is complete for the chosen codes.";
+  ui.finalizedGaps.replaceChildren(...gaps.map((g) => el("li",
+    { class: `gap sev-line-${g.severity}`, "data-testid": "finalized-gap", dataset: { code: g.code, severity: g.severity } },
+    el("div", { class: "gap-static" }, gapHeader(g), el("span", { class: "gap-msg", text: g.message }),
+      el("span", { class: "gap-fix", text: `Fix: ${g.fix}` })))));
+  ui.finalized.hidden = false;
+  ui.newDictation.hidden = false;
+  clearError();
+  announceNow(`Dictation finalized. ${gaps.length ? countText(gaps) + " left open" : "No gaps left open"}.`);
+  setStatus();
+  ui.finalizedTitle.focus();
+}
+
+function countText(gaps) {
+  const n = gaps.length;
+  return n === 1 ? "1 gap" : `${n} gaps`;
+}
+
+// -- raised / resolved: marks and announcements ------------------------------------------------
+function noteRaised(raised, resolved) {
+  const now = Date.now();
+  const a = S.announce;
+  for (const g of raised) {
+    const k = gapKey(g);
+    S.raisedAt.set(k, now);
+    S.flashed.delete(k);
+    if (a.resolved.has(k)) a.resolved.delete(k);
+    else a.raised.set(k, g);
+  }
+  for (const g of resolved) {
+    const k = gapKey(g);
+    S.raisedAt.delete(k);
+    if (a.raised.has(k)) a.raised.delete(k);
+    else a.resolved.set(k, g);
+  }
+  if (raised.length) {
+    clearTimeout(S.newTimer);
+    S.newTimer = setTimeout(() => withFocusKept(renderGaps), NEW_MARK_MS + 50);
+  }
+  if (a.raised.size || a.resolved.size) {
+    clearTimeout(a.timer);
+    a.timer = setTimeout(flushAnnouncement, ANNOUNCE_DELAY_MS);
+  }
+}
+
+function flushAnnouncement() {
+  const a = S.announce;
+  const parts = [];
+  const name = (g) => `${gapTitle(g)}${g.icd10 ? ` ${g.icd10}` : ""}`;
+  if (a.raised.size) {
+    const list = [...a.raised.values()].sort(bySeverity);
+    parts.push(`New gap${list.length > 1 ? "s" : ""}: ${list.map((g) => `${name(g)} (${SEVERITY[g.severity]?.label.toLowerCase() || g.severity})`).join("; ")}.`);
+  }
+  if (a.resolved.size) {
+    parts.push(`Resolved: ${[...a.resolved.values()].map(name).join("; ")}.`);
+  }
+  a.raised.clear();
+  a.resolved.clear();
+  if (parts.length) announceNow(parts.join(" "));
+}
+
+function announceNow(text) {
+  ui.live.textContent = text;
+}
+
+// -- rendering ---------------------------------------------------------------------------------
+function renderAll() {
+  const state = S.lastState;
+  withFocusKept(() => {
+    renderGaps();
+    renderChecklist(state?.checklist || []);
+    renderIndications(state?.indications || []);
+  });
+  renderSupported(state);
+  renderNote();
+}
+
+/* Lists are rebuilt on every state; a focused control inside one keeps focus through its data-key. */
+function withFocusKept(fn) {
+  const active = document.activeElement;
+  const key = active?.dataset?.key;
+  fn();
+  if (key && active !== document.activeElement && !document.body.contains(active)) {
+    const again = document.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (again) again.focus({ preventScroll: true });
+  }
+}
+
+function gapHeader(g) {
+  const sev = SEVERITY[g.severity] || { label: g.severity, icon: "?" };
+  const target = [g.cpt, g.icd10].filter(Boolean).join(" \u00b7 ");
+  return el("span", { class: "gap-head" },
+    el("span", { class: `sev sev-${g.severity}` }, el("span", { "aria-hidden": "true", text: sev.icon }), ` ${sev.label}`),
+    el("span", { class: "gap-title", text: gapTitle(g) }),
+    target ? el("span", { class: "gap-target code", text: target }) : null);
+}
+
+function renderGaps() {
+  const gaps = [...(S.lastState?.gaps || [])].sort(bySeverity);
+  const now = Date.now();
+  const sel = S.selection?.kind === "gap" ? S.selection.key : null;
+  if (sel && !gaps.some((g) => gapKey(g) === sel)) S.selection = null;
+  ui.gaps.replaceChildren(...gaps.map((g) => {
+    const key = gapKey(g);
+    const isNew = now - (S.raisedAt.get(key) || 0) < NEW_MARK_MS;
+    const flash = isNew && !S.flashed.has(key);   // the arrival flash plays once, not on every re-render
+    if (flash) S.flashed.add(key);
+    const selected = key === sel;
+    const button = el("button", {
+      type: "button", class: "gap-button", "data-testid": "gap-button", "aria-pressed": String(selected),
+      dataset: { key: `gap:${key}` }, onclick: () => selectGap(key), onkeydown: gapKeys,
+    },
+    gapHeader(g),
+    isNew ? el("span", { class: "badge-new", "data-testid": "gap-new", text: "New" }) : null,
+    el("span", { class: "gap-msg", text: g.message }),
+    el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix));
+    const detail = selected ? [
+      el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, evidenceSummary(g.evidence || [])),
+      g.source ? el("p", { class: "gap-source", "data-testid": "gap-source", text: `Source: ${g.source}` }) : null,
+    ] : [];
+    return el("li", {
+      class: `gap sev-line-${g.severity}${flash ? " is-new" : ""}${selected ? " is-selected" : ""}`,
+      "data-testid": "gap", dataset: { code: g.code, severity: g.severity, key, new: String(isNew), selected: String(selected) },
+    }, button, ...detail);
+  }));
+  ui.gapsEmpty.hidden = gaps.length > 0 || !S.lastState;
+  ui.gapCount.textContent = S.lastState ? `(${gaps.length})` : "";
+  const n = { error: 0, warning: 0, info: 0 };
+  for (const g of gaps) n[g.severity] = (n[g.severity] || 0) + 1;
+  ui.gapSummary.replaceChildren(...["error", "warning", "info"].filter((s) => n[s]).map((s) =>
+    el("span", { class: `sev sev-${s}` }, el("span", { "aria-hidden": "true", text: SEVERITY[s].icon }),
+      ` ${n[s]} ${SEVERITY[s].label.toLowerCase()}${n[s] > 1 && s !== "info" ? "s" : ""}`)));
+}
+
+function evidenceSummary(evidence) {
+  if (!evidence.length) return "Nothing in the note yet: this gap is about something missing.";
+  const quotes = evidence.slice(0, 3).map((e) => `\u201c${e.text}\u201d`).join(", ");
+  return `In the note: ${quotes}${evidence.length > 3 ? ` and ${evidence.length - 3} more` : ""}`;
+}
+
+function selectGap(key) {
+  const same = S.selection?.kind === "gap" && S.selection.key === key;
+  S.selection = same ? null : { kind: "gap", key };
+  withFocusKept(() => renderGaps());
+  renderNote(true);
+}
+
+function gapKeys(ev) {
+  const buttons = [...ui.gaps.querySelectorAll(".gap-button")];
+  const i = buttons.indexOf(ev.currentTarget);
+  let to = null;
+  if (ev.key === "ArrowDown") to = buttons[Math.min(i + 1, buttons.length - 1)];
+  else if (ev.key === "ArrowUp") to = buttons[Math.max(i - 1, 0)];
+  else if (ev.key === "Home") to = buttons[0];
+  else if (ev.key === "End") to = buttons[buttons.length - 1];
+  else if (ev.key === "Escape" && S.selection) {
+    S.selection = null;
+    ev.preventDefault();
+    withFocusKept(() => renderGaps());
+    renderNote();
+    return;
+  }
+  if (to) {
+    ev.preventDefault();
+    to.focus();
+  }
+}
+
+function selectedEvidence() {
+  const state = S.lastState;
+  if (!state || !S.selection) return [];
+  if (S.selection.kind === "gap") {
+    const g = (state.gaps || []).find((x) => gapKey(x) === S.selection.key);
+    return g?.evidence || [];
+  }
+  const item = (state.checklist || []).find((x) => x.id === S.selection.id);
+  return item?.evidence || [];
+}
+
+/* Evidence offsets are code points into the checked text; a stale offset falls back to the
+ * nearest occurrence of the evidence text, and evidence not in the text is not marked. */
+function locate(text, ev) {
+  const start = cpToUnit(text, ev.start);
+  const end = cpToUnit(text, ev.end);
+  if (end > start && text.slice(start, end) === ev.text) return [start, end];
+  if (!ev.text) return null;
+  let best = -1;
+  for (let i = text.indexOf(ev.text); i >= 0; i = text.indexOf(ev.text, i + 1)) {
+    if (best < 0 || Math.abs(i - start) < Math.abs(best - start)) best = i;
+  }
+  return best >= 0 ? [best, best + ev.text.length] : null;
+}
+
+function renderNote(scroll = false) {
+  const text = S.checkedText;
+  const finalEnd = Math.min(S.checkedFinal, text.length);
+  const spans = selectedEvidence().map((e) => locate(text, e)).filter(Boolean).sort((a, b) => a[0] - b[0]);
+  const merged = [];
+  for (const [a, b] of spans) {
+    if (merged.length && a <= merged[merged.length - 1][1]) merged[merged.length - 1][1] = Math.max(merged[merged.length - 1][1], b);
+    else merged.push([a, b]);
+  }
+  const cuts = new Set([0, text.length, finalEnd]);
+  for (const [a, b] of merged) { cuts.add(a); cuts.add(b); }
+  const points = [...cuts].sort((a, b) => a - b);
+  const nodes = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [a, b] = [points[i], points[i + 1]];
+    if (a === b) continue;
+    const piece = text.slice(a, b);
+    const marked = merged.some(([x, y]) => a >= x && b <= y);
+    const partial = a >= finalEnd;
+    let node = partial ? el("span", { class: "partial", text: piece }) : document.createTextNode(piece);
+    if (marked) node = el("mark", { "data-testid": "highlight" }, node);
+    nodes.push(node);
+  }
+  if (!text) nodes.push(el("span", { class: "muted", text: "Nothing dictated yet." }));
+  ui.note.replaceChildren(...nodes);
+  const first = ui.note.querySelector("mark");
+  if (first && scroll) {
+    ui.note.scrollTop = Math.max(0, first.offsetTop - ui.note.clientHeight / 3);
+    const box = ui.note.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > window.innerHeight) ui.note.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function renderChecklist(items) {
+  const cpt = S.serverEncounter?.cpt || [];
+  ui.checkCpt.textContent = cpt.length ? `for ${cpt.join(", ")}` : "";
+  const sel = S.selection?.kind === "check" ? S.selection.id : null;
+  ui.checklist.replaceChildren(...items.map((item) => {
+    const evidence = item.evidence || [];
+    const selected = item.id === sel;
+    let detail;
+    if (item.met && evidence.length) {
+      const quote = evidence.map((e) => `\u201c${e.text}\u201d`).join(", ");
+      detail = el("button", {
+        type: "button", class: "check-evidence", "data-testid": "check-evidence", "aria-pressed": String(selected),
+        title: "Show in the checked text",
+        dataset: { key: `check:${item.id}` }, onclick: () => selectCheck(item.id),
+      }, quote);
+    } else {
+      detail = el("span", { class: "check-detail muted", text: item.met ? "OK" : "Not yet documented" });
+    }
+    return el("li", {
+      class: `check-item ${item.met ? "is-met" : "is-open"}`, "data-testid": "check-item",
+      dataset: { id: item.id, met: String(Boolean(item.met)) },
+    },
+    el("span", { class: "check-icon", "aria-hidden": "true", text: item.met ? "\u2713" : "\u25CB" }),
+    el("span", { class: "check-body" },
+      el("span", { class: "visually-hidden", text: item.met ? "Met: " : "Not met: " }),
+      el("span", { class: "check-label", text: item.label }), " ", detail));
+  }));
+}
+
+function selectCheck(id) {
+  const same = S.selection?.kind === "check" && S.selection.id === id;
+  S.selection = same ? null : { kind: "check", id };
+  withFocusKept(() => {
+    renderGaps();
+    renderChecklist(S.lastState?.checklist || []);
+  });
+  renderNote(true);
+}
+
+function renderIndications(list) {
+  const inEncounter = new Set(codes(ui.icd10.value));
+  const groups = new Map();
+  for (const ind of list) {
+    const top = ind.icd10?.[0]?.code || "";
+    const k = `${top || ind.concept}|${ind.assertion}`;
+    if (!groups.has(k)) groups.set(k, { top, assertion: ind.assertion, mentions: [], candidates: ind.icd10 || [] });
+    const g = groups.get(k);
+    if (!g.mentions.includes(ind.text)) g.mentions.push(ind.text);
+  }
+  ui.indications.replaceChildren(...[...groups.values()].map((g) => {
+    const codable = CODABLE.has(g.assertion);
+    const [first, ...others] = g.candidates;
+    return el("li", { class: "indication", "data-testid": "indication", dataset: { code: g.top, assertion: g.assertion } },
+      el("span", { class: "ind-head" },
+        el("span", { class: "ind-text", text: g.mentions.map((m) => `\u201c${m}\u201d`).join(", ") }),
+        el("span", { class: `assertion assertion-${g.assertion}`, "data-testid": "assertion", text: g.assertion })),
+      first ? codeRow(first, codable, inEncounter, g.assertion) : el("span", { class: "muted ind-nocode", text: "No ICD-10-CM code suggested" }),
+      codable && others.length ? el("details", { class: "ind-more" },
+        el("summary", { text: `Other codes (${others.length})` }),
+        el("ul", {}, ...others.map((c) => el("li", {}, codeRow(c, codable, inEncounter, g.assertion))))) : null);
+  }));
+  ui.indicationsEmpty.hidden = groups.size > 0;
+}
+
+function codeRow(candidate, codable, inEncounter, assertion) {
+  let action;
+  if (inEncounter.has(candidate.code)) {
+    action = el("span", { class: "in-encounter", "data-testid": "icd10-in-encounter", tabindex: "-1",
+      dataset: { key: `add:${candidate.code}`, code: candidate.code } },
+    el("span", { "aria-hidden": "true", text: "\u2713 " }), "In encounter");
+  } else if (codable) {
+    action = el("button", {
+      type: "button", class: "btn btn-small", "data-testid": "add-icd10", "aria-label": `Add ${candidate.code} to the encounter`,
+      dataset: { key: `add:${candidate.code}`, code: candidate.code }, onclick: () => addCode(candidate.code),
+    }, "Add");
+  } else {
+    action = el("span", { class: "muted not-codable", text: `not coded (${assertion})` });
+  }
+  return el("span", { class: "code-row" },
+    el("span", { class: "code", text: candidate.code }),
+    el("span", { class: "code-desc", text: candidate.description }), action);
+}
+
+function addCode(code) {
+  const current = codes(ui.icd10.value);
+  if (!current.includes(code)) current.push(code);
+  ui.icd10.value = current.join(", ");
+  withFocusKept(() => renderIndications(S.lastState?.indications || []));
+  onEncounterChanged();
+}
+
+function renderSupported(state) {
+  const supported = state?.supported_cpt || [];
+  const chosen = S.serverEncounter?.cpt || [];
+  const differs = supported.length > 0 && !chosen.every((c) => supported.includes(c));
+  ui.supported.hidden = !differs;
+  if (differs) {
+    ui.supported.textContent = chosen.length
+      ? `The note as dictated supports CPT ${supported.join(" or ")}, not ${chosen.join(", ")}.`
+      : `The note as dictated supports CPT ${supported.join(" or ")}.`;
+  }
+}
+
+// -- status and errors -------------------------------------------------------------------------
+function setStatus() {
+  let state, text;
+  const synced = S.open && S.dictationOpen && !S.pumping && !hasWork() && !S.resyncing;
+  if (S.refused) [state, text] = ["refused", "Not allowed"];
+  else if (S.finalized) [state, text] = ["finalized", "Finalized"];
+  else if (S.stopped) [state, text] = ["stopped", "Stopped"];
+  else if (!S.open) [state, text] = [S.ws && S.reconnectDelay > 500 ? "offline" : "connecting",
+    S.ws && S.reconnectDelay > 500 ? "Offline, reconnecting. Your text is kept." : "Connecting\u2026"];
+  else if (!S.dictationOpen) [state, text] = ["connecting", S.blocked ? "Waiting for a valid encounter" : "Opening the dictation\u2026"];
+  else if (synced) [state, text] = ["live", "Up to date"];
+  else [state, text] = ["live", S.blocked ? "Not sent (see the message above)" : "Checking\u2026"];
+  ui.status.dataset.state = state;
+  ui.status.dataset.synced = String(synced);
+  ui.statusText.textContent = text;
+  ui.finalize.disabled = !S.dictationOpen || S.finalized || S.finalizeWanted || S.refused;
+}
+
+function showError(code, message, hint, { dismissable = true } = {}) {
+  S.errorGroup = null;
+  ui.errorText.replaceChildren(
+    el("strong", { text: code ? `${code}: ` : "" }), message || "", hint ? el("span", { class: "error-hint", text: ` ${hint}` }) : null);
+  ui.errorDismiss.hidden = !dismissable;
+  ui.error.dataset.code = code || "";
+  ui.error.hidden = false;
+}
+
+function clearError() {
+  S.errorGroup = null;
+  ui.error.hidden = true;
+  ui.error.dataset.code = "";
+}
+
+// -- typing ------------------------------------------------------------------------------------
+function onInput(ev) {
+  const v = ui.text.value;
+  const prev = S.prevValue;
+  const p = commonPrefix(prev, v);
+  const s = commonSuffix(prev, v, p);
+  const pe = prev.length - s;
+  const delta = v.length - prev.length;
+  S.boundary = shift(S.boundary, p, pe, delta);
+  S.commitTo = Math.max(S.boundary, shift(S.commitTo, p, pe, delta));
+  S.prevValue = v;
+  if (ev.inputType === "insertFromPaste" || ev.inputType === "insertFromDrop") {
+    S.commitTo = v.length;
+  } else {
+    const end = lastBoundary(v.slice(S.boundary));
+    if (end) S.commitTo = Math.max(S.commitTo, S.boundary + end);
+  }
+  S.blocked = false;
+  schedulePartial();
+  pump();
+  setStatus();
+}
+
+function schedulePartial() {
+  clearTimeout(S.partialTimer);
+  const now = performance.now();
+  if (!S.partialFirst) S.partialFirst = now;
+  const wait = Math.max(0, Math.min(PARTIAL_DELAY_MS, S.partialFirst + PARTIAL_MAX_WAIT_MS - now));
+  S.partialTimer = setTimeout(() => {
+    S.partialFirst = 0;
+    S.partialDue = true;
+    pump();
+  }, wait);
+}
+
+function commitAll() {
+  if (S.finalized || ui.text.readOnly) return;
+  S.commitTo = ui.text.value.length;
+  S.partialDue = true;
+  S.blocked = false;
+  pump();
+}
+
+function finalize() {
+  if (!S.dictationOpen || S.finalized) return;
+  ui.text.readOnly = true;
+  S.commitTo = ui.text.value.length;
+  S.finalizeWanted = true;
+  S.blocked = false;
+  setStatus();
+  pump();
+}
+
+function newDictation() {
+  Object.assign(S, {
+    dictationId: null, startAcked: false, resuming: false, dictationOpen: false, finalized: false, stopped: false,
+    confirmed: "", boundary: 0, commitTo: 0, prevValue: "", serverPartial: "", partialKnown: true,
+    partialDue: false, serverEncounter: null, encounterDirty: false, finalizeWanted: false, blocked: false,
+    lastState: null, checkedText: "", checkedFinal: 0, selection: null,
+  });
+  S.raisedAt.clear();
+  ui.text.value = "";
+  ui.text.readOnly = false;
+  ui.encFields.disabled = false;
+  ui.finalized.hidden = true;
+  ui.newDictation.hidden = true;
+  setAddress(null);
+  clearError();
+  renderAll();
+  ui.text.focus();
+  if (!S.open && !S.refused) connect();
+  else pump();
+}
+
+// -- start -------------------------------------------------------------------------------------
+async function init() {
+  const fromUrl = encounterFromUrl();
+  fillEncounter(fromUrl);
+  ui.encBox.open = fromUrl.cpt.length === 0;       // an EHR launch pre-fills it: folded to its summary
+  renderAll();
+  ui.text.addEventListener("input", onInput);
+  ui.text.addEventListener("blur", commitAll);
+  for (const f of [ui.cpt, ui.modifiers, ui.icd10, ui.site, ui.provider]) {
+    f.addEventListener("change", onEncounterChanged);
+  }
+  ui.encForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    onEncounterChanged();
+  });
+  ui.errorDismiss.addEventListener("click", clearError);
+  ui.finalize.addEventListener("click", finalize);
+  ui.newDictation.addEventListener("click", newDictation);
+  window.addEventListener("beforeunload", (ev) => {
+    if (hasWork() && !S.refused && (S.dictationOpen || ui.text.value)) ev.preventDefault();
+  });
+  if (!TOKEN) {
+    refuse({ code: "UNAUTHENTICATED", message: "no access_token in the address." });
+    return;
+  }
+  if (S.dictationId) {
+    setStatus();
+    try {
+      const detail = await fetchDictation(S.dictationId);
+      fillEncounter(detail.encounter || {});
+      S.serverEncounter = readEncounter();
+      ui.text.value = detail.text || "";
+      S.prevValue = ui.text.value;
+      S.confirmed = S.prevValue;
+      S.boundary = S.commitTo = S.prevValue.length;
+      S.checkedText = S.confirmed;
+      S.checkedFinal = S.confirmed.length;
+      if (detail.status === "finalized") {
+        S.lastState = null;
+        onFinalized({ dictation_id: S.dictationId, gaps: detail.gaps.filter((g) => g.status === "open") });
+        renderNote();
+        return;
+      }
+    } catch (e) {
+      if (e.status === 401 || e.status === 403) {
+        refuse({ code: e.status === 403 ? "FORBIDDEN" : "BAD_TOKEN", message: e.message });
+        return;
+      }
+      S.stopped = true;
+      ui.newDictation.hidden = false;
+      showError(e.code || "NOT_FOUND", e.message, "Start a new dictation, or open the link again from your EHR.");
+      setStatus();
+      return;
+    }
+  }
+  connect();
+}
+
+init();

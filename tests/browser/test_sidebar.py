@@ -1,0 +1,269 @@
+"""The physician's sidebar (/sidebar) in chromium against a real `scribe serve`: a note is
+typed, pasted and corrected in the page, and the gaps, checklist, conditions found, live
+announcements and finalization follow what a physician sees."""
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from ..live import http_get
+from .conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+ENCOUNTER_QUERY = "cpt=72100&icd10=M54.50&modifiers=&site=office&provider=Dr%20Lee"
+# An invented note, dictated in steps (72100: lumbar spine, 2-3 views).
+TITLE = "Lumbar spine x-rays, lateral view only.\n"                         # 1 view: VIEWS_MISMATCH
+HISTORY = "History: back pain, grade 1 anterolisthesis of L4 on L5.\n"       # a reason; M43.16 suggested
+VIEWS_FIXED = "lateral views in flexion and extension"                       # 2 dynamic views
+FINDINGS = "Findings: 4 mm anterolisthesis of L4 on L5 without change between flexion and extension.\n"
+IMPRESSION = "Impression: stable grade 1 anterolisthesis at L4-5."
+
+
+def sidebar_url(served, token: str, query: str = ENCOUNTER_QUERY) -> str:
+    return f"{served.base}/sidebar?access_token={token}" + (f"&{query}" if query else "")
+
+
+def gap(page, code: str):
+    return page.locator(f'[data-testid="gap"][data-code="{code}"]')
+
+
+def check_item(page, item_id: str):
+    return page.locator(f'[data-testid="check-item"][data-id="{item_id}"]')
+
+
+def wait_synced(page) -> None:
+    """The status says the server has checked everything typed."""
+    expect(page.get_by_test_id("status")).to_have_attribute("data-synced", "true", timeout=15_000)
+
+
+def open_sidebar(page, served, query: str = ENCOUNTER_QUERY, *, width: int = 410):
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(sidebar_url(served, served.page_tokens()["physician"], query))
+    wait_synced(page)
+    return page.get_by_test_id("dictation")
+
+
+def paste(page, text: str) -> None:
+    """A real clipboard paste (Ctrl+V) into the focused element."""
+    page.evaluate("t => navigator.clipboard.writeText(t)", text)
+    page.keyboard.press("Control+V")
+
+
+def server_text(served, page) -> str:
+    did = parse_qs(urlsplit(page.url).query)["dictation_id"][0]
+    status, body = http_get(f"{served.base}/api/dictations/{did}", served.page_tokens()["physician"])
+    assert status == 200
+    return body["text"]
+
+
+def test_sidebar_dictation_from_first_words_to_finalize(page, served):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.base)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    console: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text))
+    text = open_sidebar(page, served)
+
+    # the encounter comes from the URL (an EHR opening the panel)
+    assert page.get_by_test_id("enc-cpt").input_value() == "72100"
+    assert page.get_by_test_id("enc-icd10").input_value() == "M54.50"
+    assert page.get_by_test_id("enc-provider").input_value() == "Dr Lee"
+    assert page.get_by_test_id("enc-site").input_value() == "office"
+    expect(page.get_by_test_id("encounter-summary")).to_contain_text("72100")
+    expect(page.get_by_test_id("encounter-summary")).to_contain_text("Dr Lee")
+    expect(gap(page, "FINDINGS_MISSING")).to_be_visible()      # an empty note lacks everything
+
+    # typed: one view only for a 2-3 view code
+    text.click()
+    text.press_sequentially(TITLE, delay=5)
+    wait_synced(page)
+    views = gap(page, "VIEWS_MISMATCH")
+    expect(views).to_be_visible()
+    expect(views).to_have_attribute("data-severity", "error")
+    expect(views).to_contain_text("Error")                      # severity in words, not colour alone
+    expect(views).to_contain_text("1 view")
+    expect(views).to_contain_text("Fix:")
+    expect(check_item(page, "views")).to_have_attribute("data-met", "false")
+    expect(page.get_by_test_id("supported-cpt")).to_contain_text("72020")
+    expect(page.get_by_test_id("live")).to_contain_text("Views do not match the code")
+    # most severe first
+    severities = [g.get_attribute("data-severity") for g in page.get_by_test_id("gap").all()]
+    assert severities == sorted(severities, key=["error", "warning", "info"].index)
+
+    # selecting the gap marks its evidence in the checked text
+    views.get_by_test_id("gap-button").click()
+    expect(views.get_by_test_id("gap-button")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("note-view").get_by_test_id("highlight")).to_have_text(["lateral"])
+    expect(views.get_by_test_id("gap-evidence")).to_contain_text("\u201clateral\u201d")
+
+    # pasted: the history gives a reason for the exam and a condition with a code
+    text.click()
+    page.keyboard.press("Control+End")
+    paste(page, HISTORY)
+    wait_synced(page)
+    expect(gap(page, "INDICATION_MISSING")).to_have_count(0)
+    expect(check_item(page, "indication")).to_have_attribute("data-met", "true")
+    expect(check_item(page, "indication").get_by_test_id("check-evidence")).to_contain_text("anterolisthesis")
+    condition = page.locator('[data-testid="indication"][data-code="M43.16"]')
+    expect(condition).to_contain_text("anterolisthesis")
+    expect(condition).to_contain_text("present")
+    expect(condition).to_contain_text("Spondylolisthesis")
+    views.get_by_test_id("gap-button").focus()                   # the representative moment for the docs
+    expect(page.get_by_test_id("note-view").get_by_test_id("highlight")).to_have_text(["lateral"])
+    screenshot(page, "sidebar")
+
+    # corrected: the view count is fixed inside text that is already final (an 'edit')
+    value = text.input_value()
+    start = value.index("lateral view only")
+    text.evaluate("(t, r) => { t.focus(); t.setSelectionRange(r[0], r[1]); }", [start, start + len("lateral view only")])
+    page.keyboard.type(VIEWS_FIXED)
+    wait_synced(page)
+    expect(gap(page, "VIEWS_MISMATCH")).to_have_count(0)
+    expect(check_item(page, "views")).to_have_attribute("data-met", "true")
+    expect(page.get_by_test_id("supported-cpt")).to_be_hidden()
+    not_supporting = gap(page, "DX_NOT_SUPPORTING")            # dynamic views need a matching diagnosis
+    expect(not_supporting).to_be_visible()
+    expect(not_supporting).to_have_attribute("data-new", "true")
+    expect(not_supporting.get_by_test_id("gap-new")).to_be_visible()
+    expect(page.get_by_test_id("live")).to_contain_text(re.compile("Resolved: .*Views do not match the code"))
+    expect(page.get_by_test_id("live")).to_contain_text("Diagnosis codes do not support the study")
+
+    # the rest of the note, typed at the end; the impression requirement ticks with its sentence
+    text.press("Control+End")
+    text.press_sequentially(FINDINGS + IMPRESSION, delay=2)
+    wait_synced(page)
+    expect(gap(page, "IMPRESSION_MISSING")).to_have_count(0)
+    expect(gap(page, "FINDINGS_MISSING")).to_have_count(0)
+    impression = check_item(page, "impression")
+    expect(impression).to_have_attribute("data-met", "true")
+    impression.get_by_test_id("check-evidence").click()
+    expect(page.get_by_test_id("note-view").get_by_test_id("highlight").first).to_contain_text("anterolisthesis at L4-5")
+
+    # one click adds the suggested code; the encounter changes and the gaps are checked again
+    condition.get_by_test_id("add-icd10").click()
+    expect(page.get_by_test_id("enc-icd10")).to_have_value("M54.50, M43.16")
+    expect(page.get_by_test_id("encounter-summary")).to_contain_text("M43.16")
+    expect(gap(page, "DX_NOT_SUPPORTING")).to_have_count(0)
+    expect(condition.get_by_test_id("icd10-in-encounter")).to_be_visible()
+    expect(page.get_by_test_id("live")).to_contain_text(re.compile("Resolved: .*Diagnosis codes do not support the study"))
+    wait_synced(page)
+
+    # the server holds exactly the text of the page
+    assert server_text(served, page) == text.input_value()
+
+    # finalize: the gaps left open are listed and dictation stops
+    page.get_by_test_id("finalize").click()
+    finalized = page.get_by_test_id("finalized")
+    expect(finalized).to_be_visible()
+    left = [g.get_attribute("data-code") for g in page.get_by_test_id("finalized-gap").all()]
+    assert "SIGNATURE_MISSING" in left and "VIEWS_MISMATCH" not in left
+    expect(page.get_by_test_id("finalized-summary")).to_contain_text(f"{len(left)} gaps left open")
+    expect(text).not_to_be_editable()
+    expect(page.get_by_test_id("finalize")).to_be_disabled()
+    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "finalized")
+    expect(page.get_by_test_id("new-dictation")).to_be_visible()
+    expect(page.get_by_test_id("live")).to_contain_text("Dictation finalized")
+
+    assert not errors
+    note_words = {"anterolisthesis", "flexion", "lateral", "Impression"}
+    assert not [line for line in console if any(w in line for w in note_words)]   # no note text in the console
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+
+
+def test_sidebar_gap_by_keyboard_only_and_reload_resumes(page, served):
+    text = open_sidebar(page, served)
+    text.focus()
+    page.keyboard.type("Lumbar spine x-rays, lateral view only.\nIndication: low back pain for six weeks.\n")
+    wait_synced(page)
+
+    # Tab leaves the dictation (committing it) for the first gap; arrows move, Enter selects
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset.testid") == "gap-button":
+            break
+    first = page.evaluate("document.activeElement.closest('[data-testid=gap]').dataset.code")
+    assert first == "FINDINGS_MISSING"        # errors first
+    while page.evaluate("document.activeElement.closest('[data-testid=gap]').dataset.code") != "VIEWS_MISMATCH":
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    views = gap(page, "VIEWS_MISMATCH")
+    expect(views.get_by_test_id("gap-button")).to_have_attribute("aria-pressed", "true")
+    expect(views.get_by_test_id("gap-button")).to_be_focused()
+    expect(page.get_by_test_id("highlight")).to_have_text(["lateral"])
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"                  # focus is visible
+    page.keyboard.press("Escape")
+    expect(views.get_by_test_id("gap-button")).to_have_attribute("aria-pressed", "false")
+    expect(page.get_by_test_id("highlight")).to_have_count(0)
+
+    # a reload resumes the same dictation from the server (the page stores no note text)
+    wait_synced(page)
+    before = text.input_value()
+    assert "dictation_id=" in page.url
+    page.reload()
+    wait_synced(page)
+    expect(text).to_have_value(before)
+    expect(gap(page, "VIEWS_MISMATCH")).to_be_visible()
+    text.press("Control+End")
+    text.press_sequentially("Technique: AP and lateral views.\n")
+    wait_synced(page)
+    expect(gap(page, "VIEWS_MISMATCH")).to_have_count(0)
+    assert server_text(served, page) == text.input_value()
+
+
+def test_sidebar_fits_360_px_without_horizontal_scroll(page, served):
+    text = open_sidebar(page, served, ENCOUNTER_QUERY.replace("M54.50", "M54.50,M43.16,M51.36,M47.816"), width=360)
+    page.locator("#encounter-box > summary").click()        # unfold the encounter form too
+    expect(page.get_by_test_id("enc-cpt")).to_be_visible()
+    text.click()
+    text.press_sequentially("Lumbar spine x-rays, lateral view only. Referring: Dr Averyveryverylongsurname"
+                            "withoutanyspacesatallinthisline.\nIndication: sciatica of the left leg.\n")
+    wait_synced(page)
+    gap(page, "VIEWS_MISMATCH").get_by_test_id("gap-button").click()
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    box = page.get_by_test_id("dictation").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360
+
+
+def test_sidebar_server_error_is_shown_and_text_kept(page, served):
+    text = open_sidebar(page, served)
+    text.click()
+    text.press_sequentially("Lumbar spine x-rays, AP and lateral views.\n")
+    wait_synced(page)
+    page.locator("#encounter-box > summary").click()
+    cpt = page.get_by_test_id("enc-cpt")
+    cpt.fill("99999")
+    cpt.press("Enter")
+    error = page.get_by_test_id("error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("UNKNOWN_CPT")
+    expect(error).to_contain_text("99999")
+    expect(cpt).to_have_attribute("aria-invalid", "true")
+    expect(text).to_have_value("Lumbar spine x-rays, AP and lateral views.\n")
+    # dictation goes on under the last valid encounter; fixing the code clears the message
+    text.press("Control+End")
+    text.press_sequentially("Impression: normal lumbar spine.\n")
+    expect(gap(page, "IMPRESSION_MISSING")).to_have_count(0)
+    cpt.fill("72100")
+    cpt.press("Enter")
+    expect(error).to_be_hidden()
+    expect(cpt).not_to_have_attribute("aria-invalid", "true")
+    wait_synced(page)
+
+
+@pytest.mark.parametrize("role", ["scribe", "manager"])
+def test_sidebar_refuses_a_non_physician_token(page, served, role):
+    page.goto(sidebar_url(served, served.page_tokens()[role]))
+    error = page.get_by_test_id("error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("FORBIDDEN")
+    expect(error).to_contain_text(re.compile("physician", re.I))
+    expect(error).to_contain_text(role)
+    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "refused")
+    expect(page.get_by_test_id("dictation")).not_to_be_editable()
+    expect(page.get_by_test_id("finalize")).to_be_disabled()
