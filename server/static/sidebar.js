@@ -39,6 +39,7 @@ const CHUNK = 8000;                // characters per message (frames are limited
 const NEW_MARK_MS = 8000;          // how long a newly raised gap carries its "New" mark
 const ANNOUNCE_DELAY_MS = 700;     // raised/resolved changes are gathered this long before announcing
 const RETRY_MS = 1500;
+const ANSWER_TIMEOUT_MS = 30000;    // no answer this long: the connection is dropped and resumed
 const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN"]);
 const RETRYABLE = new Set(["RATE_LIMITED", "BUSY", "STORAGE_UNAVAILABLE", "INTERNAL_ERROR"]);
 const CODABLE = new Set(["present", "historical"]);   // assertions whose codes may be added with one click
@@ -46,7 +47,7 @@ const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
 const SEVERITY = {
   error: { label: "Error", icon: "\u2716" },      // heavy multiplication x
   warning: { label: "Warning", icon: "\u25B2" },  // triangle
-  info: { label: "Info", icon: "i" },
+  info: { label: "Info", icon: "\u24D8" },         // circled i
 };
 const GAP_TITLES = {
   INDICATION_MISSING: "Reason for the exam missing",
@@ -71,6 +72,12 @@ const GAP_TITLES = {
   NCCI_PAIR_CONFLICT: "Codes that cannot be billed together",
   MODIFIER_REQUIRED: "Modifier needed",
   MODIFIER_INVALID: "Modifier does not apply",
+};
+const UNCODED = {   // why a condition found in the note gets no one-click code
+  negated: "Ruled out in the note: not coded.",
+  possible: "Uncertain: in outpatient coding, code the symptoms instead.",
+  hypothetical: "Hypothetical: not coded.",
+  family: "Family history: not coded as the patient's condition.",
 };
 const FIELD_OF_ERROR = {
   UNKNOWN_CPT: "enc-cpt", DELETED_CPT: "enc-cpt", INVALID_ICD10: "enc-icd10", BAD_SITE: "enc-site",
@@ -311,17 +318,27 @@ function onClose(ws, ev) {
   }
   setStatus();
   S.reconnectTimer = setTimeout(connect, S.reconnectDelay);
-  S.reconnectDelay = Math.min(S.reconnectDelay * 2, 10000);
+  S.reconnectDelay = Math.min(S.reconnectDelay * 2, 4000);
 }
 
+/* Every message gets exactly one answer, in order, so answers are matched to requests by position.
+ * (A frame arriving while nothing is awaited is a push: rendered as it comes.) A connection that
+ * stops answering is closed, which reconnects and resumes. */
 function request(payload) {
   return new Promise((resolve, reject) => {
-    if (!S.open || !S.ws) {
+    const ws = S.ws;
+    if (!S.open || !ws) {
       reject(new Error("not connected"));
       return;
     }
-    S.waiters.push({ resolve, reject });
-    S.ws.send(JSON.stringify(payload));
+    const timer = setTimeout(() => {
+      if (S.ws === ws) ws.close(4000, "no answer");
+    }, ANSWER_TIMEOUT_MS);
+    S.waiters.push({
+      resolve: (msg) => { clearTimeout(timer); resolve(msg); },
+      reject: (err) => { clearTimeout(timer); reject(err); },
+    });
+    ws.send(JSON.stringify(payload));
   });
 }
 
@@ -593,7 +610,8 @@ async function resync(serverWins) {
     const detail = await fetchDictation(S.dictationId);
     const server = detail.text || "";
     const v = ui.text.value;
-    if (v.startsWith(server)) {
+    if (v.startsWith(server)) {      // the page has it all (a lost answer): only the boundary moves
+      S.commitTo = Math.max(S.commitTo, S.boundary);
       S.boundary = server.length;
     } else if (serverWins && server.startsWith(v.slice(0, S.boundary))) {
       const added = server.slice(S.boundary);
@@ -905,16 +923,26 @@ function renderChecklist(items) {
   ui.checklist.replaceChildren(...items.map((item) => {
     const evidence = item.evidence || [];
     const selected = item.id === sel;
-    let detail;
-    if (item.met && evidence.length) {
+    const detail = [];
+    if (evidence.length) {
       const quote = evidence.map((e) => `\u201c${e.text}\u201d`).join(", ");
-      detail = el("button", {
+      detail.push(el("button", {
         type: "button", class: "check-evidence", "data-testid": "check-evidence", "aria-pressed": String(selected),
         title: "Show in the checked text",
         dataset: { key: `check:${item.id}` }, onclick: () => selectCheck(item.id),
-      }, quote);
-    } else {
-      detail = el("span", { class: "check-detail muted", text: item.met ? "OK" : "Not yet documented" });
+      }, quote));
+    } else if (item.met) {
+      detail.push(el("span", { class: "check-detail muted", text: "OK" }));
+    }
+    if (!item.met) {
+      const open = (S.lastState?.gaps || []).filter((g) => (item.gaps || []).includes(g.code)).sort(bySeverity);
+      if (!evidence.length && !open.length) detail.push(el("span", { class: "check-detail muted", text: "Not yet documented" }));
+      for (const g of open) {
+        detail.push(el("button", {
+          type: "button", class: "check-gap", "data-testid": "check-gap", dataset: { key: `checkgap:${item.id}:${gapKey(g)}`, code: g.code },
+          onclick: () => showGap(gapKey(g)),
+        }, el("span", { "aria-hidden": "true", text: "\u2192 " }), `Gap: ${gapTitle(g)}`));
+      }
     }
     return el("li", {
       class: `check-item ${item.met ? "is-met" : "is-open"}`, "data-testid": "check-item",
@@ -923,8 +951,20 @@ function renderChecklist(items) {
     el("span", { class: "check-icon", "aria-hidden": "true", text: item.met ? "\u2713" : "\u25CB" }),
     el("span", { class: "check-body" },
       el("span", { class: "visually-hidden", text: item.met ? "Met: " : "Not met: " }),
-      el("span", { class: "check-label", text: item.label }), " ", detail));
+      el("span", { class: "check-label", text: item.label }), " ", ...detail));
   }));
+}
+
+/* From the checklist to the gap that keeps an item open: select it and move focus there. */
+function showGap(key) {
+  S.selection = { kind: "gap", key };
+  renderAll();
+  const button = document.querySelector(`[data-key="${CSS.escape(`gap:${key}`)}"]`);
+  if (button) {
+    button.focus({ preventScroll: true });
+    button.scrollIntoView({ block: "center" });
+  }
+  renderNote(true);
 }
 
 function selectCheck(id) {
@@ -947,35 +987,40 @@ function renderIndications(list) {
     const g = groups.get(k);
     if (!g.mentions.includes(ind.text)) g.mentions.push(ind.text);
   }
-  ui.indications.replaceChildren(...[...groups.values()].map((g) => {
+  const order = ["present", "historical", "possible", "hypothetical", "family", "negated"];
+  const rank = (a) => (order.includes(a) ? order.indexOf(a) : order.length);
+  const sorted = [...groups.values()].sort((a, b) => rank(a.assertion) - rank(b.assertion));
+  ui.indications.replaceChildren(...sorted.map((g) => {
     const codable = CODABLE.has(g.assertion);
     const [first, ...others] = g.candidates;
+    if (!codable) {
+      return el("li", { class: "indication is-uncodable", "data-testid": "indication", dataset: { code: g.top, assertion: g.assertion } },
+        el("span", { class: "ind-head" },
+          el("span", { class: "ind-text", text: g.mentions.map((m) => `\u201c${m}\u201d`).join(", ") }),
+          el("span", { class: `assertion assertion-${g.assertion}`, "data-testid": "assertion", text: g.assertion })),
+        el("span", { class: "muted not-codable", text: UNCODED[g.assertion] || "not coded" }));
+    }
     return el("li", { class: "indication", "data-testid": "indication", dataset: { code: g.top, assertion: g.assertion } },
       el("span", { class: "ind-head" },
         el("span", { class: "ind-text", text: g.mentions.map((m) => `\u201c${m}\u201d`).join(", ") }),
         el("span", { class: `assertion assertion-${g.assertion}`, "data-testid": "assertion", text: g.assertion })),
-      first ? codeRow(first, codable, inEncounter, g.assertion) : el("span", { class: "muted ind-nocode", text: "No ICD-10-CM code suggested" }),
-      codable && others.length ? el("details", { class: "ind-more" },
+      first ? codeRow(first, inEncounter) : el("span", { class: "muted ind-nocode", text: "No ICD-10-CM code suggested" }),
+      others.length ? el("details", { class: "ind-more" },
         el("summary", { text: `Other codes (${others.length})` }),
-        el("ul", {}, ...others.map((c) => el("li", {}, codeRow(c, codable, inEncounter, g.assertion))))) : null);
+        el("ul", {}, ...others.map((c) => el("li", {}, codeRow(c, inEncounter))))) : null);
   }));
   ui.indicationsEmpty.hidden = groups.size > 0;
 }
 
-function codeRow(candidate, codable, inEncounter, assertion) {
-  let action;
-  if (inEncounter.has(candidate.code)) {
-    action = el("span", { class: "in-encounter", "data-testid": "icd10-in-encounter", tabindex: "-1",
+function codeRow(candidate, inEncounter) {
+  const action = inEncounter.has(candidate.code)
+    ? el("span", { class: "in-encounter", "data-testid": "icd10-in-encounter", tabindex: "-1",
       dataset: { key: `add:${candidate.code}`, code: candidate.code } },
-    el("span", { "aria-hidden": "true", text: "\u2713 " }), "In encounter");
-  } else if (codable) {
-    action = el("button", {
+    el("span", { "aria-hidden": "true", text: "\u2713 " }), "In encounter")
+    : el("button", {
       type: "button", class: "btn btn-small", "data-testid": "add-icd10", "aria-label": `Add ${candidate.code} to the encounter`,
       dataset: { key: `add:${candidate.code}`, code: candidate.code }, onclick: () => addCode(candidate.code),
     }, "Add");
-  } else {
-    action = el("span", { class: "muted not-codable", text: `not coded (${assertion})` });
-  }
   return el("span", { class: "code-row" },
     el("span", { class: "code", text: candidate.code }),
     el("span", { class: "code-desc", text: candidate.description }), action);

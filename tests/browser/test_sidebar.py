@@ -3,13 +3,14 @@ typed, pasted and corrected in the page, and the gaps, checklist, conditions fou
 announcements and finalization follow what a physician sees."""
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from ..live import http_get
+from ..live import ask, http_get
 from .conftest import screenshot
 
 pytestmark = pytest.mark.browser
@@ -53,9 +54,12 @@ def paste(page, text: str) -> None:
     page.keyboard.press("Control+V")
 
 
+def dictation_id(page) -> str:
+    return parse_qs(urlsplit(page.url).query)["dictation_id"][0]
+
+
 def server_text(served, page) -> str:
-    did = parse_qs(urlsplit(page.url).query)["dictation_id"][0]
-    status, body = http_get(f"{served.base}/api/dictations/{did}", served.page_tokens()["physician"])
+    status, body = http_get(f"{served.base}/api/dictations/{dictation_id(page)}", served.page_tokens()["physician"])
     assert status == 200
     return body["text"]
 
@@ -200,6 +204,14 @@ def test_sidebar_gap_by_keyboard_only_and_reload_resumes(page, served):
     expect(views.get_by_test_id("gap-button")).to_have_attribute("aria-pressed", "false")
     expect(page.get_by_test_id("highlight")).to_have_count(0)
 
+    # from an open checklist item to the gap that keeps it open
+    link = check_item(page, "views").get_by_test_id("check-gap")
+    expect(link).to_contain_text("Views do not match the code")
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(views.get_by_test_id("gap-button")).to_be_focused()
+    expect(views.get_by_test_id("gap-button")).to_have_attribute("aria-pressed", "true")
+
     # a reload resumes the same dictation from the server (the page stores no note text)
     wait_synced(page)
     before = text.input_value()
@@ -213,6 +225,54 @@ def test_sidebar_gap_by_keyboard_only_and_reload_resumes(page, served):
     wait_synced(page)
     expect(gap(page, "VIEWS_MISMATCH")).to_have_count(0)
     assert server_text(served, page) == text.input_value()
+
+
+def test_sidebar_corrections_keep_the_server_text_equal_to_the_page(page, served):
+    """Corrections anywhere (inside final text, across the final/partial boundary, select-all
+    paste, undo, characters outside the BMP) leave the server with exactly the page's text."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.base)
+    text = open_sidebar(page, served)
+
+    def settle(expected: str | None = None) -> None:
+        page.get_by_test_id("note-view").click()                   # leaving the dictation commits it
+        wait_synced(page)
+        value = text.input_value()
+        if expected is not None:
+            assert value == expected
+        assert server_text(served, page) == value
+
+    def select(first: str, last: str = "") -> None:
+        """Select from the start of ``first`` to the start of ``last`` (or the end of ``first``)."""
+        text.evaluate("""(t, [a, b]) => { const i = t.value.indexOf(a);
+            t.focus(); t.setSelectionRange(i, b ? t.value.indexOf(b) : i + a.length); }""", [first, last])
+
+    text.click()
+    text.press_sequentially("Lumbar spine \U0001F9B4 x-rays, AP and lateral views. Indication: low back pain")
+    wait_synced(page)                      # the last words are a partial, not final yet
+    select("AP and", "back pain")                                  # from final text into the partial
+    page.keyboard.type("lateral view only. Indication: chronic ")
+    settle("Lumbar spine \U0001F9B4 x-rays, lateral view only. Indication: chronic back pain")
+    expect(gap(page, "VIEWS_MISMATCH")).to_be_visible()
+
+    text.press("Control+End")
+    for _ in range(4):                                            # "pain" (final text) goes
+        page.keyboard.press("Backspace")
+    page.keyboard.type("neck pain \U0001F62C.\n")
+    settle("Lumbar spine \U0001F9B4 x-rays, lateral view only. Indication: chronic back neck pain \U0001F62C.\n")
+
+    select("lateral view only")
+    page.keyboard.type("AP and lateral views")                   # after a character outside the BMP
+    settle()
+    expect(gap(page, "VIEWS_MISMATCH")).to_have_count(0)
+
+    page.keyboard.press("Control+Z")                              # undo comes back as an edit
+    settle()
+
+    text.focus()
+    page.keyboard.press("Control+A")
+    paste(page, "Cervical spine, 2 views.\nIndication: neck pain after a fall.\n")
+    settle("Cervical spine, 2 views.\nIndication: neck pain after a fall.\n")
+    expect(gap(page, "REGION_MISMATCH")).to_be_visible()           # 72100 is a lumbar code
 
 
 def test_sidebar_fits_360_px_without_horizontal_scroll(page, served):
@@ -256,14 +316,71 @@ def test_sidebar_server_error_is_shown_and_text_kept(page, served):
     wait_synced(page)
 
 
-@pytest.mark.parametrize("role", ["scribe", "manager"])
-def test_sidebar_refuses_a_non_physician_token(page, served, role):
-    page.goto(sidebar_url(served, served.page_tokens()[role]))
+@pytest.mark.parametrize("role", ["scribe", "manager", None])
+def test_sidebar_refuses_a_token_that_may_not_dictate(page, served, role):
+    if role is None:
+        page.goto(f"{served.base}/sidebar?{ENCOUNTER_QUERY}")
+    else:
+        page.goto(sidebar_url(served, served.page_tokens()[role]))
     error = page.get_by_test_id("error")
     expect(error).to_be_visible()
-    expect(error).to_contain_text("FORBIDDEN")
-    expect(error).to_contain_text(re.compile("physician", re.I))
-    expect(error).to_contain_text(role)
+    if role is None:
+        expect(error).to_contain_text("UNAUTHENTICATED")
+        expect(error).to_contain_text("no access token")
+    else:
+        expect(error).to_contain_text("FORBIDDEN")
+        expect(error).to_contain_text("needs a physician's token")
+        expect(error).to_contain_text(f"a {role}'s")
+    expect(page.get_by_test_id("error-dismiss")).to_be_hidden()
     expect(page.get_by_test_id("status")).to_have_attribute("data-state", "refused")
     expect(page.get_by_test_id("dictation")).not_to_be_editable()
     expect(page.get_by_test_id("finalize")).to_be_disabled()
+
+
+def test_sidebar_shows_a_state_the_server_pushes(page, served):
+    """A state the page did not ask for (say, from an external speech engine) is shown; when it
+    reports final text the page has not seen, the page reads the note back into the dictation."""
+    routes = []
+
+    def route(ws):
+        ws.connect_to_server()          # frames pass through both ways; the test may add its own
+        routes.append(ws)
+
+    page.route_web_socket(re.compile(r"/ws/dictation"), route)
+    text = open_sidebar(page, served)
+    text.click()
+    text.press_sequentially("Lumbar spine x-rays, AP and lateral views.\n")
+    wait_synced(page)
+    with served.ws(served.page_tokens()["physician"]) as engine:   # the "speech engine" dictates on
+        assert ask(engine, {"type": "resume", "dictation_id": dictation_id(page)})["type"] == "state"
+        pushed = ask(engine, {"type": "segment", "seq": 1000, "text": "Impression: no acute abnormality.\n",
+                              "final": True})
+    assert pushed["type"] == "state"
+    routes[-1].send(json.dumps(pushed))
+    expect(text).to_have_value("Lumbar spine x-rays, AP and lateral views.\nImpression: no acute abnormality.\n")
+    expect(gap(page, "IMPRESSION_MISSING")).to_have_count(0)
+    expect(page.get_by_test_id("live")).to_contain_text(re.compile("Resolved: .*Impression missing"))
+    text.press("Control+End")                                        # and the physician types on after it
+    text.press_sequentially("Comparison: none.\n")
+    wait_synced(page)
+    expect(gap(page, "COMPARISON_NOT_STATED")).to_have_count(0)
+    assert server_text(served, page) == text.input_value()
+
+
+def test_sidebar_keeps_typing_through_a_server_restart(page, served):
+    """Last in the module: it restarts the module's server (kill -9, then start on the same database)."""
+    text = open_sidebar(page, served)
+    status = page.get_by_test_id("status")
+    text.click()
+    text.press_sequentially("Lumbar spine x-rays, AP and lateral views.\n")
+    wait_synced(page)
+    served.kill9()
+    expect(status).to_have_attribute("data-state", "offline")
+    expect(status).to_contain_text("Your text is kept")
+    text.press_sequentially("Impression: no acute abnormality of the lumbar spine.\n")   # typed while down
+    expect(status).to_have_attribute("data-synced", "false")
+    served.start()
+    expect(status).to_have_attribute("data-synced", "true", timeout=30_000)
+    expect(gap(page, "IMPRESSION_MISSING")).to_have_count(0)
+    expect(check_item(page, "impression")).to_have_attribute("data-met", "true")
+    assert server_text(served, page) == text.input_value()
