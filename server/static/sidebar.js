@@ -13,7 +13,7 @@
  *   encounter-summary   one-line summary of the encounter (the form folds away)
  *   dictation           the dictation textarea
  *   error               an error from the server or the connection (code + message); error-dismiss hides it
- *   live                polite ARIA live region: gaps newly raised / resolved
+ *   live                polite ARIA live region (role=log): gaps newly raised / resolved; the last line shows
  *   gap-count, gap-summary   number of open gaps, counts by severity
  *   supported-cpt       shown when the documentation supports other CPT codes than the chosen ones
  *   gaps                open gaps, most severe first; each an <li data-testid="gap" data-code data-severity
@@ -44,10 +44,12 @@ const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN"]);
 const RETRYABLE = new Set(["RATE_LIMITED", "BUSY", "STORAGE_UNAVAILABLE", "INTERNAL_ERROR"]);
 const CODABLE = new Set(["present", "historical"]);   // assertions whose codes may be added with one click
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
-const SEVERITY = {
-  error: { label: "Error", icon: "\u2716" },      // heavy multiplication x
-  warning: { label: "Warning", icon: "\u25B2" },  // triangle
-  info: { label: "Info", icon: "\u24D8" },         // circled i
+const SEVERITY = { error: { label: "Error" }, warning: { label: "Warning" }, info: { label: "Info" } };
+// severity icons (SVG: no dependence on the fonts of the EHR's machine), drawn in currentColor
+const ICON_PATHS = {
+  error: ["M8 1.5a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z", "M5.5 5.5l5 5M10.5 5.5l-5 5"],
+  warning: ["M8 1.8L15 14H1z", "M8 6v4M8 11.6v.8"],
+  info: ["M8 1.5a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z", "M8 7v4.5M8 4.4v.8"],
 };
 const GAP_TITLES = {
   INDICATION_MISSING: "Reason for the exam missing",
@@ -182,6 +184,21 @@ function newId() {
   const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function icon(severity) {
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", "sev-icon");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  for (const d of ICON_PATHS[severity] || ICON_PATHS.info) {
+    const path = document.createElementNS(NS, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
 }
 
 function el(tag, props = {}, ...children) {
@@ -694,13 +711,14 @@ function onFinalized(msg) {
   ui.finalizedGaps.replaceChildren(...gaps.map((g) => el("li",
     { class: `gap sev-line-${g.severity}`, "data-testid": "finalized-gap", dataset: { code: g.code, severity: g.severity } },
     el("div", { class: "gap-static" }, gapHeader(g), el("span", { class: "gap-msg", text: g.message }),
-      el("span", { class: "gap-fix", text: `Fix: ${g.fix}` })))));
+      el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix)))));
   ui.finalized.hidden = false;
   ui.newDictation.hidden = false;
   clearError();
   announceNow(`Dictation finalized. ${gaps.length ? countText(gaps) + " left open" : "No gaps left open"}.`);
   setStatus();
-  ui.finalizedTitle.focus();
+  ui.finalizedTitle.focus({ preventScroll: true });
+  ui.finalized.scrollIntoView({ block: "start" });
 }
 
 function countText(gaps) {
@@ -751,8 +769,11 @@ function flushAnnouncement() {
   if (parts.length) announceNow(parts.join(" "));
 }
 
+/* The live region is a short log: a new line is announced (politely) and shown; the two before
+ * it stay in the DOM, hidden, so quick successive changes are not lost. */
 function announceNow(text) {
-  ui.live.textContent = text;
+  ui.live.append(el("span", { class: "live-line", text }));
+  while (ui.live.children.length > 3) ui.live.firstElementChild.remove();
 }
 
 // -- rendering ---------------------------------------------------------------------------------
@@ -778,13 +799,14 @@ function withFocusKept(fn) {
   }
 }
 
-function gapHeader(g) {
-  const sev = SEVERITY[g.severity] || { label: g.severity, icon: "?" };
+function gapHeader(g, isNew = false) {
+  const sev = SEVERITY[g.severity] || { label: g.severity };
   const target = [g.cpt, g.icd10].filter(Boolean).join(" \u00b7 ");
   return el("span", { class: "gap-head" },
-    el("span", { class: `sev sev-${g.severity}` }, el("span", { "aria-hidden": "true", text: sev.icon }), ` ${sev.label}`),
+    el("span", { class: `sev sev-${g.severity}` }, icon(g.severity), sev.label),
     el("span", { class: "gap-title", text: gapTitle(g) }),
-    target ? el("span", { class: "gap-target code", text: target }) : null);
+    target ? el("span", { class: "gap-target code", text: target }) : null,
+    isNew ? el("span", { class: "badge-new", "data-testid": "gap-new", text: "New" }) : null);
 }
 
 function renderGaps() {
@@ -802,8 +824,7 @@ function renderGaps() {
       type: "button", class: "gap-button", "data-testid": "gap-button", "aria-pressed": String(selected),
       dataset: { key: `gap:${key}` }, onclick: () => selectGap(key), onkeydown: gapKeys,
     },
-    gapHeader(g),
-    isNew ? el("span", { class: "badge-new", "data-testid": "gap-new", text: "New" }) : null,
+    gapHeader(g, isNew),
     el("span", { class: "gap-msg", text: g.message }),
     el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix));
     const detail = selected ? [
@@ -820,8 +841,8 @@ function renderGaps() {
   const n = { error: 0, warning: 0, info: 0 };
   for (const g of gaps) n[g.severity] = (n[g.severity] || 0) + 1;
   ui.gapSummary.replaceChildren(...["error", "warning", "info"].filter((s) => n[s]).map((s) =>
-    el("span", { class: `sev sev-${s}` }, el("span", { "aria-hidden": "true", text: SEVERITY[s].icon }),
-      ` ${n[s]} ${SEVERITY[s].label.toLowerCase()}${n[s] > 1 && s !== "info" ? "s" : ""}`)));
+    el("span", { class: `sev sev-${s}` }, icon(s),
+      `${n[s]} ${SEVERITY[s].label.toLowerCase()}${n[s] > 1 && s !== "info" ? "s" : ""}`)));
 }
 
 function evidenceSummary(evidence) {
@@ -1049,7 +1070,8 @@ function renderSupported(state) {
 // -- status and errors -------------------------------------------------------------------------
 function setStatus() {
   let state, text;
-  const synced = S.open && S.dictationOpen && !S.pumping && !hasWork() && !S.resyncing;
+  const encounterRefused = S.errorGroup === "encounter";      // checked against the last valid encounter
+  const synced = S.open && S.dictationOpen && !S.pumping && !hasWork() && !S.resyncing && !encounterRefused;
   if (S.refused) [state, text] = ["refused", "Not allowed"];
   else if (S.finalized) [state, text] = ["finalized", "Finalized"];
   else if (S.stopped) [state, text] = ["stopped", "Stopped"];
@@ -1057,11 +1079,13 @@ function setStatus() {
     S.ws && S.reconnectDelay > 500 ? "Offline, reconnecting. Your text is kept." : "Connecting\u2026"];
   else if (!S.dictationOpen) [state, text] = ["connecting", S.blocked ? "Waiting for a valid encounter" : "Opening the dictation\u2026"];
   else if (synced) [state, text] = ["live", "Up to date"];
+  else if (encounterRefused) [state, text] = ["live", "Encounter not applied (see the message above)"];
   else [state, text] = ["live", S.blocked ? "Not sent (see the message above)" : "Checking\u2026"];
   ui.status.dataset.state = state;
   ui.status.dataset.synced = String(synced);
   ui.statusText.textContent = text;
   ui.finalize.disabled = !S.dictationOpen || S.finalized || S.finalizeWanted || S.refused;
+  ui.finalize.hidden = S.finalized;
 }
 
 function showError(code, message, hint, { dismissable = true } = {}) {
@@ -1077,6 +1101,7 @@ function clearError() {
   S.errorGroup = null;
   ui.error.hidden = true;
   ui.error.dataset.code = "";
+  setStatus();
 }
 
 // -- typing ------------------------------------------------------------------------------------
