@@ -215,6 +215,31 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+/* Lists are re-rendered on every state. An item whose content did not change keeps its element, so
+ * a click in progress (mouse down, a state arrives, mouse up) still lands, and focus stays put. */
+const SIGNATURES = new WeakMap();
+
+function renderKeyed(container, items) {   // items: [{key, sig, build: () => Element}]
+  const existing = new Map();
+  for (const child of container.children) existing.set(child.dataset.rkey, child);
+  const nodes = items.map(({ key, sig, build }) => {
+    const old = existing.get(key);
+    if (old && SIGNATURES.get(old) === sig) return old;
+    const node = build();
+    node.dataset.rkey = key;
+    SIGNATURES.set(node, sig);
+    if (old) {                 // carry an opened disclosure over to the new element
+      const opened = [...old.querySelectorAll("details")].map((d) => d.open);
+      node.querySelectorAll("details").forEach((d, i) => { if (opened[i]) d.open = true; });
+    }
+    return node;
+  });
+  nodes.forEach((node, i) => {
+    if (container.children[i] !== node) container.insertBefore(node, container.children[i] || null);
+  });
+  while (container.children.length > nodes.length) container.lastElementChild.remove();
+}
+
 const gapKey = (g) => `${g.code}|${g.cpt || ""}|${g.icd10 || ""}`;
 const gapTitle = (g) => GAP_TITLES[g.code] || g.code.toLowerCase().replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 const bySeverity = (a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9) || a.code.localeCompare(b.code);
@@ -778,6 +803,10 @@ function announceNow(text) {
 
 // -- rendering ---------------------------------------------------------------------------------
 function renderAll() {
+  if (S.pointerDown) {        // a click is under way: the lists must not move under the pointer
+    S.renderPending = true;
+    return;
+  }
   const state = S.lastState;
   withFocusKept(() => {
     renderGaps();
@@ -814,28 +843,36 @@ function renderGaps() {
   const now = Date.now();
   const sel = S.selection?.kind === "gap" ? S.selection.key : null;
   if (sel && !gaps.some((g) => gapKey(g) === sel)) S.selection = null;
-  ui.gaps.replaceChildren(...gaps.map((g) => {
+  renderKeyed(ui.gaps, gaps.map((g) => {
     const key = gapKey(g);
     const isNew = now - (S.raisedAt.get(key) || 0) < NEW_MARK_MS;
-    const flash = isNew && !S.flashed.has(key);   // the arrival flash plays once, not on every re-render
-    if (flash) S.flashed.add(key);
     const selected = key === sel;
-    const button = el("button", {
-      type: "button", class: "gap-button", "data-testid": "gap-button", "aria-pressed": String(selected),
-      dataset: { key: `gap:${key}` }, onclick: () => selectGap(key), onkeydown: gapKeys,
-    },
-    gapHeader(g, isNew),
-    el("span", { class: "gap-msg", text: g.message }),
-    el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix));
-    const detail = selected ? [
-      el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, evidenceSummary(g.evidence || [])),
-      g.source ? el("p", { class: "gap-source", "data-testid": "gap-source", text: `Source: ${g.source}` }) : null,
-    ] : [];
-    return el("li", {
-      class: `gap sev-line-${g.severity}${flash ? " is-new" : ""}${selected ? " is-selected" : ""}`,
-      "data-testid": "gap", dataset: { code: g.code, severity: g.severity, key, new: String(isNew), selected: String(selected) },
-    }, button, ...detail);
+    return { key, sig: JSON.stringify([g, isNew, selected]), build: () => gapItem(g, key, isNew, selected) };
   }));
+  renderGapsTail(gaps);
+}
+
+function gapItem(g, key, isNew, selected) {
+  const flash = isNew && !S.flashed.has(key);   // the arrival flash plays once, not on every re-render
+  if (flash) S.flashed.add(key);
+  const button = el("button", {
+    type: "button", class: "gap-button", "data-testid": "gap-button", "aria-pressed": String(selected),
+    dataset: { key: `gap:${key}` }, onclick: () => selectGap(key), onkeydown: gapKeys,
+  },
+  gapHeader(g, isNew),
+  el("span", { class: "gap-msg", text: g.message }),
+  el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix));
+  const detail = selected ? [
+    el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, evidenceSummary(g.evidence || [])),
+    g.source ? el("p", { class: "gap-source", "data-testid": "gap-source", text: `Source: ${g.source}` }) : null,
+  ] : [];
+  return el("li", {
+    class: `gap sev-line-${g.severity}${flash ? " is-new" : ""}${selected ? " is-selected" : ""}`,
+    "data-testid": "gap", dataset: { code: g.code, severity: g.severity, key, new: String(isNew), selected: String(selected) },
+  }, button, ...detail);
+}
+
+function renderGapsTail(gaps) {
   ui.gapsEmpty.hidden = gaps.length > 0 || !S.lastState;
   ui.gapCount.textContent = S.lastState ? `(${gaps.length})` : "";
   const n = { error: 0, warning: 0, info: 0 };
@@ -941,39 +978,44 @@ function renderChecklist(items) {
   const cpt = S.serverEncounter?.cpt || [];
   ui.checkCpt.textContent = cpt.length ? `for ${cpt.join(", ")}` : "";
   const sel = S.selection?.kind === "check" ? S.selection.id : null;
-  ui.checklist.replaceChildren(...items.map((item) => {
-    const evidence = item.evidence || [];
+  const gaps = S.lastState?.gaps || [];
+  renderKeyed(ui.checklist, items.map((item) => {
     const selected = item.id === sel;
-    const detail = [];
-    if (evidence.length) {
-      const quote = evidence.map((e) => `\u201c${e.text}\u201d`).join(", ");
-      detail.push(el("button", {
-        type: "button", class: "check-evidence", "data-testid": "check-evidence", "aria-pressed": String(selected),
-        title: "Show in the checked text",
-        dataset: { key: `check:${item.id}` }, onclick: () => selectCheck(item.id),
-      }, quote));
-    } else if (item.met) {
-      detail.push(el("span", { class: "check-detail muted", text: "OK" }));
-    }
-    if (!item.met) {
-      const open = (S.lastState?.gaps || []).filter((g) => (item.gaps || []).includes(g.code)).sort(bySeverity);
-      if (!evidence.length && !open.length) detail.push(el("span", { class: "check-detail muted", text: "Not yet documented" }));
-      for (const g of open) {
-        detail.push(el("button", {
-          type: "button", class: "check-gap", "data-testid": "check-gap", dataset: { key: `checkgap:${item.id}:${gapKey(g)}`, code: g.code },
-          onclick: () => showGap(gapKey(g)),
-        }, el("span", { "aria-hidden": "true", text: "\u2192 " }), `Gap: ${gapTitle(g)}`));
-      }
-    }
-    return el("li", {
-      class: `check-item ${item.met ? "is-met" : "is-open"}`, "data-testid": "check-item",
-      dataset: { id: item.id, met: String(Boolean(item.met)) },
-    },
-    el("span", { class: "check-icon", "aria-hidden": "true", text: item.met ? "\u2713" : "\u25CB" }),
-    el("span", { class: "check-body" },
-      el("span", { class: "visually-hidden", text: item.met ? "Met: " : "Not met: " }),
-      el("span", { class: "check-label", text: item.label }), " ", ...detail));
+    const open = gaps.filter((g) => (item.gaps || []).includes(g.code)).sort(bySeverity);
+    return { key: item.id, sig: JSON.stringify([item, selected, open.map(gapKey)]), build: () => checkItem(item, selected, open) };
   }));
+}
+
+function checkItem(item, selected, open) {
+  const evidence = item.evidence || [];
+  const detail = [];
+  if (evidence.length) {
+    const quote = evidence.map((e) => `\u201c${e.text}\u201d`).join(", ");
+    detail.push(el("button", {
+      type: "button", class: "check-evidence", "data-testid": "check-evidence", "aria-pressed": String(selected),
+      title: "Show in the checked text",
+      dataset: { key: `check:${item.id}` }, onclick: () => selectCheck(item.id),
+    }, quote));
+  } else if (item.met) {
+    detail.push(el("span", { class: "check-detail muted", text: "OK" }));
+  }
+  if (!item.met) {
+    if (!evidence.length && !open.length) detail.push(el("span", { class: "check-detail muted", text: "Not yet documented" }));
+    for (const g of open) {
+      detail.push(el("button", {
+        type: "button", class: "check-gap", "data-testid": "check-gap", dataset: { key: `checkgap:${item.id}:${gapKey(g)}`, code: g.code },
+        onclick: () => showGap(gapKey(g)),
+      }, el("span", { "aria-hidden": "true", text: "\u2192 " }), `Gap: ${gapTitle(g)}`));
+    }
+  }
+  return el("li", {
+    class: `check-item ${item.met ? "is-met" : "is-open"}`, "data-testid": "check-item",
+    dataset: { id: item.id, met: String(Boolean(item.met)) },
+  },
+  el("span", { class: "check-icon", "aria-hidden": "true", text: item.met ? "\u2713" : "\u25CB" }),
+  el("span", { class: "check-body" },
+    el("span", { class: "visually-hidden", text: item.met ? "Met: " : "Not met: " }),
+    el("span", { class: "check-label", text: item.label }), " ", ...detail));
 }
 
 /* From the checklist to the gap that keeps an item open: select it and move focus there. */
@@ -1004,33 +1046,39 @@ function renderIndications(list) {
   for (const ind of list) {
     const top = ind.icd10?.[0]?.code || "";
     const k = `${top || ind.concept}|${ind.assertion}`;
-    if (!groups.has(k)) groups.set(k, { top, assertion: ind.assertion, mentions: [], candidates: ind.icd10 || [] });
+    if (!groups.has(k)) groups.set(k, { key: k, top, assertion: ind.assertion, mentions: [], candidates: ind.icd10 || [] });
     const g = groups.get(k);
     if (!g.mentions.includes(ind.text)) g.mentions.push(ind.text);
   }
   const order = ["present", "historical", "possible", "hypothetical", "family", "negated"];
   const rank = (a) => (order.includes(a) ? order.indexOf(a) : order.length);
   const sorted = [...groups.values()].sort((a, b) => rank(a.assertion) - rank(b.assertion));
-  ui.indications.replaceChildren(...sorted.map((g) => {
-    const codable = CODABLE.has(g.assertion);
-    const [first, ...others] = g.candidates;
-    if (!codable) {
-      return el("li", { class: "indication is-uncodable", "data-testid": "indication", dataset: { code: g.top, assertion: g.assertion } },
-        el("span", { class: "ind-head" },
-          el("span", { class: "ind-text", text: g.mentions.map((m) => `\u201c${m}\u201d`).join(", ") }),
-          el("span", { class: `assertion assertion-${g.assertion}`, "data-testid": "assertion", text: g.assertion })),
-        el("span", { class: "muted not-codable", text: UNCODED[g.assertion] || "not coded" }));
-    }
-    return el("li", { class: "indication", "data-testid": "indication", dataset: { code: g.top, assertion: g.assertion } },
+  renderKeyed(ui.indications, sorted.map((g) => ({
+    key: g.key,
+    sig: JSON.stringify([g, g.candidates.map((c) => inEncounter.has(c.code))]),
+    build: () => indicationItem(g, inEncounter),
+  })));
+  ui.indicationsEmpty.hidden = groups.size > 0;
+}
+
+function indicationItem(g, inEncounter) {
+  const codable = CODABLE.has(g.assertion);
+  const [first, ...others] = g.candidates;
+  if (!codable) {
+    return el("li", { class: "indication is-uncodable", "data-testid": "indication", dataset: { code: g.top, assertion: g.assertion } },
       el("span", { class: "ind-head" },
         el("span", { class: "ind-text", text: g.mentions.map((m) => `\u201c${m}\u201d`).join(", ") }),
         el("span", { class: `assertion assertion-${g.assertion}`, "data-testid": "assertion", text: g.assertion })),
-      first ? codeRow(first, inEncounter) : el("span", { class: "muted ind-nocode", text: "No ICD-10-CM code suggested" }),
-      others.length ? el("details", { class: "ind-more" },
-        el("summary", { text: `Other codes (${others.length})` }),
-        el("ul", {}, ...others.map((c) => el("li", {}, codeRow(c, inEncounter))))) : null);
-  }));
-  ui.indicationsEmpty.hidden = groups.size > 0;
+      el("span", { class: "muted not-codable", text: UNCODED[g.assertion] || "not coded" }));
+  }
+  return el("li", { class: "indication", "data-testid": "indication", dataset: { code: g.top, assertion: g.assertion } },
+    el("span", { class: "ind-head" },
+      el("span", { class: "ind-text", text: g.mentions.map((m) => `\u201c${m}\u201d`).join(", ") }),
+      el("span", { class: `assertion assertion-${g.assertion}`, "data-testid": "assertion", text: g.assertion })),
+    first ? codeRow(first, inEncounter) : el("span", { class: "muted ind-nocode", text: "No ICD-10-CM code suggested" }),
+    others.length ? el("details", { class: "ind-more" },
+      el("summary", { text: `Other codes (${others.length})` }),
+      el("ul", {}, ...others.map((c) => el("li", {}, codeRow(c, inEncounter))))) : null);
 }
 
 function codeRow(candidate, inEncounter) {
@@ -1193,6 +1241,18 @@ async function init() {
     ev.preventDefault();
     onEncounterChanged();
   });
+  document.addEventListener("pointerdown", () => { S.pointerDown = true; }, true);
+  const release = () => {
+    S.pointerDown = false;
+    setTimeout(() => {        // after the click this pointer-up completes
+      if (S.renderPending && !S.pointerDown) {
+        S.renderPending = false;
+        renderAll();
+      }
+    }, 0);
+  };
+  document.addEventListener("pointerup", release, true);
+  document.addEventListener("pointercancel", release, true);
   ui.errorDismiss.addEventListener("click", clearError);
   ui.finalize.addEventListener("click", finalize);
   ui.newDictation.addEventListener("click", newDictation);
