@@ -122,8 +122,10 @@ const S = {
   seq: 0,
   serverEncounter: null, encounterDirty: false,
   finalizeWanted: false,
-  pumping: false, blocked: false, retryTimer: 0,
-  lastState: null, checkedText: "", checkedFinal: 0,
+  pumping: false, blocked: false, retryTimer: 0, resyncing: false,
+  errorGroup: null,           // the kind of message whose error is shown: "encounter" | "text" | ...
+  lastState: null, checkedText: "", checkedFinal: 0, noteSig: "",
+  pointerDown: false, renderPending: false,
   selection: null,            // {kind: "gap", key} | {kind: "check", id}
   raisedAt: new Map(), flashed: new Set(), newTimer: 0,
   announce: { raised: new Map(), resolved: new Map(), timer: 0 },
@@ -950,6 +952,9 @@ function renderNote(scroll = false) {
     if (merged.length && a <= merged[merged.length - 1][1]) merged[merged.length - 1][1] = Math.max(merged[merged.length - 1][1], b);
     else merged.push([a, b]);
   }
+  const sig = JSON.stringify([text, finalEnd, merged]);
+  if (sig === S.noteSig && !scroll) return;        // unchanged: keep it (and any text selected in it)
+  S.noteSig = sig;
   const cuts = new Set([0, text.length, finalEnd]);
   for (const [a, b] of merged) { cuts.add(a); cuts.add(b); }
   const points = [...cuts].sort((a, b) => a - b);
@@ -1263,35 +1268,44 @@ async function init() {
     refuse({ code: "UNAUTHENTICATED", message: "no access_token in the address." });
     return;
   }
-  if (S.dictationId) {
-    setStatus();
-    try {
-      const detail = await fetchDictation(S.dictationId);
-      fillEncounter(detail.encounter || {});
-      S.serverEncounter = readEncounter();
-      ui.text.value = detail.text || "";
-      S.prevValue = ui.text.value;
-      S.confirmed = S.prevValue;
-      S.boundary = S.commitTo = S.prevValue.length;
-      S.checkedText = S.confirmed;
-      S.checkedFinal = S.confirmed.length;
-      if (detail.status === "finalized") {
-        S.lastState = null;
-        onFinalized({ dictation_id: S.dictationId, gaps: detail.gaps.filter((g) => g.status === "open") });
-        renderNote();
-        return;
-      }
-    } catch (e) {
-      if (e.status === 401 || e.status === 403) {
-        refuse({ code: e.status === 403 ? "FORBIDDEN" : "BAD_TOKEN", message: e.message });
-        return;
-      }
+  if (S.dictationId) await loadDictation();
+  else connect();
+}
+
+/* Opened with dictation_id: the note so far comes back from the server (the page stores none). */
+async function loadDictation() {
+  setStatus();
+  let detail;
+  try {
+    detail = await fetchDictation(S.dictationId);
+  } catch (e) {
+    if (e.status === 401 || e.status === 403) {
+      refuse({ code: e.status === 403 ? "FORBIDDEN" : "BAD_TOKEN", message: e.message });
+    } else if (!e.status || e.status >= 500) {         // unreachable for now: try again
+      showError("UNREACHABLE", "scribe cannot be reached to reopen the dictation.", "Trying again in a few seconds.");
+      setTimeout(loadDictation, 3000);
+    } else {
       S.stopped = true;
       ui.newDictation.hidden = false;
       showError(e.code || "NOT_FOUND", e.message, "Start a new dictation, or open the link again from your EHR.");
       setStatus();
-      return;
     }
+    return;
+  }
+  clearError();
+  fillEncounter(detail.encounter || {});
+  ui.encBox.open = !(detail.encounter?.cpt || []).length;
+  S.serverEncounter = readEncounter();
+  ui.text.value = detail.text || "";
+  S.prevValue = ui.text.value;
+  S.confirmed = S.prevValue;
+  S.boundary = S.commitTo = S.prevValue.length;
+  S.checkedText = S.confirmed;
+  S.checkedFinal = S.confirmed.length;
+  if (detail.status === "finalized") {
+    onFinalized({ dictation_id: S.dictationId, gaps: (detail.gaps || []).filter((g) => g.status === "open") });
+    renderNote();
+    return;
   }
   connect();
 }

@@ -281,6 +281,35 @@ def test_sidebar_corrections_keep_the_server_text_equal_to_the_page(page, served
     expect(gap(page, "REGION_MISMATCH")).to_be_visible()           # 72100 is a lumbar code
 
 
+def test_sidebar_opens_a_dictation_by_id(page, served):
+    token = served.page_tokens()["physician"]
+    note = "Lumbar spine x-rays, AP and lateral views.\nImpression: no acute abnormality.\n"
+    with served.ws(token) as ws:
+        assert ask(ws, {"type": "start", "dictation_id": "sidebar-done", "encounter": {
+            "cpt": ["72100"], "icd10": ["M54.50"], "site": "facility", "provider": "Dr Lee"}})["type"] == "state"
+        assert ask(ws, {"type": "segment", "seq": 1, "text": note, "final": True})["type"] == "state"
+        done = ask(ws, {"type": "finalize"})
+    # a finalized dictation opens read-only with the gaps it was finalized with
+    page.goto(sidebar_url(served, token, "dictation_id=sidebar-done"))
+    expect(page.get_by_test_id("finalized")).to_be_visible()
+    expect(page.get_by_test_id("dictation")).to_have_value(note)
+    expect(page.get_by_test_id("dictation")).not_to_be_editable()
+    assert page.get_by_test_id("enc-site").input_value() == "facility"
+    codes = sorted(g.get_attribute("data-code") for g in page.get_by_test_id("finalized-gap").all())
+    assert codes == sorted(g["code"] for g in done["gaps"])
+
+    # an unknown one says so, and a new dictation can start from there
+    page.goto(sidebar_url(served, token, f"{ENCOUNTER_QUERY}&dictation_id=no-such-dictation"))
+    expect(page.get_by_test_id("error")).to_contain_text("no-such-dictation")
+    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "stopped")
+    page.get_by_test_id("new-dictation").click()
+    wait_synced(page)
+    expect(page.get_by_test_id("error")).to_be_hidden()
+    expect(page.get_by_test_id("dictation")).to_be_editable()
+    assert dictation_id(page) != "no-such-dictation"
+    expect(gap(page, "FINDINGS_MISSING")).to_be_visible()
+
+
 def test_sidebar_fits_360_px_without_horizontal_scroll(page, served):
     text = open_sidebar(page, served, ENCOUNTER_QUERY.replace("M54.50", "M54.50,M43.16,M51.36,M47.816"), width=360)
     page.locator("#encounter-box > summary").click()        # unfold the encounter form too
