@@ -345,6 +345,10 @@ function onFrame(data) {
     refuse(msg);
     return;
   }
+  if (msg.pushed) {               // caused by another connection (e.g. a speech engine): not an answer
+    onPush(msg);
+    return;
+  }
   const waiter = S.waiters.shift();
   if (waiter) waiter.resolve(msg);
   else onPush(msg);
@@ -354,6 +358,7 @@ function onClose(ws, ev) {
   if (S.ws !== ws) return;
   S.open = false;
   S.dictationOpen = false;
+  S.watching = false;
   const waiters = S.waiters.splice(0);
   for (const w of waiters) w.reject(new Error("connection closed"));
   if (ev.code === 4401 || ev.code === 4403) {
@@ -366,7 +371,7 @@ function onClose(ws, ev) {
 }
 
 /* Every message gets exactly one answer, in order, so answers are matched to requests by position.
- * (A frame arriving while nothing is awaited is a push: rendered as it comes.) A connection that
+ * (A frame marked "pushed", or arriving while nothing is awaited, is a push: rendered as it comes.) A connection that
  * stops answering is closed, which reconnects and resumes. */
 function request(payload) {
   return new Promise((resolve, reject) => {
@@ -407,7 +412,7 @@ function refuse(msg) {
 // -- the message pump: one message in flight, each answer applied before the next is chosen --
 function hasWork() {
   if (S.finalized || S.stopped) return false;
-  if (!S.dictationOpen || S.encounterDirty || S.finalizeWanted) return true;
+  if (!S.dictationOpen || !S.watching || S.encounterDirty || S.finalizeWanted) return true;
   const v = ui.text.value;
   const tail = v.slice(S.boundary);
   return v.slice(0, S.boundary) !== S.confirmed || S.commitTo > S.boundary || tail !== S.serverPartial || !S.partialKnown;
@@ -416,6 +421,7 @@ function hasWork() {
 function nextMessage() {
   if (!S.open || S.refused || S.finalized || S.stopped || S.blocked || S.resyncing) return null;
   if (!S.dictationOpen) return S.dictationId && (S.resuming || S.startAcked) ? resumeMessage() : startMessage();
+  if (!S.watching) return watchMessage();
   if (S.encounterDirty) return contextMessage();
   const v = ui.text.value;
   const fin = v.slice(0, S.boundary);
@@ -477,6 +483,7 @@ function startMessage() {
     applied: (ans) => {
       S.startAcked = true;
       S.dictationOpen = true;
+      S.watching = false;
       S.serverEncounter = encounter;
       S.encounterDirty = JSON.stringify(readEncounter()) !== JSON.stringify(encounter);
       S.confirmed = "";
@@ -503,6 +510,19 @@ function startMessage() {
   };
 }
 
+/* Watch the dictation: states that other connections cause on it (a speech engine dictating into
+ * it) arrive as pushes ("pushed": true) and are shown like our own. */
+function watchMessage() {
+  return {
+    payload: { type: "watch", dictation_id: S.dictationId },
+    applied: () => { S.watching = true; },
+    failed: (err) => {
+      S.watching = true;         // not worth troubling the physician: the page works without pushes
+      return Boolean(err);
+    },
+  };
+}
+
 function resumeMessage() {
   const id = S.dictationId;
   return {
@@ -511,6 +531,7 @@ function resumeMessage() {
       S.resuming = false;
       S.startAcked = true;
       S.dictationOpen = true;
+      S.watching = false;
       S.partialKnown = false;    // the server may hold an older partial: the next segment replaces it
       if (!S.serverEncounter) S.serverEncounter = readEncounter();
       S.encounterDirty = JSON.stringify(readEncounter()) !== JSON.stringify(S.serverEncounter);

@@ -3,7 +3,6 @@ typed, pasted and corrected in the page, and the gaps, checklist, conditions fou
 announcements and finalization follow what a physician sees."""
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -386,15 +385,9 @@ def test_sidebar_refuses_a_token_that_may_not_dictate(page, served, role):
 
 
 def test_sidebar_shows_a_state_the_server_pushes(page, served):
-    """A state the page did not ask for (say, from an external speech engine) is shown; when it
-    reports final text the page has not seen, the page reads the note back into the dictation."""
-    routes = []
-
-    def route(ws):
-        ws.connect_to_server()          # frames pass through both ways; the test may add its own
-        routes.append(ws)
-
-    page.route_web_socket(re.compile(r"/ws/dictation"), route)
+    """The page watches its dictation: what another connection (say, an external speech
+    engine) dictates into it is shown; when it reports final text the page has not seen,
+    the page reads the note back into the dictation."""
     text = open_sidebar(page, served)
     text.click()
     text.press_sequentially("Lumbar spine x-rays, AP and lateral views.\n")
@@ -403,9 +396,8 @@ def test_sidebar_shows_a_state_the_server_pushes(page, served):
         assert ask(engine, {"type": "resume", "dictation_id": dictation_id(page)})["type"] == "state"
         pushed = ask(engine, {"type": "segment", "seq": 1000, "text": "Impression: no acute abnormality.\n",
                               "final": True})
-    assert pushed["type"] == "state"
-    routes[-1].send(json.dumps(pushed))
-    expect(text).to_have_value("Lumbar spine x-rays, AP and lateral views.\nImpression: no acute abnormality.\n")
+        assert pushed["type"] == "state"
+        expect(text).to_have_value("Lumbar spine x-rays, AP and lateral views.\nImpression: no acute abnormality.\n")
     expect(gap(page, "IMPRESSION_MISSING")).to_have_count(0)
     expect_announced(page, r"Resolved: .*Impression missing")
     text.press("Control+End")                                        # and the physician types on after it
