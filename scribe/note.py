@@ -11,7 +11,7 @@ from typing import Any
 
 from .nlp.facts import SentenceFacts
 from .nlp.sections import SINGLE_LINE
-from .types import CodeCandidate, Evidence, Indication
+from .types import Evidence, Indication
 
 
 

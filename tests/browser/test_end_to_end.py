@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from ..live import Server
 from .test_dashboard import kpi, open_dashboard
-from .test_review import card, item, open_review
+from .test_review import card, open_review
 from .test_sidebar import gap, open_sidebar, wait_synced
 
 pytestmark = pytest.mark.browser
