@@ -55,12 +55,20 @@ class CaseFree:
     Match objects of the fast path carry the lower-cased text.
     """
 
-    __slots__ = ("fast", "slow", "pattern")
+    __slots__ = ("fast", "_slow", "pattern", "flags")
 
     def __init__(self, pattern: str, flags: int = 0):
-        self.pattern = pattern
-        self.slow = re.compile(pattern, flags | re.I)
+        self.pattern, self.flags = pattern, flags
+        self._slow: re.Pattern[str] | None = None
         self.fast = re.compile(_lower_pattern(pattern), flags)
+
+    @property
+    def slow(self) -> re.Pattern[str]:
+        """The IGNORECASE pattern, compiled on first need (text whose length lower-casing
+        changes is rare; compiling every pattern twice would double the start-up cost)."""
+        if self._slow is None:
+            self._slow = re.compile(self.pattern, self.flags | re.I)
+        return self._slow
 
     def _pick(self, text: str):
         global _last
