@@ -34,6 +34,7 @@ from .store import DictationExists, Principal, Store
 
 log = logging.getLogger("scribe.server.hub")
 DICTATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+RESERVED_IDS = frozenset({"facets", "dismiss-reasons", "gaps"})   # words of /api/review/... paths
 
 
 class ProtocolError(Exception):
@@ -95,6 +96,8 @@ class DictationHub:
         elif not isinstance(dictation_id, str) or not DICTATION_ID.match(dictation_id):
             raise ProtocolError("BAD_DICTATION_ID", "'dictation_id' must be 1-64 letters, digits or . _ : - "
                                 "(starting with a letter or digit)")
+        elif dictation_id.lower() in RESERVED_IDS:
+            raise ProtocolError("BAD_DICTATION_ID", f"'{dictation_id}' is reserved; choose another dictation id")
         session = self.engine.new_session(Encounter.from_dict(encounter))   # InputError on bad codes
         stored = session.encounter.to_dict()
         try:

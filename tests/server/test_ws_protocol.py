@@ -122,6 +122,8 @@ def test_start_with_client_dictation_id_and_resume_on_a_new_connection(api):
                      "DICTATION_EXISTS")
         expect_error(ws, {"type": "start", "encounter": ENCOUNTER, "dictation_id": "no spaces/allowed"},
                      "BAD_DICTATION_ID")
+        expect_error(ws, {"type": "start", "encounter": ENCOUNTER, "dictation_id": "facets"},  # a review path word
+                     "BAD_DICTATION_ID")
     with api.ws() as ws:
         assert current(ws, "enc-2026-0001") == before
         ws.send_json({"type": "segment", "seq": before["seq"] + 1, "text": " more", "final": True})
