@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import LexiconError
 
 ID_RE = r"^[A-Z]{3}-\d{3}$"
-CATEGORIES = ("negated", "possible", "historical", "hypothetical", "family", "terminate", "pseudo")
+CATEGORIES = ("negated", "possible", "historical", "hypothetical", "family", "terminate", "terminate_historical",
+              "pseudo")
 
 
 class _Strict(BaseModel):

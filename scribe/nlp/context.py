@@ -27,6 +27,11 @@ class Trigger(NamedTuple):
     direction: str
 
 
+# triggers that end a scope instead of asserting; "terminate_historical" ends only a history
+# scope ("history of breast cancer, new low back pain"), not a negation ("no new fracture")
+NOT_ASSERTING = frozenset({"terminate", "terminate_historical", "pseudo"})
+
+
 class ContextAnnotator:
     def __init__(self, rules, max_scope: int = 10):
         table: dict[str, tuple[str, str]] = {}
@@ -53,7 +58,7 @@ class ContextAnnotator:
         """Assertion of the mention text[start:end] given the sentence's triggers."""
         found: set[str] = set()
         for t in triggers:
-            if t.category in ("terminate", "pseudo") or (t.start < end and t.end > start):
+            if t.category in NOT_ASSERTING or (t.start < end and t.end > start):
                 continue
             if t.direction in ("forward", "both") and t.end <= start:
                 if self._in_scope(text, triggers, t, t.end, start):
@@ -70,10 +75,14 @@ class ContextAnnotator:
         gap = text[a:b]
         if ";" in gap or len(_WORD.findall(gap)) > self.max_scope:
             return False
+        # a parenthesis is its own scope: "AP and lateral views (obliques not done)" (but "no (acute) fracture")
+        if gap.count("(") != gap.count(")"):
+            return False
         for other in triggers:
             if other is trig or other.start < a or other.end > b:
                 continue
-            if other.category == "terminate":
+            if other.category == "terminate" or (other.category == "terminate_historical" and
+                                                 trig.category == "historical"):
                 return False
             if other.category in DECISIVE and other.category != trig.category and trig.category in DECISIVE:
                 return False

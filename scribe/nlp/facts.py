@@ -57,6 +57,14 @@ class SentenceFacts:
     age: int | None = None
 
 
+# projection words that may make a list without a view noun ("AP and lateral", "PA/lat", "2V")
+_PROJECTION_HINT = re.compile(r"\b(?:AP|PA|[Ll]at(?:eral)?s?|LAT(?:ERAL)?|[Ff]rontal|FRONTAL|[Oo]bliques?|OBLIQUES?|"
+                              r"[Aa]ntero|ANTERO|[Pp]ostero|POSTERO|[Oo]dontoid|ODONTOID|[Ss]wimmer|SWIMMER|[Cc]oned|CONED|"
+                              r"ap|pa)\b|\d\s*[vV]\b")
+# positions: they count as views only near a view noun (else they are range of motion)
+_DYNAMIC = frozenset({"flexion", "extension", "bending_pair", "bending_right", "bending_left"})
+
+
 class FactExtractor:
     """Compiles the report patterns of ``lexicons/patterns.json`` once."""
 
@@ -138,6 +146,8 @@ class FactExtractor:
         facts.view_context = "view_context" in gates and bool(self.view_context.search(text))
         if facts.view_context:
             self._views(text, facts, triggers)
+        elif _PROJECTION_HINT.search(text):
+            self._views(text, facts, triggers, bare=True)
         self._regions(text, gates, facts, triggers)
         if _LEVEL_GATE.search(text):
             self._levels(text, facts)
@@ -206,7 +216,11 @@ class FactExtractor:
             return value * 4.3
         return value * 52
 
-    def _views(self, text: str, facts: SentenceFacts, triggers) -> None:
+    def _views(self, text: str, facts: SentenceFacts, triggers, bare: bool = False) -> None:
+        """View counts and projections. ``bare``: the sentence names no view noun, so only a
+        list of two or more projections counts ("Technique: AP and lateral."), or any in a
+        technique/views section line."""
+        first = len(facts.projections)
         for m in self.view_count.finditer(text):
             raw = m.group("n").lower()
             n = int(raw) if raw.isdigit() else self.numbers.get(raw)
@@ -216,7 +230,7 @@ class FactExtractor:
                 continue
             facts.view_counts.append((n, m.start(), m.end()))
         for m in self.view_count_after.finditer(text):
-            n = int(m.group("n"))
+            n = int(m.group("n") or m.group("m"))
             if 0 < n <= 20 and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
                 facts.view_counts.append((n, m.start(), m.end()))
         taken: list[tuple[int, int]] = []
@@ -224,19 +238,31 @@ class FactExtractor:
             for m in rx.finditer(text):
                 if any(s <= m.start() < e for s, e in taken):
                     continue
-                if skip_near and skip_near in text[max(0, m.start() - 20):m.end() + 20].lower():
+                if skip_near and self._next_to(text, m, skip_near):
                     continue
                 if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
                     continue
-                if name in ("flexion", "extension", "bending_pair") and not self._dynamic_view(text, m):
+                if name in _DYNAMIC and not self._dynamic_view(text, m):
                     continue
                 taken.append((m.start(), m.end()))
                 for proj in expands:
                     facts.projections.append((proj, m.start(), m.end()))
+        if bare and not (facts.header and facts.header[0] == "technique"):
+            if len({name for name, _, _ in facts.projections[first:]}) < 2:
+                del facts.projections[first:]
+
+    @staticmethod
+    def _next_to(text: str, m: re.Match[str], word: str) -> bool:
+        """``word`` right before or after the match, at most one word between, no punctuation
+        ("AP bending views", "bending AP views"; not "with bending: AP, lateral")."""
+        before = text[max(0, m.start() - 25):m.start()].lower()
+        after = text[m.end():m.end() + 25].lower()
+        return bool(re.search(rf"{word}[\s-]+(?:\w+[\s-]+)?$", before) or
+                    re.match(rf"[\s-]+(?:\w+[\s-]+)?{word}", after))
 
     def _dynamic_view(self, text: str, m: re.Match[str]) -> bool:
         """Flexion/extension words count as views only near a view noun ("flexion and extension laterals")."""
-        window = text[max(0, m.start() - 30):m.end() + 45]
+        window = text[max(0, m.start() - 60):m.end() + 45]
         return bool(self.view_context.search(window))
 
     def _regions(self, text: str, gates: set[str], facts: SentenceFacts, triggers) -> None:

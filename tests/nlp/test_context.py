@@ -43,6 +43,13 @@ def assertion():
     ("Her sciatica is no longer present after the injection.", "sciatica", "historical"),
     ("The neck pain has since resolved.", "neck pain", "historical"),
     ("Radiating arm pain went away last month.", "arm pain", "historical"),
+    ("No (acute) fracture.", "fracture", "negated"),
+    ("No new compression fracture.", "compression fracture", "negated"),
+    ("Low back pain (no fever) for two weeks.", "Low back pain", "present"),
+    ("AP and lateral views (obliques not done).", "lateral views", "present"),
+    ("History of breast cancer, new low back pain.", "low back pain", "present"),
+    ("Hx breast cancer.", "breast cancer", "historical"),
+    ("PMH significant for lumbar fusion.", "lumbar fusion", "historical"),
 ])
 def test_context_assertion(assertion, sentence, target, expected):
     assert assertion(sentence, target) == expected

@@ -21,6 +21,24 @@ def facts(check, text, cpt=("72100",)):
     ("AP and lateral views of the lumbar spine. Will obtain flexion and extension views if pain persists.", 2),
     ("X-rays of the lumbar spine were reviewed.", None),
     ("Pain worse with flexion and extension.", None),
+    # a projection list needs no view noun; shorthand counts
+    ("Technique: AP and lateral.", 2),
+    ("Projections: PA/lat.", 2),
+    ("Technique: 2V.", 2),
+    ("Lumbar spine x2 views.", 2),
+    ("Anteroposterior and lateral views of the lumbar spine.", 2),
+    ("Frontal and lateral radiographs.", 2),
+    ("Flex/ex views of the cervical spine.", 2),
+    ("Upright lateral views obtained in flexion and in extension.", 2),
+    ("Complete series with bending: AP, lateral, both obliques, R and L bending.", 6),
+    ("AP, lateral and coned-down lateral of L5-S1.", 3),
+    # views that were not taken
+    ("AP and lateral views. Flexion and extension views deferred.", 2),
+    ("AP and lateral views were obtained; oblique views were omitted.", 2),
+    ("AP and lateral views. The patient declined oblique views.", 2),
+    ("AP and lateral views. Bending views could not be obtained due to pain.", 2),
+    ("AP and lateral views (obliques not done).", 2),
+    ("Pain with left lateral bending and right lateral bending.", None),
 ])
 def test_facts_view_count(check, text, views):
     assert facts(check, text)["views"] == views
