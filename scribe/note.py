@@ -178,7 +178,7 @@ class NoteAggregator:
             current = header
         elif current is None:
             current = "title" if (i == 0 and f.imaging_noun) else "narrative"
-        elif current in SINGLE_LINE and span.starts_line:
+        elif current in SINGLE_LINE and (span.starts_line or current == "title"):   # a title is one sentence
             current = self.last_multiline or "narrative"
         self.current = current
         if current not in SINGLE_LINE:

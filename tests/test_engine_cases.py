@@ -45,6 +45,22 @@ CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2
      {"contrast": "without_with", "region": ["thoracic"]}),
     (CLINIC, dict(cpt=["72100"], icd10=["M47.816"]), set(), {"views": 2, "signed": True}),
     (CLINIC, dict(cpt=["72120"], icd10=["M47.816"]), {"POSITIONS_MISSING", "INDICATION_NOT_SPECIFIC", "DX_NOT_SUPPORTING"}, {}),
+    # red-team phrasings: capitals without colons, a one-paragraph report, projection lists, signatures
+    ("XR LUMBAR SPINE AP AND LATERAL\nINDICATION LOW BACK PAIN FOR 8 WEEKS\nCOMPARISON NONE\nFINDINGS ALIGNMENT IS "
+     "NORMAL. NO FRACTURE.\nIMPRESSION NORMAL LUMBAR SPINE.\nORDERING PHYSICIAN SAMUEL ORTIZ MD\nELECTRONICALLY SIGNED "
+     "BY ANA RUIZ MD", dict(cpt=["72100"], icd10=["M54.50"]), set(), {"views": 2}),
+    ("Lumbar spine 2 views for low back pain, ordered by Dr Ortiz. The alignment is normal and there is no fracture. "
+     "No prior studies for comparison. Impression: normal lumbar spine. Signed Ana Ruiz, MD",
+     dict(cpt=["72100"], icd10=["M54.50"]), set(), {"views": 2, "signed": True}),
+    (BASE.replace("AP and lateral, 2 views.", "radiographs.\nTechnique: PA/lat."), dict(cpt=["72100"], icd10=["M54.50"]),
+     set(), {"views": 2}),
+    (BASE.replace("Electronically signed by Dr A.", "Dictated but not signed by Dr A."),
+     dict(cpt=["72100"], icd10=["M54.50"]), {"SIGNATURE_MISSING"}, {"signed": False}),
+    ("MRI LUMBAR SPINE WITHOUT CONTRAST\nIndication: left L5 radiculopathy for 8 weeks despite physical therapy.\n"
+     "Technique: sagittal T1, T2 and axial T2 without IV contrast. Post-contrast imaging was not performed.\n"
+     "Comparison: none.\nFindings: L4-5 left paracentral protrusion contacting the L5 root.\nImpression: L4-5 "
+     "protrusion.\nOrdering physician: Dr B\nElectronically signed by Dr A", dict(cpt=["72148"], icd10=["M54.16"]),
+     set(), {"contrast": "without"}),
 ])
 def test_engine_whole_note(check, text, enc, gaps, facts):
     result = check(text, **enc)

@@ -154,7 +154,10 @@ class FactExtractor:
         if "contrast" in gates:
             for value, rx in self.contrast:
                 for m in rx.finditer(text):
-                    if self._asserted(text, triggers, m.start(), m.end()) in ("hypothetical", "family"):
+                    assertion = self._asserted(text, triggers, m.start(), m.end())
+                    if assertion in ("hypothetical", "family"):
+                        continue
+                    if assertion == "negated" and value != "without":   # "post-contrast images were not obtained"
                         continue
                     if any(s <= m.start() < e for _, s, e in facts.contrast):
                         continue
@@ -168,6 +171,9 @@ class FactExtractor:
             m = self.unsigned.search(text)
             if m:
                 facts.unsigned = (m.start(), m.end())
+                # "dictated but not signed by", "to be signed by": the signature words are negated
+                if facts.signature and m.start() <= facts.signature[0] <= m.end():
+                    facts.signature = None
         if "ordering" in gates:
             m = self.ordering.search(text)
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:

@@ -17,7 +17,10 @@ class HeaderDetector:
             for literal in rule.literals:
                 table.setdefault(literal.lower(), rule.category)
         self._table = table
-        self._regex = re.compile(rf"^\s*(?P<h>{trie_pattern(list(table))})\s*(?::|\s+colon\b|\s*-\s+|$)", re.I)
+        # a header ends in ':', a spoken 'colon', ' - ', the end of the line, or (in capitals only,
+        # checked below) a space before its content: "IMPRESSION NORMAL LUMBAR SPINE."
+        self._regex = re.compile(rf"^\s*(?P<h>{trie_pattern(list(table))})(?:\s*(?::|\s+colon\b|\s*-\s+|$)|(?=\s+\S))",
+                                 re.I)
 
     @property
     def literals(self) -> list[str]:
@@ -51,7 +54,7 @@ def assign_sections(headers, starts_line, has_imaging) -> list[str]:
             current = header
         elif current is None:
             current = "title" if (i == 0 and has_imaging[i]) else "narrative"
-        elif current in SINGLE_LINE and starts_line[i]:
+        elif current in SINGLE_LINE and (starts_line[i] or current == "title"):
             current = _previous_multiline(out) or "narrative"
         out.append(current)
         if i == 0 and header is None and current == "title":

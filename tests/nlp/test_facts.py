@@ -87,6 +87,12 @@ def test_facts_levels(check, text, levels):
     ("Sagittal images were obtained. Following intravenous administration of gadolinium, T1 images were obtained.", "with"),
     ("Images were obtained before and after intravenous contrast.", "without_with"),
     ("MRI of the lumbar spine.", None),
+    ("MRI lumbar spine without IV contrast. Post-contrast imaging was not performed.", "without"),
+    ("Precontrast and postcontrast T1 images after 7 mL gadolinium IV.", "without_with"),
+    ("Images prior to and following the administration of gadolinium.", "without_with"),
+    ("Routine sequences followed by post contrast T1.", "without_with"),
+    ("Contrast not administered.", "without"),
+    ("The patient declined gadolinium.", "without"),
 ])
 def test_facts_contrast(check, text, contrast):
     assert facts(check, text, ("72148",))["contrast"] == contrast
@@ -97,6 +103,11 @@ def test_facts_contrast(check, text, contrast):
     ("Impression: normal.\nSigned: Ana Ruiz, MD", True),
     ("Impression: normal.\nDictated by: Ana Ruiz, MD\nDictated but not read.", False),
     ("Impression: normal.\nReport status: preliminary, pending physician signature.", False),
+    ("Impression: normal.\nSigned Ana Ruiz, MD", True),
+    ("Impression: normal.\nApproved by Ana Ruiz, MD", True),
+    ("Impression: normal.\nI personally reviewed the images and agree with the findings above. Ana Ruiz, MD", True),
+    ("Impression: normal.\nDictated but not signed by Ana Ruiz, MD", False),
+    ("Impression: normal.\nTo be signed by Ana Ruiz, MD", False),
 ])
 def test_facts_signature(check, text, signed):
     assert facts(check, text)["signed"] is signed
