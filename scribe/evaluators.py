@@ -99,16 +99,27 @@ def _covered(ctx: Context, code: str) -> bool:
     return any(code.startswith(prefix) for concept in ctx.concepts.values() for prefix in concept.covers)
 
 
+def _best_prefix(ctx: Context, code: str) -> int:
+    """Length of the longest lexicon prefix that covers ``code`` (0 when none does)."""
+    return max((len(prefix) for concept in ctx.concepts.values() for prefix in concept.covers
+                if code.startswith(prefix)), default=0)
+
+
+def _documents_code(ctx: Context, concept, code: str, best: int) -> bool:
+    """Does a mention of ``concept`` speak of the condition ``code`` names? Its concept covers
+    the code most specifically, or is a subtype of it ('adolescent idiopathic scoliosis'
+    for M41.9 Scoliosis, unspecified)."""
+    if concept is None or not best:
+        return False
+    return any((code.startswith(prefix) and len(prefix) == best) or
+               (len(prefix) > best and prefix.startswith(code[:best])) for prefix in concept.covers)
+
+
 def _covering_mentions(ctx: Context, code: str):
-    """Mentions of the concepts that most specifically cover ``code`` (longest prefix)."""
-    best, names = 0, set()
-    for name, concept in ctx.concepts.items():
-        for prefix in concept.covers:
-            if code.startswith(prefix) and len(prefix) >= best:
-                if len(prefix) > best:
-                    best, names = len(prefix), set()
-                names.add(name)
-    return [m for m in ctx.note.mentions if m.concept in names]
+    """Mentions of the concepts that most specifically cover ``code`` (longest prefix), or of
+    their subtypes."""
+    best = _best_prefix(ctx, code)
+    return [m for m in ctx.note.mentions if _documents_code(ctx, ctx.concepts.get(m.concept), code, best)]
 
 
 def _note_codes(ctx: Context, assertions=("present",)):
@@ -362,17 +373,39 @@ def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
                       if c.startswith(category) and _documents(icd, i.assertion)]
         parent = ctx.codeset.parent(icd)
         desc = (ctx.codeset.description(icd) or "").lower()
+        better = None
         for code, ind in note_codes:
             if code == icd or ctx.codeset.parent(code) != parent:
                 continue
             other = (ctx.codeset.description(code) or "").lower()
             seventh = len(icd.replace(".", "")) == 7 and len(code.replace(".", "")) == 7 and ctx.note.encounter
             if ("unspecified" in desc and "unspecified" not in other) or (seventh and icd[:-1] == code[:-1]):
-                hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
-                                 "description": ctx.codeset.description(code) or ""},
-                                [Evidence(ind.start, ind.end, ind.text)], icd10=icd))
+                better = (code, ind)
                 break
+        if better is None and "unspecified" in desc:
+            better = _same_condition_more_specific(ctx, icd, desc, note_codes)
+        if better is not None:
+            code, ind = better
+            hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
+                             "description": ctx.codeset.description(code) or ""},
+                            [Evidence(ind.start, ind.end, ind.text)], icd10=icd))
     return hits
+
+
+def _same_condition_more_specific(ctx: Context, icd: str, desc: str, note_codes):
+    """A code the note documents for the same condition (its concept covers the chosen
+    code) that fills an axis the chosen code leaves unspecified: 'L2 wedge compression
+    fracture' (S32.020A) for S32.009A, 'L4-5 stenosis' (M48.061) for M48.00."""
+    best = _best_prefix(ctx, icd)
+    for code, ind in note_codes:
+        if code == icd or not _documents_code(ctx, ctx.concepts.get(ind.concept), icd, best):
+            continue
+        if not ctx.codeset.is_billable(code):
+            continue
+        other = (ctx.codeset.description(code) or "").lower()
+        if other.count("unspecified") < desc.count("unspecified"):
+            return code, ind
+    return None
 
 
 @check("dx_certainty")

@@ -123,6 +123,10 @@ class IndicationLinker:
                 axes["fracture_type"] = "wedge_compression"
             elif "burst" in phrase:
                 axes["fracture_type"] = "burst"
+        if "disc_level" in wanted:
+            discs = [lv for lv in f.levels if "-" in lv[0] and lv[0][0] == "C"]
+            if discs:
+                axes["disc_level"] = min(discs, key=lambda lv: abs(lv[2] - local[0]))[0]
         if "encounter" in wanted and encounter:
             axes["encounter"] = encounter
         if "claudication" in wanted:
