@@ -17,6 +17,12 @@ def indications(check, text):
     ("Pre-op motion assessment of L4-5.", ("Pre-op motion assessment", "instability", "present", "M53.2X6", "exact")),
     ("Right C6 radiculopathy.", ("radiculopathy", "radiculopathy", "present", "M54.12", "exact")),
     ("Acute L1 wedge compression fracture after a fall today.", ("wedge compression fracture", "vertebral_fracture", "present", "S32.010A", "exact")),
+    ("Mild C5-6 degenerative disc disease.", ("degenerative disc disease", "disc_degeneration", "present", "M50.322", "exact")),
+    ("Low back and right hip pain since the fall.", ("Low back and right hip pain", "low_back_pain", "present", "M54.50", "pattern")),
+    ("Pain in lower back for two months.", ("Pain in lower back", "low_back_pain", "present", "M54.50", "exact")),
+    ("Low back pain radiating to the left buttock.", ("Low back pain", "low_back_pain", "present", "M54.50", "exact")),
+    ("Back pain with minimal relief from 8 weeks of physical therapy.",
+     ("minimal relief from 8 weeks of physical therapy", "conservative_care_failed", "present", None, "pattern")),
 ])
 def test_concepts_link_with_assertion(check, text, expected):
     assert expected in indications(check, text)
