@@ -59,6 +59,7 @@ def test_facts_positions(check, text, positions):
     ("Thoracolumbar junction, 2 views. Alignment from T11 to L2 is normal.", ["thoracolumbar"]),
     ("Scoliosis series, standing PA and lateral of the entire spine. The lumbar spine is straight.", ["entire_spine"]),
     ("Sacroiliac joints, 3 views.", ["sacroiliac"]),
+    ("CT cervical and thoracic spine without contrast.", ["cervical", "thoracic"]),
     ("MRI lumbar spine. The conus ends at L1. Cord normal to T12.", ["lumbosacral"]),
     ("Cervical spine x-rays today. Lumbar spine films were not obtained.", ["cervical"]),
     ("Spine, one view. No fracture.", []),
