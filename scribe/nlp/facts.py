@@ -60,7 +60,7 @@ class SentenceFacts:
 # projection words that may make a list without a view noun ("AP and lateral", "PA/lat", "2V")
 _PROJECTION_HINT = re.compile(r"\b(?:AP|PA|[Ll]at(?:eral)?s?|LAT(?:ERAL)?|[Ff]rontal|FRONTAL|[Oo]bliques?|OBLIQUES?|"
                               r"[Aa]ntero|ANTERO|[Pp]ostero|POSTERO|[Oo]dontoid|ODONTOID|[Ss]wimmer|SWIMMER|[Cc]oned|CONED|"
-                              r"ap|pa)\b|\d\s*[vV]\b")
+                              r"ap|pa)\b|\d\s*(?:[vV]|[vV][wW][sS]?)\b")
 # positions: they count as views only near a view noun (else they are range of motion)
 _DYNAMIC = frozenset({"flexion", "extension", "bending_pair", "bending_right", "bending_left"})
 

@@ -48,7 +48,7 @@ def assertion():
     ("Low back pain (no fever) for two weeks.", "Low back pain", "present"),
     ("AP and lateral views (obliques not done).", "lateral views", "present"),
     ("History of breast cancer, new low back pain.", "low back pain", "present"),
-    ("Hx breast cancer.", "breast cancer", "historical"),
+    ("HX: pain in the lower back for 2 months.", "pain in the lower back", "present"),
     ("PMH significant for lumbar fusion.", "lumbar fusion", "historical"),
 ])
 def test_context_assertion(assertion, sentence, target, expected):

@@ -25,6 +25,7 @@ def facts(check, text, cpt=("72100",)):
     ("Technique: AP and lateral.", 2),
     ("Projections: PA/lat.", 2),
     ("Technique: 2V.", 2),
+    ("Technique: 2 vws.", 2),
     ("Lumbar spine x2 views.", 2),
     ("Anteroposterior and lateral views of the lumbar spine.", 2),
     ("Frontal and lateral radiographs.", 2),
