@@ -2,61 +2,16 @@
 // dollars, codes and provider names); it never asks for note text, evidence or messages.
 
 import { barChart, columnChart } from "./dashboard.charts.js";
+import { $, $$, PAGE, api, el, fetchApi, notice, pad, signIn } from "./page.js";
 
-const PAGE = new URL(location.href);
-const TOKEN = PAGE.searchParams.get("access_token") || "";
 const FILTERS = ["date_from", "date_to", "provider", "cpt", "risk"];
 const GROUPS = ["provider", "cpt", "gap_code", "week"];
 const REASON_CLASSES = ["r0", "r1", "r2", "r3", "r4", "r5"];
 
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-const pad = (n) => String(n).padStart(2, "0");
 const dollars = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 const money = (x) => dollars.format(x || 0);
 const pct = (x) => (x === null || x === undefined ? "n/a" : `${Math.round(x * 1000) / 10}%`);
 const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
-class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    Object.assign(this, { status, code });
-  }
-}
-
-async function fetchApi(path) {
-  let response;
-  try {
-    response = await fetch(path, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  } catch {
-    throw new ApiError(0, "NETWORK", "The service did not answer. Check the connection and try again.");
-  }
-  if (!response.ok) {
-    const data = await response.json().catch(() => null);
-    const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code || `HTTP_${response.status}`, error.message || response.statusText);
-  }
-  return response;
-}
-const api = async (path) => (await fetchApi(path)).json();
-
-function notice(message) {
-  const box = $("#notice");
-  box.textContent = message;
-  box.hidden = !message;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
 
 // -- filters and queries --------------------------------------------------------------------
 const state = { reasons: {}, data: null };
@@ -321,20 +276,8 @@ function refuse(message) {
 }
 
 async function start() {
-  if (!TOKEN) {
-    refuse("This page needs an access token in its address (?access_token=...). Use the dashboard URL that "
-           + "`scribe serve` printed, or ask an admin for a manager token.");
-    return;
-  }
-  let me;
-  try {
-    me = await api("/api/me");
-  } catch (err) {
-    refuse(err.status === 401 ? "The access token in this page's address is unknown or revoked. Ask an admin for a "
-           + "manager token." : `The service could not be reached: ${err.message}`);
-    return;
-  }
-  $("[data-testid=who]").textContent = `Signed in as ${me.name} (${me.role})`;
+  const me = await signIn({ page: "dashboard", role: "manager", refuse });
+  if (!me) return;
   if (me.role !== "manager") {
     refuse(`The dashboard needs the manager role; this token is a ${me.role}'s, so it shows no statistics. `
            + "Open the page with a manager token.");

@@ -2,65 +2,18 @@
 // from the JSON API, called with the access_token of the page's URL as a Bearer token.
 // Reading a dictation's detail is audited by the server.
 
-const PAGE = new URL(location.href);
-const TOKEN = PAGE.searchParams.get("access_token") || "";
+import { $, $$, PAGE, api, el, notice, pad, signIn } from "./page.js";
+
 const FILTERS = ["provider", "cpt", "gap_code", "date_from", "date_to"];
 const SEVERITY_RANK = { error: 0, warning: 1, info: 2 };
 const PAGE_SIZE = 50;
 
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-
-class ApiError extends Error {
-  constructor(status, code, message, extra = {}) {
-    super(message);
-    Object.assign(this, { status, code, extra });
-  }
-}
-
-async function api(path, { method = "GET", body } = {}) {
-  const headers = { Authorization: `Bearer ${TOKEN}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch {
-    throw new ApiError(0, "NETWORK", "The service did not answer. Check the connection and try again.");
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code || `HTTP_${response.status}`,
-                       error.message || response.statusText, error);
-  }
-  return data;
-}
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
-
-const pad = (n) => String(n).padStart(2, "0");
 function when(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 const timeEl = (iso) => el("time", { datetime: iso, text: when(iso) });
-
-function notice(message) {
-  const box = $("#notice");
-  box.textContent = message;
-  box.hidden = !message;
-}
 
 function refuse(message) {
   notice(message);
@@ -431,20 +384,8 @@ function renderHistory(gaps) {
 
 // -- start ----------------------------------------------------------------------------------
 async function start() {
-  if (!TOKEN) {
-    refuse("This page needs an access token in its address (?access_token=...). Use the review URL that "
-           + "`scribe serve` printed, or ask an admin for a scribe token.");
-    return;
-  }
-  let me;
-  try {
-    me = await api("/api/me");
-  } catch (err) {
-    refuse(err.status === 401 ? "The access token in this page's address is unknown or revoked. Ask an admin "
-           + "for a scribe token." : `The service could not be reached: ${err.message}`);
-    return;
-  }
-  $("[data-testid=who]").textContent = `Signed in as ${me.name} (${me.role})`;
+  const me = await signIn({ page: "review", role: "scribe", refuse });
+  if (!me) return;
   if (me.role !== "scribe") {
     refuse(`The review queue needs the scribe role; this token is a ${me.role}'s. Open the page with a scribe token.`);
     return;
