@@ -104,3 +104,15 @@ def http_get(url: str, token: str | None = None):
         return r.status, json.loads(r.read())
 
 
+
+
+def dictate_and_finalize(server: "Server", token: str, dictation_id: str, encounter: dict, text: str) -> list[dict]:
+    """A physician dictates ``text`` line by line over the WebSocket and finalizes it; returns
+    the gaps left open."""
+    with server.ws(token) as ws:
+        assert ask(ws, {"type": "start", "encounter": encounter, "dictation_id": dictation_id})["type"] == "state"
+        for seq, line in enumerate(text.splitlines(keepends=True), 1):
+            assert ask(ws, {"type": "segment", "seq": seq, "text": line, "final": True})["type"] == "state"
+        done = ask(ws, {"type": "finalize"})
+    assert done["type"] == "finalized", done
+    return done["gaps"]

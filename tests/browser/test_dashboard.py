@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from ..live import Server, ask, http_get
+from ..live import Server, dictate_and_finalize, http_get
 from .conftest import screenshot
 
 pytestmark = pytest.mark.browser
@@ -40,13 +40,7 @@ DICTATIONS = [  # id, provider, cpt, text, gap codes open at finalization
 
 def dictate(server: Server, token: str, did: str, provider: str, cpt: str, text: str) -> list[dict]:
     encounter = {"cpt": [cpt], "icd10": ["M54.50"], "site": "office", "provider": provider}
-    with server.ws(token) as ws:
-        assert ask(ws, {"type": "start", "encounter": encounter, "dictation_id": did})["type"] == "state"
-        for seq, line in enumerate(text.splitlines(keepends=True), 1):
-            assert ask(ws, {"type": "segment", "seq": seq, "text": line, "final": True})["type"] == "state"
-        done = ask(ws, {"type": "finalize"})
-    assert done["type"] == "finalized", done
-    return done["gaps"]
+    return dictate_and_finalize(server, token, did, encounter, text)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from ..live import Server, ask
+from ..live import Server, dictate_and_finalize
 from .conftest import screenshot
 
 pytestmark = pytest.mark.browser
@@ -41,16 +41,9 @@ READ_ONLY = ["kim-cervical", "kim-views", "lee-unsigned"]       # no test acts o
 
 
 def dictate(server: Server, token: str, did: str, provider: str, cpt: str, text: str) -> list[dict]:
-    """A physician dictates ``text`` line by line over the WebSocket and finalizes it."""
     encounter = {"cpt": [cpt], "icd10": ["M54.2" if cpt == "72040" else "M54.50"], "site": "office",
                  "provider": provider}
-    with server.ws(token) as ws:
-        assert ask(ws, {"type": "start", "encounter": encounter, "dictation_id": did})["type"] == "state"
-        for seq, line in enumerate(text.splitlines(keepends=True), 1):
-            assert ask(ws, {"type": "segment", "seq": seq, "text": line, "final": True})["type"] == "state"
-        done = ask(ws, {"type": "finalize"})
-    assert done["type"] == "finalized", done
-    return done["gaps"]
+    return dictate_and_finalize(server, token, did, encounter, text)
 
 
 @pytest.fixture(scope="module")
