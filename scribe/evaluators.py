@@ -421,20 +421,14 @@ def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
     return hits
 
 
-# words of ICD-10-CM descriptions that say nothing about the condition itself
-_GENERIC = frozenset("unspecified other specified initial subsequent encounter sequela without routine healing "
-                     "delayed nonunion malunion current region multiple single level disorder disorders "
-                     "condition conditions classified elsewhere".split())
-
-
-def _described(ctx: Context, icd: str) -> bool:
+def _described(ctx: Context, icd: str, stopwords) -> bool:
     """For a code no lexicon concept covers: does the note use a word of its description
     (or its parents')? Without a concept the checker cannot judge support, so any
     descriptive word counts and only a note silent on the condition is flagged."""
     words, code = set(), icd
     while code:
         words.update(w for w in re.findall(r"[a-z]{5,}", (ctx.codeset.description(code) or "").lower())
-                     if w not in _GENERIC)
+                     if w not in stopwords)
         code = ctx.codeset.parent(code)
     text = ctx.note.text.lower()
     return any(re.search(r"\b" + w[:6], text) for w in words)
@@ -445,7 +439,7 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
         if not _covered(ctx, icd):
-            if not _described(ctx, icd):
+            if not _described(ctx, icd, frozenset(params.get("description_stopwords", ()))):
                 hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, [], icd10=icd))
             continue
         mentions = _covering_mentions(ctx, icd)

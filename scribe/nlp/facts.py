@@ -57,10 +57,6 @@ class SentenceFacts:
     age: int | None = None
 
 
-# projection words that may make a list without a view noun ("AP and lateral", "PA/lat", "2V")
-_PROJECTION_HINT = re.compile(r"\b(?:AP|PA|[Ll]at(?:eral)?s?|LAT(?:ERAL)?|[Ff]rontal|FRONTAL|[Oo]bliques?|OBLIQUES?|"
-                              r"[Aa]ntero|ANTERO|[Pp]ostero|POSTERO|[Oo]dontoid|ODONTOID|[Ss]wimmer|SWIMMER|[Cc]oned|CONED|"
-                              r"ap|pa)\b|\d\s*(?:[vV]|[vV][wW][sS]?)\b")
 # positions: they count as views only near a view noun (else they are range of motion)
 _DYNAMIC = frozenset({"flexion", "extension", "bending_pair", "bending_right", "bending_left"})
 
@@ -85,6 +81,7 @@ class FactExtractor:
                                      tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
+        self.projection_hint = re.compile(p["projection_hint"])   # case-sensitive: 'AP', not 'ap' in a word
         self.level = re.compile(p["level"], re.I)
         self.level_not_after = CaseFree(p["level_not_after"])
         self.spoken_level = CaseFree(p["spoken_level"])
@@ -146,7 +143,7 @@ class FactExtractor:
         facts.view_context = "view_context" in gates and bool(self.view_context.search(text))
         if facts.view_context:
             self._views(text, facts, triggers)
-        elif _PROJECTION_HINT.search(text):
+        elif self.projection_hint.search(text):
             self._views(text, facts, triggers, bare=True)
         self._regions(text, gates, facts, triggers)
         if _LEVEL_GATE.search(text):
