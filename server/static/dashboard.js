@@ -2,7 +2,7 @@
 // dollars, codes and provider names); it never asks for note text, evidence or messages.
 
 import { barChart, columnChart } from "./dashboard.charts.js";
-import { $, $$, PAGE, api, el, fetchApi, notice, pad, signIn } from "./page.js";
+import { $, $$, api, el, fetchApi, formFromUrl, notice, pad, signIn } from "./page.js";
 
 const FILTERS = ["date_from", "date_to", "provider", "cpt", "risk"];
 const GROUPS = ["provider", "cpt", "gap_code", "week"];
@@ -81,15 +81,7 @@ function syncUrl() {
 
 function filtersFromUrl() {
   const form = $("#filters");
-  for (const name of FILTERS) {
-    const value = PAGE.searchParams.get(name);
-    if (value === null) continue;
-    const control = form.elements[name];
-    if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === value)) {
-      control.append(el("option", { value, text: value }));
-    }
-    control.value = value;
-  }
+  formFromUrl(form, FILTERS);
 }
 
 // -- loading and rendering ------------------------------------------------------------------

@@ -52,6 +52,20 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Set the named controls of ``form`` from the page's address (a shared or reloaded link keeps
+ * its filters); a select gains an option for a value it does not list yet. */
+export function formFromUrl(form, names) {
+  for (const name of names) {
+    const value = PAGE.searchParams.get(name);
+    if (value === null) continue;
+    const control = form.elements[name];
+    if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === value)) {
+      control.append(el("option", { value, text: value }));
+    }
+    control.value = value;
+  }
+}
+
 export function notice(message) {
   const box = $("#notice");
   box.textContent = message;

@@ -2,7 +2,7 @@
 // from the JSON API, called with the access_token of the page's URL as a Bearer token.
 // Reading a dictation's detail is audited by the server.
 
-import { $, $$, PAGE, api, el, notice, pad, signIn } from "./page.js";
+import { $, $$, PAGE, api, el, formFromUrl, notice, pad, signIn } from "./page.js";
 
 const FILTERS = ["provider", "cpt", "gap_code", "date_from", "date_to"];
 const SEVERITY_RANK = { error: 0, warning: 1, info: 2 };
@@ -45,15 +45,7 @@ function syncUrl() {
 
 function filtersFromUrl() {
   const form = $("#filters");
-  for (const name of FILTERS) {
-    const value = PAGE.searchParams.get(name);
-    if (value === null) continue;
-    const control = form.elements[name];
-    if (control.tagName === "SELECT" && ![...control.options].some((o) => o.value === value)) {
-      control.append(el("option", { value, text: value }));
-    }
-    control.value = value;
-  }
+  formFromUrl(form, FILTERS);
   const severities = PAGE.searchParams.getAll("severity");
   for (const box of $$("input[name=severity]", form)) box.checked = severities.includes(box.value);
 }
