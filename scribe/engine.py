@@ -21,6 +21,7 @@ from .linkers.cpt import CptRequirements
 from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
 from .linkers.indications import IndicationLinker
 from .linkers.ncci import NcciEdits
+from .nlp.analyzer import SentenceAnalyzer
 from .nlp.facts import SentenceFacts
 from .nlp.sections import HeaderDetector
 from .nlp.sentences import SentenceSplitter
@@ -38,16 +39,15 @@ class _Formatter(dict):
 
 class Engine:
     def __init__(self, lexicons: Lexicons, *, cache_size: int = 20000, ncci: NcciEdits | None = None):
-        from .nlp.factories import build_nlp
-
         self.lexicons = lexicons
-        self.nlp = build_nlp(lexicons.root)
+        self._component = SentenceAnalyzer(lexicons)
         self.splitter = SentenceSplitter(list(lexicons.midline_headers), HeaderDetector(lexicons.sections).literals)
         self.codeset = get_code_set()
         self.cpt = CptRequirements(lexicons)
         self.linker = IndicationLinker(lexicons.concepts, self.codeset, lexicons.patterns)
         self.concepts = {c.concept: c for c in lexicons.concepts}
         self.tags = {c.concept: frozenset(c.tags) for c in lexicons.concepts}
+        self.covers = frozenset(prefix for c in lexicons.concepts for prefix in c.covers)
         finding_concepts = frozenset(c.concept for c in lexicons.concepts if "imaging_finding" in c.tags)
         self._imaging_finding = finding_concepts.__contains__
         self.rules = [r for r in lexicons.rules if r.status == "active"]
@@ -65,8 +65,12 @@ class Engine:
         self._cache: OrderedDict[str, SentenceFacts] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._component = self.nlp.get_pipe("scribe_sentence_facts")
         self._matcher = self._component.concepts
+
+    def warm(self) -> None:
+        """Load what the engine otherwise loads on first need (spaCy's tokenizer and
+        scispaCy's abbreviation detector, for the few sentences that need tokens)."""
+        self._component.warm()
 
     # -- validation -----------------------------------------------------------------------
     def validate_encounter(self, encounter: Encounter) -> Encounter:
@@ -139,7 +143,8 @@ class Engine:
         ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,
                       support=self.lexicons.icd_support, concepts=self.concepts, tags=self.tags,
                       pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality,
-                      distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"])
+                      distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"],
+                      covers=self.covers)
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:

@@ -38,6 +38,7 @@ class Context:
     laterality_modifiers: frozenset[str]
     distinct_modifiers: frozenset[str]
     region_labels: dict[str, str]
+    covers: frozenset[str] = frozenset()   # every code prefix some concept covers
 
     @property
     def chosen(self):
@@ -96,13 +97,12 @@ def _valid_icd(ctx: Context):
 
 
 def _covered(ctx: Context, code: str) -> bool:
-    return any(code.startswith(prefix) for concept in ctx.concepts.values() for prefix in concept.covers)
+    return _best_prefix(ctx, code) > 0
 
 
 def _best_prefix(ctx: Context, code: str) -> int:
     """Length of the longest lexicon prefix that covers ``code`` (0 when none does)."""
-    return max((len(prefix) for concept in ctx.concepts.values() for prefix in concept.covers
-                if code.startswith(prefix)), default=0)
+    return next((k for k in range(len(code), 0, -1) if code[:k] in ctx.covers), 0)
 
 
 def _documents_code(ctx: Context, concept, code: str, best: int) -> bool:

@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
             from scribe import build_engine
 
             scribe_engine = await asyncio.to_thread(build_engine)
+        # a live answer never waits for the tokenizer to load (the engine loads it on first need)
+        await asyncio.to_thread(scribe_engine.warm)
         # The engine's object graph (spaCy, lexicons, the ICD-10-CM index) lives as long as the
         # process: moved out of the collector's reach, full collections stop scanning it, which
         # keeps them from adding tens of milliseconds to a live answer.

@@ -1,5 +1,6 @@
-"""Indication and condition phrases: exact (spaCy PhraseMatcher on token norms),
-by pattern (regex from the lexicon), and tolerant of speech-recognition slips.
+"""Indication and condition phrases: exact (a trie-shaped pattern on the text, or spaCy's
+PhraseMatcher on token norms when a sentence was tokenized), by pattern (regex from the
+lexicon), and tolerant of speech-recognition slips.
 
 Tolerance: a token that is not a lexicon word but is close to one ("instabilty",
 rapidfuzz ratio >= ``fuzzy_cutoff`` with the same first three letters) gets the
@@ -9,52 +10,88 @@ lexicon word as its norm, and two tokens whose concatenation is a lexicon word
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
-from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc
 
 from .facts import Mention
+from .gates import KeywordGates
 from .trie import CaseFree, trie_pattern
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.matcher import PhraseMatcher
+    from spacy.tokens import Doc
 
 _WORDS = re.compile(r"[A-Za-z]+")
 _LONG_WORDS = re.compile(r"[a-z]{6,}")
 
 
 class ConceptMatcher:
-    def __init__(self, nlp, concepts, *, fuzzy_cutoff: float = 90.0, min_fuzzy_len: int = 6,
-                 extra_vocabulary: tuple[str, ...] = (), pattern_gate: tuple[str, ...] = ()):
-        self.vocab = nlp.vocab
-        self.matcher = PhraseMatcher(nlp.vocab, attr="NORM")
-        self.patterns: list[tuple[str, re.Pattern[str]]] = []
+    def __init__(self, concepts, *, fuzzy_cutoff: float = 90.0, min_fuzzy_len: int = 6,
+                 extra_vocabulary: tuple[str, ...] = (), pattern_gates: Mapping[str, Sequence[str]] | None = None):
+        """``pattern_gates``: for a concept with regex patterns, keywords one of which any
+        match contains (the patterns run only on sentences holding one)."""
+        self.patterns: list[tuple[str, CaseFree]] = []
         self.term_concept: dict[str, str] = {}
         words: set[str] = set(w.lower() for w in extra_vocabulary)
         for concept in concepts:
-            docs = []
             for term in concept.terms:
                 term_l = term.lower()
                 self.term_concept.setdefault(term_l, concept.concept)
-                docs.append(nlp.make_doc(term_l))
                 words.update(w for w in re.findall(r"[a-z]+", term_l) if len(w) >= min_fuzzy_len)
-            self.matcher.add(concept.concept, docs)
             for pattern in concept.patterns:
                 self.patterns.append((concept.concept, CaseFree(pattern)))
+        self._concepts = concepts
+        self._matcher: PhraseMatcher | None = None
+        self._lock = threading.Lock()
         self.keywords = frozenset(words)
-        # the regex patterns run only on sentences holding one of their anchor words (lexicon gate)
-        self.pattern_gate = CaseFree("|".join(re.escape(w) for w in pattern_gate)) if pattern_gate else None
+        # every match of a term contains the term's longest word: the term scan runs only on
+        # sentences holding one; a concept's patterns only on sentences holding its keywords
+        self._gate_keywords = {"terms": sorted({max(t.split(), key=len) for t in self.term_concept})}
+        self._gate_keywords.update({"concept:" + c: list(words) for c, words in (pattern_gates or {}).items()})
         self.term_regex = CaseFree(
             rf"(?<![\w])(?:{trie_pattern(sorted(self.term_concept), flexible_space=True)})(?![\w])")
         self._by_prefix: dict[str, list[str]] = {}
         for w in self.keywords:
             self._by_prefix.setdefault(w[:3], []).append(w)
         self._split_words = {f"{w[:k]} {w[k:]}": w for w in self.keywords for k in range(3, len(w) - 2)}
-        self._split_regex = re.compile(
-            rf"(?<![a-z])(?:{trie_pattern(sorted(self._split_words), flexible_space=True)})(?![a-z])"
-        ) if self._split_words else None
+        self._split_compiled: re.Pattern[str] | None = None   # compiled on first need (rarely needed)
+        self._gate_keywords["split"] = sorted(self._split_words)
+        self._gates = KeywordGates(self._gate_keywords)
         self.fuzzy_cutoff = fuzzy_cutoff
         self.min_fuzzy_len = min_fuzzy_len
         self._fix = lru_cache(maxsize=65536)(self._fix_uncached)
+        self._no_fix: set[str] = set()   # words already found to be no slip (most words of a note)
+
+    @property
+    def split_regex(self) -> re.Pattern[str] | None:
+        """One trie-shaped pattern of every way to split a lexicon word in two."""
+        if self._split_compiled is None and self._split_words:
+            self._split_compiled = re.compile(
+                rf"(?<![a-z])(?:{trie_pattern(sorted(self._split_words), flexible_space=True)})(?![a-z])")
+        return self._split_compiled
+
+    def phrase_matcher(self, nlp: Language) -> PhraseMatcher:
+        """spaCy's PhraseMatcher over every lexicon term, on token norms (built on first need)."""
+        if self._matcher is None:
+            with self._lock:
+                if self._matcher is None:
+                    from spacy.matcher import PhraseMatcher
+
+                    matcher = PhraseMatcher(nlp.vocab, attr="NORM")
+                    for concept in self._concepts:
+                        matcher.add(concept.concept, [nlp.make_doc(term.lower()) for term in concept.terms])
+                    self._matcher = matcher
+        return self._matcher
+
+    def _remember_clean(self, word: str) -> None:
+        if len(self._no_fix) >= 65536:   # bounded: a long-running service sees many words
+            self._no_fix.clear()
+        self._no_fix.add(word)
 
     # -- speech-recognition tolerance ---------------------------------------------------
     def _fix_uncached(self, word: str) -> str | None:
@@ -66,45 +103,67 @@ class ConceptMatcher:
         best = process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff)
         return best[0] if best else None
 
-    def corrections(self, text: str) -> tuple[list, list]:
+    def corrections(self, text: str, gates: set[str] | None = None) -> tuple[list, list]:
         """Speech-recognition slips in ``text``: (single-word fixes, two-word merges),
         each as (start, end, lexicon word). A lexicon word split in two ("spondylo
-        listhesis") is found by one scan of a trie of all its splits; a misspelt long
-        word ("instabilty") by rapidfuzz against lexicon words with the same first letters."""
+        listhesis") is found by one scan of a trie of all its splits (run when a split
+        with one space is among the open ``gates``, or the text has wider spacing); a
+        misspelt long word ("instabilty") by rapidfuzz against lexicon words with the
+        same first letters."""
         lower = text.lower()
         if len(lower) != len(text):
             lower = text
+        if gates is None:
+            gates = self._gates.open(lower)
         merges = [(m.start(), m.end(), self._split_words[" ".join(m.group(0).split())])
-                  for m in self._split_regex.finditer(lower)] if self._split_regex else []
+                  for m in self.split_regex.finditer(lower)] \
+            if self._split_words and ("split" in gates or "  " in lower or "\t" in lower) else []
         single: list[tuple[int, int, str]] = []
-        fix, keywords = self._fix, self.keywords
+        unknown = set(_LONG_WORDS.findall(lower))
+        unknown -= self.keywords
+        unknown -= self._no_fix
+        if not unknown:
+            return single, merges
+        fix = self._fix
         for m in _LONG_WORDS.finditer(lower):
             word = m.group()
-            if word not in keywords:
+            if word in unknown:
                 target = fix(word)
-                if target and not any(s <= m.start() < e for s, e, _ in merges):
+                if target is None:
+                    self._remember_clean(word)
+                elif not any(s <= m.start() < e for s, e, _ in merges):
                     single.append((m.start(), m.end(), target))
         return single, merges
 
-    def exact_mentions(self, text: str, single: list[tuple[int, int, str]] = ()) -> list[Mention]:
+    def gate_keywords(self) -> dict[str, list[str]]:
+        """The keyword gates of the term scan ("terms") and of each concept's patterns
+        ("concept:<name>"), for a caller that opens all its gates in one pass."""
+        return self._gate_keywords
+
+    def exact_mentions(self, text: str, single: list[tuple[int, int, str]] = (),
+                       gates: set[str] | None = None) -> list[Mention]:
         """Lexicon terms found by one scan of a trie-shaped pattern (no tokens needed).
 
         ``single`` are one-word slip corrections (from ``corrections``): the scan then runs
         on the text with each slip replaced by its lexicon word, and the offsets are mapped
         back to the original text; a term touching a corrected word is a ``fuzzy`` match.
-        Regex patterns always run on the original text."""
+        Regex patterns run on the original text. ``gates``: the open keyword gates of the
+        text (see `gate_keywords`), when the caller has them."""
+        if gates is None:
+            gates = self._gates.open(text.lower())
+        found: list[Mention] = []
         if single:
             fixed, edits = _apply(text, single)
-            found = []
             for m in self.term_regex.finditer(fixed):
                 kind = "fuzzy" if any(fs < m.end() and fe > m.start() for fs, fe, _, _ in edits) else "exact"
                 found.append(Mention(self.term_concept[" ".join(m.group(0).split())], _back(m.start(), edits, False),
                                      _back(m.end(), edits, True), "present", kind))
-        else:
+        elif "terms" in gates:
             found = [Mention(self.term_concept[" ".join(m.group(0).split())], m.start(), m.end(), "present", "exact")
                      for m in self.term_regex.finditer(text)]
-        if self.pattern_gate is None or self.pattern_gate.search(text):
-            for concept, rx in self.patterns:
+        for concept, rx in self.patterns:
+            gate = "concept:" + concept
+            if gate in gates or gate not in self._gate_keywords:
                 for m in rx.finditer(text):
                     found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
         return _longest_first(found)
@@ -128,19 +187,28 @@ class ConceptMatcher:
         return fixed
 
     # -- matching -------------------------------------------------------------------------
-    def mentions(self, doc: Doc, text: str, fixed: list[tuple[int, int]]) -> list[Mention]:
+    def mentions(self, doc: Doc, text: str, fixed: list[tuple[int, int]], nlp: Language) -> list[Mention]:
+        """Lexicon terms in a tokenized sentence (``nlp`` made its tokens)."""
         found: list[Mention] = []
-        for match_id, start, end in self.matcher(doc):
+        for match_id, start, end in self.phrase_matcher(nlp)(doc):
             span = doc[start:end]
             kind = "fuzzy" if any(s < span.end_char and e > span.start_char for s, e in fixed) else "exact"
-            found.append(Mention(self.vocab.strings[match_id], span.start_char, span.end_char, "present", kind))
+            found.append(Mention(doc.vocab.strings[match_id], span.start_char, span.end_char, "present", kind))
         for concept, rx in self.patterns:
             for m in rx.finditer(text):
                 found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
         return _longest_first(found)
 
     def concept_of(self, phrase: str) -> str | None:
-        return self.term_concept.get(" ".join(phrase.lower().split()))
+        """The concept a long form names: a lexicon term, or a phrase ending in one
+        ("lumbar spinal stenosis" for "spinal stenosis"; "(LSS)" then means it too)."""
+        key = " ".join(phrase.lower().split())
+        concept = self.term_concept.get(key)
+        if concept is None:
+            found = [m for m in self.term_regex.finditer(key) if m.end() == len(key)]
+            if found:
+                concept = self.term_concept[" ".join(found[-1].group(0).split())]
+        return concept
 
 
 def _apply(text: str, single) -> tuple[str, list[tuple[int, int, int, int]]]:

@@ -54,6 +54,10 @@ class ContextAnnotator:
         table = self._table
         return [Trigger(m.start(), m.end(), *table[m.group(0).lower()]) for m in self._regex.finditer(text)]
 
+    def lazy_triggers(self, text: str) -> LazyTriggers:
+        """The sentence's triggers, found on first use: most sentences hold nothing to assert."""
+        return LazyTriggers(self, text)
+
     def assertion(self, text: str, triggers: list[Trigger], start: int, end: int) -> str:
         """Assertion of the mention text[start:end] given the sentence's triggers."""
         found: set[str] = set()
@@ -87,3 +91,17 @@ class ContextAnnotator:
             if other.category in DECISIVE and other.category != trig.category and trig.category in DECISIVE:
                 return False
         return True
+
+
+class LazyTriggers:
+    """An iterable of a sentence's triggers that scans the sentence the first time it is read."""
+
+    __slots__ = ("_annotator", "_text", "_items")
+
+    def __init__(self, annotator: ContextAnnotator, text: str):
+        self._annotator, self._text, self._items = annotator, text, None
+
+    def __iter__(self):
+        if self._items is None:
+            self._items = self._annotator.triggers(self._text)
+        return iter(self._items)

@@ -7,7 +7,6 @@ any blank English pipeline.
 """
 from __future__ import annotations
 
-import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -17,16 +16,11 @@ from spacy.tokens import Doc
 
 from ..lexicons import Lexicons, load_lexicons
 from . import extensions
-from .concepts import ConceptMatcher
+from .analyzer import SentenceAnalyzer
 from .context import ContextAnnotator
 from .facts import FactExtractor, SentenceFacts
 from .sections import HeaderDetector, assign_sections
 from .sentences import SentenceSplitter
-
-_CAPS = re.compile(r"(?<![A-Za-z])[A-Z]{2,8}(?![A-Za-z])")
-# what scispaCy's detector can take for a short form in parentheses: 1-3 words of 2-9
-# characters, starting with a letter ("(DDD)", "(IS)"); a wider net than the detector's own
-_SHORT_FORM = re.compile(r"\(\s*[A-Za-z][^()]{0,29}\)")
 
 
 @lru_cache(maxsize=4)
@@ -71,58 +65,19 @@ class SectionizerComponent:
 
 class SentenceFactsComponent:
     """Everything the rules need from one sentence: mentions with assertion, views,
-    anatomy, contrast and report elements (`SentenceFacts` in ``doc._.scribe_facts``)."""
+    anatomy, contrast and report elements (`SentenceFacts` in ``doc._.scribe_facts``).
+    The work is `SentenceAnalyzer`'s, on this pipeline's tokens."""
 
     def __init__(self, nlp: Language, lexicons: Lexicons, fuzzy_cutoff: float, max_scope: int):
         extensions.register()
-        self.headers = HeaderDetector(lexicons.sections)
-        self.context = ContextAnnotator(lexicons.context, max_scope=max_scope)
-        self.concepts = ConceptMatcher(nlp, lexicons.concepts, fuzzy_cutoff=fuzzy_cutoff,
-                                       extra_vocabulary=tuple(lexicons.patterns.get("fuzzy_vocabulary", ())),
-                                       pattern_gate=tuple(lexicons.patterns["gates"]["concept_patterns"]))
-        self.extractor = FactExtractor(lexicons.patterns, self.context)
-        self._caps_needed = True
-        self.abbreviations = AbbreviationComponent(nlp)
-        self.nlp = nlp
+        self.analyzer = SentenceAnalyzer(lexicons, fuzzy_cutoff=fuzzy_cutoff, max_scope=max_scope, nlp=nlp)
 
     def __call__(self, doc: Doc) -> Doc:
-        doc._.scribe_facts = self.analyze(doc.text, doc)
+        doc._.scribe_facts = self.analyzer.analyze(doc.text, doc)
         return doc
 
     def analyze(self, text: str, doc: Doc | None = None) -> SentenceFacts:
-        """Facts of one sentence. Tokens are needed only to rejoin a word split in two by
-        speech recognition or to detect an abbreviation definition; otherwise one
-        trie-shaped pattern finds the lexicon terms (the same terms the PhraseMatcher
-        would find), on the text with one-word slips corrected."""
-        corrections = self.concepts.corrections(text)
-        defines = "(" in text and _SHORT_FORM.search(text) is not None
-        needs_tokens = bool(corrections[1]) or defines
-        if needs_tokens and doc is None:
-            doc = self.nlp.make_doc(text)
-        if doc is not None and defines:
-            self.abbreviations.detect(doc)
-        facts = SentenceFacts(text)
-        facts.header = self.headers.detect(text)
-        triggers = self.context.triggers(text)
-        if needs_tokens:
-            fixed = self.concepts.normalize(doc, text, corrections)
-            mentions = self.concepts.mentions(doc, text, fixed)
-        else:
-            mentions = self.concepts.exact_mentions(text, corrections[0])
-        for mention in mentions:
-            mention.assertion = self.context.assertion(text, triggers, mention.start, mention.end)
-            facts.mentions.append(mention)
-        if doc is not None and defines and doc.has_extension("abbreviations") and doc._.abbreviations:
-            for short in doc._.abbreviations:
-                long = short._.long_form
-                if long is not None and short.start_char > long.end_char:
-                    facts.abbreviations.append((short.text, long.text))
-        if facts.abbreviations or self._caps_needed:
-            for m in _CAPS.finditer(text):
-                facts.caps.append((m.group(0), m.start(), m.end(),
-                                   self.context.assertion(text, triggers, m.start(), m.end())))
-        self.extractor.extract(text, facts, triggers)
-        return facts
+        return self.analyzer.analyze(text, doc)
 
 
 class AbbreviationComponent:
@@ -135,9 +90,8 @@ class AbbreviationComponent:
         self.detector = AbbreviationDetector(nlp)
 
     def __call__(self, doc: Doc) -> Doc:
-        return self.detect(doc) if "(" in doc.text else doc
-
-    def detect(self, doc: Doc) -> Doc:
+        if "(" not in doc.text:
+            return doc
         with warnings.catch_warnings():
             # the detector runs an empty global matcher when a sentence defines nothing
             warnings.filterwarnings("ignore", message=r"\[W036\]")
@@ -169,9 +123,10 @@ def make_sentence_facts(nlp: Language, name: str, lexicon_dir: str | None, fuzzy
 
 
 def build_nlp(lexicon_dir: str | None = None) -> Language:
-    """The engine's per-sentence pipeline: blank English and the sentence-facts
-    component (which runs scispaCy's abbreviation detector on sentences that can
-    define one: "degenerative disc disease (DDD) ... DDD")."""
+    """A per-sentence pipeline: blank English and the sentence-facts component (which
+    runs scispaCy's abbreviation detector on sentences that can define one:
+    "degenerative disc disease (DDD) ... DDD"). The engine itself uses
+    `SentenceAnalyzer` directly, so that spaCy loads only when a sentence needs tokens."""
     import spacy
 
     nlp = spacy.blank("en")

@@ -10,9 +10,12 @@ import re
 from dataclasses import dataclass, field
 
 from .context import ContextAnnotator
+from .gates import KeywordGates
 from .trie import CaseFree, trie_pattern
 
-_LEVEL_GATE = re.compile(r"\d|\b[CcTtLlSs]\s+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
+_DIGIT = re.compile(r"\d")
+_WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
+_SPOKEN_LEVEL_GATE = re.compile(r"\b[CcTtLlSs]\s+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
 _WORD_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -64,7 +67,7 @@ _DYNAMIC = frozenset({"flexion", "extension", "bending_pair", "bending_right", "
 class FactExtractor:
     """Compiles the report patterns of ``lexicons/patterns.json`` once."""
 
-    def __init__(self, patterns: dict, context: ContextAnnotator):
+    def __init__(self, patterns: dict, context: ContextAnnotator, extra_gates: dict[str, list[str]] | None = None):
         p = patterns
         self.ctx = context
         self.numbers = {k.lower(): v for k, v in p["number_words"].items()}
@@ -81,7 +84,8 @@ class FactExtractor:
                                      tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
-        self.projection_hint = re.compile(p["projection_hint"])   # case-sensitive: 'AP', not 'ap' in a word
+        self.projection_words = frozenset(p["projection_hint"]["words"])   # case-sensitive whole words
+        self.projection_count = re.compile(p["projection_hint"]["count"])
         self.level = re.compile(p["level"], re.I)
         self.level_not_after = CaseFree(p["level_not_after"])
         self.spoken_level = CaseFree(p["spoken_level"])
@@ -95,14 +99,18 @@ class FactExtractor:
         self.reduced = CaseFree(p["reduced_study"])
         self.prior_before = CaseFree(p["prior_cues"])
         self.prior_after = CaseFree(p["prior_after"])
-        self.finding_vocab = CaseFree(rf"\b(?:{trie_pattern(p['finding_vocab'])})\b")
+        # one-word terms are looked up among the sentence's words; a phrase's pattern runs only
+        # when its first word is there
+        self.finding_words = frozenset(w.lower() for w in p["finding_vocab"] if " " not in w)
+        phrases = [w for w in p["finding_vocab"] if " " in w]
+        self.finding_phrase_heads = frozenset(w.split()[0].lower() for w in phrases)
+        self.finding_phrases = CaseFree(rf"\b(?:{trie_pattern(phrases)})\b") if phrases else None
         self.gated = frozenset(k for k in p["gates"] if not k.startswith("_"))
-        self.gate_words: dict[str, set[str]] = {}
-        for gate, words in p["gates"].items():
-            if not gate.startswith("_"):
-                for w in words:
-                    self.gate_words.setdefault(w, set()).add(gate)
-        self.gate_scan = re.compile(trie_pattern(list(self.gate_words)))
+        # gates derived from word lists: a whole word is also a substring
+        derived = {"finding_vocab": sorted(self.finding_words | self.finding_phrase_heads),
+                   "projection_hint": sorted({w.lower() for w in self.projection_words})}
+        self.gates = KeywordGates({**{gate: words for gate, words in p["gates"].items() if not gate.startswith("_")},
+                                   **derived, **(extra_gates or {})})
         self.imaging_statement = CaseFree(p["imaging_statement"])
         self.encounter = [(c["value"], CaseFree(c["pattern"])) for c in p["encounter_cues"]]
         self.duration = CaseFree(p["duration"])
@@ -120,33 +128,36 @@ class FactExtractor:
         return self.ctx.assertion(text, triggers, start, end)
 
     # -- extraction ----------------------------------------------------------------------
-    def _open_gates(self, lower: str) -> set[str]:
-        """The gates whose keywords occur in the sentence (one scan for all of them).
-        Overlapping keywords are found by re-scanning from each match start + 1."""
-        opened: set[str] = set()
-        pos, scan, words = 0, self.gate_scan.search, self.gate_words
-        while True:
-            m = scan(lower, pos)
-            if m is None:
-                return opened
-            word = m.group(0)
-            opened |= words[word]
-            for k in range(len(word) - 1, 0, -1):  # shorter keywords that the longest match hid
-                if word[:k] in words:
-                    opened |= words[word[:k]]
-            pos = m.start() + 1
+    def gated_patterns(self) -> dict[str, list[CaseFree]]:
+        """Each gate and the patterns it guards (a pattern may match only where its gate is open)."""
+        groups = {
+            "imaging_noun": [self.imaging_nouns], "view_context": [self.view_context],
+            "contrast": [rx for _, rx in self.contrast], "signature": [self.signature], "unsigned": [self.unsigned],
+            "ordering": [self.ordering], "comparison": [self.comparison], "reduced": [self.reduced],
+            "encounter": [rx for _, rx in self.encounter], "duration": [self.duration],
+            "imaging_statement": [self.imaging_statement], "laterality": [rx for _, rx in self.laterality],
+            "region_words": [rx for _, rx in self.region_words], "age": [self.age],
+        }
+        groups.update({"region:" + region: [rx] for region, rx in self.regions})
+        return groups
 
-    def extract(self, text: str, facts: SentenceFacts, triggers) -> None:
-        lower = text.lower()
-        gates = self._open_gates(lower)
+    def open_gates(self, lower: str) -> set[str]:
+        """The gates whose keywords occur in the lower-cased sentence (one scan for all)."""
+        return self.gates.open(lower)
+
+    def extract(self, text: str, facts: SentenceFacts, triggers, gates: set[str] | None = None) -> None:
+        if gates is None:
+            gates = self.open_gates(text.lower())
+        digits = _DIGIT.search(text) is not None
         facts.imaging_noun = "imaging_noun" in gates and bool(self.imaging_nouns.search(text))
         facts.view_context = "view_context" in gates and bool(self.view_context.search(text))
         if facts.view_context:
             self._views(text, facts, triggers)
-        elif self.projection_hint.search(text):
+        elif ("projection_hint" in gates and not self.projection_words.isdisjoint(_WORD.findall(text))) or (
+                digits and self.projection_count.search(text)):
             self._views(text, facts, triggers, bare=True)
         self._regions(text, gates, facts, triggers)
-        if _LEVEL_GATE.search(text):
+        if digits or _SPOKEN_LEVEL_GATE.search(text):
             self._levels(text, facts)
         if "contrast" in gates:
             for value, rx in self.contrast:
@@ -190,7 +201,10 @@ class FactExtractor:
         if "duration" in gates:
             for m in self.duration.finditer(text):
                 facts.duration_weeks = max(facts.duration_weeks, self._weeks(m.group("n"), m.group("unit")))
-        facts.finding_vocab = bool(self.finding_vocab.search(text))
+        if "finding_vocab" in gates:
+            lower_words = set(_WORD.findall(text.lower()))
+            facts.finding_vocab = not lower_words.isdisjoint(self.finding_words) or (
+                not lower_words.isdisjoint(self.finding_phrase_heads) and self.finding_phrases.search(text) is not None)
         facts.imaging_statement = "imaging_statement" in gates and bool(self.imaging_statement.search(text))
         if "laterality" in gates:
             for side, rx in self.laterality:
@@ -202,7 +216,7 @@ class FactExtractor:
             for region, rx in self.region_words:
                 for m in rx.finditer(text):
                     facts.region_words.append((region, m.start()))
-        if "age" in gates:
+        if digits and "age" in gates:
             m = self.age.search(text)
             if m:
                 facts.age = int(m.group("age"))

@@ -45,12 +45,12 @@ def _heads(literals: list[str]) -> str:
 
 def _candidate_regex(header_literals: list[str]) -> CaseFree:
     heads = _heads(header_literals)
-    # every alternative starts with a literal character, so the scan can skip ahead quickly
+    # spoken punctuation and headers share one word-boundary test (the scan's cost is per position)
     return CaseFree(
         r"(?P<nl>\n)"
         r"|(?P<punct>[.!?]+)(?=\s|$)"
-        r"|(?P<spoken>\b(?:period|full stop|new paragraph|next paragraph|new line|next line)\b)"
-        rf"|(?P<header>\b(?:{heads})(?=\s*(?::|\s+colon\b)))"
+        r"|\b(?:(?P<spoken>(?:period|full stop|new paragraph|next paragraph|new line|next line)\b)"
+        rf"|(?P<header>(?:{heads})(?=\s*(?::|\s+colon\b))))"
     )
 
 

@@ -1,0 +1,55 @@
+"""The spaCy side: the components work in any blank English pipeline through
+``nlp.add_pipe``, and the engine loads spaCy only when a sentence needs tokens."""
+import subprocess
+import sys
+import textwrap
+
+import spacy
+
+
+def test_sentence_facts_component_in_a_blank_pipeline():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("scribe_sentence_facts")
+    facts = nlp("AP, lateral and flexion/extension views to assess for instabilty at L4-5.")._.scribe_facts
+    assert [p for p, _, _ in facts.projections] == ["frontal", "lateral", "flexion", "extension"]
+    assert [(m.concept, m.assertion, m.match) for m in facts.mentions] == [("instability", "possible", "fuzzy")]
+    assert [label for label, *_ in facts.levels] == ["L4-L5"]
+
+
+def test_sentence_facts_component_rejoins_split_words_and_reads_abbreviations():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("scribe_sentence_facts")
+    split = nlp("Grade 1 spondylo listhesis at L5-S1.")._.scribe_facts
+    assert [(m.concept, m.match) for m in split.mentions] == [("spondylolisthesis", "fuzzy")]
+    defined = nlp("History of degenerative disc disease (DDD) at L4-5.")._.scribe_facts
+    assert ("DDD", "degenerative disc disease") in defined.abbreviations
+
+
+def test_sentencizer_and_sectionizer_on_a_whole_note():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("scribe_sentencizer")
+    nlp.add_pipe("scribe_sectionizer")
+    doc = nlp("Lumbar spine, two views period indication colon low back pain\n"
+              "FINDINGS: Normal alignment. No fracture.\nIMPRESSION: Negative study.")
+    sections = [(doc.text[s:e], section) for s, e, section in doc._.scribe_sections]
+    assert ("low back pain" in sections[1][0].lower()) and sections[1][1] == "indication"
+    assert [section for _, section in sections[-3:]] == ["findings", "findings", "impression"]
+
+
+def _run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_engine_loads_spacy_only_for_a_sentence_that_needs_tokens():
+    loaded = _run("""
+        import sys
+        from scribe import Encounter, build_engine
+        engine = build_engine()
+        enc = Encounter(cpt=("72100",))
+        engine.check("Lumbar spine, AP and lateral views. Indication: low back pain. Impression: normal.", enc)
+        before = "spacy" in sys.modules
+        result = engine.check("Indication: lumbar spinal stenosis (LSS). Impression: LSS worst at L4-5.", enc)
+        print(before, "spacy" in sys.modules, [(i.text, i.concept, i.match) for i in result.indications][-1])
+    """)
+    assert loaded == "False True ('LSS', 'spinal_stenosis', 'abbreviation')"
