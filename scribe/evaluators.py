@@ -184,19 +184,21 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
         if code.modality == "xray" and code.min_views is not None:
             groups.setdefault(code.region, []).append(code)
     hits = []
-    for codes in groups.values():
-        if any(_in_range(c, note.views) for c in codes):
+    for region, codes in groups.items():
+        # codes of several regions, each region's views counted apart ("1 view ... and lumbar spine 2 views")
+        views = note.region_views.get(region, note.views) if len(groups) > 1 else note.views
+        if any(_in_range(c, views) for c in codes):
             continue
         code = codes[0]
         supported = [c for c in ctx.cpt.supported(note, {"xray"}) if c not in {x.code for x in codes}]
-        if note.views < (code.min_views or 0) and not supported:
+        if views < (code.min_views or 0) and not supported:
             fix_code = "append modifier 52 (reduced service) or document the missing views"
         elif supported:
-            fix_code = f"{supported[0]} matches the {_views_text(note.views)} documented"
+            fix_code = f"{supported[0]} matches the {_views_text(views)} documented"
         else:
             fix_code = "no spine code matches this count in the documented region; check the views"
         hits.append(Hit({"cpt": "+".join(c.code for c in codes), "range": " or ".join(_range(c) for c in codes),
-                         "views": note.views, "views_text": _views_text(note.views) + (" is" if note.views == 1 else " are"),
+                         "views": views, "views_text": _views_text(views) + (" is" if views == 1 else " are"),
                          "suggestion": fix_code}, list(note.view_evidence), cpt=code.code))
     return hits
 
@@ -230,8 +232,11 @@ def region_matches(ctx: Context, params: dict) -> list[Hit]:
     if not note.regions:
         return []
     hits = []
+    several = len({c.region for c in ctx.chosen}) > 1
     for code in ctx.chosen:
         if code.region == "any" or code.region in note.regions:
+            continue
+        if several and code.region in note.documented_regions:   # one study of each region, each coded
             continue
         supported = ctx.cpt.supported(note, {code.modality})
         labels = ctx.region_labels
@@ -445,9 +450,23 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
         mentions = _covering_mentions(ctx, icd)
         if any(m.assertion == "possible" or _documents(icd, m.assertion) for m in mentions):
             continue
+        if _supported_in_region(ctx, icd):
+            continue
         negated = [m for m in mentions if m.assertion == "negated"]
         hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, _ev(ctx, negated), icd10=icd))
     return hits
+
+
+def _supported_in_region(ctx: Context, icd: str) -> bool:
+    """A region-less mention ("back pain") supports the code of the imaged region's form of
+    the complaint (M54.5- on a lumbar study), per its concept's ``region_covers``."""
+    for m in ctx.note.mentions:
+        concept = ctx.concepts.get(m.concept)
+        if concept is None or not concept.region_covers or not _documents(icd, m.assertion):
+            continue
+        if any(icd.startswith(prefix) for region in ctx.note.regions for prefix in concept.region_covers.get(region, ())):
+            return True
+    return False
 
 
 # --- pairs and modifiers -----------------------------------------------------------------------
@@ -513,10 +532,12 @@ def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
         hits.append(Hit({"cpt": ctx.chosen[0].code, "modifier": "26",
                          "why": "the site is a facility, so the physician bills only the interpretation"},
                         cpt=ctx.chosen[0].code))
-    if ctx.chosen and ctx.note.reduced_evidence and not ctx.mod("52"):
-        hits.append(Hit({"cpt": ctx.chosen[0].code, "modifier": "52",
+    # radiography: every view count has its own code, so a short series is coded by its views, not with 52
+    reducible = [c for c in ctx.chosen if c.modality != "xray"]
+    if reducible and ctx.note.reduced_evidence and not ctx.mod("52"):
+        hits.append(Hit({"cpt": reducible[0].code, "modifier": "52",
                          "why": "the note documents a reduced (incomplete) study"},
-                        list(ctx.note.reduced_evidence), cpt=ctx.chosen[0].code))
+                        list(ctx.note.reduced_evidence), cpt=reducible[0].code))
     return hits
 
 

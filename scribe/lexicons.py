@@ -11,7 +11,7 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -65,6 +65,9 @@ class Concept(_Strict):
     patterns: list[str] = []
     icd: IcdSpec | None = None
     covers: list[str] = []
+    # code prefixes a mention supports when the study images that region ("back pain" on a
+    # lumbar study supports M54.5-); used for DX_NOT_DOCUMENTED, not for linking
+    region_covers: dict[str, list[str]] = {}
     tags: list[str] = []
     source: str
 
@@ -159,6 +162,7 @@ class Lexicons:
     rules: tuple[RuleSpec, ...]
     families: tuple[Family, ...]
     icd_support: dict[str, Any]
+    soft_headers: dict[str, Any] = field(default_factory=dict)
 
     def cpt(self, code: str) -> CptCode | None:
         return _cpt_index(self).get(code)
@@ -241,6 +245,7 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
         rules=tuple(rules),
         families=tuple(families),
         icd_support=_read_json(root / "icd10_support.json"),
+        soft_headers={k: v for k, v in sections.get("soft_headers", {}).items() if not k.startswith("_")},
     )
     for key in ("level", "spoken_level", "signature", "ordering", "comparison", "reduced_study", "view_context"):
         try:

@@ -39,6 +39,8 @@ class Note:
     position_evidence: list[Evidence] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     region_evidence: list[Evidence] = field(default_factory=list)
+    documented_regions: list[str] = field(default_factory=list)   # before the entire spine absorbs the rest
+    region_views: dict[str, int] = field(default_factory=dict)    # a view count said next to its region
     levels: list[str] = field(default_factory=list)
     level_evidence: list[Evidence] = field(default_factory=list)
     contrast: str | None = None
@@ -90,7 +92,7 @@ class NoteAggregator:
     _LISTS = ("sections", "mentions", "reason_mentions", "indication_headers", "comparison_evidence",
               "signature_evidence", "unsigned_evidence", "ordering_evidence", "reduced_evidence",
               "findings_evidence", "impression_evidence", "earlier_levels")
-    _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast")
+    _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast", "region_views")
     _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
                 "duration_weeks", "age", "findings_header", "findings_after", "last_level", "first_level",
                 "claudication", "n")
@@ -226,7 +228,16 @@ class NoteAggregator:
                 self.indication_text_present = True
         if self.findings_header is not None and section == "findings" and f.text.strip() and not f.header:
             self.findings_after = True
+        if f.signature:
+            self.signature_evidence.append(_ev(text, base + f.signature[0], base + f.signature[1]))
+        if f.unsigned:
+            self.unsigned_evidence.append(_ev(text, base + f.unsigned[0], base + f.unsigned[1]))
+        if f.ordering or section == "ordering" and has_content:
+            s, e = f.ordering or (0, len(f.text))
+            self.ordering_evidence.append(_ev(text, base + s, base + e))
         if section == "comparison":
+            # the rest describes the prior study; a signature or an ordering provider dictated
+            # on after "comparison none" (no line break) still counts
             if has_content or f.header:
                 self.comparison_evidence.append(_ev(text, base, span.end))
             return
@@ -235,6 +246,11 @@ class NoteAggregator:
         for n, s, e in f.view_counts:
             if self.best_view is None or n > self.best_view[0]:
                 self.best_view = (n, _ev(text, base + s, base + e))
+            if f.regions:   # "scoliosis series 1 view and lumbar spine 2 views": each count to its nearest region
+                region = min(f.regions, key=lambda r: min(abs(s - r[2]), abs(r[1] - e)))[0]
+                seen = self.region_views.get(region)
+                if seen is None or n > seen:
+                    self.region_views[region] = n
         for name, s, e in f.projections:
             if name not in self.projections:
                 self.projections[name] = _ev(text, base + s, base + e)
@@ -251,13 +267,6 @@ class NoteAggregator:
         for value, s, e in f.contrast:
             if value not in self.contrast:
                 self.contrast[value] = _ev(text, base + s, base + e)
-        if f.signature:
-            self.signature_evidence.append(_ev(text, base + f.signature[0], base + f.signature[1]))
-        if f.unsigned:
-            self.unsigned_evidence.append(_ev(text, base + f.unsigned[0], base + f.unsigned[1]))
-        if f.ordering or section == "ordering" and has_content:
-            s, e = f.ordering or (0, len(f.text))
-            self.ordering_evidence.append(_ev(text, base + s, base + e))
         if f.reduced:
             self.reduced_evidence.append(_ev(text, base + f.reduced[0], base + f.reduced[1]))
         for cue in f.encounter:
@@ -324,6 +333,8 @@ class NoteAggregator:
             if set(tier) == {"thoracic", "lumbosacral"}:
                 tier = {"thoracolumbar": next(iter(tier.values()))}
         regions = sorted(tier)
+        note.documented_regions = list(regions)
+        note.region_views = dict(self.region_views)
         if "entire_spine" in regions:
             regions = ["entire_spine"]
         elif "thoracolumbar" in regions:

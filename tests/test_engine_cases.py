@@ -22,6 +22,22 @@ METS = ("MRI THORACIC SPINE WITH AND WITHOUT CONTRAST\nHx: breast ca, new mid ba
         "Sagittal T1, T2, STIR; post gadolinium T1 images.\nComparison: none\nFindings: Multiple enhancing lesions T4, "
         "T8 and T10 compatible with metastases. No cord compression.\nImpression: Osseous metastatic disease of the "
         "thoracic spine.\nSigned: Jo Kim MD\nOrdering physician: Dr Lee")
+# dictated with no "colon" and no line breaks: headers said as words, then content
+NO_COLON = ("x-ray lumbar spine three views period indication chronic low back pain for ten weeks period technique "
+            "AP lateral and spot lateral views period findings mild disc space narrowing at l5 s1 period no fracture "
+            "period impression mild l5 s1 disc degeneration period comparison none period ordering doctor patel period "
+            "electronically signed doctor nguyen")
+TERSE = "C-spine 3V. Ref Dr Okoye. Hx neck strain, MVC yesterday. Comp none. AP/lat/odontoid. No fx. IMP: neg. Signed B. Ito MD"
+TWO_REGIONS = ("EXAM: FULL SPINE 1 VIEW AND LUMBAR SPINE 2 VIEWS\nOrdering: Dr Ames\nHistory: adolescent idiopathic scoliosis in a "
+               "14 year old girl, and low back pain.\nComparison: 2024.\nTechnique: standing PA full spine; AP and lateral "
+               "lumbar spine.\nFindings: right thoracic curve of 22 degrees. Lumbar spine normal.\nImpression: mild "
+               "scoliosis.\nSigned: Dr Kerr")
+ONE_VIEW = ("XR LUMBAR SPINE\nOrdering: Dr Ames\nIndication: low back pain after a fall from a ladder today.\nComparison: "
+            "none.\nTechnique: a single lateral view; the patient could not tolerate further positioning.\nFindings: no "
+            "fracture.\nImpression: limited single view, no fracture seen.\nSigned: Dr Kerr")
+MRI_ABBREV = ("MRI L-SPINE W/O\nRef: Dr Sato\nHx: L L5 radic x 2 mo, no relief after 8 wks PT\nComp: none\nTech: sag/ax "
+              "T1/T2 w/o contrast\nFindings: L4-5 L paracentral protrusion contacting L5.\nImp: L4-5 protrusion.\n"
+              "E-signed R. Diaz MD")
 CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2V obtained today in office, AP/lat: "
           "mild DJD L4-5, no listhesis, no fx. No comparison films. A: lumbar spondylosis. Electronically signed Dr. Mo Chan")
 
@@ -61,6 +77,22 @@ CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2
      "Comparison: none.\nFindings: L4-5 left paracentral protrusion contacting the L5 root.\nImpression: L4-5 "
      "protrusion.\nOrdering physician: Dr B\nElectronically signed by Dr A", dict(cpt=["72148"], icd10=["M54.16"]),
      set(), {"contrast": "without"}),
+    (NO_COLON, dict(cpt=["72100"], icd10=["M54.50"]), set(),
+     {"sections": ["comparison", "findings", "impression", "indication", "ordering", "technique", "title"],
+      "signed": True, "views": 3}),
+    (TERSE, dict(cpt=["72040"], icd10=["S16.1XXA"]), set(), {"views": 3, "region": ["cervical"]}),
+    (TERSE, dict(cpt=["72040"], icd10=["S13.4XXA"]), {"DX_NOT_DOCUMENTED"}, {}),
+    (TWO_REGIONS, dict(cpt=["72081", "72100"], icd10=["M41.124"]), {"NCCI_PAIR_CONFLICT"}, {"region": ["entire_spine"]}),
+    (TWO_REGIONS.replace("LUMBAR SPINE 2 VIEWS", "LUMBAR SPINE 1 VIEW"), dict(cpt=["72081", "72100"], icd10=["M41.124"]),
+     {"NCCI_PAIR_CONFLICT", "VIEWS_MISMATCH"}, {}),
+    (ONE_VIEW, dict(cpt=["72100"], icd10=["M54.50"]), {"VIEWS_MISMATCH"}, {"views": 1}),
+    (ONE_VIEW, dict(cpt=["72020"], icd10=["M54.50"]), set(), {"views": 1}),
+    (MRI_ABBREV, dict(cpt=["72148"], icd10=["M54.16"]), set(), {"contrast": "without"}),
+    (BASE.replace("chronic low back pain", "back pain"), dict(cpt=["72100"], icd10=["M54.50"]), set(), {}),
+    (BASE.replace("Lumbar spine", "Cervical spine").replace("chronic low back pain", "back pain"),
+     dict(cpt=["72040"], icd10=["M54.50"]), {"DX_NOT_DOCUMENTED"}, {}),
+    (BASE.replace("chronic low back pain", "pain over the lumbar spine since a fall"), dict(cpt=["72100"], icd10=["M54.50"]),
+     set(), {}),
 ])
 def test_engine_whole_note(check, text, enc, gaps, facts):
     result = check(text, **enc)

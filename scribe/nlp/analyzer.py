@@ -38,7 +38,7 @@ class SentenceAnalyzer:
 
     def __init__(self, lexicons: Lexicons, *, fuzzy_cutoff: float = 90.0, max_scope: int = 10,
                  nlp: Language | None = None):
-        self.headers = HeaderDetector(lexicons.sections)
+        self.headers = HeaderDetector(lexicons.sections, lexicons.soft_headers)
         self.context = ContextAnnotator(lexicons.context, max_scope=max_scope)
         gates = lexicons.patterns["gates"]
         self.concepts = ConceptMatcher(lexicons.concepts, fuzzy_cutoff=fuzzy_cutoff,
@@ -96,7 +96,7 @@ class SentenceAnalyzer:
         if doc is not None and defines:
             self.detect_abbreviations(doc)
         facts = SentenceFacts(text)
-        facts.header = self.headers.detect(text)
+        facts.header = self.headers.detect(text) or self.headers.detect_soft(text)
         triggers = self.context.lazy_triggers(text)
         if needs_tokens:
             fixed = self.concepts.normalize(doc, text, corrections)

@@ -68,14 +68,15 @@ class ContextAnnotator:
                 if self._in_scope(text, triggers, t, t.end, start):
                     found.add(t.category)
             elif t.direction in ("backward", "both") and t.start >= end:
-                if self._in_scope(text, triggers, t, end, t.start):
+                if self._in_scope(text, triggers, t, end, t.start, backward=True):
                     found.add(t.category)
         for category in PRIORITY:
             if category in found:
                 return category
         return "present"
 
-    def _in_scope(self, text: str, triggers: list[Trigger], trig: Trigger, a: int, b: int) -> bool:
+    def _in_scope(self, text: str, triggers: list[Trigger], trig: Trigger, a: int, b: int,
+                  backward: bool = False) -> bool:
         gap = text[a:b]
         if ";" in gap or len(_WORD.findall(gap)) > self.max_scope:
             return False
@@ -89,6 +90,10 @@ class ContextAnnotator:
                                                  trig.category == "historical"):
                 return False
             if other.category in DECISIVE and other.category != trig.category and trig.category in DECISIVE:
+                return False
+            # looking back, a forward trigger ends the scope: the words after it are its own
+            # ("leg pain, evaluate disc versus scar": 'versus' reaches 'disc', not 'leg pain')
+            if backward and other.direction == "forward" and other.category not in NOT_ASSERTING:
                 return False
         return True
 

@@ -5,13 +5,15 @@ import re
 
 from .trie import trie_pattern
 
+_FIRST_WORD = re.compile(r"\s+([A-Za-z][\w'-]*)")
+
 # Sections that hold one field on one line ("Referring: Dr X"); they do not carry
 # over to the next line.
 SINGLE_LINE = frozenset({"ordering", "signature", "other", "title"})
 
 
 class HeaderDetector:
-    def __init__(self, section_rules):
+    def __init__(self, section_rules, soft_headers: dict | None = None):
         table: dict[str, str] = {}
         for rule in section_rules:
             for literal in rule.literals:
@@ -21,6 +23,10 @@ class HeaderDetector:
         # checked below) a space before its content: "IMPRESSION NORMAL LUMBAR SPINE."
         self._regex = re.compile(rf"^\s*(?P<h>{trie_pattern(list(table))})(?:\s*(?::|\s+colon\b|\s*-\s+|$)|(?=\s+\S))",
                                  re.I)
+
+        soft = soft_headers or {}
+        self._soft_literals = frozenset(w.lower() for w in soft.get("literals", ()))
+        self._not_before = frozenset(w.lower() for w in soft.get("not_before", ()))
 
     @property
     def literals(self) -> list[str]:
@@ -38,6 +44,19 @@ class HeaderDetector:
             if not head.isupper() or not sentence[: m.end()].strip().isupper():
                 return None
         return self._table[head.lower()], m.end()
+
+    def detect_soft(self, sentence: str) -> tuple[str, int] | None:
+        """A header said without a colon at the start of a sentence, before its content
+        ("... period impression normal lumbar spine"): the category and where the content
+        starts, when the next word does not carry a sentence on ("findings are ...")."""
+        m = self._regex.match(sentence)
+        if not m or m.group("h").lower() not in self._soft_literals:
+            return None
+        rest = sentence[m.end():]
+        word = _FIRST_WORD.match(rest)
+        if word is None or word.group(1).lower() in self._not_before:
+            return None
+        return self._table[m.group("h").lower()], m.end() + (len(rest) - len(rest.lstrip()))
 
 
 def assign_sections(headers, starts_line, has_imaging) -> list[str]:

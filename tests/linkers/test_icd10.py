@@ -417,3 +417,16 @@ def test_get_code_set_is_one_instance_across_threads(code_set, cache_dir, monkey
         t.join()
     assert len(seen) == 8 and all(cs is seen[0] for cs in seen)
     assert seen[0].origin == "cache"
+
+
+def test_every_concept_base_code_is_in_the_code_set(code_set):
+    """A concept whose base code the code set lacks would link its mentions to nothing."""
+    from scribe.lexicons import load_lexicons
+
+    missing = []
+    for concept in load_lexicons().concepts:
+        if concept.icd is None:
+            continue
+        bases = [concept.icd.base, concept.icd.historical_base, *(concept.icd.base_by_region or {}).values()]
+        missing += [(concept.concept, b) for b in bases if b and not code_set.exists(b)]
+    assert missing == []

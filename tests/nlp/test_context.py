@@ -22,6 +22,8 @@ def assertion():
     ("The study is negative for fracture.", "fracture", "negated"),
     ("Fracture: none.", "Fracture", "negated"),
     ("No fracture but there is spondylolisthesis.", "spondylolisthesis", "present"),
+    ("Recurrent right leg pain after discectomy, evaluate disc versus scar.", "leg pain", "present"),
+    ("Rule out infection versus fracture.", "fracture", "possible"),
     ("No fever, possible infection.", "infection", "possible"),
     ("Rule out compression fracture.", "compression fracture", "possible"),
     ("R/O fracture.", "fracture", "possible"),

@@ -37,6 +37,8 @@ AP and lateral radiographs. Flexion and extension views. Three projections. Swim
 Low back and left hip pain. Neck & shoulder pain. LBP with left sciatica. Breast ca. H/o ca.
 Pain radiating down the right leg. Radicular leg pain. Refractory to PT. Failed 6 weeks of therapy.
 No relief despite 8 weeks of NSAIDs. Spondylo listhesis. Instabilty. S/p fusion.
+Pain at the thoracolumbar junction. Pain over the cervical spine. Pain in the lower back. Comp none. Comps: n/a.
+Ref Dr Okoye. PCP: Dr Lee (ordering). Lumbar strain. Cervical sprain.
 Obliques were obtained. Scoliosis series, standing PA and lateral. Bending films. Coned-down lateral.
 """
 
