@@ -91,6 +91,18 @@ CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2
     (BASE.replace("chronic low back pain", "back pain"), dict(cpt=["72100"], icd10=["M54.50"]), set(), {}),
     (BASE.replace("Lumbar spine", "Cervical spine").replace("chronic low back pain", "back pain"),
      dict(cpt=["72040"], icd10=["M54.50"]), {"DX_NOT_DOCUMENTED"}, {}),
+    (BASE.replace("AP and lateral, 2 views", "four views were requested; only AP and lateral views were obtained"),
+     dict(cpt=["72100"], icd10=["M54.50"]), set(), {"views": 2}),
+    (BASE.replace("AP and lateral, 2 views", "3 views ordered by Dr B"), dict(cpt=["72100"], icd10=["M54.50"]), set(),
+     {"views": 3}),
+    (MRI_ABBREV.replace("Tech: sag/ax T1/T2 w/o contrast", "Tech: sag/ax T1/T2"), dict(cpt=["72148"], icd10=["M54.16"]),
+     set(), {"contrast": "without"}),
+    ("CT C-SPINE W WO\nOrdering: Dr Ames\nIndication: neck pain with a history of lung cancer, assess for metastasis.\n"
+     "Comparison: none.\nFindings: no destructive lesion.\nImpression: no metastasis.\nSigned: Dr Kerr",
+     dict(cpt=["72127"]), set(), {"contrast": "without_with"}),
+    ("lumbar spine two views period indication colon low back pain for eight weeks period comparison colon none period "
+     "findings colon normal alignment period impression colon normal period referring physician colon doctor ames "
+     "period signed colon doctor kerr", dict(cpt=["72100"], icd10=["M54.50"]), set(), {"signed": True}),
     (BASE.replace("chronic low back pain", "pain over the lumbar spine since a fall"), dict(cpt=["72100"], icd10=["M54.50"]),
      set(), {}),
 ])

@@ -21,6 +21,7 @@ from .concepts import ConceptMatcher
 from .context import ContextAnnotator
 from .facts import FactExtractor, SentenceFacts
 from .sections import HeaderDetector
+from .trie import trie_pattern
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -47,6 +48,9 @@ class SentenceAnalyzer:
                                                       if k.startswith("concept:")})
         # one keyword pass opens the gates of the report patterns and of the concept scans
         self.extractor = FactExtractor(lexicons.patterns, self.context, extra_gates=self.concepts.gate_keywords())
+        # a header word then a spoken "colon" ("signed colon doctor roe"): the report patterns
+        # read it as written ("signed:"), the text padded to keep every offset
+        self._spoken_colon = re.compile(rf"\b(?:{trie_pattern(self.headers.literals)})(?P<c>\s+colon)\b", re.I)
         self._nlp = nlp
         self._detector: Any = None
         self._lock = threading.Lock()
@@ -113,5 +117,13 @@ class SentenceAnalyzer:
                     facts.abbreviations.append((short.text, long.text))
         for m in _CAPS.finditer(text):   # upper-case words: abbreviations defined elsewhere in the note
             facts.caps.append((m.group(0), m.start(), m.end(), self.context.assertion(text, triggers, m.start(), m.end())))
-        self.extractor.extract(text, facts, triggers, gates)
+        self.extractor.extract(self._written_colons(text) if "colon" in text.lower() else text, facts, triggers, gates)
         return facts
+
+    def _written_colons(self, text: str) -> str:
+        parts, pos = [], 0
+        for m in self._spoken_colon.finditer(text):
+            start, end = m.span("c")
+            parts += [text[pos:start], ":" + " " * (end - start - 1)]
+            pos = end
+        return "".join(parts) + text[pos:] if parts else text
