@@ -40,7 +40,7 @@ class Note:
     regions: list[str] = field(default_factory=list)
     region_evidence: list[Evidence] = field(default_factory=list)
     documented_regions: list[str] = field(default_factory=list)   # before the entire spine absorbs the rest
-    region_views: dict[str, int] = field(default_factory=dict)    # a view count said next to its region
+    region_views: dict[str, int] = field(default_factory=dict)    # views said next to their region (count, else projections)
     levels: list[str] = field(default_factory=list)
     level_evidence: list[Evidence] = field(default_factory=list)
     contrast: str | None = None
@@ -92,7 +92,8 @@ class NoteAggregator:
     _LISTS = ("sections", "mentions", "reason_mentions", "indication_headers", "comparison_evidence",
               "signature_evidence", "unsigned_evidence", "ordering_evidence", "reduced_evidence",
               "findings_evidence", "impression_evidence", "earlier_levels")
-    _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast", "region_views")
+    _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast", "region_views",
+             "region_projections")
     _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
                 "duration_weeks", "age", "findings_header", "findings_after", "last_level", "first_level",
                 "claudication", "n")
@@ -254,6 +255,9 @@ class NoteAggregator:
         for name, s, e in f.projections:
             if name not in self.projections:
                 self.projections[name] = _ev(text, base + s, base + e)
+            if f.regions:   # "AP and lateral views of the lumbar spine": the projections of that region
+                region = min(f.regions, key=lambda r: min(abs(s - r[2]), abs(r[1] - e)))[0]
+                self.region_projections[region] = self.region_projections.get(region, frozenset()) | {name}
         for region, s, e, imaging in f.regions:
             strong = imaging or section in ("title", "technique")
             if region in self.title_only_regions and not (section in ("title", "technique") or i == 0 or imaging):
@@ -334,7 +338,7 @@ class NoteAggregator:
                 tier = {"thoracolumbar": next(iter(tier.values()))}
         regions = sorted(tier)
         note.documented_regions = list(regions)
-        note.region_views = dict(self.region_views)
+        note.region_views = {**{r: len(names) for r, names in self.region_projections.items()}, **self.region_views}
         if "entire_spine" in regions:
             regions = ["entire_spine"]
         elif "thoracolumbar" in regions:

@@ -38,6 +38,17 @@ ONE_VIEW = ("XR LUMBAR SPINE\nOrdering: Dr Ames\nIndication: low back pain after
 MRI_ABBREV = ("MRI L-SPINE W/O\nRef: Dr Sato\nHx: L L5 radic x 2 mo, no relief after 8 wks PT\nComp: none\nTech: sag/ax "
               "T1/T2 w/o contrast\nFindings: L4-5 L paracentral protrusion contacting L5.\nImp: L4-5 protrusion.\n"
               "E-signed R. Diaz MD")
+OFFICE = ("Sports medicine visit\nHPI: 19 yo soccer player, low back pain for 5 weeks after a tackle.\nExam: tender at L5, "
+          "neuro intact.\nImaging (done and read in clinic today; no earlier films to compare): lumbar spine, AP and lateral "
+          "views. Normal alignment, no pars defect, no fracture.\nImpression of the radiographs: normal lumbar spine.\n"
+          "Assessment: lumbar strain. PT and rest.\nElectronically signed by Rosa Imai, MD")
+ED = ("EMERGENCY NOTE\nCC: fell from a bike, upper back pain.\nCourse: thoracic spine radiographs, 2 views, ordered by me. "
+      "No prior imaging on file.\nMy interpretation: alignment normal, vertebral heights maintained, no fracture.\n"
+      "A/P: thoracic strain; thoracic radiographs negative. Home with ibuprofen.\nSigned: Owen Pratt, MD")
+ADDENDUM = ("MRI LUMBAR SPINE\nReq: Dr Lila Moss\nIndication: L5 radiculopathy, not improved despite 7 weeks of formal "
+            "physical therapy.\nComparison: none.\nFindings: L4-5 right foraminal disc protrusion.\nImpression: right L4-5 "
+            "foraminal protrusion.\nSigned: Dr Vance\nADDENDUM: The technique should read: performed without intravenous "
+            "contrast.\nSigned: Dr Vance")
 CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2V obtained today in office, AP/lat: "
           "mild DJD L4-5, no listhesis, no fx. No comparison films. A: lumbar spondylosis. Electronically signed Dr. Mo Chan")
 
@@ -103,6 +114,19 @@ CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2
     ("lumbar spine two views period indication colon low back pain for eight weeks period comparison colon none period "
      "findings colon normal alignment period impression colon normal period referring physician colon doctor ames "
      "period signed colon doctor kerr", dict(cpt=["72100"], icd10=["M54.50"]), set(), {"signed": True}),
+    (OFFICE, dict(cpt=["72100"], icd10=["S39.012A"]), set(), {"views": 2, "signed": True}),
+    (ED, dict(cpt=["72070"], icd10=["S29.012A"], site="facility", modifiers=["26"]), set(), {"views": 2}),
+    (ADDENDUM, dict(cpt=["72148"], icd10=["M54.17"]), set(), {"contrast": "without"}),
+    (ADDENDUM.replace("L5 radiculopathy, not improved despite 7 weeks of formal physical therapy",
+                      "low back pain, not improved despite 2 weeks of physical therapy"), dict(cpt=["72148"]),
+     {"INDICATION_NOT_SPECIFIC"}, {}),
+    (BASE + "If pain persists, flexion and extension views will be obtained.", dict(cpt=["72100"]), set(),
+     {"views": 2, "positions": []}),
+    ("EXAM: WHOLE SPINE AND LUMBAR SPINE\nOrdering: Dr Ames\nHistory: adolescent idiopathic scoliosis and low back pain.\n"
+     "Comparison: 2024.\nTechnique: whole spine, three images: standing PA, lateral and right bending. At the same visit, AP "
+     "and lateral views of the lumbar spine.\nFindings: right thoracic curve of 30 degrees, 18 degrees on bending. Lumbar "
+     "spine normal.\nImpression: flexible thoracic curve.\nSigned: Dr Kerr",
+     dict(cpt=["72082", "72100"], icd10=["M41.124"]), {"NCCI_PAIR_CONFLICT"}, {}),
     (BASE.replace("chronic low back pain", "pain over the lumbar spine since a fall"), dict(cpt=["72100"], icd10=["M54.50"]),
      set(), {}),
 ])

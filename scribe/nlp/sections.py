@@ -21,8 +21,12 @@ class HeaderDetector:
         self._table = table
         # a header ends in ':', a spoken 'colon', ' - ', the end of the line, or (in capitals only,
         # checked below) a space before its content: "IMPRESSION NORMAL LUMBAR SPINE."
-        self._regex = re.compile(rf"^\s*(?P<h>{trie_pattern(list(table))})(?:\s*(?::|\s+colon\b|\s*-\s+|$)|(?=\s+\S))",
-                                 re.I)
+        # between the header word and its colon may stand a parenthesis ("Imaging (done in clinic
+        # today):") or what the section is about ("Impression of lumbar radiographs:")
+        qualifier = (r"\s*\([^()\n]{0,80}\)|\s+(?:of|on|from|for)\s+(?:the\s+|today'?s\s+|these\s+|our\s+|my\s+)?"
+                     r"(?:[\w-]+\s+){0,3}?(?:films?|radiographs?|x-?rays?|images?|imaging|study|studies|mri|ct|views?)")
+        self._regex = re.compile(rf"^\s*(?P<h>{trie_pattern(list(table))})(?:{qualifier})?"
+                                 rf"(?:(?P<end>\s*(?::|\s+colon\b|\s*-\s+|$))|(?=\s+\S))", re.I)
 
         soft = soft_headers or {}
         self._soft_literals = frozenset(w.lower() for w in soft.get("literals", ()))
@@ -39,7 +43,7 @@ class HeaderDetector:
             return None
         head = m.group("h")
         rest = sentence[m.end():]
-        if m.group(0).rstrip().endswith(head) and rest.strip():
+        if m.group("end") is None and rest.strip():
             # no colon: only an upper-case header followed by content on its own line counts
             if not head.isupper() or not sentence[: m.end()].strip().isupper():
                 return None
