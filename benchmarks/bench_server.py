@@ -159,6 +159,7 @@ def bench_segment(args, words: Words) -> None:
     from scribe_server.store import Principal, Store
 
     engine = build_engine()
+    engine.warm()   # as `scribe serve` does at start: the tokenizer is not loaded during a measured segment
     tmp = Path(tempfile.mkdtemp(prefix="scribe-bench-"))
     store = Store(f"sqlite:///{tmp / 'inproc.sqlite'}")
     store.migrate()
@@ -347,6 +348,7 @@ def bench_memory(args, words: Words) -> None:
     from scribe_server.store import Principal, Store
 
     engine = build_engine()
+    engine.warm()   # as `scribe serve` does at start: the tokenizer is not loaded during a measured segment
     tmp = Path(tempfile.mkdtemp(prefix="scribe-bench-"))
     store = Store(f"sqlite:///{tmp / 'mem.sqlite'}")
     store.migrate()

@@ -48,6 +48,8 @@ class Engine:
         self.concepts = {c.concept: c for c in lexicons.concepts}
         self.tags = {c.concept: frozenset(c.tags) for c in lexicons.concepts}
         self.covers = frozenset(prefix for c in lexicons.concepts for prefix in c.covers)
+        self.support_prefixes = {k: tuple(v["prefixes"]) for k, v in lexicons.icd_support["support"].items()}
+        self._documenting: dict[str, frozenset[str]] = {}
         finding_concepts = frozenset(c.concept for c in lexicons.concepts if "imaging_finding" in c.tags)
         self._imaging_finding = finding_concepts.__contains__
         self.rules = [r for r in lexicons.rules if r.status == "active"]
@@ -144,7 +146,8 @@ class Engine:
                       support=self.lexicons.icd_support, concepts=self.concepts, tags=self.tags,
                       pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality,
                       distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"],
-                      covers=self.covers)
+                      covers=self.covers, support_prefixes=self.support_prefixes,
+                      documenting_cache=self._documenting)
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 from .types import Evidence
@@ -39,6 +40,13 @@ class Context:
     distinct_modifiers: frozenset[str]
     region_labels: dict[str, str]
     covers: frozenset[str] = frozenset()   # every code prefix some concept covers
+    support_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)   # necessity class -> code prefixes
+    documenting_cache: dict[str, frozenset[str]] = field(default_factory=dict)    # code -> concepts documenting it
+
+    @cached_property
+    def code_pairs(self) -> list[tuple[str, Any]]:
+        """(candidate code, indication) for every indication of the note, once per check."""
+        return [(cand.code, ind) for ind in self.note.indications for cand in ind.icd10]
 
     @property
     def chosen(self):
@@ -88,8 +96,10 @@ def _reason_ok(ctx: Context, necessity: str, reasons) -> bool:
 def _supports(ctx: Context, code: str, necessity: str) -> bool:
     if code in ctx.support["nonspecific_pain"]:
         return necessity == "plain"
-    prefixes = ctx.support["support"][necessity]["prefixes"]
-    return any(code.startswith(p) for p in prefixes)
+    prefixes = ctx.support_prefixes.get(necessity)
+    if prefixes is None:
+        prefixes = tuple(ctx.support["support"][necessity]["prefixes"])
+    return code.startswith(prefixes)
 
 
 def _valid_icd(ctx: Context):
@@ -119,14 +129,28 @@ def _covering_mentions(ctx: Context, code: str):
     """Mentions of the concepts that most specifically cover ``code`` (longest prefix), or of
     their subtypes."""
     best = _best_prefix(ctx, code)
-    return [m for m in ctx.note.mentions if _documents_code(ctx, ctx.concepts.get(m.concept), code, best)]
+    if not best:
+        return []
+    documenting = _documenting_concepts(ctx, code, best)
+    return [m for m in ctx.note.mentions if m.concept in documenting]
+
+
+def _documenting_concepts(ctx: Context, code: str, best: int) -> frozenset[str]:
+    """The concepts whose mentions document ``code``: a function of the lexicon and the code
+    only, so the engine keeps it across checks (a live dictation asks for the same few codes
+    every segment)."""
+    cache = ctx.documenting_cache
+    found = cache.get(code)
+    if found is None:
+        if len(cache) > 50_000:
+            cache.clear()
+        found = cache[code] = frozenset(
+            name for name, concept in ctx.concepts.items() if _documents_code(ctx, concept, code, best))
+    return found
 
 
 def _note_codes(ctx: Context, assertions=("present",)):
-    for ind in ctx.note.indications:
-        if ind.assertion in assertions:
-            for cand in ind.icd10:
-                yield cand.code, ind
+    return [(code, ind) for code, ind in ctx.code_pairs if ind.assertion in assertions]
 
 
 # --- indication ---------------------------------------------------------------------------
