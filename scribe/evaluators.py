@@ -85,6 +85,9 @@ def _necessity(ctx: Context, code) -> str:
 def _reason_ok(ctx: Context, necessity: str, reasons) -> bool:
     if necessity == "plain":
         return True
+    # a past condition that is over justifies imaging only where its history is itself the reason
+    # (a cancer history, a prior operation); a healed fracture or an old fall does not
+    reasons = [m for m in reasons if m.assertion != "historical" or "history_counts" in ctx.tags.get(m.concept, ())]
     tagged = {t for m in reasons for t in ctx.tags.get(m.concept, ())}
     if necessity == "dynamic":
         return "dynamic_reason" in tagged
@@ -209,8 +212,14 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
             groups.setdefault(code.region, []).append(code)
     hits = []
     for region, codes in groups.items():
-        # codes of several regions, each region's views counted apart ("1 view ... and lumbar spine 2 views")
-        views = note.region_views.get(region, note.views) if len(groups) > 1 else note.views
+        # codes of several regions, each region's views counted apart ("1 view ... and lumbar spine 2 views");
+        # a code of any level (72020) takes the one documented region no other chosen code claims
+        views = note.views
+        if len(groups) > 1:
+            if region == "any":
+                rest = [r for r in note.region_views if r not in groups]
+                region = rest[0] if len(rest) == 1 else region
+            views = note.region_views.get(region, note.views)
         if any(_in_range(c, views) for c in codes):
             continue
         code = codes[0]

@@ -72,6 +72,16 @@ class Note:
                 "projections": self.projections}
 
 
+def _region_of(f: SentenceFacts, start: int, end: int) -> str:
+    """The region a view count or projection at [start, end) of a sentence belongs to: the
+    nearest region named before it in the same clause ("lumbar spine, 2 views"), else the
+    nearest one ("2 views of the lumbar spine")."""
+    before = [r for r in f.regions if r[2] <= start and ";" not in f.text[r[2]:start]]
+    if before:
+        return max(before, key=lambda r: r[2])[0]
+    return min(f.regions, key=lambda r: min(abs(start - r[2]), abs(r[1] - end)))[0]
+
+
 def _ev(text: str, start: int, end: int) -> Evidence:
     while start < end and text[start].isspace():
         start += 1
@@ -247,8 +257,8 @@ class NoteAggregator:
         for n, s, e in f.view_counts:
             if self.best_view is None or n > self.best_view[0]:
                 self.best_view = (n, _ev(text, base + s, base + e))
-            if f.regions:   # "scoliosis series 1 view and lumbar spine 2 views": each count to its nearest region
-                region = min(f.regions, key=lambda r: min(abs(s - r[2]), abs(r[1] - e)))[0]
+            if f.regions:   # "scoliosis series 1 view and lumbar spine 2 views": each count to its region
+                region = _region_of(f, s, e)
                 seen = self.region_views.get(region)
                 if seen is None or n > seen:
                     self.region_views[region] = n
@@ -256,7 +266,7 @@ class NoteAggregator:
             if name not in self.projections:
                 self.projections[name] = _ev(text, base + s, base + e)
             if f.regions:   # "AP and lateral views of the lumbar spine": the projections of that region
-                region = min(f.regions, key=lambda r: min(abs(s - r[2]), abs(r[1] - e)))[0]
+                region = _region_of(f, s, e)
                 self.region_projections[region] = self.region_projections.get(region, frozenset()) | {name}
         for region, s, e, imaging in f.regions:
             strong = imaging or section in ("title", "technique")
@@ -348,7 +358,9 @@ class NoteAggregator:
         note.levels = list(levels)
         note.level_evidence = list(levels.values())
         contrast = self.contrast
-        if "without_with" in contrast or ("without" in contrast and "with" in contrast):
+        if "intrathecal" in contrast:   # CT myelography is coded with contrast, IV contrast or not
+            note.contrast = "without_with" if "without_with" in contrast else "with"
+        elif "without_with" in contrast or ("without" in contrast and "with" in contrast):
             note.contrast = "without_with"
         elif contrast:
             note.contrast = next(iter(contrast))

@@ -49,6 +49,15 @@ ADDENDUM = ("MRI LUMBAR SPINE\nReq: Dr Lila Moss\nIndication: L5 radiculopathy, 
             "physical therapy.\nComparison: none.\nFindings: L4-5 right foraminal disc protrusion.\nImpression: right L4-5 "
             "foraminal protrusion.\nSigned: Dr Vance\nADDENDUM: The technique should read: performed without intravenous "
             "contrast.\nSigned: Dr Vance")
+TERSE_FI = ("XR T-SPINE 2V\nOrd: K. Boyd, NP\nHx: mid back pain x 2 wk after a fall.\nComp: none.\nViews: AP, lat.\n"
+            "F: Nl alignment. VB heights preserved. No fx.\nI: Neg T-spine.\n/s/ H. Ueda MD")
+MYELO = ("EXAM: CT LUMBAR SPINE AFTER MYELOGRAPHY\nOrdering: Dr Ruiz\nIndication: neurogenic claudication despite 5 months "
+         "of therapy; pacemaker, no MRI; surgical planning.\nTechnique: axial images after intrathecal iohexol; no IV "
+         "contrast.\nComparison: radiographs 2025.\nFindings: severe L4-5 canal stenosis.\nImpression: severe L4-5 "
+         "stenosis.\nSigned: Dr Ito")
+SPOKEN_OFFICE = ("okay lumbar spine x rays comma a p and lateral comma we got them here in the office today for low back pain "
+                 "after lifting period no old films to compare period findings colon normal alignment period no fracture "
+                 "period impression colon normal period electronically signed doctor ueda")
 CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2V obtained today in office, AP/lat: "
           "mild DJD L4-5, no listhesis, no fx. No comparison films. A: lumbar spondylosis. Electronically signed Dr. Mo Chan")
 
@@ -127,6 +136,19 @@ CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2
      "and lateral views of the lumbar spine.\nFindings: right thoracic curve of 30 degrees, 18 degrees on bending. Lumbar "
      "spine normal.\nImpression: flexible thoracic curve.\nSigned: Dr Kerr",
      dict(cpt=["72082", "72100"], icd10=["M41.124"]), {"NCCI_PAIR_CONFLICT"}, {}),
+    (TERSE_FI, dict(cpt=["72070"], icd10=["M54.6"]), set(), {"views": 2}),
+    ("A 50 year old man with neck pain.\n" + TERSE_FI, dict(cpt=["72070"], icd10=["M54.6"]), set(), {"views": 2}),
+    (MYELO, dict(cpt=["72132"], icd10=["M48.062"], site="facility", modifiers=["26"]), set(), {"contrast": "with"}),
+    (MYELO, dict(cpt=["72131"], icd10=["M48.062"], site="facility", modifiers=["26"]), {"CONTRAST_MISMATCH"}, {}),
+    (SPOKEN_OFFICE, dict(cpt=["72100"], icd10=["M54.50"]), set(), {"views": 2}),
+    (SPOKEN_OFFICE.replace("comma a p and lateral comma", "comma i ordered four views but only a p and lateral were done comma"),
+     dict(cpt=["72110"], icd10=["M54.50"]), {"VIEWS_MISMATCH"}, {"views": 2}),
+    (BASE.replace("chronic low back pain", "back pain after gardening; history of an L2 compression fracture in 2012, "
+                  "healed").replace("Lumbar spine AP and lateral, 2 views", "MRI lumbar spine without contrast"),
+     dict(cpt=["72148"]), {"INDICATION_NOT_SPECIFIC"}, {}),
+    ("XR SPINE ENTIRE 2 VIEWS; XR CERVICAL SPINE 1 VIEW\nOrdering: per Dr Wu\nHistory: scoliosis screening, and neck "
+     "pain.\nComparison: none.\nFindings: 12 degree thoracic curve. Normal cervical alignment.\nImpression: mild "
+     "scoliosis.\nSigned: Dr Kerr", dict(cpt=["72082", "72020"]), {"NCCI_PAIR_CONFLICT"}, {"region": ["entire_spine"]}),
     (BASE.replace("chronic low back pain", "pain over the lumbar spine since a fall"), dict(cpt=["72100"], icd10=["M54.50"]),
      set(), {}),
 ])

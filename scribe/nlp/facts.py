@@ -76,7 +76,11 @@ class FactExtractor:
         self.view_count = CaseFree(
             rf"(?<![\w/.])(?P<n>\d{{1,2}}|{num_alt})(?:[\s-]*|\s+(?:total\s+|standing\s+|plain\s+|radiographic\s+|additional\s+)?)(?:{nouns})\b(?!\s*(?:of\s+)?(?:the\s+)?(?:\d|ago))")
         self.view_count_exclude = CaseFree(p["view_count_excludes"])
-        self.view_count_ordered = CaseFree(p["view_count_ordered"])   # "four views were ordered" is not what was done
+        # a count of views ordered is not what was done: "four views were requested", or "I ordered
+        # four views" followed by a contrast ("but", "only"); "I ordered three views" alone was done
+        self.view_count_ordered = CaseFree(p["view_count_ordered"])
+        self.view_count_ordered_before = CaseFree(p["view_count_ordered_before"])
+        self.view_count_ordered_contrast = CaseFree(p["view_count_ordered_contrast"])
         self.view_count_after = CaseFree(p["view_count_after"])
         self.view_context = CaseFree(p["view_context"])
         self.projections = []
@@ -242,8 +246,12 @@ class FactExtractor:
         for m in self.view_count.finditer(text):
             raw = m.group("n").lower()
             n = int(raw) if raw.isdigit() else self.numbers.get(raw)
-            if not n or n > 20 or self.view_count_exclude.search(text[max(0, m.start() - 20):m.start()]) or \
-                    self.view_count_ordered.match(text[m.end():m.end() + 40]):
+            before = text[max(0, m.start() - 20):m.start()]
+            if not n or n > 20 or self.view_count_exclude.search(before):
+                continue
+            if self.view_count_ordered.match(text[m.end():m.end() + 60]) or (  # "four views were requested"
+                    self.view_count_ordered_before.search(before)        # "I ordered 4 views, but only ..."
+                    and self.view_count_ordered_contrast.search(text, m.end())):
                 continue
             if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
                 continue

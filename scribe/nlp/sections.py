@@ -45,7 +45,8 @@ class HeaderDetector:
         rest = sentence[m.end():]
         if m.group("end") is None and rest.strip():
             # no colon: only an upper-case header followed by content on its own line counts
-            if not head.isupper() or not sentence[: m.end()].strip().isupper():
+            # (a one- or two-letter abbreviation needs its colon: "A 45-year-old ...", "PT ...")
+            if len(head) < 3 or not head.isupper() or not sentence[: m.end()].strip().isupper():
                 return None
         return self._table[head.lower()], m.end()
 
