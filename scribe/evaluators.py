@@ -15,6 +15,8 @@ from typing import Any, Callable
 from .types import Evidence
 
 REASON_ASSERTIONS = frozenset({"present", "possible", "historical"})
+# a region said right before a condition ("left lumbar radiculopathy")
+_REGION_WORD_BEFORE = re.compile(r"\b(?:cervical|thoracic|thoracolumbar|lumbar|lumbosacral|sacral|neck|low\s+back)\b[\w\s-]{0,20}$", re.I)
 
 
 @dataclass
@@ -47,6 +49,11 @@ class Context:
     def code_pairs(self) -> list[tuple[str, Any]]:
         """(candidate code, indication) for every indication of the note, once per check."""
         return [(cand.code, ind) for ind in self.note.indications for cand in ind.icd10]
+
+    @cached_property
+    def linked_code(self) -> dict[tuple[int, int], str]:
+        """The code each indication span was linked to (its first candidate)."""
+        return {(ind.start, ind.end): ind.icd10[0].code for ind in self.note.indications if ind.icd10}
 
     @property
     def chosen(self):
@@ -480,7 +487,7 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
             if not _described(ctx, icd, frozenset(params.get("description_stopwords", ()))):
                 hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, [], icd10=icd))
             continue
-        mentions = _covering_mentions(ctx, icd)
+        mentions = [m for m in _covering_mentions(ctx, icd) if not _names_another_region(ctx, m, icd)]
         if any(m.assertion == "possible" or _documents(icd, m.assertion) for m in mentions):
             continue
         if _supported_in_region(ctx, icd):
@@ -488,6 +495,20 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
         negated = [m for m in mentions if m.assertion == "negated"]
         hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, _ev(ctx, negated), icd10=icd))
     return hits
+
+
+def _names_another_region(ctx: Context, mention, icd: str) -> bool:
+    """The mention was linked to a sibling of ``icd`` for another stated region ("left lumbar
+    radiculopathy", M54.16, does not document M54.12 cervical radiculopathy)."""
+    concept = ctx.concepts.get(mention.concept)
+    if concept is None or concept.icd is None or "region" not in concept.icd.axes or mention.assertion != "present":
+        return False
+    if not _REGION_WORD_BEFORE.search(ctx.note.text, max(0, mention.start - 30), mention.start):
+        return False   # the region was inferred (study, nearby level), not said with the condition
+    linked = ctx.linked_code.get((mention.start, mention.end))
+    if linked is None or linked == icd or ctx.codeset.parent(linked) != ctx.codeset.parent(icd):
+        return False
+    return all("unspecified" not in (ctx.codeset.description(c) or "").lower() for c in (linked, icd))
 
 
 def _supported_in_region(ctx: Context, icd: str) -> bool:

@@ -6,11 +6,18 @@ change touched and then re-aggregates.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Any
 
 from .nlp.facts import SentenceFacts
 from .nlp.sections import SINGLE_LINE
+
+# sections of an office note in which a line reporting films starts the read of them
+_READ_OPENS_IN = frozenset({"exam", "narrative", "history"})
+# what joins a view to the region it shows right after it: "lateral of the", "views of the", "coned lateral lumbosacral"
+_OF_THE = re.compile(r"[\s-]*(?:[a-z-]+[\s-]+){0,2}?(?:(?:of|through|at)\s+(?:the\s+)?)?$", re.I)
 from .types import Evidence, Indication
 
 
@@ -76,6 +83,9 @@ def _region_of(f: SentenceFacts, start: int, end: int) -> str:
     """The region a view count or projection at [start, end) of a sentence belongs to: the
     nearest region named before it in the same clause ("lumbar spine, 2 views"), else the
     nearest one ("2 views of the lumbar spine")."""
+    after = [r for r in f.regions if r[1] >= end and _OF_THE.match(f.text, end, r[1])]
+    if after:   # "a coned-down lateral of the lumbosacral junction"
+        return min(after, key=lambda r: r[1])[0]
     before = [r for r in f.regions if r[2] <= start and ";" not in f.text[r[2]:start]]
     if before:
         return max(before, key=lambda r: r[2])[0]
@@ -193,6 +203,11 @@ class NoteAggregator:
             current = "title" if (i == 0 and f.imaging_noun) else "narrative"
         elif current in SINGLE_LINE and (span.starts_line or current == "title"):   # a title is one sentence
             current = self.last_multiline or "narrative"
+        if header is None and span.starts_line and current in _READ_OPENS_IN and f.imaging_noun and \
+                (f.view_counts or f.projections):
+            # an office note's line that reports the films ("XR L-spine 2 views (AP/lat) done in office
+            # today") opens the imaging read, though it has no header
+            current = "imaging"
         self.current = current
         if current not in SINGLE_LINE:
             self.last_multiline = current

@@ -58,6 +58,21 @@ MYELO = ("EXAM: CT LUMBAR SPINE AFTER MYELOGRAPHY\nOrdering: Dr Ruiz\nIndication
 SPOKEN_OFFICE = ("okay lumbar spine x rays comma a p and lateral comma we got them here in the office today for low back pain "
                  "after lifting period no old films to compare period findings colon normal alignment period no fracture "
                  "period impression colon normal period electronically signed doctor ueda")
+MRI_ORDERED_AS = ("MRI CERVICAL SPINE\nOrdering: Dr Vale\nProcedure: MRI cervical spine (ordered as without and with "
+                  "contrast)\nReason: history of lung cancer, 6 weeks of neck pain with right C6 radiculopathy.\nContrast: "
+                  "gadolinium was not given because of renal failure; non-contrast study only.\nComparison: none.\nFindings: "
+                  "no marrow lesion. Small C5-6 disc bulge.\nImpression: no metastasis.\nSigned: Dr Lowe")
+MRI_FOLLOWED = ("MRI THORACIC SPINE\nReferring: Dr Vale\nHistory: prostate cancer, new mid back pain at night.\nTechnique: "
+                "sagittal T1 and STIR images, followed by sagittal T1 images after intravenous injection of 6.5 mL "
+                "gadoterate.\nComparison: bone scan 2025.\nFindings: no enhancing lesion.\nImpression: no metastasis.\n"
+                "Signed: Dr Lowe")
+CLINIC_BULLETS = ("Office visit\nS: 60F, low back pain x 3 months, no trauma.\nO: paraspinal tenderness, SLR negative.\n"
+                  "XR L-spine 2 views (AP/lat) done in the office today, ordered and read by me. No prior films.\n"
+                  " - mild facet sclerosis L4-5\n - disc heights maintained, no fracture\nXR impression: mild "
+                  "spondylosis.\nA/P: PT.\nSigned: Dr Lowe")
+SPOKEN_COMMA = ("Spine clinic dictation. Neck pain for four months. Cervical spine x-rays, two views, A P and lateral, taken "
+                "here today, I ordered them. No prior films for comparison.\nFindings, narrowing at C five six with "
+                "osteophytes, no fracture.\nImpression, cervical spondylosis at C five six.\nElectronically signed by Dr Lowe")
 CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2V obtained today in office, AP/lat: "
           "mild DJD L4-5, no listhesis, no fx. No comparison films. A: lumbar spondylosis. Electronically signed Dr. Mo Chan")
 
@@ -149,6 +164,20 @@ CLINIC = ("Pt seen in clinic. 70 yo with LBP x 3 months, failed PT. XR L-spine 2
     ("XR SPINE ENTIRE 2 VIEWS; XR CERVICAL SPINE 1 VIEW\nOrdering: per Dr Wu\nHistory: scoliosis screening, and neck "
      "pain.\nComparison: none.\nFindings: 12 degree thoracic curve. Normal cervical alignment.\nImpression: mild "
      "scoliosis.\nSigned: Dr Kerr", dict(cpt=["72082", "72020"]), {"NCCI_PAIR_CONFLICT"}, {"region": ["entire_spine"]}),
+    (MRI_ORDERED_AS, dict(cpt=["72156"], icd10=["M54.12", "Z85.118"], site="facility", modifiers=["26"]),
+     {"CONTRAST_MISMATCH"}, {"contrast": "without"}),
+    (MRI_FOLLOWED, dict(cpt=["72157"], icd10=["Z85.46"], site="facility", modifiers=["26"]), set(),
+     {"contrast": "without_with"}),
+    (CLINIC_BULLETS, dict(cpt=["72100"], icd10=["M47.816"]), set(), {"views": 2}),
+    (SPOKEN_COMMA, dict(cpt=["72040"], icd10=["M47.812"]), set(), {"views": 2}),
+    (BASE.replace("Impression: normal.", "Impression: lucency of L2 that could be a Mach band or a fracture."),
+     dict(cpt=["72100"], icd10=["S32.020A"]), {"DX_UNCERTAIN_AS_CONFIRMED"}, {}),
+    (BASE + "Flexion and extension views can be added if instability is suspected.", dict(cpt=["72100"]), set(),
+     {"positions": []}),
+    (BASE.replace("chronic low back pain", "left lumbar radiculopathy for 8 weeks"), dict(cpt=["72100"], icd10=["M54.12"]),
+     {"DX_NOT_DOCUMENTED"}, {}),
+    (BASE.replace("chronic low back pain", "left lumbar radiculopathy for 8 weeks"), dict(cpt=["72100"], icd10=["M54.16"]),
+     set(), {}),
     (BASE.replace("chronic low back pain", "pain over the lumbar spine since a fall"), dict(cpt=["72100"], icd10=["M54.50"]),
      set(), {}),
 ])

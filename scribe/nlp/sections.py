@@ -30,6 +30,9 @@ class HeaderDetector:
 
         soft = soft_headers or {}
         self._soft_literals = frozenset(w.lower() for w in soft.get("literals", ()))
+        # said with a pause written as a comma: "Impression, cervical spondylosis at C5-6"
+        self._soft_comma = re.compile(rf"^\s*(?P<h>{trie_pattern(sorted(self._soft_literals))}),\s+(?=\S)", re.I) \
+            if self._soft_literals else None
         self._not_before = frozenset(w.lower() for w in soft.get("not_before", ()))
 
     @property
@@ -54,6 +57,10 @@ class HeaderDetector:
         """A header said without a colon at the start of a sentence, before its content
         ("... period impression normal lumbar spine"): the category and where the content
         starts, when the next word does not carry a sentence on ("findings are ...")."""
+        if self._soft_comma is not None:
+            c = self._soft_comma.match(sentence)
+            if c:
+                return self._table[c.group("h").lower()], c.end()
         m = self._regex.match(sentence)
         if not m or m.group("h").lower() not in self._soft_literals:
             return None
