@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from spacy.matcher import PhraseMatcher
     from spacy.tokens import Doc
 
-_WORDS = re.compile(r"[A-Za-z]+")
 _LONG_WORDS = re.compile(r"[a-z]{6,}")
 
 

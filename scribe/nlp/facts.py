@@ -110,7 +110,6 @@ class FactExtractor:
         phrases = [w for w in p["finding_vocab"] if " " in w]
         self.finding_phrase_heads = frozenset(w.split()[0].lower() for w in phrases)
         self.finding_phrases = CaseFree(rf"\b(?:{trie_pattern(phrases)})\b") if phrases else None
-        self.gated = frozenset(k for k in p["gates"] if not k.startswith("_"))
         # gates derived from word lists: a whole word is also a substring
         derived = {"finding_vocab": sorted(self.finding_words | self.finding_phrase_heads),
                    "projection_hint": sorted({w.lower() for w in self.projection_words})}
