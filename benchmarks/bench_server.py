@@ -150,21 +150,27 @@ def _make_token(db: str, env: dict) -> str:
     return out.stdout.splitlines()[-1]
 
 
-# -- section: per-segment cost -------------------------------------------------------------------
-def bench_segment(args, words: Words) -> None:
-    print("\n== per-segment cost (10-word final segments; note kept at its size) ==")
-    from scribe import Encounter, build_engine
+def _inproc_hub(name: str, **hub_options):
+    """The engine, warmed as `scribe serve` warms it at start, and a dictation hub on a fresh
+    SQLite file, for the in-process sections; and the physician they dictate as."""
+    from scribe import build_engine
     from scribe_server.hub import DictationHub
-    from scribe_server.protocol import Connection
     from scribe_server.store import Principal, Store
 
     engine = build_engine()
-    engine.warm()   # as `scribe serve` does at start: the tokenizer is not loaded during a measured segment
-    tmp = Path(tempfile.mkdtemp(prefix="scribe-bench-"))
-    store = Store(f"sqlite:///{tmp / 'inproc.sqlite'}")
+    engine.warm()   # the tokenizer is not loaded during a measured segment
+    store = Store(f"sqlite:///{Path(tempfile.mkdtemp(prefix='scribe-bench-')) / (name + '.sqlite')}")
     store.migrate()
-    hub = DictationHub(engine, store)
-    who = Principal(1, "bench", "physician")
+    return engine, DictationHub(engine, store, **hub_options), Principal(1, "bench", "physician")
+
+
+# -- section: per-segment cost -------------------------------------------------------------------
+def bench_segment(args, words: Words) -> None:
+    print("\n== per-segment cost (10-word final segments; note kept at its size) ==")
+    from scribe import Encounter
+    from scribe_server.protocol import Connection
+
+    engine, hub, who = _inproc_hub("inproc")
     results = {}
     for size in (50, 5000):
         conn = Connection(hub, who, max_bytes=10**7, rate=1e9, burst=10**9)
@@ -199,7 +205,7 @@ def bench_segment(args, words: Words) -> None:
     ratio = statistics.fmean(results[5000][0]) / statistics.fmean(results[50][0])
     eng_ratio = statistics.fmean(results[5000][1]) / statistics.fmean(results[50][1])
     print(f"cost ratio 5,000 / 50 words (mean): server {ratio:.2f}x, engine alone {eng_ratio:.2f}x (target <= 2x)")
-    store.dispose()
+    hub.store.dispose()
 
     server = Server(args.db, Path(tempfile.mkdtemp(prefix="scribe-bench-")),
                     {"SCRIBE_RATE_PER_SECOND": "100000", "SCRIBE_RATE_BURST": "100000"})
@@ -343,17 +349,7 @@ def bench_memory(args, words: Words) -> None:
     print("\n== memory per open dictation (in-process, resident set growth / dictations) ==")
     import psutil
 
-    from scribe import build_engine
-    from scribe_server.hub import DictationHub
-    from scribe_server.store import Principal, Store
-
-    engine = build_engine()
-    engine.warm()   # as `scribe serve` does at start: the tokenizer is not loaded during a measured segment
-    tmp = Path(tempfile.mkdtemp(prefix="scribe-bench-"))
-    store = Store(f"sqlite:///{tmp / 'mem.sqlite'}")
-    store.migrate()
-    hub = DictationHub(engine, store, max_cached=10**6)
-    who = Principal(1, "bench", "physician")
+    _, hub, who = _inproc_hub("mem", max_cached=10**6)
     proc = psutil.Process()
     warm, _ = hub.start(who, ENCOUNTER)
     hub.segment(who, warm, 1, words.take(500), True)
@@ -368,7 +364,7 @@ def bench_memory(args, words: Words) -> None:
         grown = proc.memory_info().rss - before
         print(f"{size:>5}-word dictations: {count} open, {grown / count / 1024:.0f} KiB each "
               f"(includes their sentences in the engine's shared cache)")
-    store.dispose()
+    hub.store.dispose()
 
 
 def main() -> None:

@@ -50,6 +50,8 @@ class Engine:
         self.covers = frozenset(prefix for c in lexicons.concepts for prefix in c.covers)
         self.support_prefixes = {k: tuple(v["prefixes"]) for k, v in lexicons.icd_support["support"].items()}
         self._documenting: dict[str, frozenset[str]] = {}
+        region_words = "|".join(f"(?:{rx})" for rx in lexicons.patterns["icd_region_words"].values())
+        self.region_said_before = re.compile(rf"(?:{region_words})[\w\s-]{{0,20}}$", re.I)
         finding_concepts = frozenset(c.concept for c in lexicons.concepts if "imaging_finding" in c.tags)
         self._imaging_finding = finding_concepts.__contains__
         self.rules = [r for r in lexicons.rules if r.status == "active"]
@@ -147,7 +149,7 @@ class Engine:
                       pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality,
                       distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"],
                       covers=self.covers, support_prefixes=self.support_prefixes,
-                      documenting_cache=self._documenting)
+                      documenting_cache=self._documenting, region_said_before=self.region_said_before)
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:

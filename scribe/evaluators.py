@@ -15,8 +15,6 @@ from typing import Any, Callable
 from .types import Evidence
 
 REASON_ASSERTIONS = frozenset({"present", "possible", "historical"})
-# a region said right before a condition ("left lumbar radiculopathy")
-_REGION_WORD_BEFORE = re.compile(r"\b(?:cervical|thoracic|thoracolumbar|lumbar|lumbosacral|sacral|neck|low\s+back)\b[\w\s-]{0,20}$", re.I)
 
 
 @dataclass
@@ -44,6 +42,7 @@ class Context:
     covers: frozenset[str] = frozenset()   # every code prefix some concept covers
     support_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)   # necessity class -> code prefixes
     documenting_cache: dict[str, frozenset[str]] = field(default_factory=dict)    # code -> concepts documenting it
+    region_said_before: re.Pattern[str] | None = None   # a region word right before a condition ("left lumbar ...")
 
     @cached_property
     def code_pairs(self) -> list[tuple[str, Any]]:
@@ -503,7 +502,8 @@ def _names_another_region(ctx: Context, mention, icd: str) -> bool:
     concept = ctx.concepts.get(mention.concept)
     if concept is None or concept.icd is None or "region" not in concept.icd.axes or mention.assertion != "present":
         return False
-    if not _REGION_WORD_BEFORE.search(ctx.note.text, max(0, mention.start - 30), mention.start):
+    if ctx.region_said_before is None or \
+            not ctx.region_said_before.search(ctx.note.text, max(0, mention.start - 30), mention.start):
         return False   # the region was inferred (study, nearby level), not said with the condition
     linked = ctx.linked_code.get((mention.start, mention.end))
     if linked is None or linked == icd or ctx.codeset.parent(linked) != ctx.codeset.parent(icd):

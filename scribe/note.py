@@ -14,8 +14,6 @@ from typing import Any
 from .nlp.facts import SentenceFacts
 from .nlp.sections import SINGLE_LINE
 
-# sections of an office note in which a line reporting films starts the read of them
-_READ_OPENS_IN = frozenset({"exam", "narrative", "history"})
 # what joins a view to the region it shows right after it: "lateral of the", "views of the", "coned lateral lumbosacral"
 _OF_THE = re.compile(r"[\s-]*(?:[a-z-]+[\s-]+){0,2}?(?:(?:of|through|at)\s+(?:the\s+)?)?$", re.I)
 from .types import Evidence, Indication
@@ -128,6 +126,7 @@ class NoteAggregator:
         self.level_regions = level_regions
         self.no_findings = roles["no_findings"]
         self.reason_roles = roles["reason"]
+        self.read_opens_in = roles.get("read_opens_in", frozenset())
         self.title_only_regions = title_only_regions
         self.imaging_finding = imaging_finding
         self.text = ""
@@ -203,7 +202,7 @@ class NoteAggregator:
             current = "title" if (i == 0 and f.imaging_noun) else "narrative"
         elif current in SINGLE_LINE and (span.starts_line or current == "title"):   # a title is one sentence
             current = self.last_multiline or "narrative"
-        if header is None and span.starts_line and current in _READ_OPENS_IN and f.imaging_noun and \
+        if header is None and span.starts_line and current in self.read_opens_in and f.imaging_noun and \
                 (f.view_counts or f.projections):
             # an office note's line that reports the films ("XR L-spine 2 views (AP/lat) done in office
             # today") opens the imaging read, though it has no header

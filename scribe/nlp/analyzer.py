@@ -91,7 +91,8 @@ class SentenceAnalyzer:
     # -- analysis -------------------------------------------------------------------------
     def analyze(self, text: str, doc: Doc | None = None) -> SentenceFacts:
         """Facts of one sentence (``doc``: its tokens, when a spaCy pipeline already made them)."""
-        gates = self.extractor.open_gates(text.lower())
+        lower = text.lower()
+        gates = self.extractor.open_gates(lower)
         corrections = self.concepts.corrections(text, gates)
         defines = "(" in text and _SHORT_FORM.search(text) is not None
         needs_tokens = bool(corrections[1]) or defines
@@ -117,7 +118,7 @@ class SentenceAnalyzer:
                     facts.abbreviations.append((short.text, long.text))
         for m in _CAPS.finditer(text):   # upper-case words: abbreviations defined elsewhere in the note
             facts.caps.append((m.group(0), m.start(), m.end(), self.context.assertion(text, triggers, m.start(), m.end())))
-        self.extractor.extract(self._written_colons(text) if "colon" in text.lower() else text, facts, triggers, gates)
+        self.extractor.extract(self._written_colons(text) if "colon" in lower else text, facts, triggers, gates)
         return facts
 
     def _written_colons(self, text: str) -> str:
