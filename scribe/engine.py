@@ -22,6 +22,7 @@ from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_
 from .linkers.indications import IndicationLinker
 from .linkers.ncci import NcciEdits
 from .nlp.analyzer import SentenceAnalyzer
+from .nlp.dictation import DictationNormalizer
 from .nlp.facts import SentenceFacts
 from .nlp.sections import HeaderDetector
 from .nlp.sentences import SentenceSplitter
@@ -42,6 +43,8 @@ class Engine:
         self.lexicons = lexicons
         self._component = SentenceAnalyzer(lexicons)
         self.splitter = SentenceSplitter(list(lexicons.midline_headers), HeaderDetector(lexicons.sections).literals)
+        self.dictation = DictationNormalizer(lexicons.dictation,
+                                             frozenset(w.lower() for w in lexicons.soft_headers.get("not_before", ())))
         self.codeset = get_code_set()
         self.cpt = CptRequirements(lexicons)
         self.linker = IndicationLinker(lexicons.concepts, self.codeset, lexicons.patterns)
@@ -174,9 +177,11 @@ class Engine:
         if len(text) > MAX_NOTE_CHARS:
             raise InputError(f"the note has {len(text)} characters; the limit is {MAX_NOTE_CHARS}", code="NOTE_TOO_LARGE")
         encounter = self.validate_encounter(encounter)
-        spans = self.splitter.split(text)
-        facts = self.sentence_facts([text[s.start:s.end] for s in spans])
-        return self.evaluate(self.note(text, spans, facts), encounter)
+        read = self.dictation.normalize(text)     # what was meant: same length, same offsets
+        spans = self.splitter.split(read)
+        facts = self.sentence_facts([read[s.start:s.end] for s in spans])
+        result = self.evaluate(self.note(read, spans, facts), encounter)
+        return result.retext(text) if read != text else result
 
     def new_session(self, encounter: Encounter):
         from .session import DictationSession

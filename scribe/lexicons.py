@@ -148,6 +148,30 @@ class Family(_Strict):
     facility_modifiers: dict[str, str]
 
 
+class SpokenMark(_Strict):
+    say: list[str] = Field(min_length=1)
+    mark: str = Field(min_length=1, max_length=1)
+    not_after: list[str] = []
+    not_before: list[str] = []
+
+
+class DictationSpec(BaseModel):
+    """``dictation.json``: how raw speech-recognition text is normalised (scribe/nlp/dictation.py)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    doc: str = Field("", alias="_doc")
+    source: str
+    reach: int = Field(400, ge=50, le=2000)
+    punctuation: list[SpokenMark]
+    fillers: list[str]
+    cancel: list[str]
+    replace: list[str]
+    running_headers: list[str]
+    not_after_header: list[str]
+    break_before: list[str]
+    not_after_break: list[str]
+
+
 @dataclass(frozen=True)
 class Lexicons:
     """Everything the engine reads from ``lexicons/``, validated."""
@@ -163,6 +187,7 @@ class Lexicons:
     families: tuple[Family, ...]
     icd_support: dict[str, Any]
     soft_headers: dict[str, Any] = field(default_factory=dict)
+    dictation: dict[str, Any] = field(default_factory=dict)
 
     def cpt(self, code: str) -> CptCode | None:
         return _cpt_index(self).get(code)
@@ -246,6 +271,8 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
         families=tuple(families),
         icd_support=_read_json(root / "icd10_support.json"),
         soft_headers={k: v for k, v in sections.get("soft_headers", {}).items() if not k.startswith("_")},
+        dictation=_validated(DictationSpec, _read_json(root / "dictation.json"), "dictation.json").model_dump()
+        if (root / "dictation.json").exists() else {},
     )
     for key in ("level", "spoken_level", "signature", "ordering", "comparison", "reduced_study", "view_context"):
         try:

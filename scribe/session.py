@@ -10,6 +10,7 @@ re-analyses only new sentence texts (the engine caches facts by sentence text).
 from __future__ import annotations
 
 import bisect
+import os
 from typing import Any
 
 from .errors import InputError
@@ -30,7 +31,8 @@ class DictationSession:
         self.final_text = ""
         self.partial = ""
         self.last_seq: int | None = None
-        self._text = ""          # text the spans/facts describe (final + partial)
+        self._text = ""          # text the spans/facts describe (final + partial, normalised)
+        self._raw = ""           # the same text as submitted
         self._spans: list = []
         self._facts: list = []
         self._result: CheckResult | None = None
@@ -85,7 +87,16 @@ class DictationSession:
 
     # -- incremental analysis -------------------------------------------------------------
     def _update(self, changed_at: int) -> dict:
-        text = self.text
+        raw = self.text
+        norm = self.engine.dictation
+        # the normalised text before ``fixed`` cannot change: a correction reaches back at most
+        # ``reach`` characters from a cue whose reading depends on the words just after it
+        fixed = max(0, min(changed_at, len(self._text)) - norm.reach - norm.lookahead)
+        text = self._text[:fixed] + norm.normalize_from(raw, fixed)
+        tail = self._text[fixed:]
+        same = len(os.path.commonprefix([tail, text[fixed:fixed + len(tail)]])) if tail else 0
+        changed_at = fixed + same
+        self._raw = raw
         limit = max(0, min(changed_at, len(self._text)) - WINDOW)
         keep = bisect.bisect_right(self._spans, limit, key=_end)
         if keep and keep < len(self._spans):
@@ -111,6 +122,8 @@ class DictationSession:
         return note
 
     def _publish(self, result: CheckResult) -> dict:
+        if self._raw != self._text:
+            result = result.retext(self._raw)
         gaps = {g.key: g.to_dict() for g in result.gaps}
         raised = [g for k, g in gaps.items() if k not in self._gap_keys]
         resolved = [g for k, g in self._gap_keys.items() if k not in gaps]

@@ -127,6 +127,22 @@ class CheckResult:
     checklist: list[dict[str, Any]] = field(default_factory=list)
     id: str | None = None
 
+    def retext(self, text: str) -> "CheckResult":
+        """The same result with every evidence and indication text read from ``text`` (the
+        submitted note, when the engine read its normalised form: same length, same offsets)."""
+        from dataclasses import replace
+
+        def ev(e: Evidence) -> Evidence:
+            return e if text[e.start:e.end] == e.text else Evidence(e.start, e.end, text[e.start:e.end])
+
+        self.gaps = [replace(g, evidence=tuple(ev(e) for e in g.evidence)) if g.evidence else g for g in self.gaps]
+        self.indications = [i if text[i.start:i.end] == i.text else replace(i, text=text[i.start:i.end])
+                            for i in self.indications]
+        for item in self.checklist:
+            for e in item.get("evidence", ()):
+                e["text"] = text[e["start"]:e["end"]]
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.id is not None:

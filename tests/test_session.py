@@ -19,6 +19,11 @@ NOTES = [
     ("MRI cervical spine without and with contrast. History: neck pain, history of breast cancer. "
      "Findings: no enhancing lesion. Impression: negative. Signed: Ana Ruiz, MD",
      {"cpt": ["72141"], "icd10": ["M54.2"], "modifiers": ["26"], "site": "facility"}),
+    # raw speech: fillers, spoken marks and corrections whose reading depends on what follows them
+    ("uh xray of the neck um two views scratch that four views comma ap lateral and both obliques period "
+     "reason for exam neck pain after a fall period findings normal alignment no fracture period no prevertebral "
+     "swelling period delete that impression normal cervical spine signed doctor rana patel",
+     {"cpt": ["72050"], "icd10": ["M54.2"]}),
 ]
 
 

@@ -83,6 +83,7 @@ class FactExtractor:
         self.view_count_ordered_contrast = CaseFree(p["view_count_ordered_contrast"])
         self.view_count_after = CaseFree(p["view_count_after"])
         self.view_context = CaseFree(p["view_context"])
+        self.dynamic_anchor = CaseFree(p.get("dynamic_view_anchor", r"(?!)"))
         self.projections = []
         for proj in p["projections"]:
             self.projections.append((proj["name"], (CaseFree(proj["pattern"]) if proj["name"] != "frontal" else re.compile(proj["pattern"])),
@@ -289,7 +290,8 @@ class FactExtractor:
     def _dynamic_view(self, text: str, m: re.Match[str]) -> bool:
         """Flexion/extension words count as views only near a view noun ("flexion and extension laterals")."""
         window = text[max(0, m.start() - 60):m.end() + 45]
-        return bool(self.view_context.search(window))
+        # a position said of a projection is a view too: "lateral in flexion, lateral in extension"
+        return bool(self.view_context.search(window)) or bool(self.dynamic_anchor.search(window))
 
     def _regions(self, text: str, gates: set[str], facts: SentenceFacts, triggers) -> None:
         for region, rx in self.regions:

@@ -1,0 +1,78 @@
+"""Dictation normalisation: raw speech-recognition text is read as what was meant, without
+moving a character (evidence offsets point into the submitted text)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import gap_codes
+
+
+@pytest.fixture(scope="module")
+def norm(engine):
+    return engine.dictation.normalize
+
+
+@pytest.mark.parametrize("said, meant", [
+    ("pain comma numbness period", "pain, numbness."),
+    ("normal alignment new paragraph impression colon normal", "normal alignment\\nimpression: normal"),
+    ("uh two views um of the sacrum", "two views of the sacrum"),
+    ("two views scratch that three views", "three views"),
+    ("narrowing at c four five correction c five six", "narrowing at c five six"),
+    ("no fracture period mild scoliosis period delete that", "no fracture."),
+    ("open paren prior fusion close paren", "(prior fusion)"),
+])
+def test_spoken_dictation_is_read_as_meant(norm, said, meant):
+    out = norm(said)
+    assert len(out) == len(said)
+    assert " ".join(out.split()) == " ".join(meant.replace("\\n", "\n").split())
+    if "\\n" in meant:
+        assert "\n" in out
+
+
+@pytest.mark.parametrize("prose", [
+    "Six weeks of therapy over a period of two months.",
+    "The sigmoid colon is redundant.",
+    "My impression is that the films are normal.",
+    "Findings are unchanged since the prior study.",
+    "The consent form was signed by the patient.",
+])
+def test_words_that_only_look_like_commands_are_kept(norm, prose):
+    assert norm(prose) == prose
+
+
+def test_section_words_in_running_speech_open_their_section(check):
+    said = ("lumbar spine two views ap and lateral for low back pain findings mild disc narrowing l five s one "
+            "no fracture impression mild degenerative change signed doctor ana moreno")
+    r = check(said, cpt=["72100"])
+    assert {"findings", "impression"} <= set(r["facts"]["sections"])
+    assert "IMPRESSION_MISSING" not in gap_codes(r) and "FINDINGS_MISSING" not in gap_codes(r)
+
+
+def test_a_spoken_comma_does_not_split_a_projection_list(check):
+    r = check("lumbar flexion extension study lateral in flexion comma lateral in extension period "
+              "indication spondylolisthesis l four l five", cpt=["72120"])
+    assert r["facts"]["views"] == 2
+    assert set(r["facts"]["positions"]) == {"flexion", "extension"}
+
+
+def test_a_corrected_view_count_is_the_one_checked_and_evidence_is_the_spoken_words(check):
+    said = "thoracic spine um two views scratch that three views period no fracture"
+    r = check(said, cpt=["72070"])
+    assert r["facts"]["views"] == 3
+    mismatch = [g for g in r["gaps"] if g["code"] == "VIEWS_MISMATCH"]
+    assert mismatch, r["gaps"]
+    for ev in mismatch[0]["evidence"]:
+        assert said[ev["start"]:ev["end"]] == ev["text"]
+    assert any(ev["text"] == "three views" for ev in mismatch[0]["evidence"])
+
+
+def test_a_withdrawn_sentence_meets_no_requirement(check):
+    r = check("Lumbar spine AP and lateral. Low back pain. Findings normal. Impression normal study period "
+              "delete that", cpt=["72100"])
+    assert "IMPRESSION_MISSING" in gap_codes(r)
+
+
+def test_normalising_a_megabyte_of_speech_is_bounded(engine):
+    said = ("no fracture comma um mild narrowing scratch that moderate narrowing period " * 15000)[:1_000_000]
+    out = engine.dictation.normalize(said)
+    assert len(out) == len(said) and "scratch" not in out
