@@ -172,6 +172,27 @@ class DictationSpec(BaseModel):
     not_after_break: list[str]
 
 
+class RoleSpec(BaseModel):
+    """``roles.json``: role cues, provider mentions and the words that may link them (scribe/nlp/roles.py)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    doc: str = Field("", alias="_doc")
+    source: str
+    cues: dict[str, list[str]]
+    providers: dict[str, list[str]]
+    link_forward: list[str]
+    link_backward: list[str]
+    status: list[dict[str, Any]]
+
+    @field_validator("cues")
+    @classmethod
+    def _known_roles(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = set(v) - {"signature", "ordering", "interpreting", "dictation"}
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)} (signature, ordering, interpreting, dictation)")
+        return v
+
+
 @dataclass(frozen=True)
 class Lexicons:
     """Everything the engine reads from ``lexicons/``, validated."""
@@ -188,6 +209,7 @@ class Lexicons:
     icd_support: dict[str, Any]
     soft_headers: dict[str, Any] = field(default_factory=dict)
     dictation: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, Any] = field(default_factory=dict)
 
     def cpt(self, code: str) -> CptCode | None:
         return _cpt_index(self).get(code)
@@ -273,6 +295,8 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
         soft_headers={k: v for k, v in sections.get("soft_headers", {}).items() if not k.startswith("_")},
         dictation=_validated(DictationSpec, _read_json(root / "dictation.json"), "dictation.json").model_dump()
         if (root / "dictation.json").exists() else {},
+        roles=_validated(RoleSpec, _read_json(root / "roles.json"), "roles.json").model_dump()
+        if (root / "roles.json").exists() else {},
     )
     for key in ("level", "spoken_level", "signature", "ordering", "comparison", "reduced_study", "view_context"):
         try:

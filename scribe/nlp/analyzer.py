@@ -20,6 +20,7 @@ from ..lexicons import Lexicons
 from .concepts import ConceptMatcher
 from .context import ContextAnnotator
 from .facts import FactExtractor, SentenceFacts
+from .roles import RoleFinder
 from .sections import HeaderDetector
 from .trie import trie_pattern
 
@@ -47,7 +48,8 @@ class SentenceAnalyzer:
                                        pattern_gates={k.split(":", 1)[1]: v for k, v in gates.items()
                                                       if k.startswith("concept:")})
         # one keyword pass opens the gates of the report patterns and of the concept scans
-        self.extractor = FactExtractor(lexicons.patterns, self.context, extra_gates=self.concepts.gate_keywords())
+        self.extractor = FactExtractor(lexicons.patterns, self.context, extra_gates=self.concepts.gate_keywords(),
+                                       roles=RoleFinder(lexicons.roles) if lexicons.roles else None)
         # a header word then a spoken "colon" ("signed colon doctor roe"): the report patterns
         # read it as written ("signed:"), the text padded to keep every offset
         self._spoken_colon = re.compile(rf"\b(?:{trie_pattern(self.headers.literals)})(?P<c>\s+colon)\b", re.I)

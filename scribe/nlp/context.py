@@ -47,7 +47,9 @@ class ContextAnnotator:
         words = [lit for lit in table if lit[-1].isalnum()]
         others = [lit for lit in table if not lit[-1].isalnum()]
         # a phrase ending in a letter must end at a word boundary; the trie keeps the longest match
-        self._regex = CaseFree(rf"(?<![\w/])(?:(?:{trie_pattern(words)})(?![\w])|{trie_pattern(others)})")
+        alternatives = [rf"(?:{trie_pattern(words)})(?![\w])"] if words else []
+        alternatives += [trie_pattern(others)] if others else []
+        self._regex = CaseFree(rf"(?<![\w/])(?:{'|'.join(alternatives) or '(?!)'})")
         self.max_scope = max_scope
 
     def triggers(self, text: str) -> list[Trigger]:

@@ -58,6 +58,7 @@ class SentenceFacts:
     laterality: list[tuple[str, int]] = field(default_factory=list)
     region_words: list[tuple[str, int]] = field(default_factory=list)
     age: int | None = None
+    roles: list = field(default_factory=list)      # who did what: roles.Relation
 
 
 # positions: they count as views only near a view noun (else they are range of motion)
@@ -67,8 +68,10 @@ _DYNAMIC = frozenset({"flexion", "extension", "bending_pair", "bending_right", "
 class FactExtractor:
     """Compiles the report patterns of ``lexicons/patterns.json`` once."""
 
-    def __init__(self, patterns: dict, context: ContextAnnotator, extra_gates: dict[str, list[str]] | None = None):
+    def __init__(self, patterns: dict, context: ContextAnnotator, extra_gates: dict[str, list[str]] | None = None,
+                 roles=None):
         p = patterns
+        self.roles = roles
         self.ctx = context
         self.numbers = {k.lower(): v for k, v in p["number_words"].items()}
         num_alt = "|".join(sorted((re.escape(k) for k in self.numbers), key=len, reverse=True))
@@ -176,7 +179,17 @@ class FactExtractor:
                         continue
                     if not self._prior(text, m.start(), m.end()):
                         facts.contrast.append((value, m.start(), m.end()))
-        if "signature" in gates:
+        if self.roles is not None and self.roles.might_hold(text.lower()):
+            # who did what: a role cue related to a provider, with its assertion
+            facts.roles = self.roles.relations(text)
+            for rel in facts.roles:
+                if rel.role == "signature" and rel.assertion == "present" and facts.signature is None:
+                    facts.signature = rel.span
+                elif rel.role == "signature" and facts.unsigned is None:
+                    facts.unsigned = rel.span
+                elif rel.role == "ordering" and rel.assertion == "present" and facts.ordering is None:
+                    facts.ordering = rel.span
+        if self.roles is None and "signature" in gates:
             m = self.signature.search(text)
             if m:
                 facts.signature = (m.start(), m.end())
@@ -187,7 +200,7 @@ class FactExtractor:
                 # "dictated but not signed by", "to be signed by": the signature words are negated
                 if facts.signature and m.start() <= facts.signature[0] <= m.end():
                     facts.signature = None
-        if "ordering" in gates:
+        if "ordering" in gates and facts.ordering is None:
             m = self.ordering.search(text)
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
                 facts.ordering = (m.start(), m.end())

@@ -1,0 +1,182 @@
+"""Who did what: role cues related to provider mentions.
+
+A signature, an attestation, an order, a referral, a request and a read are each a
+*relation* between a role cue ("signed", "ordered", "read") and a provider mention
+("Dr. Omar Haddad", "Anita Raman, MD", "I", "her PCP") in one clause, in either
+order: "Signed Dr. Omar Haddad", "ordered and read by Dr. Sato", "Dr. Adams, who
+ordered the exam", "I have reviewed the images and agree". Only a few linking words
+may stand between the two (``roles.json``: ``link_forward``, ``link_backward``), so a
+cue and a name that merely share a sentence are not related. A cue coordinated with
+a related one shares its provider ("ordered and read by": both). Whether the role
+was carried out ("not yet signed", "signature pending", "dictated but not read")
+is the cue's assertion, from the same ConText scope machinery as every mention.
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from .context import ContextAnnotator
+from .trie import trie_pattern
+
+_TOKEN = re.compile(r"/s/|[A-Za-z][A-Za-z'-]*\.?|\d[\d/:.-]*|[,&]")
+_DATE_TIME = re.compile(r"^(?:\d[\d/:.-]*|am|pm|a\.m\.|p\.m\.|jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|"
+                        r"sep\w*|oct\w*|nov\w*|dec\w*|date|time|at|,)$", re.I)
+_BOUNDARY = re.compile(r"[.;!?\n]\s|[;\n]|\.$")
+# imaging objects a coordinated cue may be said of ("reviewed the images and agree")
+_OBJECTS = frozenset("the these those this images image films film study studies exam examination report radiographs "
+                     "x-rays xrays case scan scans , and resident's fellow's interpretation findings".split())
+_AMBIGUOUS_CREDENTIALS = frozenset({"do", "pa", "ms", "dc"})
+
+
+class Provider(NamedTuple):
+    start: int
+    end: int
+    kind: str          # titled | credentialed | name | speaker | role
+
+
+class Relation(NamedTuple):
+    role: str          # signature | ordering | interpreting | dictation
+    cue_start: int
+    cue_end: int
+    who_start: int
+    who_end: int
+    who_kind: str
+    assertion: str
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return min(self.cue_start, self.who_start), max(self.cue_end, self.who_end)
+
+
+class RoleFinder:
+    def __init__(self, spec: dict):
+        self._role_of: dict[str, str] = {}
+        for role, words in spec.get("cues", {}).items():
+            for w in words:
+                self._role_of[w.lower()] = role
+        p = spec.get("providers", {})
+        not_names = sorted({w.lower() for w in p.get("not_names", ())} | set(self._role_of) |
+                           {w.lower() for w in p.get("credentials", ())})
+        word = r"(?:[A-Za-z]\.|[A-Za-z][A-Za-z'-]*)"   # a name word, or an initial with its period
+        name = rf"(?!(?:{trie_pattern(not_names)})\b){word}" if not_names else word
+        cap = r"[A-Z][a-z'-]+|[A-Z]\.?"
+        titles = trie_pattern([t.lower().rstrip(".") for t in p.get("titles", ())])
+        creds = sorted(c.lower() for c in p.get("credentials", ()))
+        self._creds = frozenset(c.rstrip(".") for c in creds)
+        quals = trie_pattern([q.lower() for q in p.get("role_qualifiers", ())], flexible_space=True)
+        roles = trie_pattern([r.lower() for r in p.get("role_nouns", ())], flexible_space=True)
+        speaker = trie_pattern([s.lower() for s in p.get("speaker", ())])
+        self._providers = [
+            ("titled", re.compile(rf"\b(?:{titles})\b\.?\s+(?:{name})(?:\s+(?:{name})){{0,2}}", re.I)),
+            ("credentialed", re.compile(rf"\b(?:(?:{name})\s+){{0,3}}(?:{name}),?\s+(?P<cred>{trie_pattern(creds)})(?![\w-])", re.I)),
+            ("role", re.compile(rf"\b(?:(?:{quals})\s+){{1,3}}(?:{roles})s?\b", re.I)),
+            ("speaker", re.compile(rf"\b(?:{speaker})\b", re.I)),
+            ("name", re.compile(rf"(?<![\w.])(?:{cap})(?:\s+(?:{cap})){{1,3}}(?![\w])")),
+        ]
+        self._cues = re.compile(rf"(?<![\w/-])(?:{trie_pattern(sorted(self._role_of), flexible_space=True)})(?![\w-])", re.I)
+        self._forward = frozenset(w.lower() for w in spec.get("link_forward", ())) | set(self._role_of)
+        self._backward = frozenset(w.lower() for w in spec.get("link_backward", ())) | set(self._role_of)
+        self._status = ContextAnnotator(_StatusRule.of(spec.get("status", ())), max_scope=6)
+        self._keywords = tuple(sorted({w.split()[0].lower() for w in self._role_of}))
+
+    def might_hold(self, lower: str) -> bool:
+        """A cheap test: does the lower-cased sentence hold a cue word at all?"""
+        return any(k in lower for k in self._keywords)
+
+    # -- mentions ----------------------------------------------------------------------------
+    def providers(self, text: str) -> list[Provider]:
+        found: list[Provider] = []
+        for kind, rx in self._providers:
+            for m in rx.finditer(text):
+                if kind == "credentialed":
+                    cred = m.group("cred")
+                    if cred.lower().rstrip(".") in _AMBIGUOUS_CREDENTIALS and not (cred.isupper() or "." in cred) \
+                            and "," not in text[m.start():m.start("cred")]:
+                        continue       # "what do", "x-rays dc": a credential only when written as one
+                if kind == "name" and all(w.lower() in self._role_of for w in m.group(0).split()):
+                    continue
+                if any(p.start <= m.start() < p.end or m.start() <= p.start < m.end() for p in found):
+                    continue
+                found.append(Provider(m.start(), m.end(), kind))
+        found.sort()
+        return found
+
+    # -- relations ---------------------------------------------------------------------------
+    def relations(self, text: str) -> list[Relation]:
+        cues = [(m.start(), m.end(), self._role_of[" ".join(m.group(0).lower().split())]) for m in self._cues.finditer(text)]
+        if not cues:
+            return []
+        providers = self.providers(text)
+        triggers = self._status.triggers(text)
+        out: list[Relation] = []
+        linked: list[Provider | None] = []
+        for i, (s, e, role) in enumerate(cues):
+            who = self._forward_provider(text, e, providers) or self._backward_provider(text, s, providers, role)
+            if who is None and i and linked[i - 1] is not None and self._coordinated(text, cues[i - 1][1], s):
+                who = linked[i - 1]          # "I reviewed the images and agree", "read and signed by"
+            linked.append(who)
+            if who is None:
+                continue
+            if role == "signature" and who.kind == "name" and who.start < s:
+                continue                     # "John Smith signed": without a title or credential, not a signer
+            assertion = self._status.assertion(text, triggers, s, e)
+            out.append(Relation(role, s, e, who.start, who.end, who.kind, assertion))
+        # a cue said before a coordinated one that found its provider after it: "ordered and read by Dr. Sato"
+        for i in range(len(cues) - 2, -1, -1):
+            if linked[i] is None and linked[i + 1] is not None and linked[i + 1].start > cues[i + 1][1] and \
+                    self._coordinated(text, cues[i][1], cues[i + 1][0]):
+                linked[i] = linked[i + 1]
+                s, e, role = cues[i]
+                out.append(Relation(role, s, e, linked[i].start, linked[i].end, linked[i].kind,
+                                    self._status.assertion(text, triggers, s, e)))
+        out.sort(key=lambda r: r.cue_start)
+        return out
+
+    def _words(self, text: str) -> list[str]:
+        return [t.lower() for t in _TOKEN.findall(text)]
+
+    def _forward_provider(self, text: str, end: int, providers: list[Provider]) -> Provider | None:
+        for p in providers:
+            if p.start < end:
+                continue
+            gap = text[end:p.start]
+            if len(gap) > 80 or _BOUNDARY.search(gap.rstrip(" :\t")):
+                return None
+            words = self._words(gap)
+            if len(words) <= 8 and all(w in self._forward or w.rstrip(".") in self._forward or
+                                       _DATE_TIME.match(w) for w in words):
+                return p
+            return None
+        return None
+
+    def _backward_provider(self, text: str, start: int, providers: list[Provider], role: str) -> Provider | None:
+        for p in reversed(providers):
+            if p.end > start:
+                continue
+            gap = text[p.end:start]
+            if len(gap) > 60 or _BOUNDARY.search(gap) or ":" in gap:
+                return None
+            words = self._words(gap)
+            if len(words) <= 5 and all(w in self._backward for w in words):
+                return p
+            return None
+        return None
+
+    def _coordinated(self, text: str, a: int, b: int) -> bool:
+        gap = text[a:b]
+        if _BOUNDARY.search(gap) or len(gap) > 60:
+            return False
+        words = self._words(gap)
+        return len(words) <= 6 and ("and" in words or "&" in words or "," in words or "/" in gap) and \
+            all(w in _OBJECTS or w in self._forward or w in self._backward for w in words)
+
+
+class _StatusRule(NamedTuple):
+    category: str
+    direction: str
+    literals: list[str]
+
+    @classmethod
+    def of(cls, items) -> list["_StatusRule"]:
+        return [cls(i["category"], i["direction"], list(i["literals"])) for i in items]

@@ -1,0 +1,64 @@
+"""Who did what is a relation between a role cue and a provider mention, in either order,
+with the cue's assertion deciding whether the role was carried out."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import gap_codes
+
+REPORT = ("XR lumbar spine, AP and lateral views.\nIndication: low back pain.\nComparison: none.\n"
+          "Findings: normal alignment, no fracture.\nImpression: normal lumbar spine.\n")
+
+
+@pytest.fixture(scope="module")
+def roles(engine):
+    return engine._component.extractor.roles
+
+
+def relations(roles, text):
+    return [(r.role, text[r.cue_start:r.cue_end].lower(), text[r.who_start:r.who_end], r.assertion)
+            for r in roles.relations(text)]
+
+
+@pytest.mark.parametrize("text, role, who", [
+    ("Signed Dr. Imani Okafor", "signature", "Dr. Imani Okafor"),
+    ("e-signed: R. Castillo, DO 4/5/26", "signature", "R. Castillo, DO"),
+    ("electronically signed doctor bianchi", "signature", "doctor bianchi"),
+    ("Images reviewed and signed by Lena Fischer, PA-C.", "signature", "Lena Fischer, PA-C"),
+    ("I have reviewed the films and concur with the preliminary report.", "signature", "I"),
+    ("The study was requested by her PCP.", "ordering", "her PCP"),
+    ("Case discussed with Dr. Mendez, who ordered the exam.", "ordering", "Dr. Mendez"),
+    ("Sent over by the ED physician for back pain.", "ordering", "the ED physician"),
+    ("ordered and interpreted by Dr. Tan", "ordering", "Dr. Tan"),
+    ("ordered and interpreted by Dr. Tan", "interpreting", "Dr. Tan"),
+])
+def test_a_role_cue_relates_to_its_provider(roles, text, role, who):
+    assert (role, who, "present") in {(r, w, a) for r, _, w, a in relations(roles, text)}
+
+
+@pytest.mark.parametrize("text", [
+    "The patient signed the consent form.",
+    "Lumbar flexion views were ordered.",
+    "Signed copies of the referral are attached.",
+])
+def test_a_cue_without_a_provider_in_its_clause_is_no_relation(roles, text):
+    assert not [r for r in relations(roles, text) if r[0] in ("signature", "ordering") and r[3] == "present"]
+
+
+@pytest.mark.parametrize("text, assertion", [
+    ("Report to be signed by Dr. Osei.", "hypothetical"),
+    ("Not yet signed by Dr. Osei.", "negated"),
+    ("Signed by Dr. Osei pending review.", "hypothetical"),
+])
+def test_pending_or_negated_roles_carry_their_assertion(roles, text, assertion):
+    sig = [r for r in relations(roles, text) if r[0] == "signature"]
+    assert sig and sig[0][3] == assertion
+
+
+def test_signature_and_ordering_gaps_follow_the_relation(check):
+    signed = check(REPORT + "Ordered by Dr. Hana Sato. Signed Dr. Paul Ibe", cpt=["72100"])
+    assert not {"SIGNATURE_MISSING", "ORDERING_PROVIDER_MISSING"} & gap_codes(signed)
+    pending = check(REPORT + "Ordering: Dr. Hana Sato. Signature pending, Dr. Paul Ibe", cpt=["72100"])
+    assert "SIGNATURE_MISSING" in gap_codes(pending)
+    dictated = check(REPORT + "Dictated by Dr. Paul Ibe", cpt=["72100"])
+    assert {"SIGNATURE_MISSING", "ORDERING_PROVIDER_MISSING"} <= gap_codes(dictated)
