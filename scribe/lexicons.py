@@ -187,9 +187,9 @@ class RoleSpec(BaseModel):
     @field_validator("cues")
     @classmethod
     def _known_roles(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = set(v) - {"signature", "ordering", "interpreting", "dictation"}
+        unknown = set(v) - {"signature", "ordering", "interpreting", "dictation", "acquisition"}
         if unknown:
-            raise ValueError(f"unknown roles {sorted(unknown)} (signature, ordering, interpreting, dictation)")
+            raise ValueError(f"unknown roles {sorted(unknown)} (signature, ordering, interpreting, dictation, acquisition)")
         return v
 
 

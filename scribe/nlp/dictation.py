@@ -124,8 +124,9 @@ class DictationNormalizer:
                 heading = phrase in self._headers
                 not_after = self._not_after_header if heading else self._not_after_break
                 carries_on = heading and (nxt is None or nxt in self._not_before_header)
+                said_before = said(a - 3, a).rstrip()
                 if prev is not None and prev not in not_after and not carries_on and a - 1 >= begin and \
-                        out[a - 1 - begin] in " \t":
+                        out[a - 1 - begin] in " \t" and not said_before.endswith((",", "-", "(", "/")):
                     out[a - 1 - begin] = "\n"
 
     @staticmethod

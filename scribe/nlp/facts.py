@@ -187,7 +187,7 @@ class FactExtractor:
                     facts.signature = rel.span
                 elif rel.role == "signature" and facts.unsigned is None:
                     facts.unsigned = rel.span
-                elif rel.role == "ordering" and rel.assertion == "present" and facts.ordering is None:
+                elif rel.role in ("ordering", "acquisition") and rel.assertion == "present" and facts.ordering is None:
                     facts.ordering = rel.span
         if self.roles is None and "signature" in gates:
             m = self.signature.search(text)

@@ -23,6 +23,7 @@ _TOKEN = re.compile(r"/s/|[A-Za-z][A-Za-z'-]*\.?|\d[\d/:.-]*|[,&]")
 _DATE_TIME = re.compile(r"^(?:\d[\d/:.-]*|am|pm|a\.m\.|p\.m\.|jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|"
                         r"sep\w*|oct\w*|nov\w*|dec\w*|date|time|at|,)$", re.I)
 _BOUNDARY = re.compile(r"[.;!?\n]\s|[;\n]|\.$")
+_ASIDE = re.compile(r"\([^()\n]{0,60}\)|\[[^\[\]\n]{0,60}\]")   # "(telerad)", "[attending]": transparent
 # imaging objects a coordinated cue may be said of ("reviewed the images and agree")
 _OBJECTS = frozenset("the these those this images image films film study studies exam examination report radiographs "
                      "x-rays xrays case scan scans , and resident's fellow's interpretation findings".split())
@@ -58,8 +59,8 @@ class RoleFinder:
         p = spec.get("providers", {})
         not_names = sorted({w.lower() for w in p.get("not_names", ())} | set(self._role_of) |
                            {w.lower() for w in p.get("credentials", ())})
-        word = r"(?:[A-Za-z]\.|[A-Za-z][A-Za-z'-]*)"   # a name word, or an initial with its period
-        name = rf"(?!(?:{trie_pattern(not_names)})\b){word}" if not_names else word
+        # a name word (not a common word), or an initial with its period ("A. Whitcombe")
+        name = rf"(?:[A-Za-z]\.(?![A-Za-z])|(?!(?:{trie_pattern(not_names)})\b)[A-Za-z][A-Za-z'-]*)"
         cap = r"[A-Z][a-z'-]+|[A-Z]\.?"
         titles = trie_pattern([t.lower().rstrip(".") for t in p.get("titles", ())])
         creds = sorted(c.lower() for c in p.get("credentials", ()))
@@ -68,7 +69,8 @@ class RoleFinder:
         roles = trie_pattern([r.lower() for r in p.get("role_nouns", ())], flexible_space=True)
         speaker = trie_pattern([s.lower() for s in p.get("speaker", ())])
         self._providers = [
-            ("titled", re.compile(rf"\b(?:{titles})\b\.?\s+(?:{name})(?:\s+(?:{name})){{0,2}}", re.I)),
+            ("titled", re.compile(rf"\b(?:{titles})\b\.?\s+(?:{name})(?:\s+(?:{name})){{0,2}}"
+                                  rf"(?:,?\s+(?:{trie_pattern(creds)})(?![\w-]))?", re.I)),
             ("credentialed", re.compile(rf"\b(?:(?:{name})\s+){{0,3}}(?:{name}),?\s+(?P<cred>{trie_pattern(creds)})(?![\w-])", re.I)),
             ("role", re.compile(rf"\b(?:(?:{quals})\s+){{1,3}}(?:{roles})s?\b", re.I)),
             ("speaker", re.compile(rf"\b(?:{speaker})\b", re.I)),
@@ -120,6 +122,8 @@ class RoleFinder:
                 continue
             if role == "signature" and who.kind == "name" and who.start < s:
                 continue                     # "John Smith signed": without a title or credential, not a signer
+            if role == "acquisition" and (who.kind != "speaker" or who.start > s):
+                continue                     # only "we took", "I obtained": films taken by the author
             assertion = self._status.assertion(text, triggers, s, e)
             out.append(Relation(role, s, e, who.start, who.end, who.kind, assertion))
         # a cue said before a coordinated one that found its provider after it: "ordered and read by Dr. Sato"
@@ -134,14 +138,14 @@ class RoleFinder:
         return out
 
     def _words(self, text: str) -> list[str]:
-        return [t.lower() for t in _TOKEN.findall(text)]
+        return [t.lower() for t in _TOKEN.findall(_ASIDE.sub(" ", text))]
 
     def _forward_provider(self, text: str, end: int, providers: list[Provider]) -> Provider | None:
         for p in providers:
             if p.start < end:
                 continue
             gap = text[end:p.start]
-            if len(gap) > 80 or _BOUNDARY.search(gap.rstrip(" :\t")):
+            if len(gap) > 80 or _BOUNDARY.search(_ASIDE.sub(" ", gap).rstrip(" :\t")):
                 return None
             words = self._words(gap)
             if len(words) <= 8 and all(w in self._forward or w.rstrip(".") in self._forward or
@@ -155,7 +159,7 @@ class RoleFinder:
             if p.end > start:
                 continue
             gap = text[p.end:start]
-            if len(gap) > 60 or _BOUNDARY.search(gap) or ":" in gap:
+            if len(gap) > 90 or _BOUNDARY.search(_ASIDE.sub(" ", gap)) or ":" in gap:
                 return None
             words = self._words(gap)
             if len(words) <= 5 and all(w in self._backward for w in words):

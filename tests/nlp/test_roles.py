@@ -31,6 +31,9 @@ def relations(roles, text):
     ("Sent over by the ED physician for back pain.", "ordering", "the ED physician"),
     ("ordered and interpreted by Dr. Tan", "ordering", "Dr. Tan"),
     ("ordered and interpreted by Dr. Tan", "interpreting", "Dr. Tan"),
+    ("Interpreted by Dr. B. Lindqvist (remote reader), e-signed 04:10", "signature", "Dr. B. Lindqvist"),
+    ("Priya Natarajan, DO, electronically signed at 09:40", "signature", "Priya Natarajan, DO"),
+    ("we shot two views of the neck here this morning", "acquisition", "we"),
 ])
 def test_a_role_cue_relates_to_its_provider(roles, text, role, who):
     assert (role, who, "present") in {(r, w, a) for r, _, w, a in relations(roles, text)}
@@ -53,6 +56,15 @@ def test_a_cue_without_a_provider_in_its_clause_is_no_relation(roles, text):
 def test_pending_or_negated_roles_carry_their_assertion(roles, text, assertion):
     sig = [r for r in relations(roles, text) if r[0] == "signature"]
     assert sig and sig[0][3] == assertion
+
+
+def test_films_the_author_took_make_the_author_the_ordering_provider(check):
+    note = ("Follow-up for low back pain. I obtained AP and lateral views of the lumbar spine today. "
+            "Findings: stable alignment, no fracture. Impression: no change. No prior films to compare. "
+            "Electronically signed by Omar Diaz, MD")
+    assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note, cpt=["72100"]))
+    passive = note.replace("I obtained AP", "AP")
+    assert "ORDERING_PROVIDER_MISSING" in gap_codes(check(passive, cpt=["72100"]))
 
 
 def test_signature_and_ordering_gaps_follow_the_relation(check):
