@@ -14,6 +14,7 @@ from .gates import KeywordGates
 from .trie import CaseFree, trie_pattern
 
 _DIGIT = re.compile(r"\d")
+_CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal point
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _SPOKEN_LEVEL_GATE = re.compile(r"\b[CcTtLlSs]\s+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
@@ -101,6 +102,12 @@ class FactExtractor:
         self.level_limits = p["level_limits"]
         self.mri_sequence = CaseFree(p["mri_sequence"])
         self.contrast = [(c["value"], CaseFree(c["pattern"])) for c in p["contrast"]]
+        composed = p.get("contrast_composed", {})
+        self.contrast_agent = CaseFree(composed["agents"]) if composed else None
+        if composed:
+            self.contrast_before_after = CaseFree(composed["before_after"])
+            self.contrast_given = CaseFree(composed["given"])
+            self.contrast_not_given = CaseFree(composed["not_given"])
         self.signature = CaseFree(p["signature"], re.M)
         self.unsigned = CaseFree(p["signature_negative"])
         self.ordering = CaseFree(p["ordering"], re.M)
@@ -179,6 +186,8 @@ class FactExtractor:
                         continue
                     if not self._prior(text, m.start(), m.end()):
                         facts.contrast.append((value, m.start(), m.end()))
+            if self.contrast_agent is not None:
+                self._composed_contrast(text, facts, triggers)
         if self.roles is not None and self.roles.might_hold(text.lower()):
             # who did what: a role cue related to a provider, with its assertion
             facts.roles = self.roles.relations(text)
@@ -290,6 +299,43 @@ class FactExtractor:
         if bare and not (facts.header and facts.header[0] == "technique"):
             if len({name for name, _, _ in facts.projections[first:]}) < 2:
                 del facts.projections[first:]
+
+    def _composed_contrast(self, text: str, facts: SentenceFacts, triggers) -> None:
+        """Contrast from an agent and what its clause says of it (``contrast_composed``)."""
+        for m in self.contrast_agent.finditer(text):
+            s, e = m.start(), m.end()
+            overlapping = [c for c in facts.contrast if c[1] <= s < c[2] or s <= c[1] < e]
+            if overlapping and any(v != "with" for v, _, _ in overlapping):
+                continue
+            starts = [b.end() for b in _CLAUSE_END.finditer(text, 0, s)]
+            clause_start = starts[-1] if starts else 0
+            end = _CLAUSE_END.search(text, e)
+            clause_end = end.start() if end else len(text)
+            lo = max(clause_start, s - 70)
+            before = text[lo:s]
+            after = text[e:min(clause_end, e + 40)]
+            both = self.contrast_before_after.search(before)
+            # the mention is the agent with what is said of it; its own words ("without and with")
+            # do not assert it, the words before them do ("ordered as without and with contrast")
+            assertion = self._asserted(text, triggers, lo + both.start() if both else s, e)
+            if assertion in ("hypothetical", "family") or self._prior(text, s, e):
+                continue
+            if both or self.contrast_before_after.search(after[:25]):
+                value = "without_with"
+            elif assertion == "negated" or self.contrast_not_given.search(after[:30]):
+                value = "without"
+            elif self.contrast_given.search(before[-45:]) or self.contrast_given.search(after[:30]):
+                value = "with"
+            else:
+                continue
+            if overlapping:
+                if value != "without_with":
+                    continue
+                # "after administration of 7 mL gadobutrol" read alone is 'with'; said after "before and"
+                # the agent was given between two series
+                for c in overlapping:
+                    facts.contrast.remove(c)
+            facts.contrast.append((value, lo + both.start() if both else s, e))
 
     @staticmethod
     def _next_to(text: str, m: re.Match[str], word: str) -> bool:

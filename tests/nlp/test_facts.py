@@ -113,3 +113,23 @@ def test_facts_contrast(check, text, contrast):
 ])
 def test_facts_signature(check, text, signed):
     assert facts(check, text)["signed"] is signed
+
+
+@pytest.mark.parametrize("said, contrast", [
+    ("Sagittal T1 before and after intravenous administration of 7 mL gadobutrol.", "without_with"),
+    ("Axial T1 fat sat pre and post 8 mL Dotarem.", "without_with"),
+    ("Contrast: Clariscan 6 mL IV.", "with"),
+    ("Gadolinium was withheld (eGFR 24).", "without"),
+    ("Contrast declined by the patient.", "without"),
+    ("The patient reports an iodinated contrast allergy.", None),
+    ("Originally ordered as without and with contrast.", None),
+])
+def test_contrast_is_an_agent_and_what_its_clause_says(engine, said, contrast):
+    values = {v for v, _, _ in engine._component.analyze(said).contrast}
+    assert values == ({contrast} if contrast else set())
+
+
+def test_views_the_physician_will_get_later_are_not_views(check):
+    r = check("Lumbar spine two views, AP and lateral. If no better in six weeks we'll get flexion and extension views.",
+              cpt=["72100"])
+    assert r["facts"]["views"] == 2 and r["facts"]["positions"] == []
