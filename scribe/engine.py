@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
@@ -21,16 +22,42 @@ from .linkers.cpt import CptRequirements
 from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
 from .linkers.indications import IndicationLinker
 from .linkers.ncci import NcciEdits
+from .linkers.terms import TermIndex
 from .nlp.analyzer import SentenceAnalyzer
 from .nlp.dictation import DictationNormalizer
 from .nlp.facts import SentenceFacts
 from .nlp.sections import HeaderDetector
 from .nlp.sentences import SentenceSplitter
-from .note import Note, NoteAggregator
-from .types import SEVERITY_ORDER, CheckResult, Encounter, Evidence, Gap
+from .note import Note, NoteAggregator, NoteMention
+from .types import SEVERITY_ORDER, CheckResult, CodeCandidate, Encounter, Evidence, Gap, Indication
 
 log = logging.getLogger("scribe.engine")
 MAX_NOTE_CHARS = 2_000_000
+
+
+class _Tags(dict):
+    """Tags of a concept: the hand lexicon's, or for a condition linked over the code set
+    ("icd10:C61"), the necessity classes its code supports (``icd10_support.json``)."""
+
+    def __init__(self, tags: dict, support: dict):
+        super().__init__(tags)
+        self._nonspecific = frozenset(support.get("nonspecific_pain", ()))
+        self._classes = {name: tuple(v["prefixes"]) for name, v in support.get("support", {}).items()
+                         if name != "plain"}
+
+    def get(self, concept, default=()):
+        found = super().get(concept)
+        if found is not None or not isinstance(concept, str) or not concept.startswith("icd10:"):
+            return found if found is not None else default
+        code = concept[6:]
+        tags = set()
+        if code not in self._nonspecific:
+            for name, prefixes in self._classes.items():
+                if code.startswith(prefixes):
+                    tags.add(f"{name}_reason")
+        found = frozenset(tags)
+        self[concept] = found
+        return found
 
 
 class _Formatter(dict):
@@ -49,7 +76,12 @@ class Engine:
         self.cpt = CptRequirements(lexicons)
         self.linker = IndicationLinker(lexicons.concepts, self.codeset, lexicons.patterns)
         self.concepts = {c.concept: c for c in lexicons.concepts}
-        self.tags = {c.concept: frozenset(c.tags) for c in lexicons.concepts}
+        self.tags = _Tags({c.concept: frozenset(c.tags) for c in lexicons.concepts}, lexicons.icd_support)
+        # conditions outside the hand lexicon: the whole code set's descriptions and inclusion terms
+        self.terms = TermIndex.load(self.codeset, lexicons.icd_terms) if lexicons.icd_terms else None
+        self._term_cache: OrderedDict[str, list] = OrderedDict()
+        roles = lexicons.section_roles
+        self._term_sections = frozenset(roles["reason"]) | {"impression"}
         self.covers = frozenset(prefix for c in lexicons.concepts for prefix in c.covers)
         self.support_prefixes = {k: tuple(v["prefixes"]) for k, v in lexicons.icd_support["support"].items()}
         self._documenting: dict[str, frozenset[str]] = {}
@@ -144,7 +176,76 @@ class Engine:
         head = linked[:aggregator.stable_mentions] if linked_context == context else []
         note.indications = head + self.linker.link(note, facts, spans, context, start=len(head))
         aggregator.linked = (context, note.indications)
+        if self.terms is not None:
+            self._link_terms(note, spans, facts)
         return note
+
+    def _terms_of(self, text: str) -> list:
+        hit = self._term_cache.get(text)
+        if hit is None:
+            matches = self.terms.find(text)
+            if matches:
+                context = self._component.context
+                triggers = context.triggers(text)
+                hit = [(m, context.assertion(text, triggers, m.start, m.end)) for m in matches]
+            else:
+                hit = []
+            with self._lock:
+                self._term_cache[text] = hit
+                if len(self._term_cache) > 20000:
+                    self._term_cache.popitem(last=False)
+        return hit
+
+    def _link_terms(self, note: Note, spans, facts) -> None:
+        """Conditions the hand lexicon does not know, linked over the whole code set; where a
+        hand concept generalised a condition the code set names precisely (its code is in
+        another subcategory), the code set's code replaces the concept's."""
+        by_span = {(i.start, i.end): k for k, i in enumerate(note.indications)}
+        indications = list(note.indications)
+        extra, reasons = [], []
+        reason_roles = self.lexicons.section_roles["reason"]
+        for n, section in enumerate(note.sections):
+            if section not in self._term_sections:
+                continue
+            base = spans[n].start
+            for match, assertion in self._terms_of(facts[n].text):
+                start, end = base + match.start, base + match.end
+                candidates = self._term_candidates(match.code)
+                inside = [k for (s, e), k in by_span.items() if start <= s and e <= end]
+                if inside:
+                    for k in inside:
+                        ind = indications[k]
+                        first = ind.icd10[0] if ind.icd10 else None
+                        if ind.match == "abbreviation":
+                            continue
+                        if first is None:       # a concept the hand lexicon keeps without a code
+                            indications[k] = replace(ind, icd10=candidates)
+                            continue
+                        # another subcategory: the concept generalised ("prostate cancer" is not C80.1);
+                        # or the concept stopped above a billable code the term names ("leg pain")
+                        if first.code[:5] != match.code[:5] or (
+                                first.score < 1.0 and candidates[0].score == 1.0 and match.code.startswith(first.code)):
+                            indications[k] = replace(ind, icd10=candidates)
+                    continue
+                if any(s < end and start < e for s, e in by_span):
+                    continue
+                concept = "icd10:" + match.code
+                extra.append(Indication(text=note.text[start:end], start=start, end=end, assertion=assertion,
+                                        concept=concept, section=section, icd10=candidates, match="codeset"))
+                if section in reason_roles:
+                    reasons.append(NoteMention(concept, start, end, assertion, section, n, "codeset"))
+        if extra:
+            indications = sorted(indications + extra, key=lambda i: (i.start, i.end))
+        note.indications = indications
+        if reasons:
+            note.reason_mentions = note.reason_mentions + reasons
+
+    def _term_candidates(self, code: str) -> tuple[CodeCandidate, ...]:
+        cand = CodeCandidate(code, self.codeset.description(code) or "", 1.0 if self.codeset.is_billable(code) else 0.5)
+        if cand.score == 1.0:
+            return (cand,)
+        options = self.codeset.billable_descendants(code)[:4]
+        return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options)
 
     def evaluate(self, note: Note, encounter: Encounter) -> CheckResult:
         ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,

@@ -193,6 +193,27 @@ class RoleSpec(BaseModel):
         return v
 
 
+class IndexTerm(_Strict):
+    term: str
+    code: str
+    source: str
+
+
+class TermSpec(BaseModel):
+    """``icd10_terms.json``: how a note's condition words are looked up in the whole code set."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    doc: str = Field("", alias="_doc")
+    source: str
+    max_words: int = Field(7, ge=1, le=12)
+    stopwords: list[str]
+    synonyms: dict[str, str]
+    optional: list[str]
+    implied: list[str]
+    too_general: list[str]
+    index_terms: list[IndexTerm] = []
+
+
 @dataclass(frozen=True)
 class Lexicons:
     """Everything the engine reads from ``lexicons/``, validated."""
@@ -210,6 +231,7 @@ class Lexicons:
     soft_headers: dict[str, Any] = field(default_factory=dict)
     dictation: dict[str, Any] = field(default_factory=dict)
     roles: dict[str, Any] = field(default_factory=dict)
+    icd_terms: dict[str, Any] = field(default_factory=dict)
 
     def cpt(self, code: str) -> CptCode | None:
         return _cpt_index(self).get(code)
@@ -297,6 +319,8 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
         if (root / "dictation.json").exists() else {},
         roles=_validated(RoleSpec, _read_json(root / "roles.json"), "roles.json").model_dump()
         if (root / "roles.json").exists() else {},
+        icd_terms=_validated(TermSpec, _read_json(root / "icd10_terms.json"), "icd10_terms.json").model_dump(
+            exclude={"doc"}) if (root / "icd10_terms.json").exists() else {},
     )
     for key in ("level", "spoken_level", "signature", "ordering", "comparison", "reduced_study", "view_context"):
         try:

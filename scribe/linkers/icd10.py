@@ -37,7 +37,7 @@ from ..errors import LexiconError
 log = logging.getLogger(__name__)
 
 PACKAGE = "simple_icd_10_cm"
-FORMAT = 2                      # bump when the cache layout changes
+FORMAT = 3                      # bump when the cache layout changes
 DEFAULT = "_default"            # axis value naming the "unspecified" child
 AXES_FILE = "icd10_axes.json"
 
@@ -142,6 +142,7 @@ def _build_payload(fingerprint: dict[str, Any]) -> dict[str, Any]:
     is_code = cm.is_category_or_subcategory
     codes: list[str] = []
     descriptions: list[str] = []
+    inclusions: list[str] = []
     parents = array("i")
     ends = array("i")
 
@@ -149,6 +150,8 @@ def _build_payload(fingerprint: dict[str, Any]) -> dict[str, Any]:
         index = len(codes)
         codes.append(code)
         descriptions.append(cm.get_description(code))
+        # the Tabular's inclusion terms: other names of the condition a code stands for
+        inclusions.append("\x1f".join(t.replace("\n", " ") for t in cm.get_inclusion_term(code)))
         parents.append(parent)
         ends.append(0)
         for child in cm.get_children(code):
@@ -170,6 +173,7 @@ def _build_payload(fingerprint: dict[str, Any]) -> dict[str, Any]:
         "codes": "\n".join(codes),
         "descriptions": "".join(descriptions),
         "offsets": offsets.tobytes(),
+        "inclusions": "\n".join(inclusions),
         "parents": parents.tobytes(),
         "ends": ends.tobytes(),
     }
@@ -283,6 +287,8 @@ class IcdCodeSet:
         self._codes: list[str] = payload["codes"].split("\n")
         self._index: dict[str, int] = {code: i for i, code in enumerate(self._codes)}
         self._text: str = payload["descriptions"]
+        self._inclusions: str = payload["inclusions"]
+        self._inclusion_list: list[str] | None = None
         self._offsets = array("i")
         self._parents = array("i")
         self._ends = array("i")
@@ -357,6 +363,16 @@ class IcdCodeSet:
         """Exists and has no children (a valid code for a claim)."""
         i = self._find(code)
         return i is not None and self._is_leaf(i)
+
+    def inclusion_terms(self, code: str) -> tuple[str, ...]:
+        """The Tabular's inclusion terms of ``code`` (other names of its condition)."""
+        i = self._find(code)
+        if i is None:
+            return ()
+        if self._inclusion_list is None:
+            self._inclusion_list = self._inclusions.split("\n")
+        entry = self._inclusion_list[i]
+        return tuple(entry.split("\x1f")) if entry else ()
 
     def description(self, code: str) -> str | None:
         i = self._find(code)

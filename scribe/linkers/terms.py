@@ -1,0 +1,181 @@
+"""Conditions linked over the whole ICD-10-CM code set.
+
+The hand lexicon (``concepts.jsonl``) knows the spine's own phrasing and the assertion
+hints; everything else a note may give as a reason ("metastatic prostate cancer",
+"urinary retention", "foot drop") is looked up here, in an index of every code's
+description and inclusion terms from the official Tabular (``simple-icd-10-cm``).
+
+A term is its *set of content words* after the project's synonyms
+(``lexicons/icd10_terms.json``), so "leg pain" finds "Pain in leg, unspecified" and
+"left foot drop" finds "Foot drop, left foot". Where several codes share a term the
+billable, unspecified one wins (what the Alphabetic Index gives for a term said
+without further detail). A note's modifiers the Tabular does not index
+("metastatic", "chronic") are dropped only when the whole term finds nothing.
+
+The index is built once per code-set release and lexicon version and cached next to
+the code-set index (marshal, a few MB); a sentence is looked up word window by word
+window, each window a dictionary probe, so the cost is linear in the words read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import marshal
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from .icd10 import IcdCodeSet, _write_atomically, default_cache_dir
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
+_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_FORMAT = 1
+
+
+class TermMatch(NamedTuple):
+    start: int
+    end: int
+    code: str
+    exact: bool        # the whole term matched (no modifier of the note dropped)
+
+
+class TermNormalizer:
+    def __init__(self, spec: dict):
+        self.stop = frozenset(spec.get("stopwords", ()))
+        self.synonyms = {k.lower(): tuple(v.lower().split()) for k, v in spec.get("synonyms", {}).items()}
+        self.optional = frozenset(spec.get("optional", ()))
+        self.implied = frozenset(spec.get("implied", ()))
+        self.too_general = frozenset(spec.get("too_general", ()))
+        self.max_words = int(spec.get("max_words", 7))
+
+    def word(self, raw: str) -> tuple[str, ...]:
+        """The content words one written word stands for (none for a stop word)."""
+        w = raw.lower().strip("'-")
+        if w.endswith("'s"):
+            w = w[:-2]
+        mapped = self.synonyms.get(w)
+        if mapped is None and len(w) > 4 and w.endswith("s") and not w.endswith(("ss", "us", "is", "sis")):
+            mapped = self.synonyms.get(w[:-1], (w[:-1],))
+        words = mapped if mapped is not None else (w,)
+        return tuple(x for x in words if x not in self.stop)
+
+    def key(self, words) -> str:
+        return " ".join(sorted(set(words)))
+
+    def term_keys(self, term: str) -> list[str]:
+        """The keys a Tabular term is filed under: its words, and its words less the implied ones;
+        "A B or C" also as "A C"."""
+        term = _ASIDE.sub(" ", term)
+        variants = [term]
+        if " or " in term:
+            left, _, right = term.rpartition(" or ")
+            if len(right.split()) == 1 and len(left.split()) > 1:
+                variants = [left, left.rsplit(" ", 1)[0] + " " + right]
+        keys = []
+        for v in variants:
+            words = [x for tok in _TOKEN.findall(v) for x in self.word(tok)]
+            if not words:
+                continue
+            keys.append(self.key(words))
+            kept = [w for w in words if w not in self.implied]
+            if kept and len(kept) < len(words):
+                keys.append(self.key(kept))
+        return keys
+
+
+class TermIndex:
+    def __init__(self, entries: dict[str, str], normalizer: TermNormalizer):
+        self.entries = entries
+        self.norm = normalizer
+        self.vocabulary = frozenset(w for k in entries for w in k.split())
+
+    # -- building --------------------------------------------------------------------------
+    @classmethod
+    def build(cls, codeset: IcdCodeSet, spec: dict) -> TermIndex:
+        norm = TermNormalizer(spec)
+        ranked: dict[str, tuple] = {}
+        for code in codeset:
+            description = codeset.description(code) or ""
+            billable = codeset.is_billable(code)
+            unspecified = "unspecified" in description.lower()
+            terms = [(description, 0)] + [(t, 1) for t in codeset.inclusion_terms(code)]
+            for term, inclusion in terms:
+                for rank_extra, key in enumerate(norm.term_keys(term)):
+                    # billable first, then the unspecified child, a description before an inclusion
+                    # term, the exact words before the words less implied ones, then the shorter code
+                    rank = (not billable, not unspecified, inclusion, rank_extra > 0, len(code), code)
+                    seen = ranked.get(key)
+                    if seen is None or rank < seen:
+                        ranked[key] = rank
+        entries = {k: r[-1] for k, r in ranked.items()}
+        for item in spec.get("index_terms", ()):
+            for key in norm.term_keys(item["term"]):
+                entries[key] = item["code"]
+        return cls(entries, norm)
+
+    @classmethod
+    def load(cls, codeset: IcdCodeSet, spec: dict, cache_dir: Path | None = None) -> TermIndex:
+        """The index for this code set and lexicon, from the cache or built (and cached) now."""
+        digest = hashlib.sha256(json.dumps([_FORMAT, codeset.fingerprint, spec], sort_keys=True).encode()).hexdigest()[:16]
+        path = (Path(cache_dir) if cache_dir else default_cache_dir()) / f"icd10cm-terms-{digest}.marshal"
+        try:
+            entries = marshal.loads(path.read_bytes())
+            if isinstance(entries, dict):
+                return cls(entries, TermNormalizer(spec))
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        index = cls.build(codeset, spec)
+        try:
+            _write_atomically(path, index.entries)
+        except OSError as exc:
+            log.warning("cannot write the ICD-10-CM term index in %s (%s); it is rebuilt at every start", path.parent, exc)
+        return index
+
+    # -- lookup ----------------------------------------------------------------------------
+    def find(self, text: str) -> list[TermMatch]:
+        """The condition terms said in ``text``, longest first, not overlapping."""
+        norm, entries, vocab = self.norm, self.entries, self.vocabulary
+        tokens = []
+        for m in _TOKEN.finditer(text):
+            words = norm.word(m.group(0))
+            tokens.append((m.start(), m.end(), words))
+        found: list[TermMatch] = []
+        n = len(tokens)
+        for i in range(n):
+            if not tokens[i][2] or not all(w in vocab for w in tokens[i][2]):
+                continue
+            words: list[str] = []
+            best = None
+            for j in range(i, min(n, i + norm.max_words)):
+                tw = tokens[j][2]
+                if tw and not all(w in vocab for w in tw):
+                    break
+                if j > i and re.search(r"[.;:,\n]", text[tokens[j - 1][1]:tokens[j][0]]):
+                    break
+                words.extend(tw)
+                if not tw:
+                    continue            # a stop word: a term neither starts nor ends on one
+                key = norm.key(words)
+                code = entries.get(key)
+                exact = True
+                if code is None:
+                    kept = [w for w in words if w not in norm.optional]
+                    if kept and len(kept) < len(words):
+                        code = entries.get(norm.key(kept))
+                        exact = False
+                if code is not None and key not in norm.too_general and \
+                        not (len(set(words)) == 1 and (len(words[0]) < 5 or words[0] in norm.too_general)):
+                    if not (not exact and norm.key([w for w in words if w not in norm.optional]) in norm.too_general):
+                        best = TermMatch(tokens[i][0], tokens[j][1], code, exact)
+            if best is not None:
+                found.append(best)
+        found.sort(key=lambda t: (-(t.end - t.start), t.start))
+        chosen: list[TermMatch] = []
+        for t in found:
+            if all(t.end <= c.start or t.start >= c.end for c in chosen):
+                chosen.append(t)
+        chosen.sort()
+        return chosen

@@ -1,0 +1,50 @@
+"""Conditions link over the whole ICD-10-CM code set (descriptions and inclusion terms of the
+Tabular), each to the code the term as documented names."""
+from __future__ import annotations
+
+import pytest
+
+REPORT = ("MRI lumbar spine without contrast.\nIndication: {reason}.\nComparison: none.\n"
+          "Findings: normal alignment.\nImpression: no acute abnormality.\nSigned: Dr. Ada Kim")
+
+
+def linked(check, reason):
+    r = check(REPORT.format(reason=reason), cpt=["72148"])
+    return {(i["text"].lower(), c["code"], i["assertion"]) for i in r["indications"] for c in i["icd10"][:1]}
+
+
+@pytest.mark.parametrize("reason, text, code", [
+    ("metastatic prostate cancer", "prostate cancer", "C61"),
+    ("new urinary retention", "urinary retention", "R33.9"),
+    ("right foot drop", "right foot drop", "M21.371"),
+    ("fever and lumbar discitis", "lumbar discitis", "M46.46"),
+    ("spinal epidural abscess", "epidural abscess", "G06.1"),
+    ("bowel incontinence", "bowel incontinence", "R15.9"),
+    ("left leg pain", "left leg pain", "M79.605"),
+    ("multiple myeloma", "multiple myeloma", "C90.00"),
+    ("unintentional weight loss", "weight loss", "R63.4"),
+])
+def test_a_condition_links_to_the_code_the_code_set_names(check, reason, text, code):
+    assert any(t in text and c == code for t, c, _ in linked(check, reason)), linked(check, reason)
+
+
+def test_a_negated_condition_keeps_its_assertion(check):
+    assert any(c == "R50.9" and a == "negated" for _, c, a in linked(check, "back pain, no fever"))
+
+
+def test_a_code_set_condition_can_be_the_reason_an_advanced_study_needs(check):
+    plain = check(REPORT.format(reason="low back pain"), cpt=["72148"])
+    red_flag = check(REPORT.format(reason="low back pain and new urinary retention"), cpt=["72148"])
+    codes = lambda r: {g["code"] for g in r["gaps"]}
+    assert "INDICATION_NOT_SPECIFIC" in codes(plain)
+    assert "INDICATION_NOT_SPECIFIC" not in codes(red_flag)
+
+
+def test_the_term_index_is_cached_and_small(engine, tmp_path):
+    from scribe.linkers.terms import TermIndex
+
+    spec = engine.lexicons.icd_terms
+    built = TermIndex.load(engine.codeset, spec, cache_dir=tmp_path)
+    again = TermIndex.load(engine.codeset, spec, cache_dir=tmp_path)
+    assert again.entries == built.entries and len(built.entries) > 50_000
+    assert sum(f.stat().st_size for f in tmp_path.iterdir()) < 20_000_000
