@@ -205,7 +205,9 @@ class Engine:
         extra, reasons = [], []
         reason_roles = self.lexicons.section_roles["reason"]
         for n, section in enumerate(note.sections):
-            if section not in self._term_sections:
+            adds = section in self._term_sections    # elsewhere a term only corrects a concept's code
+            if not adds and not any(note.indications[k].start >= spans[n].start and
+                                    note.indications[k].end <= spans[n].end for k in by_span.values()):
                 continue
             base = spans[n].start
             for match, assertion in self._terms_of(facts[n].text):
@@ -219,15 +221,15 @@ class Engine:
                         if ind.match == "abbreviation":
                             continue
                         if first is None:       # a concept the hand lexicon keeps without a code
-                            indications[k] = replace(ind, icd10=candidates)
+                            indications[k] = replace(ind, icd10=candidates, match="codeset")
                             continue
                         # another subcategory: the concept generalised ("prostate cancer" is not C80.1);
                         # or the concept stopped above a billable code the term names ("leg pain")
                         if first.code[:5] != match.code[:5] or (
                                 first.score < 1.0 and candidates[0].score == 1.0 and match.code.startswith(first.code)):
-                            indications[k] = replace(ind, icd10=candidates)
+                            indications[k] = replace(ind, icd10=candidates, match="codeset")
                     continue
-                if any(s < end and start < e for s, e in by_span):
+                if not adds or any(s < end and start < e for s, e in by_span):
                     continue
                 concept = "icd10:" + match.code
                 extra.append(Indication(text=note.text[start:end], start=start, end=end, assertion=assertion,

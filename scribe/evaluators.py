@@ -428,12 +428,30 @@ def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
                 break
         if better is None and "unspecified" in desc:
             better = _same_condition_more_specific(ctx, icd, desc, note_codes)
+        if better is None and "unspecified" in desc:
+            better = _code_set_more_specific(ctx, icd, desc, note_codes)
         if better is not None:
             code, ind = better
             hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
-                             "description": ctx.codeset.description(code) or ""},
+                             "description": ctx.codeset.description(code.rstrip("-")) or ""},
                             [Evidence(ind.start, ind.end, ind.text)], icd10=icd))
     return hits
+
+
+def _code_set_more_specific(ctx: Context, icd: str, desc: str, note_codes):
+    """A condition linked over the whole code set, in the chosen code's category, whose code
+    says more than the chosen unspecified one ('type III odontoid fracture', S12.12-, for
+    S12.9XXA). A code that is not billable is named as its stem ('S12.12-')."""
+    for code, ind in note_codes:
+        if ind.match != "codeset" or code != ind.icd10[0].code or code == icd or code in ctx.codeset.ancestors(icd):
+            continue            # the term's own code, not the billable options listed after it
+        other = (ctx.codeset.description(code) or "").lower()
+        if other.count("unspecified") >= desc.count("unspecified"):
+            continue
+        if ctx.codeset.is_billable(code):
+            return code, ind
+        return code + "-", ind
+    return None
 
 
 def _same_condition_more_specific(ctx: Context, icd: str, desc: str, note_codes):
@@ -444,6 +462,8 @@ def _same_condition_more_specific(ctx: Context, icd: str, desc: str, note_codes)
     for code, ind in note_codes:
         if code == icd or not _documents_code(ctx, ctx.concepts.get(ind.concept), icd, best):
             continue
+        if ind.match == "codeset" and code != ind.icd10[0].code:
+            continue            # a code set term names its own code; the options after it are guesses
         if not ctx.codeset.is_billable(code):
             continue
         other = (ctx.codeset.description(code) or "").lower()
@@ -483,6 +503,14 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
         if not _covered(ctx, icd):
+            # a condition of the code's category linked over the whole code set decides; without
+            # one, any word of the code's description in the note counts
+            linked = [i for c, i in ctx.code_pairs if i.match == "codeset" and c[:3] == icd[:3]]
+            if linked:
+                if not any(i.assertion != "negated" for i in linked):
+                    hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""},
+                                    _ev(ctx, linked), icd10=icd))
+                continue
             if not _described(ctx, icd, frozenset(params.get("description_stopwords", ()))):
                 hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, [], icd10=icd))
             continue

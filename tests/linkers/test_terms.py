@@ -48,3 +48,19 @@ def test_the_term_index_is_cached_and_small(engine, tmp_path):
     again = TermIndex.load(engine.codeset, spec, cache_dir=tmp_path)
     assert again.entries == built.entries and len(built.entries) > 50_000
     assert sum(f.stat().st_size for f in tmp_path.iterdir()) < 20_000_000
+
+
+def test_an_unspecified_code_gets_the_code_set_code_the_note_supports(check):
+    note = ("CT cervical spine without contrast.\nIndication: fall from a ladder.\nComparison: none.\n"
+            "Findings: type III odontoid fracture.\nImpression: type III odontoid fracture.\nSigned: Dr. Ada Kim")
+    gaps = {g["code"]: g for g in check(note, cpt=["72125"], icd10=["S12.9XXA"])["gaps"]}
+    assert "S12.12" in gaps["DX_MORE_SPECIFIC_AVAILABLE"]["fix"]
+
+
+def test_a_code_of_a_condition_the_note_only_denies_is_not_documented(check):
+    note = REPORT.format(reason="low back pain; no fever, no weight loss")
+    codes = {g["code"] for g in check(note, cpt=["72148"], icd10=["M54.50", "R63.4"])["gaps"]}
+    assert "DX_NOT_DOCUMENTED" in codes
+    note = REPORT.format(reason="low back pain and unintentional weight loss")
+    codes = {g["code"] for g in check(note, cpt=["72148"], icd10=["M54.50", "R63.4"])["gaps"]}
+    assert "DX_NOT_DOCUMENTED" not in codes
