@@ -109,7 +109,7 @@ class NoteAggregator:
     EVERY = 16
     _LISTS = ("sections", "mentions", "reason_mentions", "indication_headers", "comparison_evidence",
               "signature_evidence", "unsigned_evidence", "ordering_evidence", "reduced_evidence",
-              "findings_evidence", "impression_evidence", "earlier_levels")
+              "findings_evidence", "impression_evidence", "earlier_levels", "own_office_evidence")
     _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast", "region_views",
              "region_projections")
     _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
@@ -260,6 +260,8 @@ class NoteAggregator:
         if f.ordering or section == "ordering" and has_content:
             s, e = f.ordering or (0, len(f.text))
             self.ordering_evidence.append(_ev(text, base + s, base + e))
+        if f.own_office and section != "comparison":
+            self.own_office_evidence.append(_ev(text, base + f.own_office[0], base + f.own_office[1]))
         if section == "comparison":
             # the rest describes the prior study; a signature or an ordering provider dictated
             # on after "comparison none" (no line break) still counts
@@ -380,6 +382,9 @@ class NoteAggregator:
             note.contrast = next(iter(contrast))
         note.contrast_evidence = list(contrast.values())
         note.signed = bool(note.signature_evidence)
+        if note.signed and not note.ordering_evidence and self.own_office_evidence:
+            # the signing author of an office note who took the films ordered them (contract 1.1)
+            note.ordering_evidence = list(self.own_office_evidence[:1])
         for cue in self.encounter_priority:
             if cue in self.encounter_cues:
                 note.encounter = cue

@@ -60,6 +60,7 @@ class SentenceFacts:
     region_words: list[tuple[str, int]] = field(default_factory=list)
     age: int | None = None
     roles: list = field(default_factory=list)      # who did what: roles.Relation
+    own_office: tuple[int, int] | None = None      # films said to be taken in the author's office
 
 
 # positions: they count as views only near a view noun (else they are range of motion)
@@ -112,6 +113,7 @@ class FactExtractor:
         self.unsigned = CaseFree(p["signature_negative"])
         self.ordering = CaseFree(p["ordering"], re.M)
         self.comparison = CaseFree(p["comparison"])
+        self.own_office = CaseFree(p.get("own_office", r"(?!)"))
         self.reduced = CaseFree(p["reduced_study"])
         self.prior_before = CaseFree(p["prior_cues"])
         self.prior_after = CaseFree(p["prior_after"])
@@ -213,6 +215,11 @@ class FactExtractor:
             m = self.ordering.search(text)
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
                 facts.ordering = (m.start(), m.end())
+        if facts.imaging_noun or facts.view_counts or facts.projections:
+            m = self.own_office.search(text)
+            if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED \
+                    and not self._prior(text, m.start(), m.end()):
+                facts.own_office = (m.start(), m.end())
         if "comparison" in gates:
             m = self.comparison.search(text)
             if m:

@@ -74,3 +74,10 @@ def test_signature_and_ordering_gaps_follow_the_relation(check):
     assert "SIGNATURE_MISSING" in gap_codes(pending)
     dictated = check(REPORT + "Dictated by Dr. Paul Ibe", cpt=["72100"])
     assert {"SIGNATURE_MISSING", "ORDERING_PROVIDER_MISSING"} <= gap_codes(dictated)
+
+
+def test_films_taken_in_the_authors_office_make_a_signed_author_the_ordering_provider(check):
+    note = ("Neck pain after a fall. Cervical radiographs in office today, AP and lateral (2 views). "
+            "No prior films. Findings: normal alignment, no fracture. Impression: normal cervical spine.\n")
+    assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note + "Signed: Rhea Kapoor, DC", cpt=["72040"]))
+    assert "ORDERING_PROVIDER_MISSING" in gap_codes(check(note + "Dictated, not yet signed.", cpt=["72040"]))
