@@ -114,7 +114,7 @@ class NoteAggregator:
              "region_projections")
     _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
                 "duration_weeks", "age", "findings_header", "findings_after", "last_level", "first_level",
-                "claudication", "n")
+                "claudication", "in_prior", "last_end", "n")
 
     def __init__(self, *, encounter_priority: list[str], dynamic: frozenset[str], abbreviation_concept,
                  empty_content, level_regions: dict[str, str], roles: dict[str, frozenset[str]],
@@ -142,6 +142,8 @@ class NoteAggregator:
             setattr(self, name, {})
         self.encounter_cues: dict[str, int] = {}      # cue -> first sentence (for rewinding)
         self.current: str | None = None
+        self.in_prior = False        # inside a pasted earlier report
+        self.last_end = 0
         self.last_multiline: str | None = None
         self.indication_text_present = False
         self.impression_header: Evidence | None = None
@@ -194,6 +196,14 @@ class NoteAggregator:
 
     # -- the fold -----------------------------------------------------------------------------
     def _section(self, i: int, span, f: SentenceFacts) -> str:
+        blank_before = "\n\n" in self.text[self.last_end:span.start].replace(" ", "").replace("\t", "")
+        self.last_end = span.end
+        if span.starts_line and f.prior_block == "open":
+            self.in_prior = True
+        elif self.in_prior and span.starts_line and (f.prior_block == "close" or (blank_before and f.upper_title)):
+            self.in_prior = False
+        if self.in_prior:
+            return "prior"       # a pasted earlier report: its headers are its own, not this study's
         header = f.header[0] if f.header else None
         current = self.current
         if header is not None:
@@ -220,6 +230,8 @@ class NoteAggregator:
         content_start = f.header[1] if f.header else 0
         has_content = bool(f.text[content_start:].strip(" .:-\t"))
         self.earlier_levels.append(self.last_level)
+        if section == "prior":
+            return
         if f.levels:
             lv = f.levels[-1]
             self.last_level = (lv[1], lv[4], lv[2])

@@ -186,3 +186,18 @@ def test_engine_whole_note(check, text, enc, gaps, facts):
     assert gap_codes(result) == gaps, [g["message"] for g in result["gaps"]]
     for key, value in facts.items():
         assert result["facts"][key] == value
+
+
+def test_a_pasted_earlier_report_never_documents_this_study(check):
+    current = ("XR THORACIC SPINE 2 VIEWS\nReferring: Dr. Lina Park\nHistory: mid back pain.\n"
+               "Technique: AP and lateral.\nComparison: thoracic series 2023, report below.\n"
+               "Findings: normal alignment, no fracture.\n")
+    prior = ("\n=== Prior report 2023-01-09 ===\nXR THORACIC SPINE 3 VIEWS (AP, lateral, swimmer's)\n"
+             "Findings: mild wedging of T8.\nImpression: mild T8 wedging.\nElectronically signed by Omar Reyes, MD\n")
+    r = check(current + prior, cpt=["72070"])
+    assert r["facts"]["views"] == 2 and r["facts"]["signed"] is False
+    codes = {g["code"] for g in r["gaps"]}
+    assert {"SIGNATURE_MISSING", "IMPRESSION_MISSING"} <= codes and "VIEWS_MISMATCH" not in codes
+    # the current study can come after the pasted one
+    r = check(prior.strip() + "\n\nCURRENT STUDY\n" + current + "Impression: normal.\nSigned: Dr. Ana Ruiz", cpt=["72070"])
+    assert r["facts"]["views"] == 2 and r["facts"]["signed"] is True

@@ -61,6 +61,8 @@ class SentenceFacts:
     age: int | None = None
     roles: list = field(default_factory=list)      # who did what: roles.Relation
     own_office: tuple[int, int] | None = None      # films said to be taken in the author's office
+    prior_block: str | None = None                 # "open": a pasted earlier report starts; "close": the current study
+    upper_title: bool = False                      # an upper-case line naming a study ("XR LUMBAR SPINE 2 VIEWS")
 
 
 # positions: they count as views only near a view noun (else they are range of motion)
@@ -114,6 +116,9 @@ class FactExtractor:
         self.ordering = CaseFree(p["ordering"], re.M)
         self.comparison = CaseFree(p["comparison"])
         self.own_office = CaseFree(p.get("own_office", r"(?!)"))
+        block = p.get("prior_block", {})
+        self.prior_open = re.compile(block.get("open", r"(?!)"), re.I)
+        self.prior_close = re.compile(block.get("close", r"(?!)"), re.I)
         self.reduced = CaseFree(p["reduced_study"])
         self.prior_before = CaseFree(p["prior_cues"])
         self.prior_after = CaseFree(p["prior_after"])
@@ -215,6 +220,11 @@ class FactExtractor:
             m = self.ordering.search(text)
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
                 facts.ordering = (m.start(), m.end())
+        if self.prior_open.match(text):
+            facts.prior_block = "open"
+        elif self.prior_close.match(text):
+            facts.prior_block = "close"
+        facts.upper_title = facts.imaging_noun and text[:40].isupper()
         if facts.imaging_noun or facts.view_counts or facts.projections:
             m = self.own_office.search(text)
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED \
