@@ -314,7 +314,8 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
         rules=tuple(rules),
         families=tuple(families),
         icd_support=_read_json(root / "icd10_support.json"),
-        soft_headers={k: v for k, v in sections.get("soft_headers", {}).items() if not k.startswith("_")},
+        soft_headers={**{k: v for k, v in sections.get("soft_headers", {}).items() if not k.startswith("_")},
+                      "needs_colon": sections.get("needs_colon", {}).get("literals", [])},
         dictation=_validated(DictationSpec, _read_json(root / "dictation.json"), "dictation.json").model_dump()
         if (root / "dictation.json").exists() else {},
         roles=_validated(RoleSpec, _read_json(root / "roles.json"), "roles.json").model_dump()

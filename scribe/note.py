@@ -205,12 +205,15 @@ class NoteAggregator:
         if self.in_prior:
             return "prior"       # a pasted earlier report: its headers are its own, not this study's
         header = f.header[0] if f.header else None
+        if i == 0 and header == "plan":
+            header = "title"     # a visit's first line ("Follow-up: L4-5 spondylolisthesis") names the visit
         current = self.current
         if header is not None:
             current = header
         elif current is None:
             current = "title" if (i == 0 and f.imaging_noun) else "narrative"
-        elif current in SINGLE_LINE and (span.starts_line or current == "title"):   # a title is one sentence
+        elif current in SINGLE_LINE and (span.starts_line or current in ("title", "other")):
+            # a title or a field ("Patient: 52 yo F.") is one sentence; what follows on its line is prose
             current = self.last_multiline or "narrative"
         if header is None and span.starts_line and current in self.read_opens_in and f.imaging_noun and \
                 (f.view_counts or f.projections):

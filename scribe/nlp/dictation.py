@@ -19,6 +19,7 @@ import re
 from .trie import trie_pattern
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/-]*")
+_WRITTEN_MARK = re.compile(r"[.,:;!?](?=\s)|\n")
 _NUMBER_WORDS = frozenset("zero one two three four five six seven eight nine ten eleven twelve single".split())
 _SIDES = frozenset("left right bilateral both".split())
 
@@ -125,7 +126,11 @@ class DictationNormalizer:
                 not_after = self._not_after_header if heading else self._not_after_break
                 carries_on = heading and (nxt is None or nxt in self._not_before_header)
                 said_before = said(a - 3, a).rstrip()
-                if prev is not None and prev not in not_after and not carries_on and a - 1 >= begin and \
+                # only in speech as the recogniser emits it: typed text marks its own sentences, so a
+                # section word there after a comma or a period is prose ("no cancer history.")
+                raw = not _WRITTEN_MARK.search(text, max(begin, a - 160), a) and \
+                    not (nxt_m and _WRITTEN_MARK.search(text, b, nxt_m.start()))
+                if raw and prev is not None and prev not in not_after and not carries_on and a - 1 >= begin and \
                         out[a - 1 - begin] in " \t" and not said_before.endswith((",", "-", "(", "/")):
                     out[a - 1 - begin] = "\n"
 

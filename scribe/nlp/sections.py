@@ -34,6 +34,7 @@ class HeaderDetector:
         self._soft_comma = re.compile(rf"^\s*(?P<h>{trie_pattern(sorted(self._soft_literals))}),\s+(?=\S)", re.I) \
             if self._soft_literals else None
         self._not_before = frozenset(w.lower() for w in soft.get("not_before", ()))
+        self._needs_colon = frozenset(w.lower() for w in soft.get("needs_colon", ()))
 
     @property
     def literals(self) -> list[str]:
@@ -49,7 +50,8 @@ class HeaderDetector:
         if m.group("end") is None and rest.strip():
             # no colon: only an upper-case header followed by content on its own line counts
             # (a one- or two-letter abbreviation needs its colon: "A 45-year-old ...", "PT ...")
-            if len(head) < 3 or not head.isupper() or not sentence[: m.end()].strip().isupper():
+            if len(head) < 3 or not head.isupper() or not sentence[: m.end()].strip().isupper() or \
+                    head.lower() in self._needs_colon:
                 return None
         return self._table[head.lower()], m.end()
 
