@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import LexiconError
 
@@ -37,11 +37,29 @@ class SectionRule(_Strict):
 
 
 class ContextRule(_Strict):
+    """A ConText trigger rule. ``compose`` builds literals as every combination of its word
+    slots, in order ("were " + "not " + "repeated"), so a rule states a construction once
+    instead of listing its forms."""
+
     id: str = Field(pattern=ID_RE)
     category: str
     direction: str
-    literals: list[str]
+    literals: list[str] = []
+    compose: list[list[str]] = []
     source: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("compose"):
+            forms = [""]
+            for slot in data["compose"]:
+                forms = [f + w for f in forms for w in slot]
+            composed = [" ".join(f.split()) for f in forms if f.strip()]
+            data = {**data, "literals": list(dict.fromkeys(list(data.get("literals", [])) + composed))}
+        if isinstance(data, dict) and not data.get("literals"):
+            raise ValueError("a rule needs literals or compose")
+        return data
 
     @field_validator("category")
     @classmethod

@@ -84,7 +84,11 @@ class ContextAnnotator:
             return False
         # a parenthesis is its own scope: "AP and lateral views (obliques not done)" (but "no (acute) fracture")
         if gap.count("(") != gap.count(")"):
-            return False
+            # a plan or a doubt reaches into the parenthesis that spells out what it is about
+            # ("I planned a five-view series (AP, lateral, both obliques)"); a negation does not
+            # ("no fracture (old L1 wedge)")
+            if backward or trig.category not in ("hypothetical", "possible") or gap.count("(") < gap.count(")"):
+                return False
         for other in triggers:
             if other is trig or other.start < a or other.end > b:
                 continue

@@ -58,3 +58,17 @@ def assertion():
 ])
 def test_context_assertion(assertion, sentence, target, expected):
     assert assertion(sentence, target) == expected
+
+
+def test_a_composed_rule_covers_every_form_of_its_construction(engine):
+    ctx = engine._component.context
+    for said in ("Obliques were not repeated.", "Obliques have been never obtained.", "Obliques will not be attempted."):
+        assert ctx.assertion(said, ctx.triggers(said), 0, 8) == "negated", said
+
+
+def test_a_plan_reaches_into_the_parenthesis_that_spells_it_out(check):
+    r = check("I planned a four-view series (AP, lateral, both obliques) but only AP and lateral were taken (2 views).",
+              cpt=["72100"])
+    assert r["facts"]["views"] == 2
+    r = check("AP and lateral views. No fracture (old L1 wedge deformity).", cpt=["72100"])
+    assert r["facts"]["views"] == 2
