@@ -77,6 +77,12 @@ class Note:
                 "projections": self.projections}
 
 
+def _without_study_facts(f: SentenceFacts) -> SentenceFacts:
+    from dataclasses import replace
+
+    return replace(f, view_counts=[], projections=[], contrast=[], reduced=None)
+
+
 def _region_of(f: SentenceFacts, start: int, end: int) -> str:
     """The region a view count or projection at [start, end) of a sentence belongs to: the
     nearest region named before it in the same clause ("lumbar spine, 2 views"), else the
@@ -127,6 +133,7 @@ class NoteAggregator:
         self.no_findings = roles["no_findings"]
         self.reason_roles = roles["reason"]
         self.read_opens_in = roles.get("read_opens_in", frozenset())
+        self.future_sections = roles.get("future", frozenset())
         self.title_only_regions = title_only_regions
         self.imaging_finding = imaging_finding
         self.text = ""
@@ -205,8 +212,10 @@ class NoteAggregator:
         if self.in_prior:
             return "prior"       # a pasted earlier report: its headers are its own, not this study's
         header = f.header[0] if f.header else None
-        if i == 0 and header == "plan":
-            header = "title"     # a visit's first line ("Follow-up: L4-5 spondylolisthesis") names the visit
+        if header == "plan" and (i == 0 or f.upper_title):
+            # a visit's first line ("Follow-up: L4-5 spondylolisthesis") or a study title
+            # ("FOLLOW-UP: XR THORACOLUMBAR JUNCTION, 2 VIEWS") names the visit or the study
+            header = "title"
         current = self.current
         if header is not None:
             current = header
@@ -285,6 +294,8 @@ class NoteAggregator:
             return
         if f.comparison:
             self.comparison_evidence.append(_ev(text, base + f.comparison[0], base + f.comparison[1]))
+        if section in self.future_sections:
+            f = _without_study_facts(f)   # a plan orders what is not done yet: its views and contrast never count
         for n, s, e in f.view_counts:
             if self.best_view is None or n > self.best_view[0]:
                 self.best_view = (n, _ev(text, base + s, base + e))

@@ -201,3 +201,12 @@ def test_a_pasted_earlier_report_never_documents_this_study(check):
     # the current study can come after the pasted one
     r = check(prior.strip() + "\n\nCURRENT STUDY\n" + current + "Impression: normal.\nSigned: Dr. Ana Ruiz", cpt=["72070"])
     assert r["facts"]["views"] == 2 and r["facts"]["signed"] is True
+
+
+def test_a_study_in_the_plan_is_an_order_not_this_study(check):
+    note = ("Lumbar spine AP and lateral (2 views) in office today for low back pain. No prior films.\n"
+            "Findings: mild L4-5 narrowing. Impression: mild degenerative change.\n"
+            "Plan: MRI of the lumbar spine without contrast ordered; flexion and extension views at follow-up.\n"
+            "Signed: Dr. Ada Kim")
+    r = check(note, cpt=["72100"])
+    assert r["facts"]["contrast"] is None and r["facts"]["views"] == 2 and r["facts"]["positions"] == []
