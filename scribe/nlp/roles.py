@@ -76,7 +76,7 @@ class RoleFinder:
             ("speaker", re.compile(rf"\b(?:{speaker})\b", re.I)),
             ("name", re.compile(rf"(?<![\w.])(?:{cap})(?:\s+(?:{cap})){{1,3}}(?![\w])")),
         ]
-        self._cues = re.compile(rf"(?<![\w/-])(?:{trie_pattern(sorted(self._role_of), flexible_space=True)})(?![\w-])", re.I)
+        self._cues = re.compile(rf"(?<![\w-])(?:{trie_pattern(sorted(self._role_of), flexible_space=True)})(?![\w-])", re.I)
         self._forward = frozenset(w.lower() for w in spec.get("link_forward", ())) | set(self._role_of)
         self._backward = frozenset(w.lower() for w in spec.get("link_backward", ())) | set(self._role_of)
         self._status = ContextAnnotator(_StatusRule.of(spec.get("status", ())), max_scope=6)

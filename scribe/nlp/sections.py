@@ -25,7 +25,10 @@ class HeaderDetector:
         # today):") or what the section is about ("Impression of lumbar radiographs:")
         qualifier = (r"\s*\([^()\n]{0,80}\)|\s+(?:of|on|from|for)\s+(?:the\s+|today'?s\s+|these\s+|our\s+|my\s+)?"
                      r"(?:[\w-]+\s+){0,3}?(?:films?|radiographs?|x-?rays?|images?|imaging|study|studies|mri|ct|views?)")
-        self._regex = re.compile(rf"^\s*(?P<h>{trie_pattern(list(table))})(?:{qualifier})?"
+        # a bilingual header names the section in another language first: "Befund/Findings:",
+        # "Médico solicitante / Ordering physician:"
+        other_language = r"(?:[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}[ \t]*/[ \t]*)??"
+        self._regex = re.compile(rf"^\s*{other_language}(?P<h>{trie_pattern(list(table))})(?:{qualifier})?"
                                  rf"(?:(?P<end>\s*(?::|\s+colon\b|\s*-\s+|$))|(?=\s+\S))", re.I)
 
         soft = soft_headers or {}

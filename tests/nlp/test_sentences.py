@@ -54,3 +54,12 @@ def test_sections_header_detection(line, category):
     detector = HeaderDetector(load_lexicons().sections)
     found = detector.detect(line)
     assert (found[0] if found else None) == category
+
+
+@pytest.mark.parametrize("line, category", [
+    ("Befund/Findings: normal alignment.", "findings"),
+    ("Conclusión / Impression: no fracture.", "impression"),
+    ("A/P: lumbar strain.", "assessment"),
+])
+def test_a_bilingual_header_opens_its_section(engine, line, category):
+    assert engine._component.analyze(line).header[0] == category
