@@ -101,6 +101,7 @@ class Engine:
         self.encounter_priority = p["encounter_priority"]
         self.dynamic = frozenset(p["dynamic_projections"])
         self.empty_content = re.compile(p["empty_content"], re.I)
+        self.placeholder = re.compile(p.get("placeholder", r"(?!)"), re.I)
         self._cache: OrderedDict[str, SentenceFacts] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -157,7 +158,7 @@ class Engine:
     def aggregator(self) -> NoteAggregator:
         """A fresh fold of sentence facts into note facts (one per live dictation)."""
         return NoteAggregator(encounter_priority=self.encounter_priority, dynamic=self.dynamic,
-                              abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content,
+                              abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content, placeholder=self.placeholder,
                               level_regions=self.lexicons.patterns["level_regions"],
                               roles=self.lexicons.section_roles,
                               title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]),

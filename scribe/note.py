@@ -120,15 +120,16 @@ class NoteAggregator:
              "region_projections")
     _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
                 "duration_weeks", "age", "findings_header", "findings_after", "last_level", "first_level",
-                "claudication", "in_prior", "last_end", "n")
+                "claudication", "in_prior", "last_end", "signer_before", "n")
 
     def __init__(self, *, encounter_priority: list[str], dynamic: frozenset[str], abbreviation_concept,
-                 empty_content, level_regions: dict[str, str], roles: dict[str, frozenset[str]],
+                 empty_content, placeholder, level_regions: dict[str, str], roles: dict[str, frozenset[str]],
                  title_only_regions: frozenset[str], imaging_finding):
         self.encounter_priority = encounter_priority
         self.dynamic = dynamic
         self.abbreviation_concept = abbreviation_concept
         self.empty_content = empty_content
+        self.placeholder = placeholder
         self.level_regions = level_regions
         self.no_findings = roles["no_findings"]
         self.reason_roles = roles["reason"]
@@ -150,6 +151,7 @@ class NoteAggregator:
         self.encounter_cues: dict[str, int] = {}      # cue -> first sentence (for rewinding)
         self.current: str | None = None
         self.in_prior = False        # inside a pasted earlier report
+        self.signer_before = None    # (start, sentence) of the last line naming a signer
         self.last_end = 0
         self.last_multiline: str | None = None
         self.indication_text_present = False
@@ -240,7 +242,9 @@ class NoteAggregator:
         self.sections.append(section)
         base = span.start
         content_start = f.header[1] if f.header else 0
-        has_content = bool(f.text[content_start:].strip(" .:-\t"))
+        content_text = f.text[content_start:].strip(" .:-\t")
+        # a template field left unfilled ("[ ]", "***", "________") says nothing
+        has_content = bool(content_text) and not self.placeholder.fullmatch(content_text)
         self.earlier_levels.append(self.last_level)
         if section == "prior":
             return
@@ -273,12 +277,21 @@ class NoteAggregator:
             if f.header:
                 self.indication_headers.append(_ev(text, base, span.end))
             content = f.text[content_start:].strip(" .:-\t")
-            if content and not self.empty_content.fullmatch(content):
+            if content and not self.empty_content.fullmatch(content) and not self.placeholder.fullmatch(content):
                 self.indication_text_present = True
         if self.findings_header is not None and section == "findings" and f.text.strip() and not f.header:
             self.findings_after = True
         if f.signature:
             self.signature_evidence.append(_ev(text, base + f.signature[0], base + f.signature[1]))
+        elif self.signer_before is not None and has_content and \
+                any(role == "signature" and assertion == "present" and s <= 3 for role, s, _, assertion in f.bare_cues):
+            # a signature block: the name on its own line (or a read by a named physician) just
+            # before "Electronically signed 10/01/2025"
+            self.signature_evidence.append(_ev(text, self.signer_before[0], base + len(f.text)))
+        if f.name_line or any(r.role in ("interpreting", "signature") and r.assertion == "present" for r in f.roles):
+            self.signer_before = (base, i)
+        elif self.signer_before is not None and i - self.signer_before[1] > 2:
+            self.signer_before = None
         if f.unsigned:
             self.unsigned_evidence.append(_ev(text, base + f.unsigned[0], base + f.unsigned[1]))
         if f.ordering or section == "ordering" and has_content:
@@ -289,7 +302,7 @@ class NoteAggregator:
         if section == "comparison":
             # the rest describes the prior study; a signature or an ordering provider dictated
             # on after "comparison none" (no line break) still counts
-            if has_content or f.header:
+            if has_content or (f.header and not content_text):
                 self.comparison_evidence.append(_ev(text, base, span.end))
             return
         if f.comparison:

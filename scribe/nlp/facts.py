@@ -60,6 +60,8 @@ class SentenceFacts:
     region_words: list[tuple[str, int]] = field(default_factory=list)
     age: int | None = None
     roles: list = field(default_factory=list)      # who did what: roles.Relation
+    bare_cues: list = field(default_factory=list)  # (role, start, end, assertion): a cue with no provider in its clause
+    name_line: bool = False                        # the sentence is a provider's name line
     own_office: tuple[int, int] | None = None      # films said to be taken in the author's office
     prior_block: str | None = None                 # "open": a pasted earlier report starts; "close": the current study
     upper_title: bool = False                      # an upper-case line naming a study ("XR LUMBAR SPINE 2 VIEWS")
@@ -197,7 +199,7 @@ class FactExtractor:
                 self._composed_contrast(text, facts, triggers)
         if self.roles is not None and self.roles.might_hold(text.lower()):
             # who did what: a role cue related to a provider, with its assertion
-            facts.roles = self.roles.relations(text)
+            facts.roles, facts.bare_cues, facts.name_line = self.roles.analyse(text)
             for rel in facts.roles:
                 if rel.role == "signature" and rel.assertion == "present" and facts.signature is None:
                     facts.signature = rel.span
@@ -220,6 +222,9 @@ class FactExtractor:
             m = self.ordering.search(text)
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
                 facts.ordering = (m.start(), m.end())
+        if self.roles is not None and not facts.name_line and len(text) < 160 and not facts.roles:
+            facts.name_line = any(p.kind in ("titled", "credentialed") and p.start <= 3
+                                  for p in self.roles.providers(text))
         if self.prior_open.match(text):
             facts.prior_block = "open"
         elif self.prior_close.match(text):

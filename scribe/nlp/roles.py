@@ -14,12 +14,13 @@ is the cue's assertion, from the same ConText scope machinery as every mention.
 from __future__ import annotations
 
 import re
+import threading
 from typing import NamedTuple
 
 from .context import ContextAnnotator
 from .trie import trie_pattern
 
-_TOKEN = re.compile(r"/s/|[A-Za-z][A-Za-z'-]*\.?|\d[\d/:.-]*|[,&]")
+_TOKEN = re.compile(r"/s/|[^\W\d_][\w'-]*\.?|\d[\d/:.-]*|[,&]")
 _DATE_TIME = re.compile(r"^(?:\d[\d/:.-]*|am|pm|a\.m\.|p\.m\.|jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|"
                         r"sep\w*|oct\w*|nov\w*|dec\w*|date|time|at|,)$", re.I)
 _BOUNDARY = re.compile(r"[.;!?\n]\s|[;\n]|\.$")
@@ -60,8 +61,8 @@ class RoleFinder:
         not_names = sorted({w.lower() for w in p.get("not_names", ())} | set(self._role_of) |
                            {w.lower() for w in p.get("credentials", ())})
         # a name word (not a common word), or an initial with its period ("A. Whitcombe")
-        name = rf"(?:[A-Za-z]\.(?![A-Za-z])|(?!(?:{trie_pattern(not_names)})\b)[A-Za-z][A-Za-z'-]*)"
-        cap = r"[A-Z][a-z'-]+|[A-Z]\.?"
+        name = rf"(?:[^\W\d_]\.(?![^\W\d_])|(?!(?:{trie_pattern(not_names)})\b)[^\W\d_][\w'-]*)"
+        cap = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'-]+|[A-ZÀ-ÖØ-Þ]\.?"
         titles = trie_pattern([t.lower().rstrip(".") for t in p.get("titles", ())])
         creds = sorted(c.lower() for c in p.get("credentials", ()))
         self._creds = frozenset(c.rstrip(".") for c in creds)
@@ -81,6 +82,8 @@ class RoleFinder:
         self._backward = frozenset(w.lower() for w in spec.get("link_backward", ())) | set(self._role_of)
         self._status = ContextAnnotator(_StatusRule.of(spec.get("status", ())), max_scope=6)
         self._keywords = tuple(sorted({w.split()[0].lower() for w in self._role_of}))
+        self._lock = threading.Lock()
+        self._last_bare: list = []
 
     def might_hold(self, lower: str) -> bool:
         """A cheap test: does the lower-cased sentence hold a cue word at all?"""
@@ -111,6 +114,7 @@ class RoleFinder:
             return []
         providers = self.providers(text)
         triggers = self._status.triggers(text)
+        self._last_bare = []
         out: list[Relation] = []
         linked: list[Provider | None] = []
         for i, (s, e, role) in enumerate(cues):
@@ -119,6 +123,7 @@ class RoleFinder:
                 who = linked[i - 1]          # "I reviewed the images and agree", "read and signed by"
             linked.append(who)
             if who is None:
+                self._last_bare.append((role, s, e))
                 continue
             if role == "signature" and who.kind == "name" and who.start < s:
                 continue                     # "John Smith signed": without a title or credential, not a signer
@@ -136,6 +141,20 @@ class RoleFinder:
                                     self._status.assertion(text, triggers, s, e)))
         out.sort(key=lambda r: r.cue_start)
         return out
+
+    def analyse(self, text: str) -> tuple[list[Relation], list[tuple[str, int, int, str]], bool]:
+        """Relations; the cues that found no provider in their clause, with their assertion
+        (a signature block says the name on one line and 'Electronically signed <date>' on the
+        next); and whether the sentence is a provider's name line ("Bradley Enqvist, MD, FAAPMR")."""
+        with self._lock:
+            relations = self.relations(text)
+            bare = [(role, s, e) for role, s, e in self._last_bare
+                    if not any(r.cue_start == s for r in relations)]
+        triggers = self._status.triggers(text) if bare else []
+        bare_out = [(role, s, e, self._status.assertion(text, triggers, s, e)) for role, s, e in bare]
+        providers = self.providers(text) if len(text) < 160 else []
+        name_line = any(p.kind in ("titled", "credentialed") and p.start <= 3 for p in providers)
+        return relations, bare_out, name_line
 
     def _words(self, text: str) -> list[str]:
         return [t.lower() for t in _TOKEN.findall(_ASIDE.sub(" ", text))]

@@ -81,3 +81,16 @@ def test_films_taken_in_the_authors_office_make_a_signed_author_the_ordering_pro
             "No prior films. Findings: normal alignment, no fracture. Impression: normal cervical spine.\n")
     assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note + "Signed: Rhea Kapoor, DC", cpt=["72040"]))
     assert "ORDERING_PROVIDER_MISSING" in gap_codes(check(note + "Dictated, not yet signed.", cpt=["72040"]))
+
+
+def test_a_signature_block_names_the_signer_on_the_line_before(check):
+    body = REPORT.replace("Comparison: none.\n", "Comparison: none.\nOrdering physician: Dr. Lee Wong\n")
+    assert "SIGNATURE_MISSING" not in gap_codes(check(body + "Teodora Vasic, MD, FAAPMR\nElectronically signed 04/14/2025",
+                                                      cpt=["72100"]))
+    assert "SIGNATURE_MISSING" in gap_codes(check(body + "Dictated by: Teodora Vasic, MD\nSigned: ________", cpt=["72100"]))
+
+
+@pytest.mark.parametrize("field", ["Comparison: [ ]", "Comparison: ***"])
+def test_an_unfilled_template_field_documents_nothing(check, field):
+    note = REPORT.replace("Comparison: none.", field) + "Ordering: Dr. Lee Wong\nSigned: Dr. Paul Ibe"
+    assert "COMPARISON_NOT_STATED" in gap_codes(check(note, cpt=["72100"]))
