@@ -28,7 +28,9 @@ class HeaderDetector:
         # a bilingual header names the section in another language first: "Befund/Findings:",
         # "Médico solicitante / Ordering physician:"
         other_language = r"(?:[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}[ \t]*/[ \t]*)??"
-        self._regex = re.compile(rf"^\s*{other_language}(?P<h>{trie_pattern(list(table))})(?:{qualifier})?"
+        # or after it: "Impression/Concluzie:"
+        translated = r"(?:[ \t]*/[ \t]*[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}(?=[ \t]*(?::|\s+colon\b)))?"
+        self._regex = re.compile(rf"^\s*{other_language}(?P<h>{trie_pattern(list(table))}){translated}(?:{qualifier})?"
                                  rf"(?:(?P<end>\s*(?::|\s+colon\b|\s*-\s+|$))|(?=\s+\S))", re.I)
 
         soft = soft_headers or {}
