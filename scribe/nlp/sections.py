@@ -52,6 +52,9 @@ class HeaderDetector:
             return None
         head = m.group("h")
         rest = sentence[m.end():]
+        if head.lower() in self._needs_colon and ":" not in (m.group("end") or "") and \
+                "colon" not in (m.group("end") or "").lower():
+            return None         # "CERVICAL SPINE" alone on a line is a title, not a findings subheading
         if m.group("end") is None and rest.strip():
             # no colon: only an upper-case header followed by content on its own line counts
             # (a one- or two-letter abbreviation needs its colon: "A 45-year-old ...", "PT ...")
