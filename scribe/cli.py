@@ -72,7 +72,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             assert case is not None
             try:
                 encounter = Encounter.from_dict(case)
-                result = engine.check(case.get("text"), encounter)
+                result = engine.check(case.get("text"), encounter, explain=args.explain)
                 result.id = case.get("id")
                 out = result.to_dict()
             except InputError as exc:
@@ -85,7 +85,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     text = _read_note(args.note)
     encounter = Encounter.from_dict({"cpt": args.cpt, "modifiers": args.modifier,
                                      "icd10": args.icd10, "site": args.site})
-    result = engine.check(text, encounter)
+    result = engine.check(text, encounter, explain=args.explain)
     print(json.dumps(result.to_dict(), ensure_ascii=False, indent=None if args.compact else 2))
     return 0
 
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--icd10", action="append", default=[], help="chosen ICD-10-CM code (repeatable)")
     check.add_argument("--site", default="office", choices=["office", "facility"])
     check.add_argument("--compact", action="store_true", help="one-line JSON")
+    check.add_argument("--explain", action="store_true",
+                       help="add a trace to each gap and indication: rule, mechanism, lexicon entry, assertion "
+                            "trigger, fuzzy score, sections searched")
     check.set_defaults(func=cmd_check)
 
     data = sub.add_parser("data", help="load reference data").add_subparsers(dest="data_command", required=True)

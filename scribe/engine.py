@@ -106,6 +106,7 @@ class Engine:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._matcher = self._component.concepts
+        self._explainer = None
 
     def warm(self) -> None:
         """Load what the engine otherwise loads on first need (spaCy's tokenizer and
@@ -273,7 +274,15 @@ class Engine:
                            supported_cpt=self.cpt.supported(note, modalities),
                            checklist=self.checklist(note, ctx, gaps))
 
-    def check(self, text, encounter: Encounter) -> CheckResult:
+    def explain(self, result: CheckResult, text: str) -> CheckResult:
+        """``result`` with the traces of why each gap was raised and how each indication was read."""
+        from .explain import Explainer
+
+        if self._explainer is None:
+            self._explainer = Explainer(self)
+        return self._explainer.explain(result, text)
+
+    def check(self, text, encounter: Encounter, *, explain: bool = False) -> CheckResult:
         if not isinstance(text, str):
             raise InputError("the note text must be a string", code="BAD_NOTE")
         if not text.strip():
@@ -285,7 +294,8 @@ class Engine:
         spans = self.splitter.split(read)
         facts = self.sentence_facts([read[s.start:s.end] for s in spans])
         result = self.evaluate(self.note(read, spans, facts), encounter)
-        return result.retext(text) if read != text else result
+        result = result.retext(text) if read != text else result
+        return self.explain(result, text) if explain else result
 
     def new_session(self, encounter: Encounter):
         from .session import DictationSession

@@ -126,6 +126,8 @@ class CheckResult:
     supported_cpt: list[str]
     checklist: list[dict[str, Any]] = field(default_factory=list)
     id: str | None = None
+    gap_traces: list[dict[str, Any]] | None = None          # set by --explain, one per gap
+    indication_traces: list[dict[str, Any]] | None = None   # one per indication
 
     def retext(self, text: str) -> "CheckResult":
         """The same result with every evidence and indication text read from ``text`` (the
@@ -147,8 +149,15 @@ class CheckResult:
         out: dict[str, Any] = {}
         if self.id is not None:
             out["id"] = self.id
-        out.update(gaps=[g.to_dict() for g in self.gaps],
-                   indications=[i.to_dict() for i in self.indications],
+        gaps = [g.to_dict() for g in self.gaps]
+        indications = [i.to_dict() for i in self.indications]
+        if self.gap_traces is not None:
+            for g, trace in zip(gaps, self.gap_traces):
+                g["trace"] = trace
+        if self.indication_traces is not None:
+            for i, trace in zip(indications, self.indication_traces):
+                i["trace"] = trace
+        out.update(gaps=gaps, indications=indications,
                    facts=self.facts, supported_cpt=list(self.supported_cpt),
                    checklist=self.checklist)
         return out

@@ -232,6 +232,16 @@ class DictationHub:
         return len(self._cache)
 
     # -- internals ----------------------------------------------------------------------------
+    def traces(self, who: Principal, dictation_id: str) -> dict:
+        """Why each open gap was raised and how each indication was read (the ``explain`` flag)."""
+        def trace(live: Live) -> dict:
+            from dataclasses import replace
+
+            session = live.session
+            result = self.engine.explain(replace(session.result()), session.text)
+            return {"gaps": result.gap_traces or [], "indications": result.indication_traces or []}
+        return self._with_live(who, dictation_id, trace)
+
     def _with_live(self, who: Principal, dictation_id: str, fn: Callable[[Live], dict]) -> dict:
         for _ in range(5):
             live = self._get(who, dictation_id)

@@ -65,6 +65,7 @@ class Connection:
         self.bucket = TokenBucket(rate, burst)
         self.dictation_id: str | None = None
         self.finalized: str | None = None      # the dictation this connection finalized last
+        self.explain = False                   # traces on states: asked for with "explain": true
 
     # -- on the event loop ----------------------------------------------------------------
     def precheck(self, text: str | None, data: bytes | None) -> dict | None:
@@ -116,12 +117,12 @@ class Connection:
             dictation_id, state = hub.start(who, msg.get("encounter"), msg.get("dictation_id"))
             self._attach(dictation_id)
             self.finalized = None
-            return _state(dictation_id, state)
+            return self._explained(msg, _state(dictation_id, state))
         if kind == "resume":
             state = hub.resume(who, msg.get("dictation_id"))
             self._attach(msg["dictation_id"])
             self.finalized = None
-            return _state(msg["dictation_id"], state)
+            return self._explained(msg, _state(msg["dictation_id"], state))
         if kind == "watch":
             if self.push is None:
                 return error("UNSUPPORTED", "this connection cannot receive pushed states")
@@ -159,7 +160,19 @@ class Connection:
             return answer
         answer = _state(did, state)
         hub.publish(did, {**answer, "pushed": True}, exclude=self.push)
-        return answer
+        return self._explained(msg, answer)
+
+    def _explained(self, msg: dict, answer: dict) -> dict:
+        """With ``"explain": true`` (sticky for the connection until a message says false), a state
+        carries a ``trace`` on each gap and indication; off by default, so the wire stays small."""
+        if "explain" in msg:
+            self.explain = msg.get("explain") is True
+        if not self.explain or answer.get("type") != "state" or not self.dictation_id:
+            return answer
+        traces = self.hub.traces(self.who, self.dictation_id)
+        gaps = [{**g, "trace": t} for g, t in zip(answer.get("gaps", []), traces["gaps"])]
+        indications = [{**i, "trace": t} for i, t in zip(answer.get("indications", []), traces["indications"])]
+        return {**answer, "gaps": gaps, "indications": indications}
 
     def _attach(self, dictation_id: str | None) -> None:
         if self.dictation_id is not None:

@@ -41,9 +41,20 @@ def review_facets(who: Scribe, store: StoreDep):
 
 
 @router.get("/{dictation_id}", response_model=DictationDetail)
-def review_item(dictation_id: str, who: Scribe, store: StoreDep):
-    """A finalized dictation with its note text, addenda and gaps (the read is audited)."""
-    return dictation_detail(store, dictation_id, who, finalized_only=True)
+def review_item(dictation_id: str, who: Scribe, store: StoreDep, request: Request, explain: bool = False):
+    """A finalized dictation with its note text, addenda and gaps (the read is audited). With
+    ``?explain=true`` each gap carries the ``trace`` of why it was raised (rule, mechanism,
+    sections searched), from a re-check of the note as finalized."""
+    detail = dictation_detail(store, dictation_id, who, finalized_only=True)
+    if explain:
+        try:
+            result = request.app.state.engine.check(detail["text"] or " ", Encounter.from_dict(detail["encounter"]),
+                                                    explain=True).to_dict()
+        except InputError as exc:
+            raise ApiError(422, exc.code, exc.message) from None
+        traces = {_key(g): g["trace"] for g in result["gaps"]}
+        detail = {**detail, "gaps": [{**g, "trace": traces.get(_key(g))} for g in detail["gaps"]]}
+    return detail
 
 
 def _open_gap(store: Store, gap_id: int) -> tuple[dict, dict]:

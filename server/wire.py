@@ -98,6 +98,7 @@ class StoredGap(_Out):
     status: Literal["open", "resolved", "dismissed"]
     queried: bool
     actions: list[GapAction]
+    trace: dict[str, Any] | None = Field(None, description="why the gap was raised (with ?explain=true)")
 
 
 class DictationDetail(DictationSummary):

@@ -95,3 +95,19 @@ def test_cli_large_note_control_chars_and_foreign_text_still_check(tmp_path):
     out = scribe("check", str(foreign), "--cpt", "72100")
     assert out.returncode == 0
     assert {"VIEWS_NOT_DOCUMENTED", "SIGNATURE_MISSING"} <= {g["code"] for g in json.loads(out.stdout)["gaps"]}
+
+
+def test_check_explain_traces_each_gap_and_indication(tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text("Lumbar spine two views, AP and lateral.\nIndication: lumbar discitis suspected.\n"
+                    "Impression: normal.\nDictated by Dr. Omar Sato", encoding="utf-8")
+    out = scribe("check", str(note), "--cpt", "72100", "--explain", "--compact")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["gaps"] and all(g["trace"]["rule"] == g["rule_id"] and g["trace"]["source"] for g in result["gaps"])
+    signature = next(g for g in result["gaps"] if g["code"] == "SIGNATURE_MISSING")
+    assert "signature" in signature["trace"]["looked_for"]
+    discitis = next(i for i in result["indications"] if "discitis" in i["text"].lower())
+    assert discitis["trace"]["entry"] == "M46.46" and discitis["trace"]["trigger"]["text"].lower() == "suspected"
+    plain = scribe("check", str(note), "--cpt", "72100", "--compact")
+    assert plain.returncode == 0 and "trace" not in plain.stdout

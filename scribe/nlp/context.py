@@ -62,20 +62,24 @@ class ContextAnnotator:
 
     def assertion(self, text: str, triggers: list[Trigger], start: int, end: int) -> str:
         """Assertion of the mention text[start:end] given the sentence's triggers."""
-        found: set[str] = set()
+        return self.explain(text, triggers, start, end)[0]
+
+    def explain(self, text: str, triggers, start: int, end: int) -> tuple[str, Trigger | None]:
+        """The assertion and the trigger that decided it (None for a plain present mention)."""
+        found: dict[str, Trigger] = {}
         for t in triggers:
             if t.category in NOT_ASSERTING or (t.start < end and t.end > start):
                 continue
             if t.direction in ("forward", "both") and t.end <= start:
                 if self._in_scope(text, triggers, t, t.end, start):
-                    found.add(t.category)
+                    found.setdefault(t.category, t)
             elif t.direction in ("backward", "both") and t.start >= end:
                 if self._in_scope(text, triggers, t, end, t.start, backward=True):
-                    found.add(t.category)
+                    found.setdefault(t.category, t)
         for category in PRIORITY:
             if category in found:
-                return category
-        return "present"
+                return category, found[category]
+        return "present", None
 
     def _in_scope(self, text: str, triggers: list[Trigger], trig: Trigger, a: int, b: int,
                   backward: bool = False) -> bool:

@@ -234,3 +234,13 @@ def test_validation_errors_do_not_echo_input(api, finalized):
     r = api.post(f"/api/review/gaps/{gaps['SIGNATURE_MISSING']}/query", "scribe",
                  json={"question": secret, "extra": secret})
     assert r.status_code == 422 and secret not in r.text
+
+
+def test_review_detail_explains_gaps_when_asked(api, finalized):
+    did, _ = finalized
+    plain = api.get(f"/api/review/{did}", "scribe").json()
+    assert all(g.get("trace") is None for g in plain["gaps"])
+    explained = api.get(f"/api/review/{did}?explain=true", "scribe").json()
+    traces = {g["code"]: g["trace"] for g in explained["gaps"]}
+    assert traces["SIGNATURE_MISSING"]["rule"] and "signature" in traces["SIGNATURE_MISSING"]["looked_for"]
+    assert traces["ORDERING_PROVIDER_MISSING"]["note_sections"]

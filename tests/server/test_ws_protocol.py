@@ -362,3 +362,19 @@ def test_watcher_sees_finalize(api):
         feed.send_json({"type": "finalize"})
         done = feed.receive_json()
         assert sidebar.receive_json() == {**done, "pushed": True}
+
+
+def test_explain_adds_traces_only_when_asked(api):
+    with api.ws() as ws:
+        plain = started(ws, text="Lumbar spine AP and lateral. Indication: rule out discitis.")
+        assert all("trace" not in g for g in plain["gaps"])
+        ws.send_json({"type": "segment", "seq": 2, "text": " No fever.", "final": True, "explain": True})
+        explained = ws.receive_json()
+        assert explained["type"] == "state" and explained["gaps"]
+        assert all(g["trace"]["rule"] == g["rule_id"] for g in explained["gaps"])
+        findings = next(g for g in explained["gaps"] if g["code"] == "FINDINGS_MISSING")
+        assert findings["trace"]["looked_for"]
+        fever = next(i for i in explained["indications"] if i["text"].lower() == "fever")
+        assert fever["trace"]["trigger"]["text"].lower() == "no" and fever["assertion"] == "negated"
+        ws.send_json({"type": "segment", "seq": 3, "text": " Signed: Dr. Ana Ruiz", "final": True, "explain": False})
+        assert all("trace" not in g for g in ws.receive_json()["gaps"])
