@@ -7,6 +7,7 @@ The streaming session uses the same steps, re-analysing only changed sentences.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import threading
@@ -182,10 +183,11 @@ class Engine:
             self._link_terms(note, spans, facts)
         return note
 
-    def _terms_of(self, text: str) -> list:
-        hit = self._term_cache.get(text)
+    def _terms_of(self, text: str, focus: tuple | None = None) -> list:
+        key = text if focus is None else (text, focus)
+        hit = self._term_cache.get(key)
         if hit is None:
-            matches = self.terms.find(text)
+            matches = self.terms.find(text, focus)
             if matches:
                 context = self._component.context
                 triggers = context.triggers(text)
@@ -193,7 +195,7 @@ class Engine:
             else:
                 hit = []
             with self._lock:
-                self._term_cache[text] = hit
+                self._term_cache[key] = hit
                 if len(self._term_cache) > 20000:
                     self._term_cache.popitem(last=False)
         return hit
@@ -202,20 +204,25 @@ class Engine:
         """Conditions the hand lexicon does not know, linked over the whole code set; where a
         hand concept generalised a condition the code set names precisely (its code is in
         another subcategory), the code set's code replaces the concept's."""
-        by_span = {(i.start, i.end): k for k, i in enumerate(note.indications)}
         indications = list(note.indications)
+        # the indications of each sentence, found once (indications are in note order)
+        starts = [sp.start for sp in spans]
+        of_sentence: dict[int, list[int]] = {}
+        for k, ind in enumerate(indications):
+            of_sentence.setdefault(bisect.bisect_right(starts, ind.start) - 1, []).append(k)
         extra, reasons = [], []
         reason_roles = self.lexicons.section_roles["reason"]
         for n, section in enumerate(note.sections):
             adds = section in self._term_sections    # elsewhere a term only corrects a concept's code
-            if not adds and not any(note.indications[k].start >= spans[n].start and
-                                    note.indications[k].end <= spans[n].end for k in by_span.values()):
+            mine = of_sentence.get(n, [])
+            if not adds and not mine:
                 continue
             base = spans[n].start
-            for match, assertion in self._terms_of(facts[n].text):
+            focus = None if adds else tuple((indications[k].start - base, indications[k].end - base) for k in mine)
+            for match, assertion in self._terms_of(facts[n].text, focus):
                 start, end = base + match.start, base + match.end
                 candidates = self._term_candidates(match.code)
-                inside = [k for (s, e), k in by_span.items() if start <= s and e <= end]
+                inside = [k for k in mine if start <= indications[k].start and indications[k].end <= end]
                 if inside:
                     for k in inside:
                         ind = indications[k]
@@ -231,7 +238,7 @@ class Engine:
                                 first.score < 1.0 and candidates[0].score == 1.0 and match.code.startswith(first.code)):
                             indications[k] = replace(ind, icd10=candidates, match="codeset")
                     continue
-                if not adds or any(s < end and start < e for s, e in by_span):
+                if not adds or any(indications[k].start < end and start < indications[k].end for k in mine):
                     continue
                 concept = "icd10:" + match.code
                 extra.append(Indication(text=note.text[start:end], start=start, end=end, assertion=assertion,

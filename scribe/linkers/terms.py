@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
-_FORMAT = 1
+_MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
+_FORMAT = 2
 
 
 class TermMatch(NamedTuple):
@@ -48,7 +49,8 @@ class TermNormalizer:
         self.synonyms = {k.lower(): tuple(v.lower().split()) for k, v in spec.get("synonyms", {}).items()}
         self.optional = frozenset(spec.get("optional", ()))
         self.implied = frozenset(spec.get("implied", ()))
-        self.too_general = frozenset(spec.get("too_general", ()))
+        self.too_general = frozenset(frozenset(t.split()) for t in spec.get("too_general", ()))
+        self.too_general_words = frozenset(t for t in spec.get("too_general", ()) if " " not in t)
         self.max_words = int(spec.get("max_words", 7))
 
     def word(self, raw: str) -> tuple[str, ...]:
@@ -62,10 +64,10 @@ class TermNormalizer:
         words = mapped if mapped is not None else (w,)
         return tuple(x for x in words if x not in self.stop)
 
-    def key(self, words) -> str:
-        return " ".join(sorted(set(words)))
+    def key(self, words) -> frozenset[str]:
+        return frozenset(words)
 
-    def term_keys(self, term: str) -> list[str]:
+    def term_keys(self, term: str) -> list[frozenset[str]]:
         """The keys a Tabular term is filed under: its words, and its words less the implied ones;
         "A B or C" also as "A C"."""
         term = _ASIDE.sub(" ", term)
@@ -87,16 +89,17 @@ class TermNormalizer:
 
 
 class TermIndex:
-    def __init__(self, entries: dict[str, str], normalizer: TermNormalizer):
+    def __init__(self, entries: dict[frozenset[str], str], normalizer: TermNormalizer):
         self.entries = entries
         self.norm = normalizer
-        self.vocabulary = frozenset(w for k in entries for w in k.split())
+        self.vocabulary = frozenset(w for k in entries for w in k)
+        self._words: dict[str, tuple[tuple[str, ...], bool]] = {}
 
     # -- building --------------------------------------------------------------------------
     @classmethod
     def build(cls, codeset: IcdCodeSet, spec: dict) -> TermIndex:
         norm = TermNormalizer(spec)
-        ranked: dict[str, tuple] = {}
+        ranked: dict[frozenset[str], tuple] = {}
         for code in codeset:
             description = codeset.description(code) or ""
             billable = codeset.is_billable(code)
@@ -135,47 +138,67 @@ class TermIndex:
         return index
 
     # -- lookup ----------------------------------------------------------------------------
-    def find(self, text: str) -> list[TermMatch]:
-        """The condition terms said in ``text``, longest first, not overlapping."""
-        norm, entries, vocab = self.norm, self.entries, self.vocabulary
-        tokens = []
+    def _word(self, raw: str) -> tuple[tuple[str, ...], bool]:
+        """A written word's content words and whether they are all words of some term (cached)."""
+        hit = self._words.get(raw)
+        if hit is None:
+            words = self.norm.word(raw)
+            hit = (words, all(w in self.vocabulary for w in words))
+            if len(self._words) < 200_000:
+                self._words[raw] = hit
+        return hit
+
+    def find(self, text: str, focus: tuple[tuple[int, int], ...] | None = None) -> list[TermMatch]:
+        """The condition terms said in ``text``, longest first, not overlapping; with ``focus``
+        only the terms that contain one of those spans (the mentions a term may correct)."""
+        norm, entries = self.norm, self.entries
+        tokens = []          # (start, end, content words, all known, a mark stands before it)
+        marks = [m.start() for m in _MARK.finditer(text)]
+        k, last_mark = 0, -1
         for m in _TOKEN.finditer(text):
-            words = norm.word(m.group(0))
-            tokens.append((m.start(), m.end(), words))
+            while k < len(marks) and marks[k] < m.start():
+                last_mark = marks[k]
+                k += 1
+            words, known = self._word(m.group(0))
+            # a mark between the previous word and this one
+            tokens.append((m.start(), m.end(), words, known, bool(tokens) and last_mark >= tokens[-1][1]))
         found: list[TermMatch] = []
         n = len(tokens)
         for i in range(n):
-            if not tokens[i][2] or not all(w in vocab for w in tokens[i][2]):
+            if not tokens[i][2] or not tokens[i][3]:
                 continue
-            words: list[str] = []
+            if focus is not None and not any(tokens[i][0] <= a < tokens[i][0] + 80 for a, _ in focus):
+                continue
+            words: set[str] = set()
+            optional = norm.optional
             best = None
             for j in range(i, min(n, i + norm.max_words)):
                 tw = tokens[j][2]
-                if tw and not all(w in vocab for w in tw):
+                if tw and not tokens[j][3]:
                     break
-                if j > i and re.search(r"[.;:,\n]", text[tokens[j - 1][1]:tokens[j][0]]):
+                if j > i and tokens[j][4]:
                     break
-                words.extend(tw)
                 if not tw:
                     continue            # a stop word: a term neither starts nor ends on one
-                key = norm.key(words)
+                words.update(tw)
+                key = frozenset(words)
                 code = entries.get(key)
                 exact = True
-                if code is None:
-                    kept = [w for w in words if w not in norm.optional]
-                    if kept and len(kept) < len(words):
-                        code = entries.get(norm.key(kept))
-                        exact = False
+                if code is None and not optional.isdisjoint(words):
+                    key = frozenset(words - optional)
+                    code = entries.get(key) if key else None
+                    exact = False
                 if code is not None and key not in norm.too_general and \
-                        not (len(set(words)) == 1 and (len(words[0]) < 5 or words[0] in norm.too_general)):
-                    if not (not exact and norm.key([w for w in words if w not in norm.optional]) in norm.too_general):
-                        best = TermMatch(tokens[i][0], tokens[j][1], code, exact)
+                        not (len(key) == 1 and (len(next(iter(key))) < 5 or key <= norm.too_general_words)):
+                    best = TermMatch(tokens[i][0], tokens[j][1], code, exact)
             if best is not None:
                 found.append(best)
-        found.sort(key=lambda t: (-(t.end - t.start), t.start))
+        # left to right, one pass: a match that overlaps the one kept before it replaces it when longer
         chosen: list[TermMatch] = []
-        for t in found:
-            if all(t.end <= c.start or t.start >= c.end for c in chosen):
-                chosen.append(t)
-        chosen.sort()
+        for t in found:                      # in order of start
+            if chosen and t.start < chosen[-1].end:
+                if t.end - t.start > chosen[-1].end - chosen[-1].start:
+                    chosen[-1] = t
+                continue
+            chosen.append(t)
         return chosen

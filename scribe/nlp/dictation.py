@@ -91,7 +91,15 @@ class DictationNormalizer:
             if said(a, b) != text[a:b]:
                 continue                       # withdrawn by a correction said earlier
             phrase = " ".join(m.group(0).lower().split())
-            before = self._words_before(said(a - self.reach, a), a)
+            if phrase in self._headers or phrase in self._breaks:
+                # only in speech as the recogniser emits it: typed text marks its own sentences, so a
+                # section word there after a comma or a period is prose ("no cancer history."); this
+                # test is cheap and settles most typed notes at once
+                if _WRITTEN_MARK.search(text, max(begin, a - 160), a):
+                    continue
+                before = self._words_before(said(a - 60, a), a)
+            else:
+                before = self._words_before(said(a - self.reach, a), a)
             prev = before[-1][2] if before else None
             nxt_m = _WORD.search(text, b, b + 80)
             nxt = nxt_m.group(0).lower() if nxt_m else None
@@ -126,10 +134,7 @@ class DictationNormalizer:
                 not_after = self._not_after_header if heading else self._not_after_break
                 carries_on = heading and (nxt is None or nxt in self._not_before_header)
                 said_before = said(a - 3, a).rstrip()
-                # only in speech as the recogniser emits it: typed text marks its own sentences, so a
-                # section word there after a comma or a period is prose ("no cancer history.")
-                raw = not _WRITTEN_MARK.search(text, max(begin, a - 160), a) and \
-                    not (nxt_m and _WRITTEN_MARK.search(text, b, nxt_m.start()))
+                raw = not (nxt_m and _WRITTEN_MARK.search(text, b, nxt_m.start()))
                 if raw and prev is not None and prev not in not_after and not carries_on and a - 1 >= begin and \
                         out[a - 1 - begin] in " \t" and not said_before.endswith((",", "-", "(", "/")):
                     out[a - 1 - begin] = "\n"

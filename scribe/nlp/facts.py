@@ -222,9 +222,8 @@ class FactExtractor:
             m = self.ordering.search(text)
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
                 facts.ordering = (m.start(), m.end())
-        if self.roles is not None and not facts.name_line and len(text) < 160 and not facts.roles:
-            facts.name_line = any(p.kind in ("titled", "credentialed") and p.start <= 3
-                                  for p in self.roles.providers(text))
+        if self.roles is not None and not facts.roles and not facts.name_line:
+            facts.name_line = self.roles.is_name_line(text)
         if self.prior_open.match(text):
             facts.prior_block = "open"
         elif self.prior_close.match(text):

@@ -82,6 +82,9 @@ class RoleFinder:
         self._backward = frozenset(w.lower() for w in spec.get("link_backward", ())) | set(self._role_of)
         self._status = ContextAnnotator(_StatusRule.of(spec.get("status", ())), max_scope=6)
         self._keywords = tuple(sorted({w.split()[0].lower() for w in self._role_of}))
+        self._role_hint = re.compile(rf"\b(?:{roles})", re.I)
+        # a cheap first test for a name line: a title or a credential word
+        self._name_hint = re.compile(rf"(?<![\w-])(?:{trie_pattern(sorted(self._creds | {t.lower().rstrip('.') for t in p.get('titles', ())}))})(?![\w-])", re.I)
         self._lock = threading.Lock()
         self._last_bare: list = []
 
@@ -92,7 +95,12 @@ class RoleFinder:
     # -- mentions ----------------------------------------------------------------------------
     def providers(self, text: str) -> list[Provider]:
         found: list[Provider] = []
+        named = self._name_hint.search(text) is not None     # a title or a credential is said
         for kind, rx in self._providers:
+            if kind in ("titled", "credentialed") and not named:
+                continue
+            if kind == "role" and not self._role_hint.search(text):
+                continue
             for m in rx.finditer(text):
                 if kind == "credentialed":
                     cred = m.group("cred")
@@ -152,9 +160,13 @@ class RoleFinder:
                     if not any(r.cue_start == s for r in relations)]
         triggers = self._status.triggers(text) if bare else []
         bare_out = [(role, s, e, self._status.assertion(text, triggers, s, e)) for role, s, e in bare]
-        providers = self.providers(text) if len(text) < 160 else []
-        name_line = any(p.kind in ("titled", "credentialed") and p.start <= 3 for p in providers)
-        return relations, bare_out, name_line
+        return relations, bare_out, self.is_name_line(text)
+
+    def is_name_line(self, text: str) -> bool:
+        """Is the sentence a provider's name line ("Bradley Enqvist, MD, FAAPMR")?"""
+        if len(text) >= 160 or not self._name_hint.search(text):
+            return False
+        return any(p.kind in ("titled", "credentialed") and p.start <= 3 for p in self.providers(text))
 
     def _words(self, text: str) -> list[str]:
         return [t.lower() for t in _TOKEN.findall(_ASIDE.sub(" ", text))]

@@ -30,8 +30,10 @@ class HeaderDetector:
         other_language = r"(?:[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}[ \t]*/[ \t]*)??"
         # or after it: "Impression/Concluzie:"
         translated = r"(?:[ \t]*/[ \t]*[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}(?=[ \t]*(?::|\s+colon\b)))?"
-        self._regex = re.compile(rf"^\s*{other_language}(?P<h>{trie_pattern(list(table))}){translated}(?:{qualifier})?"
-                                 rf"(?:(?P<end>\s*(?::|\s+colon\b|\s*-\s+|$))|(?=\s+\S))", re.I)
+        literals, ending = trie_pattern(list(table)), r"(?:(?P<end>\s*(?::|\s+colon\b|\s*-\s+|$))|(?=\s+\S))"
+        self._plain = re.compile(rf"^\s*(?P<h>{literals})(?:{qualifier})?{ending}", re.I)
+        # the bilingual forms are tried only where a slash stands near the start (they cost more)
+        self._bilingual = re.compile(rf"^\s*{other_language}(?P<h>{literals}){translated}(?:{qualifier})?{ending}", re.I)
 
         soft = soft_headers or {}
         self._soft_literals = frozenset(w.lower() for w in soft.get("literals", ()))
@@ -41,13 +43,18 @@ class HeaderDetector:
         self._not_before = frozenset(w.lower() for w in soft.get("not_before", ()))
         self._needs_colon = frozenset(w.lower() for w in soft.get("needs_colon", ()))
 
+    def _match(self, sentence: str):
+        if "/" in sentence[:60]:
+            return self._bilingual.match(sentence)
+        return self._plain.match(sentence)
+
     @property
     def literals(self) -> list[str]:
         return list(self._table)
 
     def detect(self, sentence: str) -> tuple[str, int] | None:
         """(category, offset where the content starts) when the sentence opens with a header."""
-        m = self._regex.match(sentence)
+        m = self._match(sentence)
         if not m:
             return None
         head = m.group("h")
@@ -71,7 +78,7 @@ class HeaderDetector:
             c = self._soft_comma.match(sentence)
             if c:
                 return self._table[c.group("h").lower()], c.end()
-        m = self._regex.match(sentence)
+        m = self._match(sentence)
         if not m or m.group("h").lower() not in self._soft_literals:
             return None
         rest = sentence[m.end():]

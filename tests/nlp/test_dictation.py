@@ -76,3 +76,8 @@ def test_normalising_a_megabyte_of_speech_is_bounded(engine):
     said = ("no fracture comma um mild narrowing scratch that moderate narrowing period " * 15000)[:1_000_000]
     out = engine.dictation.normalize(said)
     assert len(out) == len(said) and "scratch" not in out
+
+
+@pytest.mark.parametrize("typed", ["Anterolisthesis of 4 mm at L4-L5.", "Seen by the ER physician.", "Ah, the L5 pars."])
+def test_words_that_are_fillers_only_in_speech_are_kept(norm, typed):
+    assert norm(typed) == typed
