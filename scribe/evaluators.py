@@ -472,6 +472,40 @@ def _same_condition_more_specific(ctx: Context, icd: str, desc: str, note_codes)
     return None
 
 
+def _side_of(ctx: Context, code: str) -> str | None:
+    sides = {v for axis, v in ctx.codeset.axes.labels(ctx.codeset.description(code) or "") if axis == "laterality"}
+    return next(iter(sides)) if len(sides) == 1 and "_default" not in sides else None
+
+
+def _side_contradicted(ctx: Context, icd: str):
+    """The note's link of the same condition to the sibling code of another side: (code, indication)."""
+    side = _side_of(ctx, icd)
+    if side is None:
+        return None
+    parent = ctx.codeset.parent(icd)
+    for code, ind in _note_codes(ctx, ("present", "historical")):
+        if code != icd and ctx.codeset.parent(code) == parent and ind.icd10 and ind.icd10[0].code == code:
+            other = _side_of(ctx, code)
+            if other is not None and other != side:
+                return code, ind
+    return None
+
+
+@check("dx_laterality")
+def dx_laterality(ctx: Context, params: dict) -> list[Hit]:
+    """A chosen code names one side of a condition the note documents on the other side (its
+    sibling code for that side, as the note's own link): the side of the code contradicts the note."""
+    hits = []
+    for icd in _valid_icd(ctx):
+        found = _side_contradicted(ctx, icd)
+        if found is not None:
+            code, ind = found
+            hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
+                             "description": ctx.codeset.description(code) or ""},
+                            [Evidence(ind.start, ind.end, ind.text)], icd10=icd))
+    return hits
+
+
 @check("dx_certainty")
 def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
     hits = []
@@ -502,6 +536,8 @@ def _described(ctx: Context, icd: str, stopwords) -> bool:
 def dx_documented(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
+        if _side_contradicted(ctx, icd) is not None:
+            continue            # documented, on the other side: LATERALITY_MISMATCH says so
         if not _covered(ctx, icd):
             # a condition of the code's category linked over the whole code set decides; without
             # one, any word of the code's description in the note counts

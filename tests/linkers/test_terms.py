@@ -64,3 +64,11 @@ def test_a_code_of_a_condition_the_note_only_denies_is_not_documented(check):
     note = REPORT.format(reason="low back pain and unintentional weight loss")
     codes = {g["code"] for g in check(note, cpt=["72148"], icd10=["M54.50", "R63.4"])["gaps"]}
     assert "DX_NOT_DOCUMENTED" not in codes
+
+
+def test_a_code_for_the_other_side_is_a_laterality_mismatch(check):
+    note = REPORT.format(reason="left-sided sciatica for 8 weeks despite physical therapy")
+    gaps = {g["code"]: g for g in check(note, cpt=["72148"], icd10=["M54.31"])["gaps"]}
+    assert "LATERALITY_MISMATCH" in gaps and "M54.32" in gaps["LATERALITY_MISMATCH"]["fix"]
+    assert "DX_NOT_DOCUMENTED" not in gaps
+    assert "LATERALITY_MISMATCH" not in {g["code"] for g in check(note, cpt=["72148"], icd10=["M54.32"])["gaps"]}

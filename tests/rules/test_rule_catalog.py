@@ -16,7 +16,10 @@ CONTRACT_CODES = {
     "IMPRESSION_MISSING", "SIGNATURE_MISSING", "COMPARISON_NOT_STATED", "ORDERING_PROVIDER_MISSING",
     "DX_NOT_SUPPORTING", "DX_MORE_SPECIFIC_AVAILABLE", "DX_INVALID_CODE", "DX_UNCERTAIN_AS_CONFIRMED",
     "DX_NOT_DOCUMENTED", "NCCI_PAIR_CONFLICT", "MODIFIER_REQUIRED", "MODIFIER_INVALID",
+    "LATERALITY_MISSING", "LATERALITY_MISMATCH",
 }
+# a side stated nowhere applies to paired body parts only, which come with the extremity families
+NOT_YET = {"LATERALITY_MISSING"}
 SEVERITY = {"INDICATION_NOT_SPECIFIC": "warning", "IMPRESSION_MISSING": "warning", "COMPARISON_NOT_STATED": "info",
             "ORDERING_PROVIDER_MISSING": "info", "DX_NOT_SUPPORTING": "warning", "DX_MORE_SPECIFIC_AVAILABLE": "warning",
             "DX_NOT_DOCUMENTED": "warning", "MODIFIER_REQUIRED": "warning"}
@@ -24,7 +27,7 @@ SEVERITY = {"INDICATION_NOT_SPECIFIC": "warning", "IMPRESSION_MISSING": "warning
 
 def test_rule_catalog_covers_every_contract_gap_code_with_its_severity():
     rules = load_lexicons().rules
-    assert {r.code for r in rules} == CONTRACT_CODES
+    assert {r.code for r in rules} == CONTRACT_CODES - NOT_YET
     for r in rules:
         assert r.severity == SEVERITY.get(r.code, "error"), r.id
 
