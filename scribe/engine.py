@@ -234,7 +234,12 @@ class Engine:
                             continue
                         # another subcategory: the concept generalised ("prostate cancer" is not C80.1);
                         # or the concept stopped above a billable code the term names ("leg pain")
-                        if first.code[:5] != match.code[:5] or (
+                        # or the term says more than the concept's words and names its own code: the
+                        # region said with the condition ("lumbar radiculopathy") beats one inferred
+                        # from a level nearby (contract 1.1: link the term as documented)
+                        said_more = match.exact and (start < ind.start or end > ind.end) and \
+                            candidates[0].score == 1.0 and candidates[0].code != first.code
+                        if first.code[:5] != match.code[:5] or said_more or (
                                 first.score < 1.0 and candidates[0].score == 1.0 and match.code.startswith(first.code)):
                             indications[k] = replace(ind, icd10=candidates, match="codeset")
                     continue
