@@ -294,7 +294,8 @@ class NoteAggregator:
             self.signer_before = None
         if f.unsigned:
             self.unsigned_evidence.append(_ev(text, base + f.unsigned[0], base + f.unsigned[1]))
-        if f.ordering or section == "ordering" and has_content:
+        # an ordering field left empty ("Ordering physician: [ ]") names nobody
+        if (f.ordering and (has_content or f.header is None)) or (section == "ordering" and has_content):
             s, e = f.ordering or (0, len(f.text))
             self.ordering_evidence.append(_ev(text, base + s, base + e))
         if f.own_office and section != "comparison":
@@ -346,6 +347,10 @@ class NoteAggregator:
         if f.header and f.header[0] == "findings":
             self.findings_header = (i, has_content)
             self.findings_after = False
+        # a line that only says who dictated, read or signed is neither a finding nor a conclusion
+        if has_content and (f.name_line or any((r.span[1] - r.span[0]) * 2 >= len(content_text)
+                                               for r in f.roles)):
+            has_content = False
         if section == "findings" and has_content:
             self.findings_evidence.append(_ev(text, base + content_start, span.end))
         elif section not in self.no_findings and f.finding_vocab:

@@ -210,3 +210,29 @@ def test_a_study_in_the_plan_is_an_order_not_this_study(check):
             "Signed: Dr. Ada Kim")
     r = check(note, cpt=["72100"])
     assert r["facts"]["contrast"] is None and r["facts"]["views"] == 2 and r["facts"]["positions"] == []
+
+
+TEMPLATE = ("EXAMINATION: MRI THORACIC SPINE\nOrdering physician: {ordering}\nCLINICAL INDICATION: lung cancer, new "
+            "mid back pain at night.\nCONTRAST: {contrast}\nTECHNIQUE: sagittal T1 and STIR; sagittal T1 repeated after "
+            "intravenous administration of 15 mL gadoterate.\nCOMPARISON: none.\nFINDINGS:\nT6: marrow lesion.\n"
+            "IMPRESSION: {impression}\nDictated by: Dr. Ines Moll\nSigned: Dr. Ines Moll")
+
+
+def test_template_fields_read_by_what_they_hold(check):
+    filled = check(TEMPLATE.format(ordering="Dr. Ada Kim", contrast="[ ]", impression="T6 metastasis."), cpt=["72157"])
+    assert filled["facts"]["contrast"] == "without_with"
+    assert not {"IMPRESSION_MISSING", "ORDERING_PROVIDER_MISSING"} & {g["code"] for g in filled["gaps"]}
+    empty = check(TEMPLATE.format(ordering="[ ]", contrast="[ ]", impression="***"), cpt=["72157"])
+    assert {"IMPRESSION_MISSING", "ORDERING_PROVIDER_MISSING"} <= {g["code"] for g in empty["gaps"]}
+
+
+@pytest.mark.parametrize("field, contrast", [("CONTRAST: Without", "without"), ("CONTRAST: No IV contrast.", "without"),
+                                             ("Contrast: with, 7 mL gadobutrol", "with")])
+def test_a_contrast_field_says_what_was_given(check, field, contrast):
+    r = check(f"MRI LUMBAR SPINE\n{field}\nFindings: normal.\nImpression: normal.", cpt=["72148"])
+    assert r["facts"]["contrast"] == contrast
+
+
+def test_a_views_field_and_a_repeat_count_are_counts(check):
+    assert check("XR LUMBAR SPINE\nViews: 2 (upright lateral x2)\nFindings: normal.", cpt=["72120"])["facts"]["views"] == 2
+    assert check("XR LUMBAR SPINE\nupright lateral x3. Findings: normal.", cpt=["72100"])["facts"]["views"] == 3

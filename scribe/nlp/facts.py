@@ -113,6 +113,7 @@ class FactExtractor:
             self.contrast_before_after = CaseFree(composed["before_after"])
             self.contrast_given = CaseFree(composed["given"])
             self.contrast_not_given = CaseFree(composed["not_given"])
+            self.contrast_given_field = CaseFree(composed.get("given_field", r"(?!)"))
         self.signature = CaseFree(p["signature"], re.M)
         self.unsigned = CaseFree(p["signature_negative"])
         self.ordering = CaseFree(p["ordering"], re.M)
@@ -300,7 +301,7 @@ class FactExtractor:
                 continue
             facts.view_counts.append((n, m.start(), m.end()))
         for m in self.view_count_after.finditer(text):
-            n = int(m.group("n") or m.group("m"))
+            n = int(next(g for g in m.groups() if g))
             if 0 < n <= 20 and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
                 facts.view_counts.append((n, m.start(), m.end()))
         taken: list[tuple[int, int]] = []
@@ -345,7 +346,8 @@ class FactExtractor:
                 value = "without_with"
             elif assertion == "negated" or self.contrast_not_given.search(after[:30]):
                 value = "without"
-            elif self.contrast_given.search(before[-45:]) or self.contrast_given.search(after[:30]):
+            elif self.contrast_given_field.match(after) or self.contrast_given.search(before[-45:]) or \
+                    self.contrast_given.search(after[:30]):
                 value = "with"
             else:
                 continue
