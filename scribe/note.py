@@ -115,12 +115,13 @@ class NoteAggregator:
     EVERY = 16
     _LISTS = ("sections", "mentions", "reason_mentions", "indication_headers", "comparison_evidence",
               "signature_evidence", "unsigned_evidence", "ordering_evidence", "reduced_evidence",
-              "findings_evidence", "impression_evidence", "earlier_levels", "own_office_evidence")
+              "findings_evidence", "impression_evidence", "earlier_levels", "own_office_evidence",
+              "today_evidence")
     _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast", "region_views",
              "region_projections")
     _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
                 "duration_weeks", "age", "findings_header", "findings_after", "last_level", "first_level",
-                "claudication", "in_prior", "last_end", "signer_before", "n")
+                "claudication", "in_prior", "last_end", "signer_before", "clinic", "n")
 
     def __init__(self, *, encounter_priority: list[str], dynamic: frozenset[str], abbreviation_concept,
                  empty_content, placeholder, level_regions: dict[str, str], roles: dict[str, frozenset[str]],
@@ -135,6 +136,7 @@ class NoteAggregator:
         self.reason_roles = roles["reason"]
         self.read_opens_in = roles.get("read_opens_in", frozenset())
         self.future_sections = roles.get("future", frozenset())
+        self.clinic_sections = roles.get("clinic", frozenset())
         self.title_only_regions = title_only_regions
         self.imaging_finding = imaging_finding
         self.text = ""
@@ -152,6 +154,7 @@ class NoteAggregator:
         self.current: str | None = None
         self.in_prior = False        # inside a pasted earlier report
         self.signer_before = None    # (start, sentence) of the last line naming a signer
+        self.clinic = False          # the note has a clinic note's sections
         self.last_end = 0
         self.last_multiline: str | None = None
         self.indication_text_present = False
@@ -300,6 +303,10 @@ class NoteAggregator:
             self.ordering_evidence.append(_ev(text, base + s, base + e))
         if f.own_office and section != "comparison":
             self.own_office_evidence.append(_ev(text, base + f.own_office[0], base + f.own_office[1]))
+        if f.acquired_today and section not in ("comparison", "plan"):
+            self.today_evidence.append(_ev(text, base + f.acquired_today[0], base + f.acquired_today[1]))
+        if section in self.clinic_sections:
+            self.clinic = True
         if section == "comparison":
             # the rest describes the prior study; a signature or an ordering provider dictated
             # on after "comparison none" (no line break) still counts
@@ -354,6 +361,11 @@ class NoteAggregator:
         if section == "findings" and has_content:
             self.findings_evidence.append(_ev(text, base + content_start, span.end))
         elif section not in self.no_findings and f.finding_vocab:
+            self.findings_evidence.append(_ev(text, base + content_start, span.end))
+        elif has_content and f.finding_vocab and f.imaging_statement and \
+                section not in ("impression", "comparison", "plan", "signature", "ordering", "technique"):
+            # a sentence that says what the images show is a finding wherever it stands ("AP and lateral
+            # views taken in clinic show normal alignment", in a clinic note's exam)
             self.findings_evidence.append(_ev(text, base + content_start, span.end))
         if section in ("impression", "assessment"):
             if f.header and f.header[0] in ("impression", "assessment") and self.impression_header is None:
@@ -429,6 +441,9 @@ class NoteAggregator:
         if note.signed and not note.ordering_evidence and self.own_office_evidence:
             # the signing author of an office note who took the films ordered them (contract 1.1)
             note.ordering_evidence = list(self.own_office_evidence[:1])
+        elif note.signed and not note.ordering_evidence and self.clinic and self.today_evidence:
+            # a clinic note (exam, assessment, plan) whose films were taken today: its author's own
+            note.ordering_evidence = list(self.today_evidence[:1])
         for cue in self.encounter_priority:
             if cue in self.encounter_cues:
                 note.encounter = cue

@@ -236,3 +236,13 @@ def test_a_contrast_field_says_what_was_given(check, field, contrast):
 def test_a_views_field_and_a_repeat_count_are_counts(check):
     assert check("XR LUMBAR SPINE\nViews: 2 (upright lateral x2)\nFindings: normal.", cpt=["72120"])["facts"]["views"] == 2
     assert check("XR LUMBAR SPINE\nupright lateral x3. Findings: normal.", cpt=["72100"])["facts"]["views"] == 3
+
+
+def test_a_sentence_that_says_what_the_images_show_is_a_finding_anywhere(check):
+    note = ("Clinic visit. O: tender paraspinals. AP and lateral views of the lumbar spine taken in clinic show normal "
+            "alignment and preserved disc spaces.\nA: lumbar strain.\nSigned: Dr. Ana Ruiz")
+    assert "FINDINGS_MISSING" not in {g["code"] for g in check(note, cpt=["72100"])["gaps"]}
+    only_impression = ("XR CERVICAL SPINE 3 VIEWS\nIndication: neck pain after a tackle.\n"
+                       "Projections: AP, lateral, open-mouth odontoid.\n"
+                       "IMPRESSION: no acute fracture.\nSigned: Dr. Ana Ruiz")
+    assert "FINDINGS_MISSING" in {g["code"] for g in check(only_impression, cpt=["72040"])["gaps"]}

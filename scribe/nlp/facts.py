@@ -63,6 +63,7 @@ class SentenceFacts:
     bare_cues: list = field(default_factory=list)  # (role, start, end, assertion): a cue with no provider in its clause
     name_line: bool = False                        # the sentence is a provider's name line
     own_office: tuple[int, int] | None = None      # films said to be taken in the author's office
+    acquired_today: tuple[int, int] | None = None  # films said to be taken today
     prior_block: str | None = None                 # "open": a pasted earlier report starts; "close": the current study
     upper_title: bool = False                      # an upper-case line naming a study ("XR LUMBAR SPINE 2 VIEWS")
 
@@ -119,6 +120,7 @@ class FactExtractor:
         self.ordering = CaseFree(p["ordering"], re.M)
         self.comparison = CaseFree(p["comparison"])
         self.own_office = CaseFree(p.get("own_office", r"(?!)"))
+        self.acquired_today = CaseFree(p.get("acquired_today", r"(?!)"))
         block = p.get("prior_block", {})
         self.prior_open = re.compile(block.get("open", r"(?!)"), re.I)
         self.prior_close = re.compile(block.get("close", r"(?!)"), re.I)
@@ -235,6 +237,9 @@ class FactExtractor:
             if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED \
                     and not self._prior(text, m.start(), m.end()):
                 facts.own_office = (m.start(), m.end())
+            m = self.acquired_today.search(text) if facts.view_counts or facts.projections or facts.imaging_noun else None
+            if m and self._asserted(text, triggers, m.start(), m.end()) not in EXCLUDED:
+                facts.acquired_today = (m.start(), m.end())
         if "comparison" in gates:
             m = self.comparison.search(text)
             if m:

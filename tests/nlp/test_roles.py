@@ -94,3 +94,18 @@ def test_a_signature_block_names_the_signer_on_the_line_before(check):
 def test_an_unfilled_template_field_documents_nothing(check, field):
     note = REPORT.replace("Comparison: none.", field) + "Ordering: Dr. Lee Wong\nSigned: Dr. Paul Ibe"
     assert "COMPARISON_NOT_STATED" in gap_codes(check(note, cpt=["72100"]))
+
+
+def test_a_clinic_notes_films_taken_today_are_its_authors_order(check):
+    note = ("Post-op visit. Exam: incision healed.\nAP and lateral lumbar x-rays today: hardware intact, no lucency. "
+            "No prior films.\nImpression: stable fusion.\nPlan: recheck in 3 months.\nElectronically signed by Ana Ruiz, MD")
+    assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note, cpt=["72100"]))
+    report = ("XR LUMBAR SPINE\nAP and lateral views obtained today. No prior films.\nFindings: hardware intact.\n"
+              "Impression: stable fusion.\nElectronically signed by Ana Ruiz, MD")
+    assert "ORDERING_PROVIDER_MISSING" in gap_codes(check(report, cpt=["72100"]))
+
+
+@pytest.mark.parametrize("line", ["Ref.: Dr. Omer Hadzic (GP).", "Req. provider Dr. Augustin Leclerc, neurosurgery"])
+def test_abbreviated_ordering_cues(check, line):
+    note = REPORT + line + "\nSigned: Dr. Paul Ibe"
+    assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note, cpt=["72100"]))
