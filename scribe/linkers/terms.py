@@ -133,6 +133,9 @@ class TermIndex:
         index = cls.build(codeset, spec)
         try:
             _write_atomically(path, index.entries)
+            for stale in path.parent.glob("icd10cm-terms-*.marshal"):   # indexes of earlier lexicons
+                if stale != path:
+                    stale.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot write the ICD-10-CM term index in %s (%s); it is rebuilt at every start", path.parent, exc)
         return index
