@@ -538,6 +538,8 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
     for icd in _valid_icd(ctx):
         if _side_contradicted(ctx, icd) is not None:
             continue            # documented, on the other side: LATERALITY_MISMATCH says so
+        if any(i.icd10 and i.icd10[0].code == icd and i.assertion != "negated" for i in ctx.note.indications):
+            continue            # the note's own link names this code
         if not _covered(ctx, icd):
             # a condition of the code's category linked over the whole code set decides; without
             # one, any word of the code's description in the note counts

@@ -175,7 +175,8 @@ class TermIndex:
             words: set[str] = set()
             optional = norm.optional
             best = None
-            for j in range(i, min(n, i + norm.max_words)):
+            content = 0
+            for j in range(i, min(n, i + 2 * norm.max_words)):   # small words between do not count
                 tw = tokens[j][2]
                 if tw and not tokens[j][3]:
                     break
@@ -183,6 +184,9 @@ class TermIndex:
                     break
                 if not tw:
                     continue            # a stop word: a term neither starts nor ends on one
+                content += 1
+                if content > norm.max_words:
+                    break
                 words.update(tw)
                 key = frozenset(words)
                 code = entries.get(key)

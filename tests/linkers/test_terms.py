@@ -72,3 +72,9 @@ def test_a_code_for_the_other_side_is_a_laterality_mismatch(check):
     assert "LATERALITY_MISMATCH" in gaps and "M54.32" in gaps["LATERALITY_MISMATCH"]["fix"]
     assert "DX_NOT_DOCUMENTED" not in gaps
     assert "LATERALITY_MISMATCH" not in {g["code"] for g in check(note, cpt=["72148"], icd10=["M54.32"])["gaps"]}
+
+
+def test_small_words_between_do_not_cut_a_term(check):
+    note = REPORT.format(reason="the patient refers pain in the dorsal region (thoracic spine) since 4 weeks")
+    r = check(note, cpt=["72148"], icd10=["M54.6"])
+    assert "DX_NOT_DOCUMENTED" not in {g["code"] for g in r["gaps"]}
