@@ -221,7 +221,7 @@ class Engine:
             focus = None if adds else tuple((indications[k].start - base, indications[k].end - base) for k in mine)
             for match, assertion in self._terms_of(facts[n].text, focus):
                 start, end = base + match.start, base + match.end
-                candidates = self._term_candidates(match.code)
+                candidates = self._term_candidates(self._refine(match.code, facts[n], match))
                 inside = [k for k in mine if start <= indications[k].start and indications[k].end <= end]
                 if inside:
                     for k in inside:
@@ -255,6 +255,27 @@ class Engine:
         note.indications = indications
         if reasons:
             note.reason_mentions = note.reason_mentions + reasons
+
+    def _refine(self, code: str, f, match) -> str:
+        """A term's code whose site (or side) its Tabular entry leaves unspecified, refined by what
+        the same sentence documents: a level or region word ("L2-L3 discitis" is M46.46, not M46.40),
+        a side. Only the sentence's own words count: a site is never inferred from the study."""
+        parent = self.codeset.parent(code)
+        if parent is None or not (f.levels or f.region_words or f.laterality):
+            return code
+        labels = self.codeset.axes.labels(self.codeset.description(code) or "")
+        if not any(value == "_default" for _, value in labels):
+            return code
+        local = (match.start, match.end)
+        same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
+        axes, _ = self.linker._axes(("region", "laterality"), f, local, same, None, None, None, None, "without")
+        if not axes:
+            return code
+        try:
+            res = self.codeset.resolve(parent, axes)
+        except (KeyError, ValueError):
+            return code
+        return res.code if res is not None and res.billable and not res.defaulted else code
 
     def _term_candidates(self, code: str) -> tuple[CodeCandidate, ...]:
         cand = CodeCandidate(code, self.codeset.description(code) or "", 1.0 if self.codeset.is_billable(code) else 0.5)

@@ -59,7 +59,9 @@ class TermNormalizer:
         if w.endswith("'s"):
             w = w[:-2]
         mapped = self.synonyms.get(w)
-        if mapped is None and len(w) > 4 and w.endswith("s") and not w.endswith(("ss", "us", "is", "sis")):
+        if mapped is None and len(w) > 5 and w.endswith("ies"):
+            mapped = self.synonyms.get(w[:-3] + "y", (w[:-3] + "y",))      # instabilities -> instability
+        elif mapped is None and len(w) > 4 and w.endswith("s") and not w.endswith(("ss", "us", "is", "sis")):
             mapped = self.synonyms.get(w[:-1], (w[:-1],))
         words = mapped if mapped is not None else (w,)
         return tuple(x for x in words if x not in self.stop)

@@ -78,3 +78,16 @@ def test_small_words_between_do_not_cut_a_term(check):
     note = REPORT.format(reason="the patient refers pain in the dorsal region (thoracic spine) since 4 weeks")
     r = check(note, cpt=["72148"], icd10=["M54.6"])
     assert "DX_NOT_DOCUMENTED" not in {g["code"] for g in r["gaps"]}
+
+
+def test_a_terms_unspecified_site_is_refined_by_the_level_said_with_it(check):
+    r = check(REPORT.format(reason="fever and L2-L3 discitis"), cpt=["72148"])
+    assert any(c["code"] == "M46.46" for i in r["indications"] for c in i["icd10"][:1])
+    r = check(REPORT.format(reason="fever, rule out discitis"), cpt=["72148"])
+    assert any(c["code"] == "M46.40" for i in r["indications"] for c in i["icd10"][:1])   # never from the study
+
+
+def test_spondylotic_myelopathy_is_spondylosis_with_myelopathy(check):
+    note = REPORT.replace("MRI lumbar", "MRI cervical").format(reason="cervical spondylotic myelopathy")
+    r = check(note, cpt=["72141"])
+    assert any(c["code"] == "M47.12" for i in r["indications"] for c in i["icd10"][:1]), r["indications"]
