@@ -669,7 +669,11 @@ def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
         hits.append(Hit({"modifier": "26 with TC", "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier for the global service, or the one component billed"}, cpt=code))
     if ctx.mod("52"):
         short = any(c.min_views and ctx.note.views is not None and ctx.note.views < c.min_views for c in ctx.chosen)
-        if not ctx.note.reduced_evidence and not short:
+        # a radiography code is defined by its views: when the views it needs were taken, its full
+        # service was done, whatever could not be added ("the obliques could not be tolerated")
+        xray = [c for c in ctx.chosen if c.modality == "xray" and c.min_views]
+        complete = bool(xray) and len(xray) == len(ctx.chosen) and ctx.note.views is not None and not short
+        if (not ctx.note.reduced_evidence and not short) or complete:
             hits.append(Hit({"modifier": "52", "why": "the note documents the full study (no reduced or incomplete service)"}, cpt=code))
     lat = [m for m in ctx.encounter.modifiers if m in ctx.laterality_modifiers]
     if lat and ctx.chosen:

@@ -246,3 +246,12 @@ def test_a_sentence_that_says_what_the_images_show_is_a_finding_anywhere(check):
                        "Projections: AP, lateral, open-mouth odontoid.\n"
                        "IMPRESSION: no acute fracture.\nSigned: Dr. Ana Ruiz")
     assert "FINDINGS_MISSING" in {g["code"] for g in check(only_impression, cpt=["72040"])["gaps"]}
+
+
+def test_modifier_52_on_a_radiography_code_whose_views_were_all_taken_is_invalid(check):
+    note = ("XR lumbar spine for low back pain. I planned four views but the obliques could not be tolerated, so AP, "
+            "lateral and a coned L5-S1 lateral were taken (3 views). No prior films.\nFindings: normal alignment.\n"
+            "Impression: normal.\nOrdering: Dr. Ana Ruiz\nSigned: Dr. Ana Ruiz")
+    assert "MODIFIER_INVALID" in {g["code"] for g in check(note, cpt=["72100"], modifiers=["52"])["gaps"]}
+    assert "MODIFIER_INVALID" not in {g["code"] for g in check(note.replace("(3 views)", "(1 view)").replace(
+        "AP, lateral and a coned L5-S1 lateral were", "only an AP was"), cpt=["72100"], modifiers=["52"])["gaps"]}
