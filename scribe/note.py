@@ -305,7 +305,7 @@ class NoteAggregator:
             self.own_office_evidence.append(_ev(text, base + f.own_office[0], base + f.own_office[1]))
         if f.acquired_today and section not in ("comparison", "plan"):
             self.today_evidence.append(_ev(text, base + f.acquired_today[0], base + f.acquired_today[1]))
-        if section in self.clinic_sections:
+        if section in self.clinic_sections or f.clinic_note:
             self.clinic = True
         if section == "comparison":
             # the rest describes the prior study; a signature or an ordering provider dictated
@@ -441,9 +441,10 @@ class NoteAggregator:
         if note.signed and not note.ordering_evidence and self.own_office_evidence:
             # the signing author of an office note who took the films ordered them (contract 1.1)
             note.ordering_evidence = list(self.own_office_evidence[:1])
-        elif note.signed and not note.ordering_evidence and self.clinic and self.today_evidence:
-            # a clinic note (exam, assessment, plan) whose films were taken today: its author's own
-            note.ordering_evidence = list(self.today_evidence[:1])
+        elif note.signed and not note.ordering_evidence and self.clinic and (self.today_evidence or note.views):
+            # a clinic note (a visit, an exam, an assessment, a plan) that reports its own films: the
+            # signing author ordered them (contract 1.1: clinic notes with an in-office read)
+            note.ordering_evidence = list(self.today_evidence[:1]) or list(note.view_evidence[:1])
         for cue in self.encounter_priority:
             if cue in self.encounter_cues:
                 note.encounter = cue

@@ -64,6 +64,7 @@ class SentenceFacts:
     name_line: bool = False                        # the sentence is a provider's name line
     own_office: tuple[int, int] | None = None      # films said to be taken in the author's office
     acquired_today: tuple[int, int] | None = None  # films said to be taken today
+    clinic_note: bool = False                      # the sentence names a clinic visit ("Office visit")
     prior_block: str | None = None                 # "open": a pasted earlier report starts; "close": the current study
     upper_title: bool = False                      # an upper-case line naming a study ("XR LUMBAR SPINE 2 VIEWS")
 
@@ -121,6 +122,7 @@ class FactExtractor:
         self.comparison = CaseFree(p["comparison"])
         self.own_office = CaseFree(p.get("own_office", r"(?!)"))
         self.acquired_today = CaseFree(p.get("acquired_today", r"(?!)"))
+        self.clinic_note = CaseFree(p.get("clinic_note", r"(?!)"))
         block = p.get("prior_block", {})
         self.prior_open = re.compile(block.get("open", r"(?!)"), re.I)
         self.prior_close = re.compile(block.get("close", r"(?!)"), re.I)
@@ -227,6 +229,7 @@ class FactExtractor:
                 facts.ordering = (m.start(), m.end())
         if self.roles is not None and not facts.roles and not facts.name_line:
             facts.name_line = self.roles.is_name_line(text)
+        facts.clinic_note = self.clinic_note.search(text) is not None
         if self.prior_open.match(text):
             facts.prior_block = "open"
         elif self.prior_close.match(text):

@@ -109,3 +109,12 @@ def test_a_clinic_notes_films_taken_today_are_its_authors_order(check):
 def test_abbreviated_ordering_cues(check, line):
     note = REPORT + line + "\nSigned: Dr. Paul Ibe"
     assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note, cpt=["72100"]))
+
+
+def test_an_office_visit_that_reports_its_own_films_names_its_author_as_ordering(check):
+    note = ("Office visit\nS: low back pain for 5 weeks, no trauma.\nXR L-spine 2 views: AP and lateral. No prior films. "
+            "Normal alignment, disc heights preserved.\nA/P: mechanical low back pain; PT.\n"
+            "Electronically signed by Aisha Rahman, FNP-C")
+    assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note, cpt=["72100"]))
+    unsigned = note.rsplit("\n", 1)[0]
+    assert "ORDERING_PROVIDER_MISSING" in gap_codes(check(unsigned, cpt=["72100"]))
