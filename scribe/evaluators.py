@@ -102,13 +102,19 @@ def _reason_ok(ctx: Context, necessity: str, reasons) -> bool:
     return "conservative_care" in tagged and ctx.note.duration_weeks >= ctx.support.get("conservative_weeks", 6)
 
 
-def _supports(ctx: Context, code: str, necessity: str) -> bool:
+def _supports(ctx: Context, code: str, necessity: str, *, suggesting: bool = False) -> bool:
     if code in ctx.support["nonspecific_pain"]:
         return necessity == "plain"
     prefixes = ctx.support_prefixes.get(necessity)
     if prefixes is None:
         prefixes = tuple(ctx.support["support"][necessity]["prefixes"])
-    return code.startswith(prefixes)
+    if code.startswith(prefixes):
+        return True
+    # contract 1.1: non-specific pain codes alone are what fails; another code names a condition,
+    # which supports the study when the note gives the reason the study needs (a code for the
+    # myelopathy whose pre-operative motion study was asked for)
+    return ctx.support.get("not_supporting") == "nonspecific_pain_only" and not suggesting and \
+        _reason_ok(ctx, necessity, _reasons(ctx))
 
 
 def _valid_icd(ctx: Context):
@@ -369,7 +375,8 @@ def dx_supports_necessity(ctx: Context, params: dict) -> list[Hit]:
             continue
         if not any(_supports(ctx, icd, necessity) for icd in valid):
             label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else f"{code.modality.upper()} of the spine"
-            better = sorted({c for c, _ in _note_codes(ctx, ("present", "historical")) if _supports(ctx, c, necessity)})
+            better = sorted({c for c, _ in _note_codes(ctx, ("present", "historical"))
+                             if _supports(ctx, c, necessity, suggesting=True)})
             return [Hit({"cpt": code.code, "icd10": ", ".join(valid), "study": label,
                          "suggestion": f"the note supports {', '.join(better[:3])}" if better else
                          "document and code the clinical reason (instability, radiculopathy, red flag...)"},

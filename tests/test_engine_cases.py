@@ -255,3 +255,11 @@ def test_modifier_52_on_a_radiography_code_whose_views_were_all_taken_is_invalid
     assert "MODIFIER_INVALID" in {g["code"] for g in check(note, cpt=["72100"], modifiers=["52"])["gaps"]}
     assert "MODIFIER_INVALID" not in {g["code"] for g in check(note.replace("(3 views)", "(1 view)").replace(
         "AP, lateral and a coned L5-S1 lateral were", "only an AP was"), cpt=["72100"], modifiers=["52"])["gaps"]}
+
+
+def test_a_coded_condition_supports_a_study_whose_reason_the_note_gives(check):
+    note = ("XR CERVICAL SPINE 4 VIEWS\nOrdering: Dr. Ana Ruiz\nIndication: cervical spondylotic myelopathy, "
+            "pre-operative motion assessment before fusion.\nTechnique: AP, lateral, flexion and extension laterals.\n"
+            "Comparison: none.\nFindings: no abnormal motion.\nImpression: no instability.\nSigned: Dr. Ana Ruiz")
+    assert "DX_NOT_SUPPORTING" not in {g["code"] for g in check(note, cpt=["72050"], icd10=["M47.12"])["gaps"]}
+    assert "DX_NOT_SUPPORTING" in {g["code"] for g in check(note, cpt=["72050"], icd10=["M54.2"])["gaps"]}
