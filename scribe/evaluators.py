@@ -518,7 +518,11 @@ def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
         mentions = _covering_mentions(ctx, icd)
-        asserted = [m for m in mentions if _documents(icd, m.assertion)]
+        linked = ctx.linked_code
+        # a mention confirms the code only when it speaks of the same condition: its own link is in the
+        # code's category ("fever" does not confirm the discitis a lumped concept also covers)
+        asserted = [m for m in mentions if _documents(icd, m.assertion) and
+                    linked.get((m.start, m.end), icd)[:3] == icd[:3]]
         possible = [m for m in mentions if m.assertion == "possible"]
         if possible and not asserted:
             hits.append(Hit({"icd10": icd, "phrases": "; ".join(ctx.note.text[m.start:m.end] for m in possible[:3])},
