@@ -221,7 +221,8 @@ class Engine:
             focus = None if adds else tuple((indications[k].start - base, indications[k].end - base) for k in mine)
             for match, assertion in self._terms_of(facts[n].text, focus):
                 start, end = base + match.start, base + match.end
-                candidates = self._term_candidates(self._refine(match.code, facts[n], match))
+                candidates = self._term_candidates(self._with_encounter(self._refine(match.code, facts[n], match),
+                                                                        note.encounter))
                 inside = [k for k in mine if start <= indications[k].start and indications[k].end <= end]
                 if inside:
                     for k in inside:
@@ -255,6 +256,16 @@ class Engine:
         note.indications = indications
         if reasons:
             note.reason_mentions = note.reason_mentions + reasons
+
+    def _with_encounter(self, code: str, encounter: str | None) -> str:
+        """A fracture term's code completed by the documented encounter (its 7th character)."""
+        if encounter is None or self.codeset.is_billable(code):
+            return code
+        try:
+            res = self.codeset.resolve(code, {"encounter": encounter})
+        except (KeyError, ValueError):
+            return code
+        return res.code if res is not None and res.billable else code
 
     def _refine(self, code: str, f, match) -> str:
         """A term's code whose site (or side) its Tabular entry leaves unspecified, refined by what

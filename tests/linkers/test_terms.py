@@ -91,3 +91,9 @@ def test_spondylotic_myelopathy_is_spondylosis_with_myelopathy(check):
     note = REPORT.replace("MRI lumbar", "MRI cervical").format(reason="cervical spondylotic myelopathy")
     r = check(note, cpt=["72141"])
     assert any(c["code"] == "M47.12" for i in r["indications"] for c in i["icd10"][:1]), r["indications"]
+
+
+def test_an_osteoporotic_fracture_links_to_the_pathological_fracture_code(check):
+    r = check(REPORT.format(reason="osteoporotic compression fracture of L1 after a fall from standing"), cpt=["72148"])
+    codes = {c["code"] for i in r["indications"] for c in i["icd10"]}
+    assert codes & {"M80.08XA", "M80.08"}, r["indications"]
