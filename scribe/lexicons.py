@@ -180,6 +180,7 @@ class DictationSpec(BaseModel):
     doc: str = Field("", alias="_doc")
     source: str
     reach: int = Field(400, ge=50, le=2000)
+    word_kinds: dict[str, list[str]] = {}
     punctuation: list[SpokenMark]
     fillers: list[str]
     cancel: list[str]
@@ -200,6 +201,9 @@ class RoleSpec(BaseModel):
     providers: dict[str, list[str]]
     link_forward: list[str]
     link_backward: list[str]
+    coordinated_objects: list[str]
+    ambiguous_credentials: list[str]
+    date_time: str
     status: list[dict[str, Any]]
 
     @field_validator("cues")

@@ -20,25 +20,11 @@ from .trie import trie_pattern
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/-]*")
 _WRITTEN_MARK = re.compile(r"[.,:;!?](?=\s)|\n")
-_NUMBER_WORDS = frozenset("zero one two three four five six seven eight nine ten eleven twelve single".split())
-_SIDES = frozenset("left right bilateral both".split())
-
-
-def _kind(word: str) -> str:
-    """What a word is, for lining a correction up with what it corrects."""
-    w = word.lower()
-    if w.isdigit() or w in _NUMBER_WORDS:
-        return "#number"
-    if len(w) <= 3 and w[:1] in "ctls" and (len(w) == 1 or w[1:].isdigit()):
-        return "#level"
-    if w in _SIDES:
-        return "#side"
-    return w
-
-
 class DictationNormalizer:
     def __init__(self, spec: dict, not_before_header: frozenset[str] = frozenset()):
         self.reach = int(spec.get("reach", 400))
+        # words a correction lines up with by kind: a number, a side (a level is a letter and a number)
+        self._kinds = {w.lower(): kind for kind, words in spec.get("word_kinds", {}).items() for w in words}
         self.lookahead = 160     # how far after a correction cue the words it lines up with are read
         self._marks: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {}
         for item in spec.get("punctuation", ()):
@@ -57,6 +43,15 @@ class DictationNormalizer:
         phrases = sorted(set(self._marks) | self._fillers | self._cancel | self._replace | self._headers | self._breaks)
         # one scan finds every phrase that may need work; most sentences hold none
         self._any = re.compile(rf"(?<![\w'-])(?:{trie_pattern(phrases, flexible_space=True)})(?![\w'-])", re.I) if phrases else None
+
+    def _kind(self, word: str) -> str:
+        """What a word is, for lining a correction up with what it corrects."""
+        w = word.lower()
+        if w.isdigit():
+            return "#number"
+        if len(w) <= 3 and w[:1] in "ctls" and (len(w) == 1 or w[1:].isdigit()):
+            return "#level"
+        return self._kinds.get(w, w)
 
     # -- public --------------------------------------------------------------------------
     def normalize(self, text: str) -> str:
@@ -172,9 +167,9 @@ class DictationNormalizer:
             # one) against the same word or the same kind of word (a number, a level, a side) said just
             # before; the correction replaces from there
             window = before[-(len(after) + 2):]
-            kinds = [_kind(w) for _, _, w in window]
+            kinds = [self._kind(w) for _, _, w in window]
             for offset, word in enumerate(after[:3]):
-                kind = _kind(word)
+                kind = self._kind(word)
                 for pos, seen in enumerate(kinds):
                     if seen == kind and pos - offset >= 0:
                         return window[pos - offset][0]

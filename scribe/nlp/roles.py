@@ -14,21 +14,14 @@ is the cue's assertion, from the same ConText scope machinery as every mention.
 from __future__ import annotations
 
 import re
-import threading
 from typing import NamedTuple
 
 from .context import ContextAnnotator
 from .trie import trie_pattern
 
 _TOKEN = re.compile(r"/s/|[^\W\d_][\w'-]*\.?|\d[\d/:.-]*|[,&]")
-_DATE_TIME = re.compile(r"^(?:\d[\d/:.-]*|am|pm|a\.m\.|p\.m\.|jan\w*|feb\w*|mar\w*|apr\w*|may|jun\w*|jul\w*|aug\w*|"
-                        r"sep\w*|oct\w*|nov\w*|dec\w*|date|time|at|,)$", re.I)
 _BOUNDARY = re.compile(r"[.;!?\n]\s|[;\n]|\.$")
 _ASIDE = re.compile(r"\([^()\n]{0,60}\)|\[[^\[\]\n]{0,60}\]")   # "(telerad)", "[attending]": transparent
-# imaging objects a coordinated cue may be said of ("reviewed the images and agree")
-_OBJECTS = frozenset("the these those this images image films film study studies exam examination report radiographs "
-                     "x-rays xrays case scan scans , and resident's fellow's interpretation findings".split())
-_AMBIGUOUS_CREDENTIALS = frozenset({"do", "pa", "ms", "dc"})
 
 
 class Provider(NamedTuple):
@@ -82,11 +75,13 @@ class RoleFinder:
         self._backward = frozenset(w.lower() for w in spec.get("link_backward", ())) | set(self._role_of)
         self._status = ContextAnnotator(_StatusRule.of(spec.get("status", ())), max_scope=6)
         self._keywords = tuple(sorted({w.split()[0].lower() for w in self._role_of}))
+        self._objects = frozenset(w.lower() for w in spec.get("coordinated_objects", ()))
+        self._ambiguous = frozenset(w.lower() for w in spec.get("ambiguous_credentials", ()))
+        self._date_time = re.compile(spec.get("date_time", r"(?!)"), re.I)
         self._role_hint = re.compile(rf"\b(?:{roles})", re.I)
         # a cheap first test for a name line: a title or a credential word
         self._name_hint = re.compile(rf"(?<![\w-])(?:{trie_pattern(sorted(self._creds | {t.lower().rstrip('.') for t in p.get('titles', ())}))})(?![\w-])", re.I)
-        self._lock = threading.Lock()
-        self._last_bare: list = []
+
 
     def might_hold(self, lower: str) -> bool:
         """A cheap test: does the lower-cased sentence hold a cue word at all?"""
@@ -104,7 +99,7 @@ class RoleFinder:
             for m in rx.finditer(text):
                 if kind == "credentialed":
                     cred = m.group("cred")
-                    if cred.lower().rstrip(".") in _AMBIGUOUS_CREDENTIALS and not (cred.isupper() or "." in cred) \
+                    if cred.lower().rstrip(".") in self._ambiguous and not (cred.isupper() or "." in cred) \
                             and "," not in text[m.start():m.start("cred")]:
                         continue       # "what do", "x-rays dc": a credential only when written as one
                 if kind == "name" and all(w.lower() in self._role_of for w in m.group(0).split()):
@@ -117,12 +112,16 @@ class RoleFinder:
 
     # -- relations ---------------------------------------------------------------------------
     def relations(self, text: str) -> list[Relation]:
+        return self._relate(text)[0]
+
+    def _relate(self, text: str) -> tuple[list[Relation], list[tuple[str, int, int]]]:
+        """The relations, and the cues that found no provider in their clause."""
         cues = [(m.start(), m.end(), self._role_of[" ".join(m.group(0).lower().split())]) for m in self._cues.finditer(text)]
         if not cues:
-            return []
+            return [], []
         providers = self.providers(text)
         triggers = self._status.triggers(text)
-        self._last_bare = []
+        bare: list[tuple[str, int, int]] = []
         out: list[Relation] = []
         linked: list[Provider | None] = []
         for i, (s, e, role) in enumerate(cues):
@@ -131,7 +130,7 @@ class RoleFinder:
                 who = linked[i - 1]          # "I reviewed the images and agree", "read and signed by"
             linked.append(who)
             if who is None:
-                self._last_bare.append((role, s, e))
+                bare.append((role, s, e))
                 continue
             if role == "signature" and who.kind == "name" and who.start < s:
                 continue                     # "John Smith signed": without a title or credential, not a signer
@@ -148,16 +147,13 @@ class RoleFinder:
                 out.append(Relation(role, s, e, linked[i].start, linked[i].end, linked[i].kind,
                                     self._status.assertion(text, triggers, s, e)))
         out.sort(key=lambda r: r.cue_start)
-        return out
+        return out, [b for b in bare if not any(r.cue_start == b[1] for r in out)]
 
     def analyse(self, text: str) -> tuple[list[Relation], list[tuple[str, int, int, str]], bool]:
         """Relations; the cues that found no provider in their clause, with their assertion
         (a signature block says the name on one line and 'Electronically signed <date>' on the
         next); and whether the sentence is a provider's name line ("Bradley Enqvist, MD, FAAPMR")."""
-        with self._lock:
-            relations = self.relations(text)
-            bare = [(role, s, e) for role, s, e in self._last_bare
-                    if not any(r.cue_start == s for r in relations)]
+        relations, bare = self._relate(text)
         triggers = self._status.triggers(text) if bare else []
         bare_out = [(role, s, e, self._status.assertion(text, triggers, s, e)) for role, s, e in bare]
         return relations, bare_out, self.is_name_line(text)
@@ -180,7 +176,7 @@ class RoleFinder:
                 return None
             words = self._words(gap)
             if len(words) <= 8 and all(w in self._forward or w.rstrip(".") in self._forward or
-                                       _DATE_TIME.match(w) for w in words):
+                                       self._date_time.match(w) for w in words):
                 return p
             return None
         return None
@@ -204,7 +200,7 @@ class RoleFinder:
             return False
         words = self._words(gap)
         return len(words) <= 6 and ("and" in words or "&" in words or "," in words or "/" in gap) and \
-            all(w in _OBJECTS or w in self._forward or w in self._backward for w in words)
+            all(w in self._objects or w in self._forward or w in self._backward for w in words)
 
 
 class _StatusRule(NamedTuple):
