@@ -85,18 +85,23 @@ function filtersFromUrl() {
 }
 
 // -- loading and rendering ------------------------------------------------------------------
+let asked = 0;                               // answers can arrive out of order: only the last question's counts
+
 async function refresh() {
   const p = paths();
+  const mine = ++asked;
   let data;
   try {
     const names = Object.keys(p);
     const bodies = await Promise.all(names.map((n) => api(p[n])));
     data = Object.fromEntries(names.map((n, i) => [n, bodies[i]]));
   } catch (err) {
+    if (mine !== asked) return;
     if (err.status === 403 || err.status === 401) return refuse(err.message);
     notice(`The statistics could not be loaded: ${err.message}`);
     return;
   }
+  if (mine !== asked) return;
   notice("");
   state.data = data;
   renderKpis(data);

@@ -22,7 +22,7 @@ function refuse(message) {
 }
 
 // -- state ----------------------------------------------------------------------------------
-const state = { items: [], total: 0, selected: PAGE.searchParams.get("d"), detail: null, reasons: {} };
+const state = { items: [], total: 0, selected: PAGE.searchParams.get("d"), detail: null, reasons: {}, queueAsked: 0 };
 
 function currentFilters() {
   const form = $("#filters");
@@ -72,13 +72,15 @@ async function loadQueue({ append = false } = {}) {
   const query = currentFilters();
   query.set("limit", PAGE_SIZE);
   query.set("offset", append ? state.items.length : 0);
+  const asked = ++state.queueAsked;         // answers can arrive out of order: only the last question's counts
   let page;
   try {
     page = await api(`/api/review?${query}`);
   } catch (err) {
-    notice(`The queue could not be loaded: ${err.message}`);
+    if (asked === state.queueAsked) notice(`The queue could not be loaded: ${err.message}`);
     return;
   }
+  if (asked !== state.queueAsked) return;
   state.items = append ? state.items.concat(page.items) : page.items;
   state.total = page.total;
   renderQueue();
@@ -130,9 +132,11 @@ async function openDetail(id, { focus = false } = {}) {
     if (b.dataset.dictationId === id) b.setAttribute("aria-current", "true");
     else b.removeAttribute("aria-current");
   }
+  let detail;
   try {
-    state.detail = await api(`/api/review/${encodeURIComponent(id)}`);
+    detail = await api(`/api/review/${encodeURIComponent(id)}`);
   } catch (err) {
+    if (state.selected !== id) return;
     state.detail = null;
     $("#detail-body").hidden = true;
     $("#detail-empty").hidden = false;
@@ -140,6 +144,8 @@ async function openDetail(id, { focus = false } = {}) {
       : `The dictation could not be loaded: ${err.message}`;
     return;
   }
+  if (state.selected !== id) return;          // another dictation was chosen while this one loaded
+  state.detail = detail;
   renderDetail();
   if (focus) $("#detail-heading").focus();
 }
