@@ -131,7 +131,7 @@ class Engine:
                 raise InputError(f"ICD-10-CM code {raw!r} is malformed (expected e.g. M54.50)", code="INVALID_ICD10")
             icd.append(code)
         return Encounter(cpt=encounter.cpt, modifiers=encounter.modifiers, icd10=tuple(icd),
-                         site=encounter.site, provider=encounter.provider)
+                         site=encounter.site, provider=encounter.provider, lines=encounter.lines)
 
     # -- analysis ---------------------------------------------------------------------------
     def sentence_facts(self, texts: list[str]) -> list[SentenceFacts]:
@@ -308,10 +308,13 @@ class Engine:
                 continue
             for hit in CHECKS[rule.check](ctx, rule.params):
                 values = _Formatter(hit.params)
+                message = rule.message.format_map(values)
+                if hit.line is not None:
+                    message = f"Claim line {hit.line + 1} ({hit.cpt}): {message}"
                 gaps.append(Gap(code=rule.code, severity=rule.severity, rule_id=rule.id,
-                                message=rule.message.format_map(values), fix=rule.fix.format_map(values),
+                                message=message, fix=rule.fix.format_map(values),
                                 source=rule.source.format_map(values), cpt=hit.cpt, icd10=hit.icd10,
-                                evidence=tuple(hit.evidence)))
+                                line=hit.line, evidence=tuple(hit.evidence)))
         gaps.sort(key=lambda g: (SEVERITY_ORDER[g.severity], g.code))
         modalities = {c.modality for c in ctx.chosen} or {"xray"}
         return CheckResult(gaps=gaps, indications=note.indications, facts=note.facts(),

@@ -23,6 +23,7 @@ class Hit:
     evidence: list[Evidence] = field(default_factory=list)
     cpt: str | None = None
     icd10: str | None = None
+    line: int | None = None       # the claim line the hit is about, when the lines' modifiers differ
 
 
 @dataclass
@@ -60,6 +61,20 @@ class Context:
 
     def mod(self, m: str) -> bool:
         return m in self.encounter.modifiers
+
+    @cached_property
+    def claim_lines(self) -> list[tuple[int, Any, Any]]:
+        """(index, line, CPT requirements) for every claim line of a code scribe checks."""
+        out = []
+        for i, line in enumerate(self.encounter.lines):
+            spec = self.cpt.get(line.cpt)
+            if spec is not None:
+                out.append((i, line, spec))
+        return out
+
+    def line_of(self, index: int) -> int | None:
+        """The line index a gap names: only when the lines carry different modifiers."""
+        return index if self.encounter.per_line else None
 
 
 CHECKS: dict[str, Callable[[Context, dict], list[Hit]]] = {}
@@ -603,24 +618,26 @@ def _supported_in_region(ctx: Context, icd: str) -> bool:
 # --- pairs and modifiers -----------------------------------------------------------------------
 @check("ncci_pairs")
 def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
-    chosen = ctx.chosen
-    distinct = any(ctx.mod(m) for m in ctx.distinct_modifiers)
     hits = []
-    for rule in ctx.pair_rules:
-        if rule.modifier_indicator == 1 and distinct:
-            continue
-        for a, b in _pairs(chosen):
+    for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
+        # a distinct-service modifier on either line of the pair lets an indicator-1 edit through
+        distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
+        for rule in ctx.pair_rules:
+            if rule.modifier_indicator == 1 and distinct:
+                continue
             if _PAIR_KINDS[rule.kind](a, b):
                 hits.append(Hit({"cpt": a.code, "other": b.code, "why": rule.description, "rule_source": rule.source},
-                                cpt=a.code))
+                                cpt=a.code, line=ctx.line_of(ia)))
+                break
     if ctx.imported_pairs is not None:
-        for a, b in _pairs(chosen):
+        for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
+            distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
             edit = ctx.imported_pairs.find(a.code, b.code)
             if edit and not (edit.modifier_indicator == "1" and distinct):
                 if not any({h.cpt, h.params["other"]} == {a.code, b.code} for h in hits):
                     hits.append(Hit({"cpt": edit.column1, "other": edit.column2,
                                      "why": f"CMS NCCI procedure-to-procedure edit (modifier indicator {edit.modifier_indicator})",
-                                     "rule_source": edit.source}, cpt=edit.column1))
+                                     "rule_source": edit.source}, cpt=edit.column1, line=ctx.line_of(ia)))
     return hits
 
 
@@ -659,34 +676,43 @@ _PAIR_KINDS = {"same_region_radiography": _same_region_xray, "contrast_combinati
 @check("modifier_needed")
 def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
     hits = []
-    if ctx.chosen and ctx.encounter.site == "facility" and not (ctx.mod("26") or ctx.mod("TC")):
-        hits.append(Hit({"cpt": ctx.chosen[0].code, "modifier": "26",
-                         "why": "the site is a facility, so the physician bills only the interpretation"},
-                        cpt=ctx.chosen[0].code))
+    lines = ctx.claim_lines if ctx.encounter.per_line else ctx.claim_lines[:1]   # one line speaks for all
+    if ctx.encounter.site == "facility":
+        for i, line, spec in lines:
+            if not {"26", "TC"} & set(line.modifiers):
+                hits.append(Hit({"cpt": spec.code, "modifier": "26",
+                                 "why": "the site is a facility, so the physician bills only the interpretation"},
+                                cpt=spec.code, line=ctx.line_of(i)))
     # radiography: every view count has its own code, so a short series is coded by its views, not with 52
-    reducible = [c for c in ctx.chosen if c.modality != "xray"]
-    if reducible and ctx.note.reduced_evidence and not ctx.mod("52"):
-        hits.append(Hit({"cpt": reducible[0].code, "modifier": "52",
-                         "why": "the note documents a reduced (incomplete) study"},
-                        list(ctx.note.reduced_evidence), cpt=reducible[0].code))
+    if ctx.note.reduced_evidence:
+        reducible = [(i, line, spec) for i, line, spec in ctx.claim_lines if spec.modality != "xray"]
+        if not any("52" in line.modifiers for _, line, _ in reducible):
+            for i, line, spec in reducible[:1]:
+                hits.append(Hit({"cpt": spec.code, "modifier": "52",
+                                 "why": "the note documents a reduced (incomplete) study"},
+                                list(ctx.note.reduced_evidence), cpt=spec.code, line=ctx.line_of(i)))
     return hits
 
 
 @check("modifier_applies")
 def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
     hits = []
-    code = ctx.chosen[0].code if ctx.chosen else None
-    if ctx.mod("26") and ctx.mod("TC"):
-        hits.append(Hit({"modifier": "26 with TC", "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier for the global service, or the one component billed"}, cpt=code))
-    if ctx.mod("52"):
-        short = any(c.min_views and ctx.note.views is not None and ctx.note.views < c.min_views for c in ctx.chosen)
-        # a radiography code is defined by its views: when the views it needs were taken, its full
-        # service was done, whatever could not be added ("the obliques could not be tolerated")
-        xray = [c for c in ctx.chosen if c.modality == "xray" and c.min_views]
-        complete = bool(xray) and len(xray) == len(ctx.chosen) and ctx.note.views is not None and not short
-        if (not ctx.note.reduced_evidence and not short) or complete:
-            hits.append(Hit({"modifier": "52", "why": "the note documents the full study (no reduced or incomplete service)"}, cpt=code))
-    lat = [m for m in ctx.encounter.modifiers if m in ctx.laterality_modifiers]
-    if lat and ctx.chosen:
-        hits.append(Hit({"modifier": ", ".join(lat), "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, cpt=code))
+    lines = ctx.claim_lines
+    if not ctx.encounter.per_line:
+        lines = lines[:1]            # the same modifiers on every line: one gap says it
+    short = any(c.min_views and ctx.note.views is not None and ctx.note.views < c.min_views for c in ctx.chosen)
+    # a radiography code is defined by its views: when the views it needs were taken, its full
+    # service was done, whatever could not be added ("the obliques could not be tolerated")
+    xray = [c for c in ctx.chosen if c.modality == "xray" and c.min_views]
+    complete = bool(xray) and len(xray) == len(ctx.chosen) and ctx.note.views is not None and not short
+    for i, line, spec in lines:
+        mods = set(line.modifiers)
+        where = {"cpt": spec.code, "line": ctx.line_of(i)}
+        if {"26", "TC"} <= mods:
+            hits.append(Hit({"modifier": "26 with TC", "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier for the global service, or the one component billed"}, **where))
+        if "52" in mods and ((not ctx.note.reduced_evidence and not short) or complete):
+            hits.append(Hit({"modifier": "52", "why": "the note documents the full study (no reduced or incomplete service)"}, **where))
+        lat = [m for m in line.modifiers if m in ctx.laterality_modifiers]
+        if lat:
+            hits.append(Hit({"modifier": ", ".join(lat), "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, **where))
     return hits

@@ -11,14 +11,42 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
 @dataclass(frozen=True)
+class Line:
+    """One claim line: a CPT code and the modifiers on that line only."""
+
+    cpt: str
+    modifiers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cpt": self.cpt, "modifiers": list(self.modifiers)}
+
+
+@dataclass(frozen=True)
 class Encounter:
-    """What was chosen for the claim: CPT codes, modifiers, ICD-10-CM codes, site."""
+    """What was chosen for the claim: CPT codes, modifiers, ICD-10-CM codes, site.
+
+    ``lines`` are the claim lines. Given as ``cpt`` + ``modifiers`` they are one line per code, each
+    with every modifier (the contract's short form); given as ``lines`` each keeps its own modifiers,
+    and ``cpt``/``modifiers`` are then the codes in line order and the union of the modifiers."""
 
     cpt: tuple[str, ...] = ()
     modifiers: tuple[str, ...] = ()
     icd10: tuple[str, ...] = ()
     site: str = "office"
     provider: str | None = None
+    lines: tuple[Line, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.lines and self.cpt:
+            object.__setattr__(self, "lines", tuple(Line(c, self.modifiers) for c in self.cpt))
+        elif self.lines and not self.cpt:
+            object.__setattr__(self, "cpt", tuple(line.cpt for line in self.lines))
+            object.__setattr__(self, "modifiers", tuple(dict.fromkeys(m for line in self.lines for m in line.modifiers)))
+
+    @property
+    def per_line(self) -> bool:
+        """Whether the lines differ in their modifiers (then gaps name their line)."""
+        return len({line.modifiers for line in self.lines}) > 1
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Encounter":
@@ -28,7 +56,10 @@ class Encounter:
             raise InputError("the encounter must be an object", code="BAD_ENCOUNTER")
 
         def strings(key: str) -> tuple[str, ...]:
-            value = data.get(key) or []
+            return strings_of(data, key)
+
+        def strings_of(obj: dict[str, Any], key: str) -> tuple[str, ...]:
+            value = obj.get(key) or []
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -41,12 +72,26 @@ class Encounter:
         provider = data.get("provider")
         if provider is not None and not isinstance(provider, str):
             raise InputError("'provider' must be a string", code="BAD_ENCOUNTER")
+        raw_lines = data.get("lines")
+        if raw_lines:
+            if not isinstance(raw_lines, list) or not all(isinstance(x, dict) for x in raw_lines):
+                raise InputError("'lines' must be a list of objects with 'cpt' and 'modifiers'", code="BAD_ENCOUNTER")
+            lines = []
+            for raw in raw_lines:
+                codes = strings_of(raw, "cpt")
+                if len(codes) != 1:
+                    raise InputError("each line carries exactly one 'cpt' code", code="BAD_ENCOUNTER")
+                lines.append(Line(codes[0], strings_of(raw, "modifiers")))
+            return cls(icd10=strings("icd10"), site=site, provider=provider, lines=tuple(lines))
         return cls(cpt=strings("cpt"), modifiers=strings("modifiers"), icd10=strings("icd10"),
                    site=site, provider=provider)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),
-                "site": self.site, "provider": self.provider}
+        out = {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),
+               "site": self.site, "provider": self.provider}
+        if self.per_line:
+            out["lines"] = [line.to_dict() for line in self.lines]
+        return out
 
 
 @dataclass(frozen=True)
@@ -69,12 +114,13 @@ class Gap:
     rule_id: str
     cpt: str | None = None
     icd10: str | None = None
+    line: int | None = None          # index into the encounter's lines, when the gap is about one line
     evidence: tuple[Evidence, ...] = ()
 
     @property
-    def key(self) -> tuple[str, str | None, str | None]:
+    def key(self) -> tuple:
         """Identity of a gap across updates (raised/resolved diffs)."""
-        return (self.code, self.cpt, self.icd10)
+        return (self.code, self.cpt, self.icd10) if self.line is None else (self.code, self.cpt, self.icd10, self.line)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "severity": self.severity, "rule_id": self.rule_id}
@@ -82,6 +128,8 @@ class Gap:
             out["cpt"] = self.cpt
         if self.icd10:
             out["icd10"] = self.icd10
+        if self.line is not None:
+            out["line"] = self.line
         out.update(message=self.message, evidence=[e.to_dict() for e in self.evidence],
                    fix=self.fix, source=self.source)
         return out

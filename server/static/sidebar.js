@@ -242,7 +242,7 @@ function renderKeyed(container, items) {   // items: [{key, sig, build: () => El
   while (container.children.length > nodes.length) container.lastElementChild.remove();
 }
 
-const gapKey = (g) => `${g.code}|${g.cpt || ""}|${g.icd10 || ""}`;
+const gapKey = (g) => `${g.code}|${g.cpt || ""}|${g.icd10 || ""}${g.line == null ? "" : `|${g.line}`}`;
 const gapTitle = (g) => GAP_TITLES[g.code] || g.code.toLowerCase().replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase());
 const bySeverity = (a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9) || a.code.localeCompare(b.code);
 

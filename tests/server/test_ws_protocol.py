@@ -378,3 +378,18 @@ def test_explain_adds_traces_only_when_asked(api):
         assert fever["trace"]["trigger"]["text"].lower() == "no" and fever["assertion"] == "negated"
         ws.send_json({"type": "segment", "seq": 3, "text": " Signed: Dr. Ana Ruiz", "final": True, "explain": False})
         assert all("trace" not in g for g in ws.receive_json()["gaps"])
+
+
+def test_an_encounter_with_claim_lines_keeps_each_lines_modifiers(api, engine):
+    encounter = {"lines": [{"cpt": "72100", "modifiers": ["26"]}, {"cpt": "72040", "modifiers": []}],
+                 "icd10": ["M54.50"], "site": "facility"}
+    with api.ws() as ws:
+        state = started(ws, encounter, text=NOTE)
+        needed = [(g["cpt"], g.get("line")) for g in state["gaps"] if g["code"] == "MODIFIER_REQUIRED"]
+        assert needed == [("72040", 1)]
+        ws.send_json({"type": "context", "encounter": {**encounter, "lines": [
+            {"cpt": "72100", "modifiers": ["26"]}, {"cpt": "72040", "modifiers": ["26"]}]}})
+        state = ws.receive_json()
+        assert [g["cpt"] for g in state["resolved"] if g["code"] == "MODIFIER_REQUIRED"] == ["72040"]
+        assert current(ws, state["dictation_id"])["gaps"] == batch(engine, NOTE, {**encounter, "lines": [
+            {"cpt": "72100", "modifiers": ["26"]}, {"cpt": "72040", "modifiers": ["26"]}]})["gaps"]
