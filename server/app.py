@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from . import errors
 from .config import Settings
 from .db import safe_url
+from .access import TokenGuard
 from .hub import DictationHub
 from .store import Store
 
@@ -80,12 +81,15 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
         app.state.executor = executor
         app.state.hub = hub = DictationHub(scribe_engine, store, idle_seconds=settings.idle_evict_seconds,
                                            max_cached=settings.max_cached_sessions)
+        app.state.guard = guard = TokenGuard(store)
         evictor = asyncio.create_task(_evict_forever(hub, min(60.0, settings.idle_evict_seconds)))
+        sweeper = asyncio.create_task(_sweep_forever(guard, settings.token_sweep_seconds))
         log.info("scribe service ready (database %s)", safe_url(settings.database_url))
         try:
             yield
         finally:
             evictor.cancel()
+            sweeper.cancel()
             executor.shutdown(wait=True, cancel_futures=False)
             store.dispose()
 
@@ -106,6 +110,18 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
     for module in (routes_pages, routes_ws, routes_admin, routes_dictations, routes_review, routes_stats):
         app.include_router(module.router)
     return app
+
+
+async def _sweep_forever(guard: TokenGuard, every: float) -> None:
+    """Close the open sockets whose token was revoked (here or by another process) or
+    expired, idle ones included."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            for connection, code in await asyncio.to_thread(guard.sweep):
+                connection.end(code)
+        except Exception as exc:  # noqa: BLE001 - keep sweeping
+            log.error("token sweep failed: %s", type(exc).__name__)
 
 
 async def _evict_forever(hub: DictationHub, every: float) -> None:
