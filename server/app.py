@@ -2,7 +2,10 @@
 
 The lifespan migrates the database, builds the engine once (about 2 s), and creates
 the dictation hub and the worker threads; a background task drops idle sessions from
-memory (they are rebuilt from the database on resume).
+memory (they are rebuilt from the database on resume), another closes the sockets whose
+token was revoked or expired (``server/access.py``). Every HTTP answer goes through the
+hardening middleware (``server/hardening.py``: security headers, the body cap, CORS
+only for configured origins).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from . import errors
 from .config import Settings
 from .db import safe_url
 from .access import TokenGuard
+from .hardening import BodyLimit, SecurityHeaders
 from .hub import DictationHub
 from .store import Store
 
@@ -95,6 +99,16 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
 
     app = FastAPI(title="scribe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    # innermost first: the body cap, then CORS (only when origins are configured), then the
+    # headers every answer carries (the 413 and CORS preflights included)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.allowed_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
+                           max_age=600)
+    app.add_middleware(SecurityHeaders)
 
     @app.middleware("http")
     async def _access_log(request: Request, call_next):
