@@ -2,7 +2,10 @@
 
 The lifespan migrates the database, builds the engine once (about 2 s), and creates
 the dictation hub and the worker threads; a background task drops idle sessions from
-memory (they are rebuilt from the database on resume).
+memory (they are rebuilt from the database on resume), another closes the sockets whose
+token was revoked or expired (``server/access.py``). Every HTTP answer goes through the
+hardening middleware (``server/hardening.py``: security headers, the body cap, CORS
+only for configured origins).
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from fastapi import FastAPI, Request
 from . import errors
 from .config import Settings
 from .db import safe_url
+from .access import TokenGuard
+from .hardening import BodyLimit, SecurityHeaders
 from .hub import DictationHub
 from .store import Store
 
@@ -80,17 +85,30 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
         app.state.executor = executor
         app.state.hub = hub = DictationHub(scribe_engine, store, idle_seconds=settings.idle_evict_seconds,
                                            max_cached=settings.max_cached_sessions)
+        app.state.guard = guard = TokenGuard(store)
         evictor = asyncio.create_task(_evict_forever(hub, min(60.0, settings.idle_evict_seconds)))
+        sweeper = asyncio.create_task(_sweep_forever(guard, settings.token_sweep_seconds))
         log.info("scribe service ready (database %s)", safe_url(settings.database_url))
         try:
             yield
         finally:
             evictor.cancel()
+            sweeper.cancel()
             executor.shutdown(wait=True, cancel_futures=False)
             store.dispose()
 
     app = FastAPI(title="scribe", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    # innermost first: the body cap, then CORS (only when origins are configured), then the
+    # headers every answer carries (the 413 and CORS preflights included)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.allowed_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
+                           max_age=600)
+    app.add_middleware(SecurityHeaders)
 
     @app.middleware("http")
     async def _access_log(request: Request, call_next):
@@ -106,6 +124,18 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
     for module in (routes_pages, routes_ws, routes_admin, routes_dictations, routes_review, routes_stats):
         app.include_router(module.router)
     return app
+
+
+async def _sweep_forever(guard: TokenGuard, every: float) -> None:
+    """Close the open sockets whose token was revoked (here or by another process) or
+    expired, idle ones included."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            for connection, code in await asyncio.to_thread(guard.sweep):
+                connection.end(code)
+        except Exception as exc:  # noqa: BLE001 - keep sweeping
+            log.error("token sweep failed: %s", type(exc).__name__)
 
 
 async def _evict_forever(hub: DictationHub, every: float) -> None:

@@ -1,4 +1,4 @@
-"""``scribe serve`` and ``scribe token create|list|revoke``, registered on the ``scribe``
+"""``scribe serve`` and ``scribe token create|list|revoke|rotate``, registered on the ``scribe``
 command by ``add_commands``. Nothing heavy is imported at module level: the batch
 ``scribe check`` must start without the web stack or SQLAlchemy.
 """
@@ -29,15 +29,48 @@ def add_commands(subparsers) -> None:
     create = sub.add_parser("create", help="print a new API token (the last line of stdout)")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True, help="the account (a physician's notes belong to it)")
+    create.add_argument("--expires", type=duration, default=None, metavar="DURATION",
+                        help="lifetime, e.g. 90d, 12h, 30m (default: the role's, $SCRIBE_TOKEN_DAYS_<ROLE>: "
+                        "admin 30d, others 90d)")
     create.add_argument("--db", default=None, help="database URL (default $SCRIBE_DB_URL)")
     create.set_defaults(func=cmd_token_create)
     listing = sub.add_parser("list", help="list tokens (never the tokens themselves)")
     listing.add_argument("--db", default=None)
     listing.set_defaults(func=cmd_token_list)
-    revoke = sub.add_parser("revoke", help="revoke a token by its id")
-    revoke.add_argument("id", type=int)
+    revoke = sub.add_parser("revoke", help="revoke a token by its id, or every token of an account (deletes the "
+                            "account; its dictations stay); open connections of the token close within a second")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", type=int, nargs="?")
+    which.add_argument("--account", default=None, help="revoke every token of this account name")
     revoke.add_argument("--db", default=None)
     revoke.set_defaults(func=cmd_token_revoke)
+    rotate = sub.add_parser("rotate", help="print a new token for the same account and role (the last line of "
+                            "stdout); the old one keeps working for a grace period")
+    rotate.add_argument("id", type=int)
+    rotate.add_argument("--grace", type=duration, default=None, metavar="DURATION",
+                        help="how long the old token keeps working, e.g. 12h, 30m, 0s (default "
+                        "$SCRIBE_TOKEN_ROTATE_GRACE_HOURS, 12h)")
+    rotate.add_argument("--expires", type=duration, default=None, metavar="DURATION",
+                        help="the new token's lifetime (default: the role's)")
+    rotate.add_argument("--db", default=None)
+    rotate.set_defaults(func=cmd_token_rotate)
+
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str):
+    """``90d``, ``12h``, ``30m``, ``45s`` (a plain number is days) as a timedelta."""
+    from datetime import timedelta
+
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in UNITS else (text, "d")
+    try:
+        seconds = float(value) * UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90d, 12h, 30m, 45s)") from None
+    if seconds < 0 or seconds != seconds:
+        raise argparse.ArgumentTypeError(f"a duration cannot be negative: {text!r}")
+    return timedelta(seconds=seconds)
 
 
 def _store(db: str | None, **overrides):
@@ -61,10 +94,44 @@ def _store(db: str | None, **overrides):
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    _, store = _store(args.db)
-    token, row = store.create_token(name=args.name, role=args.role, created_by="cli")
-    store.dispose()
-    print(f"token {row['id']} for {row['name']} ({row['role']}); it is shown only now", file=sys.stderr)
+    from scribe.errors import InputError
+
+    settings, store = _store(args.db)
+    try:
+        token, row = store.create_token(name=args.name, role=args.role, created_by="cli",
+                                        lifetime=args.expires or settings.token_lifetime(args.role))
+    except ValueError as exc:
+        raise InputError(str(exc), code="BAD_TOKEN_REQUEST") from None
+    finally:
+        store.dispose()
+    print(f"token {row['id']} for {row['name']} ({row['role']}), expires {row['expires_at']}; it is shown only now",
+          file=sys.stderr)
+    print(token)
+    return 0
+
+
+def cmd_token_rotate(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from scribe.errors import InputError
+
+    settings, store = _store(args.db)
+    grace = args.grace if args.grace is not None else timedelta(hours=settings.token_rotate_grace_hours)
+    try:
+        old = next((r for r in store.list_tokens() if r["id"] == args.id), None)
+        if old is None:
+            raise InputError(f"no token {args.id}", code="NOT_FOUND")
+        done = store.rotate_token(args.id, grace=grace, created_by="cli",
+                                  lifetime=args.expires or settings.token_lifetime(old["role"]))
+    except ValueError as exc:
+        raise InputError(str(exc), code="TOKEN_REVOKED") from None
+    finally:
+        store.dispose()
+    if done is None:
+        raise InputError(f"no token {args.id}", code="NOT_FOUND")
+    token, new, old = done
+    print(f"token {new['id']} for {new['name']} ({new['role']}), expires {new['expires_at']}, replaces token "
+          f"{old['id']}, which works until {old['expires_at']}; it is shown only now", file=sys.stderr)
     print(token)
     return 0
 
@@ -73,10 +140,18 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     _, store = _store(args.db)
     rows = store.list_tokens()
     store.dispose()
-    print(f"{'id':>4}  {'role':<10} {'name':<24} {'prefix':<13} {'created':<25} status")
+    print(f"{'id':>4}  {'role':<10} {'name':<24} {'prefix':<13} {'created':<25} {'expires':<25} status")
     for r in rows:
-        status = "active" if r["active"] else f"revoked {r['revoked_at']}"
-        print(f"{r['id']:>4}  {r['role']:<10} {r['name']:<24} {r['prefix']:<13} {r['created_at']:<25} {status}")
+        if r["revoked_at"]:
+            status = f"revoked {r['revoked_at']}"
+        elif not r["active"]:
+            status = "expired"
+        else:
+            status = "active"
+        if r.get("rotated_to"):
+            status += f" (rotated to {r['rotated_to']})"
+        print(f"{r['id']:>4}  {r['role']:<10} {r['name']:<24} {r['prefix']:<13} {r['created_at']:<25} "
+              f"{r['expires_at'] or 'never':<25} {status}")
     return 0
 
 
@@ -84,6 +159,15 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from scribe.errors import InputError
 
     _, store = _store(args.db)
+    if args.account is not None:
+        rows = store.revoke_account(args.account)
+        known = rows or any(r["name"] == args.account for r in store.list_tokens())
+        store.dispose()
+        if not known:
+            raise InputError(f"no account {args.account}", code="NOT_FOUND")
+        print(f"account {args.account}: {len(rows)} token(s) revoked" +
+              (f" ({', '.join(str(r['id']) for r in rows)})" if rows else ""))
+        return 0
     row = store.revoke_token(args.id)
     store.dispose()
     if row is None:
@@ -92,15 +176,18 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def first_run_tokens(store, base_url: str) -> list[str]:
+def first_run_tokens(store, base_url: str, settings=None) -> list[str]:
     """On an empty database: a local admin token, and a token per page role so that each
     page's URL works at once (like Jupyter's). Returns the lines to print."""
     if store.count_tokens():
         return []
-    admin, _ = store.create_token(name="local", role="admin", created_by="first start")
+    def life(role: str):
+        return settings.token_lifetime(role) if settings is not None else None
+
+    admin, _ = store.create_token(name="local", role="admin", created_by="first start", lifetime=life("admin"))
     lines = ["scribe: first start with an empty database; created tokens for the account 'local':"]
     for page, role in FIRST_RUN_PAGES:
-        token, _ = store.create_token(name="local", role=role, created_by="first start")
+        token, _ = store.create_token(name="local", role=role, created_by="first start", lifetime=life(role))
         lines.append(f"  {page:<9} ({role}): {base_url}/{page}?access_token={token}")
     lines.append(f"  admin token (manage tokens: {base_url}/docs or `scribe token`): {admin}")
     return lines
@@ -116,7 +203,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
-    lines = first_run_tokens(store, base)
+    lines = first_run_tokens(store, base, settings)
     for line in lines:
         print(line, flush=True)
     engine = None

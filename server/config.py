@@ -8,12 +8,18 @@ here by hand: every field ``x`` is overridden by ``SCRIBE_X`` (``SCRIBE_DB_URL``
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "SCRIBE_"
+# How long a new token lives, by role (days). An admin token manages every other token and
+# reads the audit log, so it lives shortest; the others reach at most one role's data and
+# are used daily from pages an EHR keeps open, so a quarter keeps renewals rare while a
+# lost or forgotten token stops working on its own. ``scribe token rotate`` renews one.
+DEFAULT_TOKEN_DAYS = {"admin": 30.0, "physician": 90.0, "scribe": 90.0, "manager": 90.0}
 
 
 def default_data_dir() -> Path:
@@ -45,6 +51,16 @@ class Settings(BaseModel):
     worker_threads: int = Field(4, ge=1, le=64, description="threads that analyse and persist messages")
     idle_evict_seconds: float = Field(1800.0, gt=0, description="unattached sessions leave memory after this")
     max_cached_sessions: int = Field(5000, ge=1)
+    # tokens and the HTTP surface (README, "Security")
+    token_days_admin: float = Field(DEFAULT_TOKEN_DAYS["admin"], gt=0, description="lifetime of a new admin token")
+    token_days_physician: float = Field(DEFAULT_TOKEN_DAYS["physician"], gt=0)
+    token_days_scribe: float = Field(DEFAULT_TOKEN_DAYS["scribe"], gt=0)
+    token_days_manager: float = Field(DEFAULT_TOKEN_DAYS["manager"], gt=0)
+    token_rotate_grace_hours: float = Field(12.0, ge=0, description="how long a rotated token keeps working")
+    token_sweep_seconds: float = Field(0.25, gt=0, le=3600,
+                                       description="how often open sockets are checked against revocations")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger HTTP request bodies get 413 unread")
+    cors_origins: str = Field("", description="comma-separated origins allowed to call the API; none when empty")
     # storage
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
         "NORMAL", description="NORMAL (WAL) survives kill -9; FULL also survives power loss")
@@ -69,6 +85,13 @@ class Settings(BaseModel):
         if self.db_url:
             return self.db_url
         return f"sqlite:///{self.data_dir / 'scribe.sqlite'}"
+
+    def token_lifetime(self, role: str) -> timedelta:
+        return timedelta(days=getattr(self, f"token_days_{role}"))
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def is_sqlite(self) -> bool:

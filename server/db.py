@@ -6,7 +6,10 @@ and ``scribe token create``); ``METADATA`` mirrors them and a test checks the tw
 agree. Times are naive UTC on every backend.
 
 Tables:
-  api_tokens      who may call the service (sha256 of the token, name, role, revoked_at)
+  api_tokens      who may call the service (sha256 of the token, name, role, revoked_at,
+                  expires_at, rotated_to: the token a rotation issued in its place)
+  token_epoch     one row: a counter every revocation, rotation or account deletion bumps,
+                  so that live connections (in any process) notice a change with one read
   dictations      one row per dictation: owner, current encounter, status, timestamps;
                   the final text and the counts of open gaps are filled at finalize
   dictation_codes the dictation's CPT / ICD-10-CM / modifier codes, one row each (filters)
@@ -49,6 +52,14 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("created_by", sa.String(100)),
     sa.Column("revoked_at", sa.DateTime),
+    sa.Column("expires_at", sa.DateTime),                      # null: never (no token is created so)
+    sa.Column("rotated_to", sa.Integer),                       # the id of the token that replaced it
+)
+
+token_epoch = sa.Table(
+    "token_epoch", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),   # always 1
+    sa.Column("epoch", sa.Integer, nullable=False),
 )
 
 dictations = sa.Table(

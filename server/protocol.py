@@ -17,6 +17,7 @@ import orjson
 
 from scribe import InputError
 
+from .access import MESSAGES as ACCESS_MESSAGES
 from .hub import DictationHub, ProtocolError
 from .store import Principal
 
@@ -56,8 +57,10 @@ class TokenBucket:
 
 class Connection:
     def __init__(self, hub: DictationHub, who: Principal, *, max_bytes: int, rate: float, burst: int,
-                 push: Callable[[dict], None] | None = None):
+                 push: Callable[[dict], None] | None = None, check: Callable[[Principal], str | None] | None = None):
         self.hub = hub
+        self.check = check                     # is the token still valid? None, or the error code
+        self.ended: str | None = None          # the code that ended the connection (token revoked/expired)
         self.push = push                       # delivers a message this connection did not ask for
         self.watching: str | None = None
         self.who = who
@@ -70,6 +73,8 @@ class Connection:
     # -- on the event loop ----------------------------------------------------------------
     def precheck(self, text: str | None, data: bytes | None) -> dict | None:
         """An error answer for a frame that must not be processed, else None."""
+        if self.ended is not None:
+            return error(self.ended, ACCESS_MESSAGES[self.ended])
         if not self.bucket.take():
             return error("RATE_LIMITED", f"more than {self.bucket.rate:g} messages a second (bursts up to "
                          f"{self.bucket.burst:g}); this message was not applied, send it again later")
@@ -94,6 +99,10 @@ class Connection:
         """One text frame in, one JSON answer out (never raises)."""
         msg: Any = None
         try:
+            ended = self.ended or (self.check(self.who) if self.check is not None else None)
+            if ended is not None:       # the token was revoked or expired: nothing more is served
+                self.ended = ended
+                return dumps(error(ended, ACCESS_MESSAGES[ended]))
             try:
                 msg = json.loads(text)
             except ValueError as exc:

@@ -1,8 +1,11 @@
 """``/ws/dictation``: moves frames between the socket and a ``protocol.Connection``.
 
 Authentication happens before the first message: a missing or bad token gets an
-``error`` frame (UNAUTHENTICATED / BAD_TOKEN) and close code 4401; a token without the
-physician role gets FORBIDDEN and 4403. Each frame is prechecked on the event loop
+``error`` frame (UNAUTHENTICATED / BAD_TOKEN / TOKEN_EXPIRED) and close code 4401; a
+token without the physician role gets FORBIDDEN and 4403. It is checked again before
+every message, and the lifespan's sweeper closes idle sockets: once the token is revoked
+(or its account deleted) or expires, the next message is answered TOKEN_REVOKED /
+TOKEN_EXPIRED and the socket is closed with 4401 (``server/access.py``). Each frame is prechecked on the event loop
 (rate, binary, size) and otherwise handled in a worker thread; the answer is sent
 before the next frame is read, so answers come in the order of the messages. A
 connection that sent ``watch`` also receives, in between, the states other connections
@@ -11,10 +14,12 @@ cause on that dictation (``"pushed": true``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from .access import CLOSE_CODE, REASONS
 from .auth import token_of
 from .protocol import Connection, dumps, error
 
@@ -26,9 +31,10 @@ router = APIRouter()
 async def dictation_socket(ws: WebSocket) -> None:
     state, loop = ws.app.state, asyncio.get_running_loop()
     token = token_of(ws.headers.get("authorization"), ws.query_params.get("access_token"))
-    who = await loop.run_in_executor(state.executor, state.store.principal_for, token) if token else None
+    who, status = (await loop.run_in_executor(state.executor, state.store.token_status, token) if token
+                   else (None, "unknown"))
     await ws.accept()
-    refusal = _refusal(token, who)
+    refusal = _refusal(token, who, status)
     if refusal is not None:
         await ws.send_text(dumps(error(*refusal[:2])))
         await ws.close(refusal[2])
@@ -41,21 +47,40 @@ async def dictation_socket(ws: WebSocket) -> None:
         loop.call_soon_threadsafe(_offer, pushed, message)
 
     conn = Connection(state.hub, who, max_bytes=s.max_message_bytes, rate=s.rate_per_second, burst=s.rate_burst,
-                      push=push)
-    pusher = asyncio.create_task(_send_pushed(ws, pushed, sending))
+                      push=push, check=state.guard.check)
+
+    async def close_ended() -> None:
+        async with sending:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await ws.close(CLOSE_CODE, REASONS[conn.ended])
+
+    closing: list[asyncio.Task] = []
+
+    def end(code: str) -> None:         # the sweeper found the token revoked or expired
+        if conn.ended is None:
+            conn.ended = code
+            log.info("a connection of token %s closed: %s", who.token_id, REASONS[code])
+            closing.append(asyncio.create_task(close_ended()))   # kept referenced until done
+
+    watched = state.guard.watch(who, end)
+    pusher = asyncio.create_task(_send_pushed(ws, pushed, sending, conn))
     try:
         while True:
             frame = await ws.receive()
             if frame["type"] == "websocket.disconnect":
                 break
             text = frame.get("text")
+            was_ended = conn.ended
             refused = conn.precheck(text, frame.get("bytes"))
             answer = dumps(refused) if refused else await loop.run_in_executor(state.executor, conn.handle, text)
             async with sending:
                 await ws.send_text(answer)
-    except WebSocketDisconnect:
+            if conn.ended is not None and was_ended is None:
+                await close_ended()
+    except (WebSocketDisconnect, RuntimeError):      # RuntimeError: the sweeper closed the socket under us
         pass
     finally:
+        state.guard.unwatch(watched)
         conn.close()
         pusher.cancel()
 
@@ -71,20 +96,24 @@ def _offer(queue: asyncio.Queue, message: dict) -> None:
     queue.put_nowait(message)
 
 
-async def _send_pushed(ws: WebSocket, queue: asyncio.Queue, sending: asyncio.Lock) -> None:
+async def _send_pushed(ws: WebSocket, queue: asyncio.Queue, sending: asyncio.Lock, conn: Connection) -> None:
     try:
         while True:
             message = await queue.get()
+            if conn.ended is not None:                  # the token is no longer valid: nothing more
+                continue
             async with sending:
                 await ws.send_text(dumps(message))
     except (WebSocketDisconnect, RuntimeError):     # the socket closed under us
         pass
 
 
-def _refusal(token, who) -> tuple[str, str, int] | None:
+def _refusal(token, who, status: str) -> tuple[str, str, int] | None:
     if not token:
         return "UNAUTHENTICATED", "send a token: 'Authorization: Bearer TOKEN' or ?access_token=", 4401
-    if who is None:
+    if status == "expired":
+        return "TOKEN_EXPIRED", "the token expired; ask an admin for a new one", 4401
+    if who is None or status != "ok":
         return "BAD_TOKEN", "the token is unknown or revoked", 4401
     if who.role != "physician":
         return "FORBIDDEN", f"dictation needs the physician role; the token is a {who.role}'s", 4403

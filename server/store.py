@@ -12,15 +12,16 @@ import hashlib
 import secrets
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from .config import DEFAULT_TOKEN_DAYS   # a new token's lifetime when the caller names none
 from .db import (ROLES, api_tokens, audit_log, dictation_codes, dictations, events, gap_actions, gaps, make_engine,
-                 migrate, utcnow)
+                 migrate, token_epoch, utcnow)
 
 TOKEN_PREFIX = "scr_"
 SEVERITIES = ("error", "warning", "info")
@@ -35,17 +36,22 @@ GROUPINGS = ("provider", "cpt", "gap_code", "week")
 RISK_SEVERITIES = ("error", "warning")   # gaps that make a dictation incomplete
 
 
+TOKEN_OK, TOKEN_UNKNOWN, TOKEN_REVOKED, TOKEN_EXPIRED = "ok", "unknown", "revoked", "expired"
+
+
 class DictationExists(Exception):
     """A ``start`` named a dictation id that is already taken."""
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the token's id, the account name and the role."""
+    """Who is calling: the token's id, the account name and the role (and when the token
+    expires, as read when it was checked)."""
 
     token_id: int | None
     name: str
     role: str
+    expires_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -105,27 +111,79 @@ class Store:
             conn.execute(sa.text("SELECT 1"))
 
     # -- tokens -----------------------------------------------------------------------------
-    def create_token(self, *, name: str, role: str, created_by: str | None = None) -> tuple[str, dict]:
+    def create_token(self, *, name: str, role: str, created_by: str | None = None,
+                     lifetime: timedelta | None = None) -> tuple[str, dict]:
+        """A new token (shown only now) that expires after ``lifetime`` (default: the role's)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         name = name.strip()
         if not name or len(name) > 100:
             raise ValueError("the name must be 1-100 characters")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        row = {"name": name, "role": role, "token_hash": hash_token(token), "prefix": token[:12],
-               "created_at": utcnow(), "created_by": created_by}
+        lifetime = timedelta(days=DEFAULT_TOKEN_DAYS[role]) if lifetime is None else lifetime
+        if lifetime <= timedelta(0):
+            raise ValueError("a token's lifetime must be positive")
         with self._write() as conn:
-            row["id"] = conn.execute(sa.insert(api_tokens).values(row).returning(api_tokens.c.id)).scalar_one()
-        return token, self._token_out(row)
+            return self._insert_token(conn, name=name, role=role, created_by=created_by, lifetime=lifetime)
+
+    @staticmethod
+    def _insert_token(conn, *, name: str, role: str, created_by: str | None,
+                      lifetime: timedelta) -> tuple[str, dict]:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = utcnow()
+        row = {"name": name, "role": role, "token_hash": hash_token(token), "prefix": token[:12],
+               "created_at": now, "created_by": created_by, "expires_at": now + lifetime}
+        row["id"] = conn.execute(sa.insert(api_tokens).values(row).returning(api_tokens.c.id)).scalar_one()
+        return token, Store._token_out(row)
 
     def principal_for(self, token: str) -> Principal | None:
+        """The caller of a valid token (known, not revoked, not expired), else None."""
+        who, status = self.token_status(token)
+        return who if status == TOKEN_OK else None
+
+    def token_status(self, token: str | None) -> tuple[Principal | None, str]:
+        """(principal, "ok") for a valid token; (principal or None, "unknown" | "revoked" |
+        "expired") otherwise."""
         if not token or not token.startswith(TOKEN_PREFIX):
-            return None
+            return None, TOKEN_UNKNOWN
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role)
-                               .where(api_tokens.c.token_hash == hash_token(token),
-                                      api_tokens.c.revoked_at.is_(None))).first()
-        return None if row is None else Principal(row.id, row.name, row.role)
+            row = conn.execute(sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role,
+                                         api_tokens.c.revoked_at, api_tokens.c.expires_at)
+                               .where(api_tokens.c.token_hash == hash_token(token))).first()
+        if row is None:
+            return None, TOKEN_UNKNOWN
+        who = Principal(row.id, row.name, row.role, row.expires_at)
+        return who, self._status(row.revoked_at, row.expires_at)
+
+    @staticmethod
+    def _status(revoked_at: datetime | None, expires_at: datetime | None, now: datetime | None = None) -> str:
+        if revoked_at is not None:
+            return TOKEN_REVOKED
+        if expires_at is not None and (now or utcnow()) >= expires_at:
+            return TOKEN_EXPIRED
+        return TOKEN_OK
+
+    def token_states(self, token_ids: Iterable[int]) -> dict[int, tuple[str, datetime | None]]:
+        """{token id: (status, expires_at)} of the given tokens; a token whose row is gone
+        counts as revoked."""
+        ids = sorted(set(token_ids))
+        out: dict[int, tuple[str, datetime | None]] = {i: (TOKEN_REVOKED, None) for i in ids}
+        if not ids:
+            return out
+        now = utcnow()
+        with self.engine.connect() as conn:
+            for row in conn.execute(sa.select(api_tokens.c.id, api_tokens.c.revoked_at, api_tokens.c.expires_at)
+                                    .where(api_tokens.c.id.in_(ids))):
+                out[row.id] = (self._status(row.revoked_at, row.expires_at, now), row.expires_at)
+        return out
+
+    def token_epoch(self) -> int:
+        """The counter every revocation, rotation and account deletion bumps."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(token_epoch.c.epoch).where(token_epoch.c.id == 1)).scalar_one_or_none() or 0
+
+    @staticmethod
+    def _bump_epoch(conn) -> None:
+        conn.execute(sa.update(token_epoch).where(token_epoch.c.id == 1).values(epoch=token_epoch.c.epoch + 1))
 
     def list_tokens(self) -> list[dict]:
         with self.engine.connect() as conn:
@@ -134,10 +192,50 @@ class Store:
 
     def revoke_token(self, token_id: int) -> dict | None:
         with self._write() as conn:
-            conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-                         .values(revoked_at=utcnow()))
+            done = conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id,
+                                                            api_tokens.c.revoked_at.is_(None))
+                                .values(revoked_at=utcnow())).rowcount
+            if done:
+                self._bump_epoch(conn)
             row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first()
         return None if row is None else self._token_out(row)
+
+    def revoke_account(self, name: str) -> list[dict]:
+        """Delete an account: revoke every token of ``name`` (its dictations stay: they are
+        medical records). Returns the tokens it revoked."""
+        with self._write() as conn:
+            ids = conn.execute(sa.select(api_tokens.c.id).where(api_tokens.c.name == name,
+                                                                api_tokens.c.revoked_at.is_(None))).scalars().all()
+            if ids:
+                conn.execute(sa.update(api_tokens).where(api_tokens.c.id.in_(ids)).values(revoked_at=utcnow()))
+                self._bump_epoch(conn)
+            rows = conn.execute(sa.select(api_tokens).where(api_tokens.c.id.in_(ids))
+                                .order_by(api_tokens.c.id)).mappings().all() if ids else []
+        return [self._token_out(r) for r in rows]
+
+    def rotate_token(self, token_id: int, *, grace: timedelta, lifetime: timedelta | None = None,
+                     created_by: str | None = None) -> tuple[str, dict, dict] | None:
+        """A new token for the same account and role; the old one keeps working for
+        ``grace`` (never longer than it would have) so a running dictation is not cut off.
+        Returns (new token, new row, old row), or None when there is no such token; a
+        revoked token cannot be rotated (ValueError)."""
+        with self._write() as conn:
+            old = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first()
+            if old is None:
+                return None
+            if old["revoked_at"] is not None:
+                raise ValueError(f"token {token_id} is revoked; create a new token instead")
+            life = timedelta(days=DEFAULT_TOKEN_DAYS[old["role"]]) if lifetime is None else lifetime
+            token, new = self._insert_token(conn, name=old["name"], role=old["role"], created_by=created_by,
+                                            lifetime=life)
+            ends = utcnow() + grace
+            if old["expires_at"] is not None:
+                ends = min(ends, old["expires_at"])
+            conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id)
+                         .values(expires_at=ends, rotated_to=new["id"]))
+            self._bump_epoch(conn)
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first()
+        return token, new, self._token_out(row)
 
     def count_tokens(self) -> int:
         with self.engine.connect() as conn:
@@ -147,7 +245,9 @@ class Store:
     def _token_out(row: Mapping[str, Any]) -> dict:
         return {"id": row["id"], "name": row["name"], "role": row["role"], "prefix": row["prefix"],
                 "created_at": iso(row["created_at"]), "created_by": row["created_by"],
-                "revoked_at": iso(row.get("revoked_at")), "active": row.get("revoked_at") is None}
+                "revoked_at": iso(row.get("revoked_at")), "expires_at": iso(row.get("expires_at")),
+                "rotated_to": row.get("rotated_to"),
+                "active": Store._status(row.get("revoked_at"), row.get("expires_at")) == TOKEN_OK}
 
     # -- dictations: the hot path -------------------------------------------------------------
     def create_dictation(self, *, dictation_id: str, owner: str, encounter: dict) -> None:

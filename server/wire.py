@@ -23,6 +23,13 @@ class _Out(BaseModel):
 class TokenIn(_In):
     name: str = Field(min_length=1, max_length=100, description="the account; a physician's notes belong to it")
     role: Role
+    days: float | None = Field(None, gt=0, le=3650, description="lifetime in days (default: the role's)")
+
+
+class RotateIn(_In):
+    grace_hours: float | None = Field(None, ge=0, le=24 * 30,
+                                      description="how long the old token keeps working (default 12)")
+    days: float | None = Field(None, gt=0, le=3650, description="the new token's lifetime (default: the role's)")
 
 
 class ResolveIn(_In):
@@ -57,11 +64,17 @@ class TokenOut(_Out):
     created_at: str
     created_by: str | None
     revoked_at: str | None
-    active: bool
+    expires_at: str | None
+    rotated_to: int | None = Field(None, description="the token a rotation issued in its place")
+    active: bool = Field(description="neither revoked nor expired")
 
 
 class TokenCreated(TokenOut):
     token: str = Field(description="shown once; only its sha256 is stored")
+
+
+class TokenRotated(TokenCreated):
+    replaced: TokenOut = Field(description="the old token, now expiring at the end of the grace period")
 
 
 class DictationSummary(_Out):

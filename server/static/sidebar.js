@@ -40,7 +40,7 @@ const NEW_MARK_MS = 8000;          // how long a newly raised gap carries its "N
 const ANNOUNCE_DELAY_MS = 700;     // raised/resolved changes are gathered this long before announcing
 const RETRY_MS = 1500;
 const ANSWER_TIMEOUT_MS = 30000;    // no answer this long: the connection is dropped and resumed
-const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN"]);
+const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN", "TOKEN_REVOKED", "TOKEN_EXPIRED"]);
 const RETRYABLE = new Set(["RATE_LIMITED", "BUSY", "STORAGE_UNAVAILABLE", "INTERNAL_ERROR"]);
 const CODABLE = new Set(["present", "historical"]);   // assertions whose codes may be added with one click
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
@@ -362,7 +362,8 @@ function onClose(ws, ev) {
   const waiters = S.waiters.splice(0);
   for (const w of waiters) w.reject(new Error("connection closed"));
   if (ev.code === 4401 || ev.code === 4403) {
-    if (!S.refused) refuse({ code: ev.code === 4403 ? "FORBIDDEN" : "BAD_TOKEN", message: ev.reason || "" });
+    const code = ev.code === 4403 ? "FORBIDDEN" : ev.reason === "token expired" ? "TOKEN_EXPIRED" : "BAD_TOKEN";
+    if (!S.refused) refuse({ code, message: ev.reason || "" });
     return;
   }
   setStatus();
@@ -398,7 +399,9 @@ function refuse(msg) {
     ? "This link cannot open a dictation: the dictation sidebar needs a physician's token."
     : msg.code === "UNAUTHENTICATED"
       ? "This link has no access token. Open the sidebar from your EHR or with the link scribe gave you."
-      : "This link's access token is unknown or revoked. Ask your administrator for a new link.";
+      : msg.code === "TOKEN_EXPIRED"
+        ? "This link's access token has expired. Ask your administrator for a new link; the dictation is saved."
+        : "This link's access token is unknown or revoked. Ask your administrator for a new link.";
   showError(msg.code, why, msg.message ? `(${msg.message})` : "", { dismissable: false });
   ui.text.readOnly = true;
   ui.encFields.disabled = true;
