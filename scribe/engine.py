@@ -80,6 +80,8 @@ class Engine:
         self.tags = _Tags({c.concept: frozenset(c.tags) for c in lexicons.concepts}, lexicons.icd_support)
         # conditions outside the hand lexicon: the whole code set's descriptions and inclusion terms
         self.terms = TermIndex.load(self.codeset, lexicons.icd_terms) if lexicons.icd_terms else None
+        history = (lexicons.icd_terms or {}).get("history_of_neoplasm", {}).get("codes", {})
+        self._history_codes = dict(sorted(history.items(), key=lambda kv: -len(kv[0])))   # longest prefix first
         self._term_cache: OrderedDict[str, list] = OrderedDict()
         roles = lexicons.section_roles
         self._term_sections = frozenset(roles["reason"]) | {"impression"}
@@ -181,6 +183,7 @@ class Engine:
         aggregator.linked = (context, note.indications)
         if self.terms is not None:
             self._link_terms(note, spans, facts)
+        self.linker.by_cause(note, facts, spans, context)
         return note
 
     def _terms_of(self, text: str, focus: tuple | None = None) -> list:
@@ -253,9 +256,22 @@ class Engine:
                     reasons.append(NoteMention(concept, start, end, assertion, section, n, "codeset"))
         if extra:
             indications = sorted(indications + extra, key=lambda i: (i.start, i.end))
+        if self._history_codes:
+            indications = [self._as_history(ind) for ind in indications]
         note.indications = indications
         if reasons:
             note.reason_mentions = note.reason_mentions + reasons
+
+    def _as_history(self, ind: Indication) -> Indication:
+        """A malignancy documented as over is its personal-history code (Guidelines I.C.2.d)."""
+        if ind.assertion != "historical" or not ind.icd10 or not ind.icd10[0].code.startswith("C"):
+            return ind
+        code = ind.icd10[0].code
+        prefix = next((p for p in self._history_codes if code.startswith(p)), None)
+        if prefix is None:
+            return ind
+        history = self._history_codes[prefix]
+        return replace(ind, icd10=(CodeCandidate(history, self.codeset.description(history) or "", 1.0),))
 
     def _with_encounter(self, code: str, encounter: str | None) -> str:
         """A fracture term's code completed by the documented encounter (its 7th character)."""

@@ -293,10 +293,17 @@ def region_matches(ctx: Context, params: dict) -> list[Hit]:
         return []
     hits = []
     several = len({c.region for c in ctx.chosen}) > 1
+    spans = params.get("level_spans", {})
     for code in ctx.chosen:
         if code.region == "any" or code.region in note.regions:
             continue
         if several and code.region in note.documented_regions:   # one study of each region, each coded
+            continue
+        # no region named, only levels: a level inside the code's region is no mismatch (T12 on a
+        # thoracolumbar junction study)
+        inside = spans.get(code.region)
+        if inside and note.region_from_levels and all(
+                end in inside for label in note.region_from_levels for end in label.split("-")):
             continue
         supported = ctx.cpt.supported(note, {code.modality})
         labels = ctx.region_labels

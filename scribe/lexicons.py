@@ -69,11 +69,31 @@ class ContextRule(_Strict):
         return value
 
 
+class CauseRule(_Strict):
+    """When a condition's code depends on its cause (a vertebral fracture: trauma, osteoporosis,
+    neoplasm, other pathology): the cause holds when every condition given holds."""
+
+    cause: str
+    said: list[str] = []              # a word said with the mention (its phrase, a few words around)
+    note_codes: list[str] = []        # a present indication elsewhere in the note has a code with this prefix
+    negated_concepts: list[str] = []  # these concepts are mentioned, and only as negated ("no fall")
+    unless_concepts: list[str] = []   # ...and none of these is mentioned as present
+
+
 class IcdSpec(_Strict):
     base: str | None = None
     base_by_region: dict[str, str] | None = None
     historical_base: str | None = None
     axes: list[str] = []
+    base_by_cause: dict[str, str] = {}
+    causes: list[CauseRule] = []
+
+    @model_validator(mode="after")
+    def _causes_have_bases(self) -> "IcdSpec":
+        missing = {rule.cause for rule in self.causes} - set(self.base_by_cause)
+        if missing:
+            raise ValueError(f"causes without a base_by_cause code: {sorted(missing)}")
+        return self
 
 
 class Concept(_Strict):
@@ -234,6 +254,7 @@ class TermSpec(BaseModel):
     implied: list[str]
     too_general: list[str]
     index_terms: list[IndexTerm] = []
+    history_of_neoplasm: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ class Note:
     regions: list[str] = field(default_factory=list)
     region_evidence: list[Evidence] = field(default_factory=list)
     documented_regions: list[str] = field(default_factory=list)   # before the entire spine absorbs the rest
+    region_from_levels: tuple[str, ...] = ()   # the levels the region was inferred from, when no region was named
     region_views: dict[str, int] = field(default_factory=dict)    # views said next to their region (count, else projections)
     levels: list[str] = field(default_factory=list)
     level_evidence: list[Evidence] = field(default_factory=list)
@@ -406,6 +407,7 @@ class NoteAggregator:
             note.view_evidence = [projections[p] for p in names]
         levels = self.levels
         tier = self.regions_strong or self.regions_weak
+        note.region_from_levels = tuple(levels) if not tier else ()
         if not tier and levels:
             # no region named: the region most of the documented levels belong to
             counts: dict[str, int] = {}

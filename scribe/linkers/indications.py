@@ -7,9 +7,14 @@ imaged region). The walk down the official tabular is `IcdCodeSet.resolve`.
 """
 from __future__ import annotations
 
+import bisect
+import re
+from dataclasses import replace
 from functools import lru_cache
 
 from ..types import CodeCandidate, Indication
+
+_PRESENT = frozenset({"present", "possible"})
 
 class IndicationLinker:
     def __init__(self, concepts, codeset, patterns):
@@ -76,6 +81,65 @@ class IndicationLinker:
             options = self.codeset.billable_descendants(cand.code)[:4]
             return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options)
         return (cand,)
+
+    def by_cause(self, note, facts, spans, context: tuple | None = None) -> None:
+        """Re-link the mentions whose code depends on their cause (concept ``causes``), decided by
+        what is said with the mention and what the whole note documents: a vertebral fracture in a
+        note of osteoporosis is M80.08-, with a neoplasm M84.58-, said to be atraumatic M48.5-."""
+        indications = note.indications
+        if not any(self._causal(ind) for ind in indications):
+            return
+        if context is None:
+            context = self.context_of(note)
+        first_level, study_region, encounter, claudication = context
+        present_codes = [c.code for ind in indications if ind.assertion in _PRESENT for c in ind.icd10[:1]]
+        assertions: dict[str, set[str]] = {}
+        for ind in indications:
+            assertions.setdefault(ind.concept, set()).add(ind.assertion)
+        starts = [sp.start for sp in spans]
+        out = list(indications)
+        for k, ind in enumerate(indications):
+            icd = self._causal(ind)
+            if icd is None or ind.assertion not in _PRESENT:
+                continue
+            n = bisect.bisect_right(starts, ind.start) - 1
+            f = facts[n]
+            local = (ind.start - spans[n].start, ind.end - spans[n].start)
+            said = set(re.findall(r"[a-z]+(?:-[a-z]+)?", f.text[max(0, local[0] - 40):local[1] + 25].lower()))
+            cause = next((rule.cause for rule in icd.causes if self._holds(rule, said, present_codes, assertions)), None)
+            if cause is None:
+                continue
+            wanted = tuple(dict.fromkeys([*icd.axes, "region", "encounter"]))
+            same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
+            earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
+            axes, _ = self._axes(wanted, f, local, same, earlier, first_level, study_region, encounter, claudication)
+            axes.pop("fracture_type", None)
+            cand = self._resolve(icd.base_by_cause[cause], tuple(sorted(axes.items())))
+            if cand is None:
+                continue
+            candidates = (cand,) if cand.score == 1.0 else (cand,) + tuple(
+                CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in self.codeset.billable_descendants(cand.code)[:4])
+            out[k] = replace(ind, icd10=candidates)
+        note.indications = out
+
+    def _causal(self, ind):
+        concept = self.concepts.get(ind.concept)
+        icd = concept.icd if concept is not None else None
+        return icd if icd is not None and icd.causes else None
+
+    @staticmethod
+    def _holds(rule, said: set[str], present_codes: list[str], assertions: dict[str, set[str]]) -> bool:
+        if rule.said and not said & set(rule.said):
+            return False
+        if rule.note_codes and not any(code.startswith(p) for code in present_codes for p in rule.note_codes):
+            return False
+        if rule.negated_concepts:
+            mentioned = [assertions[c] for c in rule.negated_concepts if c in assertions]
+            if not mentioned or not all(a <= {"negated"} for a in mentioned):
+                return False
+        if rule.unless_concepts and any(assertions.get(c, set()) & _PRESENT for c in rule.unless_concepts):
+            return False
+        return True
 
     @staticmethod
     def _base(icd, assertion: str, region: str | None) -> str | None:

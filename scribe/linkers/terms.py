@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
-_FORMAT = 2
+_FORMAT = 3
 
 
 class TermMatch(NamedTuple):
@@ -74,6 +74,8 @@ class TermNormalizer:
         "A B or C" also as "A C"."""
         term = _ASIDE.sub(" ", term)
         variants = [term]
+        if ", except " in term:          # "X, except Y" is also what a note calls X
+            variants.append(term.split(", except ")[0])
         if " or " in term:
             left, _, right = term.rpartition(" or ")
             if len(right.split()) == 1 and len(left.split()) > 1:
