@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .nlp.facts import SentenceFacts
@@ -137,6 +137,7 @@ class NoteAggregator:
         self.reason_roles = roles["reason"]
         self.read_opens_in = roles.get("read_opens_in", frozenset())
         self.future_sections = roles.get("future", frozenset())
+        self.exam_sections = roles.get("examination", frozenset())
         self.clinic_sections = roles.get("clinic", frozenset())
         self.title_only_regions = title_only_regions
         self.imaging_finding = imaging_finding
@@ -318,6 +319,9 @@ class NoteAggregator:
             self.comparison_evidence.append(_ev(text, base + f.comparison[0], base + f.comparison[1]))
         if section in self.future_sections:
             f = _without_study_facts(f)   # a plan orders what is not done yet: its views and contrast never count
+        elif section in self.exam_sections and not f.imaging_noun and f.projections:
+            # a physical examination's manoeuvres ("pain with extension", "+ stork test") are not views
+            f = replace(f, projections=[])
         for n, s, e in f.view_counts:
             if self.best_view is None or n > self.best_view[0]:
                 self.best_view = (n, _ev(text, base + s, base + e))

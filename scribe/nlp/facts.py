@@ -15,6 +15,7 @@ from .trie import CaseFree, trie_pattern
 
 _DIGIT = re.compile(r"\d")
 _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal point
+_COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _SPOKEN_LEVEL_GATE = re.compile(r"\b[CcTtLlSs]\s+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
@@ -70,7 +71,7 @@ class SentenceFacts:
 
 
 # positions: they count as views only near a view noun (else they are range of motion)
-_DYNAMIC = frozenset({"flexion", "extension", "bending_pair", "bending_right", "bending_left"})
+_DYNAMIC = frozenset({"flexion", "extension", "flexion_extension", "bending_pair", "bending_right", "bending_left"})
 
 
 class FactExtractor:
@@ -102,6 +103,7 @@ class FactExtractor:
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
         self.projection_words = frozenset(p["projection_hint"]["words"])   # case-sensitive whole words
+        self.view_words = frozenset(w.lower() for w in self.projection_words)
         self.projection_count = re.compile(p["projection_hint"]["count"])
         self.level = re.compile(p["level"], re.I)
         self.level_not_after = CaseFree(p["level_not_after"])
@@ -379,6 +381,10 @@ class FactExtractor:
 
     def _dynamic_view(self, text: str, m: re.Match[str]) -> bool:
         """Flexion/extension words count as views only near a view noun ("flexion and extension laterals")."""
+        compound = _COMPOUND_TAIL.match(text, m.end())
+        if compound and not (self.view_context.match(compound.group(1)) or compound.group(1).lower() in self.view_words
+                             or any(rx.match(text, compound.start(1)) for _, rx, _, _ in self.projections)):
+            return False       # the first half of a compound modifier: "extension-based pain", "flexion-distraction injury"
         window = text[max(0, m.start() - 60):m.end() + 45]
         # a position said of a projection is a view too: "lateral in flexion, lateral in extension"
         return bool(self.view_context.search(window)) or bool(self.dynamic_anchor.search(window))

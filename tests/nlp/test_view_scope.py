@@ -1,0 +1,44 @@
+"""What counts as a view taken: hyphenated position pairs, compound modifiers, examination
+manoeuvres, studies compared against and studies only wished for."""
+from __future__ import annotations
+
+import pytest
+
+from scribe import Encounter
+
+
+def views(engine, text, cpt="72120"):
+    facts = engine.check(text + "\nFindings: no translation.", Encounter(cpt=(cpt,))).to_dict()["facts"]
+    return facts["views"], sorted(facts["positions"])
+
+
+@pytest.mark.parametrize("text, want", [
+    ("Flexion-extension radiographs of the lumbar spine.", (2, ["extension", "flexion"])),
+    ("Lateral flexion/extension films obtained.", (2, ["extension", "flexion"])),
+    ("Flex/ext laterals today.", (2, ["extension", "flexion"])),
+    ("AP and lateral views, then flexion and extension laterals.", (4, ["extension", "flexion"])),
+])
+def test_a_position_pair_is_two_views_however_it_is_joined(engine, text, want):
+    assert views(engine, text) == want
+
+
+def test_a_position_word_inside_a_compound_modifier_is_no_view(engine):
+    text = "XR lumbar spine AP and lateral.\nAssessment: extension-biased back pain, radiographs unremarkable."
+    assert views(engine, text, cpt="72100") == (2, [])
+
+
+def test_an_examination_manoeuvre_is_no_view(engine):
+    text = ("Exam: pain reproduced with lumbar extension and relieved by flexion, SLR negative.\n"
+            "Radiographs: AP and lateral lumbar spine.")
+    assert views(engine, text, cpt="72100") == (2, [])
+
+
+def test_a_series_compared_against_is_not_counted(engine):
+    text = "Two views today, flexion and extension laterals. Compared w/ prior 5-view series from spring."
+    assert views(engine, text) == (2, ["extension", "flexion"])
+
+
+def test_views_only_wanted_are_not_taken(engine):
+    text = ("C-spine: would have liked flexion and extension views but she could not cooperate.\n"
+            "Obtained: AP, lateral and open-mouth odontoid, 3 views.")
+    assert views(engine, text, cpt="72040") == (3, [])
