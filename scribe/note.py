@@ -231,6 +231,14 @@ class NoteAggregator:
         elif current in SINGLE_LINE and (span.starts_line or current in ("title", "other")):
             # a title or a field ("Patient: 52 yo F.") is one sentence; what follows on its line is prose
             current = self.last_multiline or "narrative"
+        if header is None and span.starts_line and f.imaging_noun and f.text.rstrip().endswith(":") and \
+                len(f.text.split()) <= 8:
+            # a line of its own that announces the images ("Imaging done in our center today:") heads their read
+            current = "imaging"
+        if header is None and span.starts_line and current == "comparison" and (f.view_counts or f.projections) \
+                and not f.comparison:
+            # a new line after the comparison that lists projections describes this study's images
+            current = "findings"
         if header is None and span.starts_line and current in self.read_opens_in and f.imaging_noun and \
                 (f.view_counts or f.projections):
             # an office note's line that reports the films ("XR L-spine 2 views (AP/lat) done in office

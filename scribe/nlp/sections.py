@@ -24,7 +24,9 @@ class HeaderDetector:
         # between the header word and its colon may stand a parenthesis ("Imaging (done in clinic
         # today):") or what the section is about ("Impression of lumbar radiographs:")
         qualifier = (r"\s*\([^()\n]{0,80}\)|\s+(?:of|on|from|for)\s+(?:the\s+|today'?s\s+|these\s+|our\s+|my\s+)?"
-                     r"(?:[\w-]+\s+){0,3}?(?:films?|radiographs?|x-?rays?|images?|imaging|study|studies|mri|ct|views?)")
+                     r"(?:[\w-]+\s+){0,3}?(?:films?|radiographs?|x-?rays?|images?|imaging|study|studies|mri|ct|views?)"
+                     # a body part's subheading may list its projections: "Cervical spine, AP and lateral: ..."
+                     r"|\s*,(?P<list>[^:\n]{1,60}?)(?=\s*:)")
         # a bilingual header names the section in another language first: "Befund/Findings:",
         # "Médico solicitante / Ordering physician:"
         other_language = r"(?:[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}[ \t]*/[ \t]*)??"
@@ -59,6 +61,10 @@ class HeaderDetector:
             return None
         head = m.group("h")
         rest = sentence[m.end():]
+        if m.group("list") is not None and head.lower() not in self._needs_colon:
+            return None         # only a body part's subheading lists what follows it before its colon
+        if len(head) < 3 and sentence[m.start("h") + len(head):m.end()].lstrip()[:1] == "(":
+            return None         # "A (08:50, supine): AP and lateral" labels a study, not the assessment
         if head.lower() in self._needs_colon and ":" not in (m.group("end") or "") and \
                 "colon" not in (m.group("end") or "").lower():
             return None         # "CERVICAL SPINE" alone on a line is a title, not a findings subheading
