@@ -133,6 +133,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"scribe: serving on {base} (API docs {base}/docs)" + ("; building the engine..." if engine is None else ""),
           flush=True)
     uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port,
-                ws_max_size=settings.transport_max_bytes, access_log=False, log_config=None,
+                ws_max_size=settings.frame_cap, access_log=False, log_config=None,
                 log_level=settings.log_level.lower())
     return 0
