@@ -77,7 +77,8 @@ export function notice(message) {
 export async function signIn({ page, role, refuse }) {
   if (!TOKEN) {
     refuse(`This page needs an access token in its address (?access_token=...). Use the ${page} URL that `
-           + `\`scribe serve\` printed, or ask an admin for a ${role} token.`);
+           + `\`scribe serve\` printed at its first start, or \`scribe urls --role ${role} --account NAME --new-token\`, `
+           + `or ask an admin for a ${role} token.`);
     return null;
   }
   let me;
