@@ -208,6 +208,7 @@ def demo(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.screenshot
 def test_demo_data_fills_the_dashboard_once_and_screenshot(page, demo):
     rows = http_get(demo.base + "/api/stats/clean-share?by=provider", demo.page_tokens()["manager"])[1]
     assert sum(r["finalized"] for r in rows) == 9 and len(rows) == 3

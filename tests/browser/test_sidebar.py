@@ -69,6 +69,7 @@ def server_text(served, page) -> str:
     return body["text"]
 
 
+@pytest.mark.screenshot
 def test_sidebar_dictation_from_first_words_to_finalize(page, served):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.base)
     errors: list[str] = []
@@ -424,3 +425,24 @@ def test_sidebar_keeps_typing_through_a_server_restart(page, served):
     expect(gap(page, "IMPRESSION_MISSING")).to_have_count(0)
     expect(check_item(page, "impression")).to_have_attribute("data-met", "true")
     assert server_text(served, page) == text.input_value()
+
+
+def test_screenshots_go_to_the_test_output_folder_and_docs_stay_clean(page, served, monkeypatch):
+    """Issue 13 item 11: a test run writes its screenshots outside the tree; only
+    SCRIBE_REFRESH_SCREENSHOTS=1 (`python -m tests.browser.screenshots`) writes docs/*.png."""
+    import os
+
+    from . import conftest
+
+    monkeypatch.delenv(conftest.REFRESH, raising=False)
+    before = conftest.docs_status()
+    page.goto(f"{served.base}/sidebar?access_token={served.page_tokens()['physician']}&cpt=72100")
+    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live")
+    path = screenshot(page, "sidebar-clean-tree-check")
+    assert os.path.dirname(path) == conftest.OUTPUT and not path.startswith(conftest.ROOT + os.sep)
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert conftest.docs_status() == before
+    assert not os.path.exists(os.path.join(conftest.DOCS, "sidebar-clean-tree-check.png"))
+    monkeypatch.setenv(conftest.REFRESH, "1")
+    assert conftest.screenshot_dir() == conftest.DOCS
