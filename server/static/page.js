@@ -8,6 +8,8 @@ export const TOKEN = PAGE.searchParams.get("access_token") || "";
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 export const pad = (n) => String(n).padStart(2, "0");
+/** "1 gap", "2 gaps": a count with the word that agrees with it. */
+export const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export class ApiError extends Error {
   constructor(status, code, message, extra = {}) {
