@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from .errors import InputError, ScribeError
 
+NO_CPT = "choose the study code"
 MAX_NOTE_BYTES = 2_000_000  # 1 MB notes must work; beyond 2 MB is refused as unusable input
 
 
@@ -71,6 +72,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 continue
             assert case is not None
             try:
+                if not case.get("cpt") and not case.get("lines"):
+                    raise InputError(NO_CPT + ": give the case a \"cpt\" list or \"lines\"", code="CPT_MISSING")
                 encounter = Encounter.from_dict(case)
                 result = engine.check(case.get("text"), encounter, explain=args.explain)
                 result.id = case.get("id")
@@ -82,6 +85,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     if not args.note:
         raise InputError("give a NOTE file (or - for stdin), or --jsonl CASES", code="NO_INPUT")
+    if not args.cpt:
+        raise InputError(NO_CPT + ": give --cpt CODE (e.g. --cpt 72100; repeat it for several codes)",
+                         code="CPT_MISSING")
     text = _read_note(args.note)
     encounter = Encounter.from_dict({"cpt": args.cpt, "modifiers": args.modifier,
                                      "icd10": args.icd10, "site": args.site})
@@ -108,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a note (or a JSONL file of cases) for documentation gaps")
     check.add_argument("note", nargs="?", help="note text file, or - for stdin")
     check.add_argument("--jsonl", metavar="CASES", help="one case a line in, one result a line out")
-    check.add_argument("--cpt", action="append", default=[], help="chosen CPT code (repeatable)")
+    check.add_argument("--cpt", action="append", default=[], help="chosen CPT code (required; repeatable)")
     check.add_argument("--modifier", action="append", default=[], help="chosen modifier (repeatable)")
     check.add_argument("--icd10", action="append", default=[], help="chosen ICD-10-CM code (repeatable)")
     check.add_argument("--site", default="office", choices=["office", "facility"])

@@ -399,11 +399,40 @@ def dx_supports_necessity(ctx: Context, params: dict) -> list[Hit]:
             label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else f"{code.modality.upper()} of the spine"
             better = sorted({c for c, _ in _note_codes(ctx, ("present", "historical"))
                              if _supports(ctx, c, necessity, suggesting=True)})
-            return [Hit({"cpt": code.code, "icd10": ", ".join(valid), "study": label,
+            lack, stated = _what_codes_lack(ctx, valid, necessity, _reasons(ctx))
+            return [Hit({"cpt": code.code, "icd10": ", ".join(valid), "study": label, "lack": lack,
                          "suggestion": f"the note supports {', '.join(better[:3])}" if better else
                          "document and code the clinical reason (instability, radiculopathy, red flag...)"},
-                        cpt=code.code)]
+                        _ev(ctx, stated), cpt=code.code)]
     return []
+
+
+NEEDED_REASON = {
+    "dynamic": "motion views need a code for instability, spondylolisthesis, a fusion or a pre-operative motion "
+               "assessment",
+    "advanced": "CT or MRI needs a code for radiculopathy, myelopathy, a red flag, surgical planning or pain after "
+                "6 weeks of failed conservative care",
+}
+
+
+def _what_codes_lack(ctx: Context, valid: list[str], necessity: str, reasons) -> tuple[str, list]:
+    """What the chosen diagnosis codes lack for the study, and what the note states instead: a
+    reason they do not code, or a reason too weak to make up for them (with its mentions)."""
+    pain = [c for c in valid if c in ctx.support["nonspecific_pain"]]
+    other = [c for c in valid if c not in pain]
+    said = []
+    if pain:
+        said.append(f"{' and '.join(pain)} {'codes' if len(pain) == 1 else 'code'} non-specific pain only")
+    if other:
+        said.append(f"{' and '.join(other)} {'is' if len(other) == 1 else 'are'} not a reason for it")
+    text = " and ".join(said)
+    strong = [m for m in reasons if _reason_ok(ctx, necessity, [m])]
+    shown = strong or reasons
+    if shown:
+        words = ", ".join(sorted({ctx.note.text[m.start:m.end].lower() for m in shown}))
+        text += (f"; the note states a reason ({words}) they do not code" if strong else
+                 f", and the reason the note states ({words}) is not specific either")
+    return f"{text}; {NEEDED_REASON.get(necessity, NEEDED_REASON['advanced'])}", shown
 
 
 @check("dx_valid")

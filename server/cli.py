@@ -24,6 +24,25 @@ def add_commands(subparsers) -> None:
                        "gaps) so that the review queue and the dashboard have data; skipped when already loaded")
     serve.set_defaults(func=cmd_serve)
 
+    urls = subparsers.add_parser(
+        "urls", help="print the page links of a named account (add --new-token to create the token they carry)",
+        description="Print the links of the pages a role opens (physician: sidebar, scribe: review, manager: "
+        "dashboard, admin: API docs) for a named account. Tokens are stored only as hashes, so a link can carry "
+        "a token only when it is created now (--new-token) or given (--token); without either, the command lists "
+        "the account's tokens and prints the links with TOKEN to fill in.")
+    urls.add_argument("--role", required=True, choices=ROLES)
+    urls.add_argument("--account", default="local", help="the account name (default 'local', the first start's)")
+    how = urls.add_mutually_exclusive_group()
+    how.add_argument("--new-token", action="store_true", help="create a token for the account and role and put it "
+                     "in the links (it is shown only now; revoke it with `scribe token revoke ID`)")
+    how.add_argument("--token", default=None, help="put this existing token in the links (checked: it must be "
+                     "active and belong to the account and role)")
+    urls.add_argument("--host", default=None, help="the address `scribe serve` listens on (default $SCRIBE_HOST, "
+                      "else 127.0.0.1)")
+    urls.add_argument("--port", type=int, default=None, help="its port (default $SCRIBE_PORT, else 8000)")
+    urls.add_argument("--db", default=None, help="database URL (default $SCRIBE_DB_URL)")
+    urls.set_defaults(func=cmd_urls)
+
     token = subparsers.add_parser("token", help="manage API tokens")
     sub = token.add_subparsers(dest="token_command", required=True)
     create = sub.add_parser("create", help="print a new API token (the last line of stdout)")
@@ -176,6 +195,59 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+ROLE_PAGES = {"physician": "sidebar", "scribe": "review", "manager": "dashboard"}
+
+
+def base_url(settings) -> str:
+    """The address a browser on this machine opens (a wildcard listen address means loopback)."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
+
+
+def page_link(base: str, role: str, token: str) -> str:
+    """One line naming the page of ``role`` and its link (the first start's format)."""
+    if role == "admin":
+        return f"  admin token (manage tokens: {base}/docs or `scribe token`): {token}"
+    page = ROLE_PAGES[role]
+    return f"  {page:<9} ({role}): {base}/{page}?access_token={token}"
+
+
+def cmd_urls(args: argparse.Namespace) -> int:
+    from scribe.errors import InputError
+
+    settings, store = _store(args.db, host=args.host, port=args.port)
+    base, account = base_url(settings), args.account.strip()
+    try:
+        if args.new_token:
+            token, row = store.create_token(name=account, role=args.role, created_by="scribe urls",
+                                            lifetime=settings.token_lifetime(args.role))
+            print(f"scribe: created token {row['id']} for {account} ({args.role}); it is shown only now "
+                  f"(revoke: `scribe token revoke {row['id']}`)", file=sys.stderr)
+        elif args.token:
+            token = args.token.strip()
+            who = store.principal_for(token)
+            if who is None:
+                raise InputError("the token given with --token is unknown or revoked", code="BAD_TOKEN")
+            if (who.name, who.role) != (account, args.role):
+                raise InputError(f"the token given with --token belongs to {who.name} ({who.role}), not to "
+                                 f"{account} ({args.role})", code="TOKEN_MISMATCH")
+        else:
+            mine = [r for r in store.list_tokens() if r["active"] and r["name"] == account and r["role"] == args.role]
+            if not mine:
+                raise InputError(f"the account {account!r} has no active {args.role} token; add --new-token to "
+                                 "create one and print working links", code="NO_TOKEN")
+            listed = ", ".join(f"{r['id']} ({r['prefix']}...)" for r in mine)
+            print(f"scribe: tokens are stored only as hashes and cannot be shown again; put yours in place of TOKEN, "
+                  f"or add --new-token to create one (active {args.role} tokens of {account}: {listed})",
+                  file=sys.stderr)
+            token = "TOKEN"
+    finally:
+        store.dispose()
+    print(f"{ROLE_PAGES.get(args.role, 'API')} links for {account} ({args.role}), while `scribe serve` runs on {base}:")
+    print(page_link(base, args.role, token))
+    return 0
+
+
 def first_run_tokens(store, base_url: str, settings=None) -> list[str]:
     """On an empty database: a local admin token, and a token per page role so that each
     page's URL works at once (like Jupyter's). Returns the lines to print."""
@@ -186,11 +258,15 @@ def first_run_tokens(store, base_url: str, settings=None) -> list[str]:
 
     admin, _ = store.create_token(name="local", role="admin", created_by="first start", lifetime=life("admin"))
     lines = ["scribe: first start with an empty database; created tokens for the account 'local':"]
-    for page, role in FIRST_RUN_PAGES:
+    for _page, role in FIRST_RUN_PAGES:
         token, _ = store.create_token(name="local", role=role, created_by="first start", lifetime=life(role))
-        lines.append(f"  {page:<9} ({role}): {base_url}/{page}?access_token={token}")
-    lines.append(f"  admin token (manage tokens: {base_url}/docs or `scribe token`): {admin}")
+        lines.append(page_link(base_url, role, token))
+    lines.append(page_link(base_url, "admin", admin))
     return lines
+
+
+RESTART_HINT = ("scribe: page links are printed only when their token is created; for new ones: "
+                "`scribe urls --role physician|scribe|manager [--account NAME] --new-token`")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -201,9 +277,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings, store = _store(args.db, host=args.host, port=args.port, log_level=args.log_level)
     configure_logging(settings.log_level)
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    base = f"http://{'[' + host + ']' if ':' in host else host}:{settings.port}"
-    lines = first_run_tokens(store, base, settings)
+    base = base_url(settings)
+    lines = first_run_tokens(store, base, settings) or [RESTART_HINT]
     for line in lines:
         print(line, flush=True)
     engine = None
@@ -220,6 +295,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"scribe: serving on {base} (API docs {base}/docs)" + ("; building the engine..." if engine is None else ""),
           flush=True)
     uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port,
-                ws_max_size=settings.transport_max_bytes, access_log=False, log_config=None,
+                ws_max_size=settings.frame_cap, access_log=False, log_config=None,
                 log_level=settings.log_level.lower())
     return 0

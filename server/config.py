@@ -20,6 +20,7 @@ ENV_PREFIX = "SCRIBE_"
 # are used daily from pages an EHR keeps open, so a quarter keeps renewals rare while a
 # lost or forgotten token stops working on its own. ``scribe token rotate`` renews one.
 DEFAULT_TOKEN_DAYS = {"admin": 30.0, "physician": 90.0, "scribe": 90.0, "manager": 90.0}
+DEFAULT_FRAME_CAP = 16 * 1024 * 1024    # an 8 MiB paste gets MESSAGE_TOO_LARGE, not a closed socket
 
 
 def default_data_dir() -> Path:
@@ -44,7 +45,9 @@ class Settings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     # WebSocket limits (documented in the README, "Live dictation")
     max_message_bytes: int = Field(64 * 1024, ge=1024, description="larger frames get MESSAGE_TOO_LARGE")
-    transport_max_bytes: int = Field(1024 * 1024, description="larger frames close the connection (1009)")
+    transport_max_bytes: int | None = Field(
+        None, ge=1024, description="larger frames close the connection (1009); default: the larger of "
+        "16 MiB and 4x max_message_bytes, never below max_message_bytes")
     rate_per_second: float = Field(20.0, gt=0, description="sustained messages per second per connection")
     rate_burst: int = Field(60, ge=1, description="messages a connection may send at once")
     # live dictations
@@ -79,6 +82,14 @@ class Settings(BaseModel):
         if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError(f"unknown log level {value!r}")
         return value
+
+    @property
+    def frame_cap(self) -> int:
+        """The transport's hard limit on a frame: a frame up to it is read and, when over
+        ``max_message_bytes``, answered with MESSAGE_TOO_LARGE; a larger one closes the socket."""
+        if self.transport_max_bytes is not None:
+            return max(self.transport_max_bytes, self.max_message_bytes)
+        return max(DEFAULT_FRAME_CAP, 4 * self.max_message_bytes)
 
     @property
     def database_url(self) -> str:

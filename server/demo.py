@@ -168,7 +168,7 @@ def load_demo(store: Store, engine, *, now: datetime | None = None) -> list[str]
     real = store.count_dictations(not_prefixed=DEMO_PREFIX)
     present = {n.id for n in NOTES if store.dictation_row(n.id) is not None}
     if real and not present:
-        return [f"scribe: --demo: not loading demo data: this database holds {real} real dictation(s) and the "
+        return [f"scribe: --demo: not loading demo data: this database holds {_count(real, 'real dictation')} and the "
                 "statistics would mix both; use --db with a new database for the demo"]
     hub = DictationHub(engine, store)
     loaded, problems = [], []
@@ -186,11 +186,17 @@ def load_demo(store: Store, engine, *, now: datetime | None = None) -> list[str]
         store.backdate(note.id, finalized_at=finalized_at,
                        reviewed_at=min(now, finalized_at + timedelta(hours=3)))
         loaded.append(note.id)
-    lines = [f"scribe: --demo: {len(loaded)} example dictations loaded ({', '.join(loaded)}); "
-             f"{len(NOTES) - len(loaded)} were already there" if loaded else
+    already = len(NOTES) - len(loaded)
+    lines = [f"scribe: --demo: {_count(len(loaded), 'example dictation')} loaded ({', '.join(loaded)}); "
+             f"{already} {'was' if already == 1 else 'were'} already there" if loaded else
              f"scribe: --demo: the {len(NOTES)} example dictations are already loaded"]
     lines += [f"scribe: --demo: {p}" for p in problems]
     return lines
+
+
+def _count(n: int, one: str) -> str:
+    """'1 real dictation', '2 real dictations'."""
+    return f"{n} {one}" if n == 1 else f"{n} {one}s"
 
 
 def _dictate(hub: DictationHub, store: Store, note: DemoNote, *, resume: bool) -> None:

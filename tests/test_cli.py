@@ -111,3 +111,25 @@ def test_check_explain_traces_each_gap_and_indication(tmp_path):
     assert discitis["trace"]["entry"] == "M46.46" and discitis["trace"]["trigger"]["text"].lower() == "suspected"
     plain = scribe("check", str(note), "--cpt", "72100", "--compact")
     assert plain.returncode == 0 and "trace" not in plain.stdout
+
+
+def test_cli_check_without_a_cpt_exits_2_and_a_jsonl_case_without_one_is_an_error_line(note, tmp_path):
+    """Issue 13 item 4: no study code means nothing is checked against a code: say so."""
+    out = scribe("check", str(note), "--icd10", "M54.50")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        "scribe: choose the study code: give --cpt CODE (e.g. --cpt 72100; repeat it for several codes)"]
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("\n".join(json.dumps(c) for c in [
+        {"id": "no-code", "text": NOTE},
+        {"id": "empty-code", "text": NOTE, "cpt": [], "lines": []},
+        {"id": "by-line", "text": NOTE, "lines": [{"cpt": "72100", "modifiers": []}]},
+        {"id": "coded", "text": NOTE, "cpt": ["72100"]},
+    ]) + "\n")
+    out = scribe("check", "--jsonl", str(cases))
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["id"] for r in lines] == ["no-code", "empty-code", "by-line", "coded"]
+    for r in lines[:2]:
+        assert r["error"]["code"] == "CPT_MISSING" and "choose the study code" in r["error"]["message"]
+    assert lines[2]["gaps"] == lines[3]["gaps"] == []

@@ -2,7 +2,7 @@
 // dollars, codes and provider names); it never asks for note text, evidence or messages.
 
 import { barChart, columnChart } from "./dashboard.charts.js";
-import { $, $$, api, el, fetchApi, formFromUrl, notice, pad, signIn } from "./page.js";
+import { $, $$, api, el, fetchApi, formFromUrl, notice, pad, plural, signIn } from "./page.js";
 
 const FILTERS = ["date_from", "date_to", "provider", "cpt", "risk"];
 const GROUPS = ["provider", "cpt", "gap_code", "week"];
@@ -11,7 +11,6 @@ const REASON_CLASSES = ["r0", "r1", "r2", "r3", "r4", "r5"];
 const dollars = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
 const money = (x) => dollars.format(x || 0);
 const pct = (x) => (x === null || x === undefined ? "n/a" : `${Math.round(x * 1000) / 10}%`);
-const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 // -- filters and queries --------------------------------------------------------------------
 const state = { reasons: {}, data: null };
@@ -138,7 +137,8 @@ function renderKpis(data) {
   $("[data-testid=kpi-dismissal-value]").textContent = pct(rate);
   $("[data-testid=kpi-dismissal]").dataset.value = rate === null ? "" : String(rate);
   $("[data-testid=kpi-dismissal-detail]").textContent = d.gaps
-    ? `${d.dismissed} of ${plural(d.gaps, "gap")} found at finalization were dismissed` : "No gaps in these dictations.";
+    ? `${d.dismissed} of ${plural(d.gaps, "gap")} found at finalization ${d.dismissed === 1 ? "was" : "were"} dismissed`
+    : "No gaps in these dictations.";
 }
 
 const shareClass = (r) => (r.share >= 0.9 ? "good" : r.share >= 0.7 ? "fair" : "poor");

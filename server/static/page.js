@@ -8,6 +8,8 @@ export const TOKEN = PAGE.searchParams.get("access_token") || "";
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 export const pad = (n) => String(n).padStart(2, "0");
+/** "1 gap", "2 gaps": a count with the word that agrees with it. */
+export const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export class ApiError extends Error {
   constructor(status, code, message, extra = {}) {
@@ -77,7 +79,8 @@ export function notice(message) {
 export async function signIn({ page, role, refuse }) {
   if (!TOKEN) {
     refuse(`This page needs an access token in its address (?access_token=...). Use the ${page} URL that `
-           + `\`scribe serve\` printed, or ask an admin for a ${role} token.`);
+           + `\`scribe serve\` printed at its first start, or \`scribe urls --role ${role} --account NAME --new-token\`, `
+           + `or ask an admin for a ${role} token.`);
     return null;
   }
   let me;

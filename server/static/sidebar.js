@@ -32,6 +32,7 @@
  * PHI: note text is never written to the console nor to browser storage; it lives in the page
  * and on the server only.
  */
+import { plural } from "./page.js";
 
 const PARTIAL_DELAY_MS = 300;      // a partial goes out after this pause in typing...
 const PARTIAL_MAX_WAIT_MS = 1500;  // ...or at least this often while typing goes on
@@ -90,7 +91,7 @@ const ui = {
   status: $("status"), statusText: $("status-text"),
   error: $("error"), errorText: $("error-text"), errorDismiss: $("error-dismiss"),
   encBox: $("encounter-box"), encForm: $("encounter"), encFields: $("encounter-fields"),
-  encSummary: $("encounter-summary"),
+  encSummary: $("encounter-summary"), noCpt: $("no-cpt"), chooseCpt: $("choose-cpt"),
   cpt: $("enc-cpt"), modifiers: $("enc-modifiers"), icd10: $("enc-icd10"), site: $("enc-site"),
   provider: $("enc-provider"),
   text: $("dictation"),
@@ -285,12 +286,25 @@ function encounterFromUrl() {
 
 function renderEncounterSummary() {
   const e = readEncounter();
-  const parts = [e.cpt.join(", ") || "no CPT"];
+  const parts = [e.cpt.join(", ") || "choose the study code"];
   if (e.modifiers.length) parts.push(`mod ${e.modifiers.join(", ")}`);
   parts.push(e.icd10.join(", ") || "no ICD-10");
   parts.push(e.site);
   if (e.provider) parts.push(e.provider);
   ui.encSummary.textContent = parts.join(" \u00b7 ");
+  renderNoCpt(e);
+}
+
+/* No CPT chosen: nothing is checked against a code; the page says so (and not "complete"). */
+function renderNoCpt(e = readEncounter()) {
+  const none = e.cpt.length === 0;
+  ui.noCpt.hidden = !none;
+  ui.cpt.classList.toggle("needs-value", none);
+}
+
+function chooseCpt() {
+  ui.encBox.open = true;
+  ui.cpt.focus();
 }
 
 function onEncounterChanged() {
@@ -757,8 +771,9 @@ function onFinalized(msg) {
   setAddress(null);
   const gaps = [...(msg.gaps || [])].sort(bySeverity);
   ui.finalizedSummary.textContent = gaps.length
-    ? `${countText(gaps)} left open. They go to the review queue.`
-    : "No gaps left open. The note is complete for the chosen codes.";
+    ? `${countText(gaps)} left open. ${gaps.length === 1 ? "It goes" : "They go"} to the review queue.`
+    : (S.serverEncounter?.cpt || []).length ? "No gaps left open. The note is complete for the chosen codes."
+      : "No gaps left open in what every report needs. No study code was chosen, so nothing was checked against a code.";
   ui.finalizedGaps.replaceChildren(...gaps.map((g) => el("li",
     { class: `gap sev-line-${g.severity}`, "data-testid": "finalized-gap", dataset: { code: g.code, severity: g.severity } },
     el("div", { class: "gap-static" }, gapHeader(g), el("span", { class: "gap-msg", text: g.message }),
@@ -773,8 +788,7 @@ function onFinalized(msg) {
 }
 
 function countText(gaps) {
-  const n = gaps.length;
-  return n === 1 ? "1 gap" : `${n} gaps`;
+  return plural(gaps.length, "gap");
 }
 
 // -- raised / resolved: marks and announcements ------------------------------------------------
@@ -810,7 +824,7 @@ function flushAnnouncement() {
   const name = (g) => `${gapTitle(g)}${g.icd10 ? ` ${g.icd10}` : ""}`;
   if (a.raised.size) {
     const list = [...a.raised.values()].sort(bySeverity);
-    parts.push(`New gap${list.length > 1 ? "s" : ""}: ${list.map((g) => `${name(g)} (${SEVERITY[g.severity]?.label.toLowerCase() || g.severity})`).join("; ")}.`);
+    parts.push(`New ${list.length === 1 ? "gap" : "gaps"}: ${list.map((g) => `${name(g)} (${SEVERITY[g.severity]?.label.toLowerCase() || g.severity})`).join("; ")}.`);
   }
   if (a.resolved.size) {
     parts.push(`Resolved: ${[...a.resolved.values()].map(name).join("; ")}.`);
@@ -905,7 +919,7 @@ function renderGapsTail(gaps) {
   for (const g of gaps) n[g.severity] = (n[g.severity] || 0) + 1;
   ui.gapSummary.replaceChildren(...["error", "warning", "info"].filter((s) => n[s]).map((s) =>
     el("span", { class: `sev sev-${s}` }, icon(s),
-      `${n[s]} ${SEVERITY[s].label.toLowerCase()}${n[s] > 1 && s !== "info" ? "s" : ""}`)));
+      s === "info" ? `${n[s]} info` : plural(n[s], SEVERITY[s].label.toLowerCase()))));
 }
 
 function evidenceSummary(evidence) {
@@ -1005,7 +1019,7 @@ function renderNote(scroll = false) {
 
 function renderChecklist(items) {
   const cpt = S.serverEncounter?.cpt || [];
-  ui.checkCpt.textContent = cpt.length ? `for ${cpt.join(", ")}` : "";
+  ui.checkCpt.textContent = cpt.length ? `for ${cpt.join(", ")}` : "every report needs (no study code chosen)";
   const sel = S.selection?.kind === "check" ? S.selection.id : null;
   const gaps = S.lastState?.gaps || [];
   renderKeyed(ui.checklist, items.map((item) => {
@@ -1283,6 +1297,7 @@ async function init() {
   document.addEventListener("pointerup", release, true);
   document.addEventListener("pointercancel", release, true);
   ui.errorDismiss.addEventListener("click", clearError);
+  ui.chooseCpt.addEventListener("click", chooseCpt);
   ui.finalize.addEventListener("click", finalize);
   ui.newDictation.addEventListener("click", newDictation);
   window.addEventListener("beforeunload", (ev) => {

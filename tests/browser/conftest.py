@@ -7,13 +7,48 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import tempfile
 
 import pytest
 
 from ..live import Server
 
 CHROMIUM = os.environ.get("SCRIBE_CHROMIUM", "/usr/bin/chromium")
-DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DOCS = os.path.join(ROOT, "docs")
+REFRESH = "SCRIBE_REFRESH_SCREENSHOTS"      # =1: the screenshots replace docs/*.png (the README's)
+OUTPUT = os.environ.get("SCRIBE_SCREENSHOT_DIR") or os.path.join(tempfile.gettempdir(), "scribe-test-screenshots")
+
+
+def screenshot_dir() -> str:
+    """Where ``screenshot`` writes: docs/ only when asked (``python -m tests.browser.screenshots`` or
+    SCRIBE_REFRESH_SCREENSHOTS=1), else a test-output folder, so a test run leaves the tree clean."""
+    return DOCS if os.environ.get(REFRESH) == "1" else OUTPUT
+
+
+def docs_status() -> tuple[str, dict[str, bytes]]:
+    """What `git status --porcelain docs/` says (empty without git) and the docs' bytes."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "docs/"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=30).stdout
+    except OSError:
+        status = ""
+    files = {}
+    for name in sorted(os.listdir(DOCS)) if os.path.isdir(DOCS) else ():
+        with open(os.path.join(DOCS, name), "rb") as f:
+            files[name] = f.read()
+    return status, files
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docs_left_alone():
+    """The browser suite must not change docs/ (unless refreshing the screenshots on purpose)."""
+    before = docs_status()
+    yield
+    if os.environ.get(REFRESH) != "1":
+        after = docs_status()
+        assert after == before, f"the browser tests changed docs/: {after[0] or sorted(set(after[1]) ^ set(before[1]))}"
 
 
 def _chromium() -> str | None:
@@ -56,7 +91,11 @@ def page(browser):
     context.close()
 
 
-def screenshot(page, name: str) -> None:
-    """Save docs/<name>.png (the README shows them)."""
-    os.makedirs(DOCS, exist_ok=True)
-    page.screenshot(path=os.path.join(DOCS, f"{name}.png"), full_page=True)
+def screenshot(page, name: str) -> str:
+    """Save <name>.png in ``screenshot_dir()`` (docs/ when refreshing: the README shows them);
+    returns its path."""
+    folder = screenshot_dir()
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}.png")
+    page.screenshot(path=path, full_page=True)
+    return path

@@ -109,7 +109,7 @@ def test_numbers_hover_and_the_effect_of_a_dismissal(page, practice):
     expect(page.get_by_test_id("kpi-completeness-value")).to_have_text("75%")
     expect(page.get_by_test_id("kpi-money-value")).to_have_text(f"${fee['72100']:,.2f}")
     expect(page.get_by_test_id("kpi-dismissal-value")).to_have_text("50%")
-    expect(page.get_by_test_id("kpi-dismissal-detail")).to_have_text("1 of 2 gaps found at finalization were dismissed")
+    expect(page.get_by_test_id("kpi-dismissal-detail")).to_have_text("1 of 2 gaps found at finalization was dismissed")
     assert "100% complete: 2 of 2 dictations" in hover_text(page, bar(page, "completeness-provider", "Dr Kim"))
     assert bar(page, "money-provider", "Dr Kim").count() == 0
     tip = hover_text(page, bar(page, "dismissals", "VIEWS_MISMATCH"))
@@ -208,6 +208,7 @@ def demo(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.screenshot
 def test_demo_data_fills_the_dashboard_once_and_screenshot(page, demo):
     rows = http_get(demo.base + "/api/stats/clean-share?by=provider", demo.page_tokens()["manager"])[1]
     assert sum(r["finalized"] for r in rows) == 9 and len(rows) == 3

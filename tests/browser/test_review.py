@@ -247,6 +247,7 @@ def demo(tmp_path_factory):
     server.stop()
 
 
+@pytest.mark.screenshot
 def test_screenshot_with_demo_data(page, demo):
     open_review(page, demo)
     assert len(queue_ids(page)) >= 4

@@ -69,6 +69,7 @@ def server_text(served, page) -> str:
     return body["text"]
 
 
+@pytest.mark.screenshot
 def test_sidebar_dictation_from_first_words_to_finalize(page, served):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=served.base)
     errors: list[str] = []
@@ -424,3 +425,101 @@ def test_sidebar_keeps_typing_through_a_server_restart(page, served):
     expect(gap(page, "IMPRESSION_MISSING")).to_have_count(0)
     expect(check_item(page, "impression")).to_have_attribute("data-met", "true")
     assert server_text(served, page) == text.input_value()
+
+
+def test_screenshots_go_to_the_test_output_folder_and_docs_stay_clean(page, served, monkeypatch):
+    """Issue 13 item 11: a test run writes its screenshots outside the tree; only
+    SCRIBE_REFRESH_SCREENSHOTS=1 (`python -m tests.browser.screenshots`) writes docs/*.png."""
+    import os
+
+    from . import conftest
+
+    monkeypatch.delenv(conftest.REFRESH, raising=False)
+    before = conftest.docs_status()
+    page.goto(f"{served.base}/sidebar?access_token={served.page_tokens()['physician']}&cpt=72100")
+    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "live")
+    path = screenshot(page, "sidebar-clean-tree-check")
+    assert os.path.dirname(path) == conftest.OUTPUT and not path.startswith(conftest.ROOT + os.sep)
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert conftest.docs_status() == before
+    assert not os.path.exists(os.path.join(conftest.DOCS, "sidebar-clean-tree-check.png"))
+    monkeypatch.setenv(conftest.REFRESH, "1")
+    assert conftest.screenshot_dir() == conftest.DOCS
+
+
+UNSIGNED_NOTE = ("EXAM: Lumbar spine, 3 views.\nOrdering physician: Jo Bell, MD\n"
+               "Indication: low back pain after a fall, rule out fracture.\nTechnique: AP, lateral and coned lateral views.\n"
+               "Comparison: none.\nFindings: Normal alignment. No fracture.\nImpression: No acute abnormality.\n")
+CODE_WORDS = re.compile(r"\bCPT\b|\b7\d{4}\b|chosen code")
+
+
+def test_sidebar_without_a_cpt_asks_to_choose_the_study_code(page, served):
+    """Issue 13 item 4: no CPT chosen is a visible state; hints read as hints; nothing claims to
+    check a code, not even the finalized summary."""
+    text = open_sidebar(page, served, "icd10=M54.50&site=office")
+    no_cpt = page.get_by_test_id("no-cpt")
+    expect(no_cpt).to_be_visible()
+    expect(no_cpt).to_contain_text("Choose the study code")
+    expect(no_cpt).to_contain_text("nothing is checked against a code")
+    expect(page.get_by_test_id("encounter-summary")).to_contain_text("choose the study code")
+    for field in ("enc-cpt", "enc-modifiers", "enc-icd10"):
+        hint = page.get_by_test_id(field).get_attribute("placeholder")
+        assert hint.startswith(("e.g. ", "optional, e.g. ")), (field, hint)
+    assert page.get_by_test_id("enc-cpt").evaluate("e => getComputedStyle(e, '::placeholder').fontStyle") == "italic"
+    expect(page.locator("#check-cpt")).to_have_text("every report needs (no study code chosen)")
+
+    text.click()
+    paste(page, UNSIGNED_NOTE + "Electronically signed by Ana Ruiz, MD\n")
+    wait_synced(page)
+    messages = page.get_by_test_id("gaps").locator(".gap-msg").all_inner_texts()
+    assert not [m for m in messages if CODE_WORDS.search(m)], messages
+    expect(page.get_by_test_id("gaps-empty")).to_be_visible()         # every part of a report is there
+    ids = [i.get_attribute("data-id") for i in page.get_by_test_id("check-item").all()]
+    assert "views" not in ids and "coding" not in ids
+
+    page.get_by_test_id("finalize").click()
+    summary = page.get_by_test_id("finalized-summary")
+    expect(summary).to_contain_text("No study code was chosen, so nothing was checked against a code")
+    expect(summary).not_to_contain_text("complete for the chosen codes")
+
+
+def test_sidebar_choosing_the_code_ends_the_no_code_state_and_counts_agree(page, served):
+    """Issue 13 items 4 and 7: entering the CPT clears the state; one gap reads '1 gap ... It goes'."""
+    text = open_sidebar(page, served, "icd10=M54.50&site=office&provider=Dr%20Lee")
+    page.get_by_test_id("choose-cpt").click()
+    expect(page.get_by_test_id("enc-cpt")).to_be_focused()
+    page.get_by_test_id("enc-cpt").fill("72100")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("no-cpt")).to_be_hidden()
+    expect(page.locator("#check-cpt")).to_have_text("for 72100")
+    text.click()
+    paste(page, UNSIGNED_NOTE)
+    wait_synced(page)
+    expect(page.get_by_test_id("gap")).to_have_count(1)
+    expect(gap(page, "SIGNATURE_MISSING")).to_be_visible()
+    expect(page.get_by_test_id("gap-summary")).to_have_text("1 error")
+    page.get_by_test_id("finalize").click()
+    expect(page.get_by_test_id("finalized-summary")).to_have_text("1 gap left open. It goes to the review queue.")
+    expect_announced(page, r"^Dictation finalized\. 1 gap left open\.$")
+
+
+def test_sidebar_dx_not_supporting_says_what_the_codes_lack(page, served):
+    """Issue 13 item 7: with a weak reason in the note, the gap names what the codes lack and shows
+    the reason as its evidence instead of 'Nothing in the note yet'."""
+    text = open_sidebar(page, served, "cpt=72120&icd10=M54.50&site=office")
+    text.click()
+    paste(page, "EXAM: Lumbar spine flexion and extension lateral views, 2 views.\n"
+                "Indication: chronic low back pain.\nOrdering physician: Wen Chen, MD.\nComparison: none.\n"
+                "Findings: No abnormal translation.\nImpression: No dynamic instability.\n"
+                "Electronically signed by Wen Chen, MD\n")
+    wait_synced(page)
+    dx = gap(page, "DX_NOT_SUPPORTING")
+    expect(dx).to_contain_text("M54.50 codes non-specific pain only")
+    expect(dx).to_contain_text("the reason the note states (chronic low back pain) is not specific either")
+    expect(dx).to_contain_text("motion views need a code for instability")
+    expect(page.get_by_test_id("gap-summary")).to_have_text("2 warnings")
+    dx.get_by_test_id("gap-button").click()
+    evidence = dx.get_by_test_id("gap-evidence")
+    expect(evidence).to_have_text("In the note: \u201cchronic low back pain\u201d")
+    expect(page.get_by_test_id("note-view").get_by_test_id("highlight")).to_have_text(["chronic low back pain"])

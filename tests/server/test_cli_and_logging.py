@@ -96,3 +96,15 @@ def test_safe_filter_drops_tracebacks_and_masks_tokens():
     assert PhiSafeFilter(debug=False).filter(record)
     text = logging.Formatter().format(record)
     assert "secret" not in text and "scr_abc" not in text and "ValueError" in text and "access_token=***" in text
+
+
+def test_transport_cap_follows_the_message_limit(monkeypatch):
+    """The hard frame cap (close with 1009) is at least 16 MiB and 4x SCRIBE_MAX_MESSAGE_BYTES,
+    and an explicit SCRIBE_TRANSPORT_MAX_BYTES never drops below the message limit."""
+    for name in ("SCRIBE_MAX_MESSAGE_BYTES", "SCRIBE_TRANSPORT_MAX_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings.load().frame_cap == 16 * 1024 * 1024
+    monkeypatch.setenv("SCRIBE_MAX_MESSAGE_BYTES", str(8 * 1024 * 1024))
+    assert Settings.load().frame_cap == 32 * 1024 * 1024
+    monkeypatch.setenv("SCRIBE_TRANSPORT_MAX_BYTES", "65536")
+    assert Settings.load().frame_cap == 8 * 1024 * 1024

@@ -52,10 +52,26 @@ def test_websockets_client_dictation_and_limits(server, engine):
         assert too_big["code"] == "MESSAGE_TOO_LARGE"
         done = ask(ws, {"type": "finalize"})
         assert done["type"] == "finalized" and done["gaps"] == expected["gaps"]
-    with server.ws(token) as ws:                # beyond the transport limit (1 MiB) the socket closes
-        ws.send(json.dumps({"type": "segment", "seq": 1, "text": "x" * 1_100_000, "final": True}))
+
+
+def test_an_8_mib_frame_gets_message_too_large_and_the_dictation_goes_on(server):
+    """Issue 13 item 9: a pasted 8 MiB note is answered, not a closed socket; only a frame
+    over the transport cap (16 MiB by default) closes the connection, with 1009."""
+    token = server.page_tokens()["physician"]
+    with server.ws(token) as ws:
+        ask(ws, {"type": "start", "encounter": ENCOUNTER, "dictation_id": "big-paste"})
+        first = ask(ws, {"type": "segment", "seq": 1, "text": NOTE[:40], "final": True})
+        assert first["final_length"] == 40
+        huge = ask(ws, {"type": "segment", "seq": 2, "text": "x" * (8 * 1024 * 1024), "final": True})
+        assert huge["type"] == "error" and huge["code"] == "MESSAGE_TOO_LARGE", huge
+        assert "65536 bytes" in huge["message"]
+        after = ask(ws, {"type": "segment", "seq": 2, "text": NOTE[40:], "final": True})
+        assert after["type"] == "state" and after["seq"] == 2 and after["final_length"] == len(NOTE)
+        assert ask(ws, {"type": "finalize"})["type"] == "finalized"
+    with server.ws(token) as ws:                # beyond the transport cap the socket closes
+        ws.send(json.dumps({"type": "segment", "seq": 1, "text": "x" * (16 * 1024 * 1024 + 10), "final": True}))
         with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=10)
+            ws.recv(timeout=30)
         assert closed.value.rcvd.code == 1009
 
 
@@ -95,3 +111,55 @@ def test_kill_9_restart_and_resume(tmp_path, engine):
         assert done["gaps"] == engine.check(text, Encounter.from_dict(ENCOUNTER)).to_dict()["gaps"]
     finally:
         server.stop()
+
+
+def _scribe_cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "scribe.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "SCRIBE_DB_URL"})
+
+
+def test_scribe_urls_prints_working_links_for_a_named_account(server):
+    """Issue 13 item 10: after the first start, `scribe urls` gives an account's page links;
+    a token is created only with --new-token (tokens are stored as hashes)."""
+    where = ("--db", server.db_url, "--port", str(server.port))
+    none_yet = _scribe_cli("urls", "--role", "physician", "--account", "dr_park", *where)
+    assert none_yet.returncode == 2 and len(none_yet.stderr.strip().splitlines()) == 1
+    assert "--new-token" in none_yet.stderr and "dr_park" in none_yet.stderr
+    made = _scribe_cli("urls", "--role", "physician", "--account", "dr_park", "--new-token", *where)
+    assert made.returncode == 0, made.stderr
+    links = [line for line in made.stdout.splitlines() if "access_token=" in line]
+    assert len(links) == 1 and f"{server.base}/sidebar?access_token=scr_" in links[0]
+    link = links[0].split(": ", 1)[1]
+    token = link.split("access_token=")[1]
+    assert http_get(server.base + "/api/me", token) == (200, {"name": "dr_park", "role": "physician"})
+    with urllib.request.urlopen(link, timeout=5) as r:
+        assert r.status == 200 and b"dictation" in r.read()
+    with server.ws(token) as ws:
+        assert ask(ws, {"type": "start", "encounter": ENCOUNTER})["type"] == "state"
+    again = _scribe_cli("urls", "--role", "physician", "--account", "dr_park", *where)   # no new token
+    assert again.returncode == 0 and token not in again.stdout + again.stderr
+    assert "/sidebar?access_token=TOKEN" in again.stdout and "--new-token" in again.stderr
+    given = _scribe_cli("urls", "--role", "physician", "--account", "dr_park", "--token", token, *where)
+    assert given.returncode == 0 and link in given.stdout
+    wrong = _scribe_cli("urls", "--role", "scribe", "--account", "dr_park", "--token", token, *where)
+    assert wrong.returncode == 2 and "belongs to dr_park (physician)" in wrong.stderr
+    review = _scribe_cli("urls", "--role", "scribe", "--account", "local", "--new-token", *where)
+    review_link = review.stdout.splitlines()[-1].split(": ", 1)[1]
+    assert review_link.startswith(f"{server.base}/review?access_token=")
+    assert http_get(server.base + "/api/review", review_link.split("access_token=")[1])[0] == 200
+
+
+def test_restart_says_how_to_get_page_links(tmp_path):
+    s = Server(tmp_path, f"sqlite:///{tmp_path / 'restart.sqlite'}")
+    s.start()
+    s.stop()
+    first = "".join(s.output)
+    s.output.clear()
+    s.start()
+    s.stop()
+    assert "sidebar" in first and "scribe urls --role" not in first
+    assert "scribe urls --role physician|scribe|manager [--account NAME] --new-token" in "".join(s.output)
