@@ -119,7 +119,7 @@ class NoteAggregator:
               "findings_evidence", "impression_evidence", "earlier_levels", "own_office_evidence",
               "today_evidence")
     _MAPS = ("abbreviations", "projections", "regions_strong", "regions_weak", "levels", "contrast", "region_views",
-             "region_projections")
+             "region_projections", "contrast_done")
     _SCALARS = ("current", "last_multiline", "indication_text_present", "impression_header", "best_view",
                 "duration_weeks", "age", "findings_header", "findings_after", "last_level", "first_level",
                 "claudication", "in_prior", "last_end", "signer_before", "clinic", "n")
@@ -138,6 +138,7 @@ class NoteAggregator:
         self.read_opens_in = roles.get("read_opens_in", frozenset())
         self.future_sections = roles.get("future", frozenset())
         self.exam_sections = roles.get("examination", frozenset())
+        self.ordered_sections = roles.get("ordered", frozenset())
         self.clinic_sections = roles.get("clinic", frozenset())
         self.title_only_regions = title_only_regions
         self.imaging_finding = imaging_finding
@@ -357,6 +358,8 @@ class NoteAggregator:
         for value, s, e in f.contrast:
             if value not in self.contrast:
                 self.contrast[value] = _ev(text, base + s, base + e)
+            if section not in self.ordered_sections and i > 0:    # the first line names the study ordered
+                self.contrast_done[value] = True
         if f.reduced:
             self.reduced_evidence.append(_ev(text, base + f.reduced[0], base + f.reduced[1]))
         for cue in f.encounter:
@@ -444,6 +447,11 @@ class NoteAggregator:
         note.levels = list(levels)
         note.level_evidence = list(levels.values())
         contrast = self.contrast
+        done = {v: ev for v, ev in contrast.items() if v in self.contrast_done}
+        if set(done) == {"without"} and len(contrast) > 1:
+            # the title names the study ordered; when the technique or the read says none was given
+            # (declined, not obtained), the study was done without
+            contrast = done
         if "intrathecal" in contrast:   # CT myelography is coded with contrast, IV contrast or not
             note.contrast = "without_with" if "without_with" in contrast else "with"
         elif "without_with" in contrast or ("without" in contrast and "with" in contrast):

@@ -196,8 +196,10 @@ class FactExtractor:
                     assertion = self._asserted(text, triggers, m.start(), m.end())
                     if assertion in ("hypothetical", "family"):
                         continue
-                    if assertion == "negated" and value != "without":   # "post-contrast images were not obtained"
-                        continue
+                    if assertion == "negated" and value != "without":
+                        # "post-contrast images were not obtained", "no gadolinium was given": the study
+                        # was done without (a negated "without" is not "with")
+                        value = "without"
                     if any(s <= m.start() < e for _, s, e in facts.contrast):
                         continue
                     if not self._prior(text, m.start(), m.end()):
