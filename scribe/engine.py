@@ -166,6 +166,8 @@ class Engine:
                               level_regions=self.lexicons.patterns["level_regions"],
                               roles=self.lexicons.section_roles,
                               title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]),
+                              region_folds=tuple((r, frozenset(a)) for r, a in self.lexicons.patterns["region_folds"].items()
+                                                 if not r.startswith("_")),
                               imaging_finding=self._imaging_finding)
 
     def note(self, text: str, spans, facts: list[SentenceFacts], *, aggregator: NoteAggregator | None = None,

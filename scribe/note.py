@@ -126,7 +126,7 @@ class NoteAggregator:
 
     def __init__(self, *, encounter_priority: list[str], dynamic: frozenset[str], abbreviation_concept,
                  empty_content, placeholder, level_regions: dict[str, str], roles: dict[str, frozenset[str]],
-                 title_only_regions: frozenset[str], imaging_finding):
+                 title_only_regions: frozenset[str], imaging_finding, region_folds=()):
         self.encounter_priority = encounter_priority
         self.dynamic = dynamic
         self.abbreviation_concept = abbreviation_concept
@@ -141,6 +141,7 @@ class NoteAggregator:
         self.ordered_sections = roles.get("ordered", frozenset())
         self.clinic_sections = roles.get("clinic", frozenset())
         self.title_only_regions = title_only_regions
+        self.region_folds = region_folds
         self.imaging_finding = imaging_finding
         self.text = ""
         self.folded = 0
@@ -438,10 +439,9 @@ class NoteAggregator:
         regions = sorted(tier)
         note.documented_regions = list(regions)
         note.region_views = {**{r: len(names) for r, names in self.region_projections.items()}, **self.region_views}
-        if "entire_spine" in regions:
-            regions = ["entire_spine"]
-        elif "thoracolumbar" in regions:
-            regions = [r for r in regions if r not in ("thoracic", "lumbosacral")]
+        for region, absorbed in self.region_folds:     # the wider study takes in what it images
+            if region in regions:
+                regions = [r for r in regions if r == region or ("*" not in absorbed and r not in absorbed)]
         note.regions = regions
         note.region_evidence = [tier[r] for r in regions]
         note.levels = list(levels)

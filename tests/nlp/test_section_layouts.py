@@ -42,3 +42,13 @@ def test_a_line_announcing_the_images_heads_their_read(engine):
             "- Lumbar spine AP and lateral: preserved alignment, mild L4-5 disc narrowing.\nNo earlier films.\n"
             "Imaging impression: mild L4-5 degeneration." + SIGN)
     assert "FINDINGS_MISSING" not in gaps(engine, text, "72100")
+
+
+def test_a_sacrum_and_coccyx_study_is_its_own_region_but_a_lumbar_series_takes_in_the_sacrum(engine):
+    tailbone = ("XR sacrum/coccyx, AP and lateral, taken here today.\nReason: fell onto her tailbone skating.\n"
+                "No earlier films.\nFindings: no fracture.\nImpression: normal sacrum and coccyx." + SIGN)
+    out = engine.check(tailbone, Encounter(cpt=("72100",))).to_dict()
+    assert out["facts"]["region"] == ["sacrum_coccyx"] and "REGION_MISMATCH" in {g["code"] for g in out["gaps"]}
+    lumbar = ("MRI lumbar spine without contrast.\nHistory: sciatica for ten weeks despite therapy.\nComparison: none.\n"
+              "Findings: the MRI shows normal marrow in the sacrum; L5-S1 protrusion.\nImpression: L5-S1 protrusion." + SIGN)
+    assert engine.check(lumbar, Encounter(cpt=("72148",))).to_dict()["facts"]["region"] == ["lumbosacral"]
