@@ -655,7 +655,10 @@ def _supported_in_region(ctx: Context, icd: str) -> bool:
 @check("ncci_pairs")
 def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
     hits = []
+    repeats = set(params.get("repeat_modifiers", ()))
     for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
+        if a.code == b.code and set(la.modifiers + lb.modifiers) & repeats:
+            continue
         # a distinct-service modifier on either line of the pair lets an indicator-1 edit through
         distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
         for rule in ctx.pair_rules:
@@ -748,6 +751,11 @@ def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
             hits.append(Hit({"modifier": "26 with TC", "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier for the global service, or the one component billed"}, **where))
         if "52" in mods and ((not ctx.note.reduced_evidence and not short) or complete):
             hits.append(Hit({"modifier": "52", "why": "the note documents the full study (no reduced or incomplete service)"}, **where))
+        for general, specific in params.get("replaced_by", {}).items():
+            both = [m for m in line.modifiers if m in specific]
+            if general in mods and both:
+                hits.append(Hit({"modifier": general, "why": f"{', '.join(both)} already says why the service is distinct "
+                                 f"and replaces {general}; the two are not reported together"}, **where))
         lat = [m for m in line.modifiers if m in ctx.laterality_modifiers]
         if lat:
             hits.append(Hit({"modifier": ", ".join(lat), "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, **where))

@@ -74,3 +74,19 @@ def test_jsonl_cases_carry_lines(tmp_path):
     assert out.returncode == 0, out.stderr
     gaps = json.loads(out.stdout.splitlines()[0])["gaps"]
     assert [(g["cpt"], g["line"]) for g in gaps if g["code"] == "MODIFIER_REQUIRED"] == [("72040", 0)]
+
+
+def test_a_repeated_study_on_a_line_with_76_is_no_stacked_pair(engine):
+    text = TWO_REGIONS.replace("thoracic spine", "cervical spine")
+    same = [{"cpt": "72040", "modifiers": ["26"]}, {"cpt": "72040", "modifiers": ["26"]}]
+    assert "NCCI_PAIR_CONFLICT" in {g["code"] for g in run(engine, same)["gaps"]}
+    same[1]["modifiers"] = ["26", "76"]
+    assert "NCCI_PAIR_CONFLICT" not in {g["code"] for g in run(engine, same)["gaps"]}
+
+
+def test_59_with_a_specific_x_modifier_on_one_line_is_invalid(engine):
+    out = run(engine, [{"cpt": "72040", "modifiers": ["26"]}, {"cpt": "72070", "modifiers": ["26", "59", "XS"]}])
+    invalid = [g for g in out["gaps"] if g["code"] == "MODIFIER_INVALID"]
+    assert [(g["line"], g["cpt"]) for g in invalid] == [(1, "72070")] and "XS" in invalid[0]["message"]
+    out = run(engine, [{"cpt": "72040", "modifiers": ["26"]}, {"cpt": "72070", "modifiers": ["26", "XS"]}])
+    assert "MODIFIER_INVALID" not in {g["code"] for g in out["gaps"]}
