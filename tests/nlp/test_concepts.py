@@ -46,3 +46,12 @@ def test_concepts_unresolved_character_gives_ranked_options(check):
     codes = [c["code"] for c in fracture["icd10"]]
     assert len(codes) > 1 and all(c.startswith("S32.01") for c in codes)
     assert fracture["icd10"][0]["score"] > fracture["icd10"][1]["score"]
+
+
+def test_pain_at_an_abbreviated_junction_is_thoracic_pain(engine):
+    from scribe import Encounter
+
+    out = engine.check("Hit the bar on landing. Pain at the thoracolumbar jct since.\nFindings: normal.",
+                       Encounter(cpt=("72080",))).to_dict()
+    assert [c["code"] for i in out["indications"] for c in i["icd10"]][:1] == ["M54.6"]
+    assert "INDICATION_MISSING" not in {g["code"] for g in out["gaps"]}
