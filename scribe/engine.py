@@ -80,7 +80,7 @@ class Engine:
         self.tags = _Tags({c.concept: frozenset(c.tags) for c in lexicons.concepts}, lexicons.icd_support)
         # conditions outside the hand lexicon: the whole code set's descriptions and inclusion terms
         self.terms = TermIndex.load(self.codeset, lexicons.icd_terms) if lexicons.icd_terms else None
-        history = (lexicons.icd_terms or {}).get("history_of_neoplasm", {}).get("codes", {})
+        history = ((lexicons.icd_terms or {}).get("history_of_neoplasm") or {}).get("codes", {})
         self._history_codes = dict(sorted(history.items(), key=lambda kv: -len(kv[0])))   # longest prefix first
         self._term_cache: OrderedDict[str, list] = OrderedDict()
         roles = lexicons.section_roles
@@ -266,7 +266,7 @@ class Engine:
 
     def _as_history(self, ind: Indication) -> Indication:
         """A malignancy documented as over is its personal-history code (Guidelines I.C.2.d)."""
-        if ind.assertion != "historical" or not ind.icd10 or not ind.icd10[0].code.startswith("C"):
+        if ind.assertion != "historical" or not ind.icd10:
             return ind
         code = ind.icd10[0].code
         prefix = next((p for p in self._history_codes if code.startswith(p)), None)
@@ -308,10 +308,7 @@ class Engine:
 
     def _term_candidates(self, code: str) -> tuple[CodeCandidate, ...]:
         cand = CodeCandidate(code, self.codeset.description(code) or "", 1.0 if self.codeset.is_billable(code) else 0.5)
-        if cand.score == 1.0:
-            return (cand,)
-        options = self.codeset.billable_descendants(code)[:4]
-        return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options)
+        return self.linker.with_options(cand)
 
     def evaluate(self, note: Note, encounter: Encounter) -> CheckResult:
         ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,

@@ -72,6 +72,12 @@ class Context:
                 out.append((i, line, spec))
         return out
 
+    @property
+    def modifier_lines(self) -> list[tuple[int, Any, Any]]:
+        """The lines a modifier check reads: each line when their modifiers differ, else the first
+        speaks for all (one gap says it)."""
+        return self.claim_lines if self.encounter.per_line else self.claim_lines[:1]
+
     def line_of(self, index: int) -> int | None:
         """The line index a gap names: only when the lines carry different modifiers."""
         return index if self.encounter.per_line else None
@@ -715,9 +721,8 @@ _PAIR_KINDS = {"same_region_radiography": _same_region_xray, "contrast_combinati
 @check("modifier_needed")
 def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
     hits = []
-    lines = ctx.claim_lines if ctx.encounter.per_line else ctx.claim_lines[:1]   # one line speaks for all
     if ctx.encounter.site == "facility":
-        for i, line, spec in lines:
+        for i, line, spec in ctx.modifier_lines:
             if not {"26", "TC"} & set(line.modifiers):
                 hits.append(Hit({"cpt": spec.code, "modifier": "26",
                                  "why": "the site is a facility, so the physician bills only the interpretation"},
@@ -736,15 +741,12 @@ def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
 @check("modifier_applies")
 def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
     hits = []
-    lines = ctx.claim_lines
-    if not ctx.encounter.per_line:
-        lines = lines[:1]            # the same modifiers on every line: one gap says it
     short = any(c.min_views and ctx.note.views is not None and ctx.note.views < c.min_views for c in ctx.chosen)
     # a radiography code is defined by its views: when the views it needs were taken, its full
     # service was done, whatever could not be added ("the obliques could not be tolerated")
     xray = [c for c in ctx.chosen if c.modality == "xray" and c.min_views]
     complete = bool(xray) and len(xray) == len(ctx.chosen) and ctx.note.views is not None and not short
-    for i, line, spec in lines:
+    for i, line, spec in ctx.modifier_lines:
         mods = set(line.modifiers)
         where = {"cpt": spec.code, "line": ctx.line_of(i)}
         if {"26", "TC"} <= mods:

@@ -241,6 +241,15 @@ class IndexTerm(_Strict):
     source: str
 
 
+class HistoryMap(BaseModel):
+    """Condition code prefix -> its personal-history code, with where that comes from."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    doc: str = Field("", alias="_doc")
+    source: str
+    codes: dict[str, str]
+
+
 class TermSpec(BaseModel):
     """``icd10_terms.json``: how a note's condition words are looked up in the whole code set."""
 
@@ -254,7 +263,7 @@ class TermSpec(BaseModel):
     implied: list[str]
     too_general: list[str]
     index_terms: list[IndexTerm] = []
-    history_of_neoplasm: dict[str, Any] = {}
+    history_of_neoplasm: HistoryMap | None = None
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,6 @@ class Note:
 
 
 def _without_study_facts(f: SentenceFacts) -> SentenceFacts:
-    from dataclasses import replace
-
     return replace(f, view_counts=[], projections=[], contrast=[], reduced=None)
 
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from ..types import CodeCandidate, Indication
 
 _PRESENT = frozenset({"present", "possible"})
+_WORDS = re.compile(r"[a-z]+(?:-[a-z]+)?")
 
 class IndicationLinker:
     def __init__(self, concepts, codeset, patterns):
@@ -75,12 +76,15 @@ class IndicationLinker:
                                   encounter, claudication)
         base = self._base(concept.icd, assertion, region)
         cand = self._resolve(base, tuple(sorted(axes.items()))) if base else None
-        if cand is None:
-            return ()
-        if cand.score < 1.0:  # the note does not decide a required character: rank the billable options
-            options = self.codeset.billable_descendants(cand.code)[:4]
-            return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options)
-        return (cand,)
+        return self.with_options(cand) if cand is not None else ()
+
+    def with_options(self, cand: CodeCandidate) -> tuple[CodeCandidate, ...]:
+        """A code, and when it is not billable (the note does not decide a required character) its
+        billable options, ranked below it."""
+        if cand.score == 1.0:
+            return (cand,)
+        options = self.codeset.billable_descendants(cand.code)[:4]
+        return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options)
 
     def by_cause(self, note, facts, spans, context: tuple | None = None) -> None:
         """Re-link the mentions whose code depends on their cause (concept ``causes``), decided by
@@ -105,7 +109,7 @@ class IndicationLinker:
             n = bisect.bisect_right(starts, ind.start) - 1
             f = facts[n]
             local = (ind.start - spans[n].start, ind.end - spans[n].start)
-            said = set(re.findall(r"[a-z]+(?:-[a-z]+)?", f.text[max(0, local[0] - 40):local[1] + 25].lower()))
+            said = set(_WORDS.findall(f.text[max(0, local[0] - 40):local[1] + 25].lower()))
             cause = next((rule.cause for rule in icd.causes if self._holds(rule, said, present_codes, assertions)), None)
             if cause is None:
                 continue
@@ -117,9 +121,7 @@ class IndicationLinker:
             cand = self._resolve(icd.base_by_cause[cause], tuple(sorted(axes.items())))
             if cand is None:
                 continue
-            candidates = (cand,) if cand.score == 1.0 else (cand,) + tuple(
-                CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in self.codeset.billable_descendants(cand.code)[:4])
-            out[k] = replace(ind, icd10=candidates)
+            out[k] = replace(ind, icd10=self.with_options(cand))
         note.indications = out
 
     def _causal(self, ind):

@@ -103,7 +103,6 @@ class FactExtractor:
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
         self.projection_words = frozenset(p["projection_hint"]["words"])   # case-sensitive whole words
-        self.view_words = frozenset(w.lower() for w in self.projection_words)
         self.projection_count = re.compile(p["projection_hint"]["count"])
         self.level = re.compile(p["level"], re.I)
         self.level_not_after = CaseFree(p["level_not_after"])
@@ -384,7 +383,7 @@ class FactExtractor:
     def _dynamic_view(self, text: str, m: re.Match[str]) -> bool:
         """Flexion/extension words count as views only near a view noun ("flexion and extension laterals")."""
         compound = _COMPOUND_TAIL.match(text, m.end())
-        if compound and not (self.view_context.match(compound.group(1)) or compound.group(1).lower() in self.view_words
+        if compound and not (self.view_context.match(compound.group(1))
                              or any(rx.match(text, compound.start(1)) for _, rx, _, _ in self.projections)):
             return False       # the first half of a compound modifier: "extension-based pain", "flexion-distraction injury"
         window = text[max(0, m.start() - 60):m.end() + 45]
