@@ -102,6 +102,7 @@ class Engine:
         self.ncci = ncci if ncci is not None else NcciEdits.load_default()
         p = lexicons.patterns
         self.encounter_priority = p["encounter_priority"]
+        self.encounter_default = p.get("encounter_default")
         self.dynamic = frozenset(p["dynamic_projections"])
         self.empty_content = re.compile(p["empty_content"], re.I)
         self.placeholder = re.compile(p.get("placeholder", r"(?!)"), re.I)
@@ -161,7 +162,8 @@ class Engine:
 
     def aggregator(self) -> NoteAggregator:
         """A fresh fold of sentence facts into note facts (one per live dictation)."""
-        return NoteAggregator(encounter_priority=self.encounter_priority, dynamic=self.dynamic,
+        return NoteAggregator(encounter_priority=self.encounter_priority, encounter_default=self.encounter_default,
+                              dynamic=self.dynamic,
                               abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content, placeholder=self.placeholder,
                               level_regions=self.lexicons.patterns["level_regions"],
                               roles=self.lexicons.section_roles,

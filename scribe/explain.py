@@ -84,6 +84,9 @@ class Explainer:
             best = max(terms, key=lambda t: fuzz.ratio(said, t), default=None)
             trace.update(mechanism="fuzzy spelling match to a concept term (rapidfuzz ratio)", entry=ind.concept,
                          term=best, score=round(fuzz.ratio(said, best), 1) if best else None, threshold=self.cutoff)
+        elif ind.match == "coordinated":
+            trace.update(mechanism="coordination: a condition word shared by coordinated sites or modifiers "
+                                   "(\"neck and low back pain\")", entry=ind.concept)
         elif ind.match == "abbreviation":
             trace.update(mechanism="abbreviation defined in the note (scispaCy detector)", entry=ind.concept)
         else:

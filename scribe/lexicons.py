@@ -23,6 +23,7 @@ from .errors import LexiconError
 
 ID_RE = r"^[A-Z]{3}-\d{3}$"
 CATEGORIES = ("negated", "possible", "historical", "hypothetical", "family", "terminate", "terminate_historical",
+              "terminate_listed",
               "pseudo")
 
 

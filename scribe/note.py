@@ -124,8 +124,10 @@ class NoteAggregator:
 
     def __init__(self, *, encounter_priority: list[str], dynamic: frozenset[str], abbreviation_concept,
                  empty_content, placeholder, level_regions: dict[str, str], roles: dict[str, frozenset[str]],
-                 title_only_regions: frozenset[str], imaging_finding, region_folds=()):
+                 title_only_regions: frozenset[str], imaging_finding, region_folds=(),
+                 encounter_default: str | None = None):
         self.encounter_priority = encounter_priority
+        self.encounter_default = encounter_default
         self.dynamic = dynamic
         self.abbreviation_concept = abbreviation_concept
         self.empty_content = empty_content
@@ -465,10 +467,8 @@ class NoteAggregator:
             # a clinic note (a visit, an exam, an assessment, a plan) that reports its own films: the
             # signing author ordered them (contract 1.1: clinic notes with an in-office read)
             note.ordering_evidence = list(self.today_evidence[:1]) or list(note.view_evidence[:1])
-        for cue in self.encounter_priority:
-            if cue in self.encounter_cues:
-                note.encounter = cue
-                break
+        note.encounter = next((cue for cue in self.encounter_priority if cue in self.encounter_cues),
+                              self.encounter_default)
         note.earlier_levels = list(self.earlier_levels)
         note.first_level = self.first_level
         note.claudication = self.claudication

@@ -154,7 +154,7 @@ class Indication:
     concept: str
     section: str
     icd10: tuple[CodeCandidate, ...] = ()
-    match: str = "exact"  # exact | fuzzy | abbreviation
+    match: str = "exact"  # exact | fuzzy | pattern | coordinated | abbreviation | codeset
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self._dict)  # a copy: callers may change it

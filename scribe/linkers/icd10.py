@@ -221,9 +221,16 @@ class AxisLexicon:
     (several when values share a phrase, e.g. T5 and T6: "t5-t6 vertebra"). Axis
     order in the file is priority order when several children are "unspecified"."""
 
-    def __init__(self, axes: dict[str, dict[str, list[str]]], sources: dict[str, str] | None = None):
+    def __init__(self, axes: dict[str, dict[str, list[str]]], sources: dict[str, str] | None = None,
+                 note_cues: dict[str, dict[str, list[str]]] | None = None):
         self.axes = axes
         self.sources = sources or {}
+        # the words a note uses for an axis value: one pattern per axis, longest phrase first
+        self.note_cues: dict[str, tuple[re.Pattern[str], dict[str, str]]] = {}
+        for axis, cues in (note_cues or {}).items():
+            value_of = {phrase: value for value, phrases in cues.items() for phrase in phrases}
+            alternatives = "|".join(re.escape(p) for p in sorted(value_of, key=lambda p: (-len(p), p)))
+            self.note_cues[axis] = (re.compile(rf"(?<![a-z0-9-])(?:{alternatives})(?![a-z0-9-])"), value_of)
         by_phrase: dict[str, set[Label]] = {}
         for axis, values in axes.items():
             for value, phrases in values.items():
@@ -242,19 +249,37 @@ class AxisLexicon:
             raise LexiconError(f"{path.name}: {exc}") from None
         axes: dict[str, dict[str, list[str]]] = {}
         sources: dict[str, str] = {}
+        note_cues: dict[str, dict[str, list[str]]] = {}
         for axis, entry in (doc.get("axes") or {}).items() if isinstance(doc, dict) else ():
             values = entry.get("values") if isinstance(entry, dict) else None
             if not isinstance(values, dict) or not values:
                 raise LexiconError(f"{path.name}: axis {axis!r} needs a non-empty 'values' object")
-            for value, phrases in values.items():
-                if (not isinstance(phrases, list) or not phrases
-                        or not all(isinstance(p, str) and p.strip() and p == p.lower() for p in phrases)):
-                    raise LexiconError(f"{path.name}: {axis}.{value} must be a non-empty list of lower-case phrases")
+            _check_phrases(path, axis, values)
+            cues = entry.get("note_cues", {})
+            if not isinstance(cues, dict):
+                raise LexiconError(f"{path.name}: {axis}.note_cues must be an object of value -> phrases")
+            _check_phrases(path, axis + ".note_cues", cues)
+            unknown = set(cues) - set(values)
+            if unknown:
+                raise LexiconError(f"{path.name}: {axis}.note_cues names values the axis does not have: {sorted(unknown)}")
             axes[axis] = values
             sources[axis] = str(entry.get("source", ""))
+            if cues:
+                note_cues[axis] = cues
         if not axes:
             raise LexiconError(f"{path.name}: no 'axes'")
-        return cls(axes, sources)
+        return cls(axes, sources, note_cues)
+
+    def note_value(self, axis: str, clause: str, at: int) -> str | None:
+        """The value of ``axis`` the words of a note's ``clause`` (lower case) give, the cue
+        nearest offset ``at`` (the mention) first."""
+        cues = self.note_cues.get(axis)
+        if cues is None:
+            return None
+        rx, value_of = cues
+        found = [(abs(m.start() - at) if m.start() >= at else max(0, at - m.end()), -len(m.group()), value_of[m.group()])
+                 for m in rx.finditer(clause)]
+        return min(found)[2] if found else None
 
     def _phrases_uncached(self, description: str) -> Counter[str]:
         return Counter(m.group() for m in self._regex.finditer(description.lower()))
@@ -265,6 +290,13 @@ class AxisLexicon:
     def labels(self, description: str) -> set[Label]:
         """All (axis, value) labels the phrases of ``description`` stand for."""
         return {label for phrase in self.phrases(description) for label in self._labels[phrase]}
+
+
+def _check_phrases(path: Path, where: str, values) -> None:
+    for value, phrases in values.items():
+        if (not isinstance(phrases, list) or not phrases
+                or not all(isinstance(p, str) and p.strip() and p == p.lower() for p in phrases)):
+            raise LexiconError(f"{path.name}: {where}.{value} must be a non-empty list of lower-case phrases")
 
 
 def _default_axes_path() -> Path:

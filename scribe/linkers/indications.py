@@ -17,6 +17,21 @@ from ..types import CodeCandidate, Indication
 _PRESENT = frozenset({"present", "possible"})
 _WORDS = re.compile(r"[a-z]+(?:-[a-z]+)?")
 
+_CLAUSE_MARK = re.compile(r"[.;:,()\n]")
+_CLAUSE_END = re.compile(r"[.;:()\n]")      # what follows a condition after a comma still describes it
+
+
+def _clause(text: str, local: tuple[int, int], before: int = 40, after: int = 60) -> tuple[int, int]:
+    """The clause a mention stands in: from the last mark before it (at most ``before``
+    characters back) to the first mark after it (at most ``after`` characters on; a comma
+    does not end it there: "fracture of C7, nondisplaced")."""
+    lo = max(0, local[0] - before)
+    start = max((m.end() for m in _CLAUSE_MARK.finditer(text, lo, local[0])), default=lo)
+    hi = min(len(text), local[1] + after)
+    end = next((m.start() for m in _CLAUSE_END.finditer(text, local[1], hi)), hi)
+    return start, end
+
+
 class IndicationLinker:
     def __init__(self, concepts, codeset, patterns):
         self.family = {k: v for k, v in patterns["icd_region_family"].items() if not k.startswith("_")}
@@ -76,15 +91,28 @@ class IndicationLinker:
                                   encounter, claudication)
         base = self._base(concept.icd, assertion, region)
         cand = self._resolve(base, tuple(sorted(axes.items()))) if base else None
-        return self.with_options(cand) if cand is not None else ()
+        return self.with_options(cand, axes) if cand is not None else ()
 
-    def with_options(self, cand: CodeCandidate) -> tuple[CodeCandidate, ...]:
+    def with_options(self, cand: CodeCandidate, axes: dict[str, str] | None = None) -> tuple[CodeCandidate, ...]:
         """A code, and when it is not billable (the note does not decide a required character) its
-        billable options, ranked below it."""
+        billable options, ranked below it: one per branch the note leaves open, each completed by
+        the documented ``axes`` ("L1 burst fracture", initial: S32.011A and S32.012A)."""
         if cand.score == 1.0:
             return (cand,)
-        options = self.codeset.billable_descendants(cand.code)[:4]
-        return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options)
+        options: list[str] = []
+        if axes:
+            documented = tuple(sorted(axes.items()))
+            children = self.codeset.children(cand.code)
+            # the children that name a documented value (the tie the walk stopped at) come first
+            labels = [self.codeset.axes.labels(self.codeset.description(c) or "") for c in children]
+            shared = set.intersection(*labels) if labels else set()
+            agreeing = [c for c, lb in zip(children, labels) if (lb - shared) & set(documented)]
+            for child in agreeing + [c for c in children if c not in agreeing]:
+                done = self._resolve(child, documented)
+                if done is not None and done.score == 1.0 and done.code not in options:
+                    options.append(done.code)
+        options += [c for c in self.codeset.billable_descendants(cand.code) if c not in options]
+        return (cand,) + tuple(CodeCandidate(c, self.codeset.description(c) or "", 0.4) for c in options[:4])
 
     def by_cause(self, note, facts, spans, context: tuple | None = None) -> None:
         """Re-link the mentions whose code depends on their cause (concept ``causes``), decided by
@@ -121,7 +149,7 @@ class IndicationLinker:
             cand = self._resolve(icd.base_by_cause[cause], tuple(sorted(axes.items())))
             if cand is None:
                 continue
-            out[k] = replace(ind, icd10=self.with_options(cand))
+            out[k] = replace(ind, icd10=self.with_options(cand, axes))
         note.indications = out
 
     def _causal(self, ind):
@@ -183,12 +211,14 @@ class IndicationLinker:
                 (earlier[1] if earlier and earlier[1] else None)
             if vertebra:
                 axes["vertebra"] = vertebra
-        if "fracture_type" in wanted:
-            phrase = f.text[max(0, local[0] - 30):local[1]].lower()
-            if "wedge" in phrase or "compression" in phrase:
-                axes["fracture_type"] = "wedge_compression"
-            elif "burst" in phrase:
-                axes["fracture_type"] = "burst"
+        cued = [axis for axis in wanted if axis in self.codeset.axes.note_cues]
+        if cued:
+            start, end = _clause(f.text, local)
+            clause = f.text[start:end].lower()
+            for axis in cued:
+                value = self.codeset.axes.note_value(axis, clause, local[0] - start)
+                if value is not None:
+                    axes[axis] = value
         if "disc_level" in wanted:
             discs = [lv for lv in f.levels if "-" in lv[0] and lv[0][0] == "C"]
             if discs:

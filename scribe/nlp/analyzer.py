@@ -46,7 +46,8 @@ class SentenceAnalyzer:
         self.concepts = ConceptMatcher(lexicons.concepts, fuzzy_cutoff=fuzzy_cutoff,
                                        extra_vocabulary=tuple(lexicons.patterns.get("fuzzy_vocabulary", ())),
                                        pattern_gates={k.split(":", 1)[1]: v for k, v in gates.items()
-                                                      if k.startswith("concept:")})
+                                                      if k.startswith("concept:")},
+                                       site_words=tuple(lexicons.patterns["icd_region_words"].values()))
         # one keyword pass opens the gates of the report patterns and of the concept scans
         self.extractor = FactExtractor(lexicons.patterns, self.context, extra_gates=self.concepts.gate_keywords(),
                                        roles=RoleFinder(lexicons.roles) if lexicons.roles else None)

@@ -13,7 +13,7 @@ import re
 import threading
 from functools import lru_cache
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -27,13 +27,39 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 _LONG_WORDS = re.compile(r"[a-z]{6,}")
+# the word or two before a coordinator that stands right before a term ("neck and| low back pain"),
+# an aside in parentheses allowed ("mid-back (thoracic) and")
+_COORDINATED = re.compile(r"(?<![\w-])(?P<x>[A-Za-z][A-Za-z-]*(?: [A-Za-z][A-Za-z-]*)?)\s*(?:\([^()]{0,30}\)\s*)?"
+                          r"(?:,?\s+(?:and|or|&|as well as|and/or)\s+|\s*[/&]\s*)$")
+_SITE_PAIR = re.compile(r"(?<![\w-])(?P<x>[A-Za-z][A-Za-z-]* (?P<x1>[A-Za-z][A-Za-z-]*)|[A-Za-z][A-Za-z-]*)"
+                        r"(?:,?\s+(?:and|or|&|and/or)\s+|\s*[/&]\s*)"
+                        r"(?P<y>[A-Za-z][A-Za-z-]*(?: [A-Za-z]+)?)\s+$")
+
+
+class _Site(NamedTuple):
+    """A site word found before a coordinator, shaped like the match ``coordinated`` reads."""
+    s: int
+    e: int
+    text: str
+
+    def start(self, _group: str) -> int:
+        return self.s
+
+    def end(self, _group: str) -> int:
+        return self.e
+
+    def group(self, _group: str) -> str:
+        return self.text
 
 
 class ConceptMatcher:
     def __init__(self, concepts, *, fuzzy_cutoff: float = 90.0, min_fuzzy_len: int = 6,
-                 extra_vocabulary: tuple[str, ...] = (), pattern_gates: Mapping[str, Sequence[str]] | None = None):
+                 extra_vocabulary: tuple[str, ...] = (), pattern_gates: Mapping[str, Sequence[str]] | None = None,
+                 site_words: Sequence[str] = ()):
         """``pattern_gates``: for a concept with regex patterns, keywords one of which any
-        match contains (the patterns run only on sentences holding one)."""
+        match contains (the patterns run only on sentences holding one). ``site_words``:
+        patterns of the words that name a site of the spine (coordinated sites share a condition)."""
+        self._site = re.compile("|".join(f"(?:{p})" for p in site_words)) if site_words else None
         self.patterns: list[tuple[str, CaseFree]] = []
         self.term_concept: dict[str, str] = {}
         words: set[str] = set(w.lower() for w in extra_vocabulary)
@@ -165,7 +191,56 @@ class ConceptMatcher:
             if gate in gates or gate not in self._gate_keywords:
                 for m in rx.finditer(text):
                     found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
-        return _longest_first(found)
+        return self.coordinated(text, _longest_first(found))
+
+    def coordinated(self, text: str, found: list[Mention]) -> list[Mention]:
+        """``found`` plus the conditions a coordination shares out: in "neck and low back pain"
+        the head of the term "low back pain" also completes "neck" ("neck pain"). The word or two
+        before the coordinator, followed by the term's words less one or more of its leading
+        words, must be a lexicon term; the new mention spans those words (its evidence), and no
+        other mention may hold them."""
+        extra: list[Mention] = []
+        for m in found:
+            if m.match == "pattern":
+                continue
+            said = " ".join(text[m.start:m.end].lower().split())
+            words = said.split(" ")
+            head = _COORDINATED.search(text, max(0, m.start - 60), m.start)
+            if head is None:
+                head = self._site_pair(text, m.start)
+                if head is None:
+                    continue
+                concept = m.concept        # "cervical and lumbar| radiculopathy": the site is an axis
+            else:
+                concept = None
+            start, end = head.start("x"), head.end("x")
+            if any(o.start < end and start < o.end for o in found + extra):
+                continue
+            x = head.group("x").lower().split()
+            if concept is not None:
+                extra.append(Mention(concept, start, end, "present", "coordinated"))
+                continue
+            for first in (x[-2:], x[-1:]) if len(x) > 1 else (x,):
+                concept = next((self.term_concept[t] for k in range(1, len(words))
+                                if (t := " ".join(first + words[k:])) in self.term_concept), None)
+                if concept is not None:
+                    x_start = end - len(" ".join(first)) if len(first) < len(x) else start
+                    extra.append(Mention(concept, x_start, end, "present", "coordinated"))
+                    break
+        return sorted(found + extra, key=lambda m: m.start) if extra else found
+
+    def _site_pair(self, text: str, at: int) -> _Site | None:
+        """ "X and Y " right before ``at`` where X and Y are both site words (whose region the
+        link takes from the words nearest the mention): the match, its group ``x`` being X."""
+        if self._site is None:
+            return None
+        before = _SITE_PAIR.search(text, max(0, at - 60), at)
+        if before is None or not self._site.fullmatch(before.group("y").lower()):
+            return None
+        for x in ("x", "x1"):
+            if before.group(x) and self._site.fullmatch(before.group(x).lower()):
+                return _Site(before.start(x), before.end(x), before.group(x))
+        return None
 
     def normalize(self, doc: Doc, text: str, corrections=None) -> list[tuple[int, int]]:
         """Set corrected norms on the doc; returns the char spans that were corrected."""
@@ -196,7 +271,7 @@ class ConceptMatcher:
         for concept, rx in self.patterns:
             for m in rx.finditer(text):
                 found.append(Mention(concept, m.start(), m.end(), "present", "pattern"))
-        return _longest_first(found)
+        return self.coordinated(text, _longest_first(found))
 
     def concept_of(self, phrase: str) -> str | None:
         """The concept a long form names: a lexicon term, or a phrase ending in one

@@ -29,7 +29,9 @@ class Trigger(NamedTuple):
 
 # triggers that end a scope instead of asserting; "terminate_historical" ends only a history
 # scope ("history of breast cancer, new low back pain"), not a negation ("no new fracture")
-NOT_ASSERTING = frozenset({"terminate", "terminate_historical", "pseudo"})
+# "terminate_listed" ends a scope only as the first word of a new list item ("no fracture, mild
+# spondylosis": the degree word asserts a finding of its own)
+NOT_ASSERTING = frozenset({"terminate", "terminate_historical", "terminate_listed", "pseudo"})
 
 
 class ContextAnnotator:
@@ -98,6 +100,8 @@ class ContextAnnotator:
                 continue
             if other.category == "terminate" or (other.category == "terminate_historical" and
                                                  trig.category == "historical"):
+                return False
+            if other.category == "terminate_listed" and text[a:other.start].rstrip().endswith(","):
                 return False
             if other.category in DECISIVE and other.category != trig.category and trig.category in DECISIVE:
                 return False

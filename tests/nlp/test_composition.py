@@ -1,0 +1,66 @@
+"""Conditions composed from their parts: a coordination shares a condition out, the words said
+with a fracture pick its Tabular branch, a list item after a negation asserts its own finding."""
+import pytest
+
+
+def links(check, text, cpt="72100"):
+    return {(i["icd10"][0]["code"] if i["icd10"] else None, i["assertion"]) for i in check(text, cpt=[cpt])["indications"]}
+
+
+@pytest.mark.parametrize("text,wanted", [
+    ("Reason: sore neck and lower back pain since the crash.", {("M54.2", "present"), ("M54.50", "present")}),
+    ("Reason: low back and neck pain for a month.", {("M54.2", "present"), ("M54.50", "present")}),
+    ("Denies neck or low back pain.", {("M54.2", "negated"), ("M54.50", "negated")}),
+    ("Reason: neck/upper back pain after lifting.", {("M54.2", "present"), ("M54.6", "present")}),
+    ("Known cervical and lumbar radiculopathy.", {("M54.12", "present"), ("M54.16", "present")}),
+])
+def test_a_coordination_shares_the_condition_out(check, text, wanted):
+    assert wanted <= links(check, text)
+
+
+def test_a_coordinated_symptom_is_not_made_into_a_pain(check):
+    found = check("Reason: nausea and low back pain.", cpt=["72100"])["indications"]
+    assert [i["text"] for i in found if i["match"] == "coordinated"] == []
+
+
+@pytest.mark.parametrize("text,code", [
+    ("CT neck. Impression: undisplaced fracture of the left C5 lamina.", "S12.491A"),
+    ("Impression: T12 stable burst fracture, fall from a roof.", "S22.081A"),
+    ("Impression: unstable burst fracture of L2 after a motorcycle crash.", "S32.022A"),
+    ("Impression: fracture of the left L2 transverse process after a kick.", "S32.028A"),
+    ("Impression: C6 spinous process fracture, non-displaced.", "S12.591A"),
+    ("Impression: T9 wedge compression fracture after a fall.", "S22.070A"),
+])
+def test_the_words_said_with_a_fracture_choose_its_branch(check, text, code):
+    assert (code, "present") in links(check, text, "72125" if "C" in text.split("fracture")[0] else "72100")
+
+
+def test_a_stress_fracture_of_a_vertebra_is_a_fatigue_fracture(check):
+    found = links(check, "Impression: stress fracture of the right L5 pars interarticularis in a young gymnast.", "72148")
+    assert ("M48.46XA", "present") in found
+
+
+def test_a_fracture_under_evaluation_is_an_initial_encounter(check):
+    # nothing says healing, follow-up or sequela: the study evaluates the fracture (7th character A)
+    assert ("S32.040A", "present") in links(check, "Findings: known L4 compression fracture, no retropulsion.")
+    assert ("S32.040D", "present") in links(check, "Findings: L4 compression fracture, interval healing.")
+
+
+def test_an_open_branch_lists_the_tied_children_first(check):
+    fracture = next(i for i in check("Reason: L3 burst fracture.", cpt=["72100"])["indications"]
+                    if i["concept"] == "vertebral_fracture")
+    codes = [c["code"] for c in fracture["icd10"]]
+    assert codes[0] == "S32.03" and codes[1:3] == ["S32.031A", "S32.032A"]
+
+
+@pytest.mark.parametrize("text,negated,present", [
+    ("No acute fracture, moderate multilevel spondylosis.", "vertebral_fracture", "spondylosis"),
+    ("No fracture or listhesis, mild degenerative disc disease at L4-L5.", "spondylolisthesis", "disc_degeneration"),
+    # without a degree word the list stays under the negation
+    ("No fracture, subluxation or spondylolisthesis.", "spondylolisthesis", None),
+])
+def test_a_degree_word_after_a_negated_list_item_asserts(check, text, negated, present):
+    found = {i["concept"]: i["assertion"] for i in check(text, cpt=["72100"])["indications"]}
+    assert found[negated] == "negated"
+    if present:
+        assert found[present] == "present"
