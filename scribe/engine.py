@@ -299,7 +299,8 @@ class Engine:
             return code
         local = (match.start, match.end)
         same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
-        axes, _ = self.linker._axes(("region", "laterality"), f, local, same, None, None, None, None, "without")
+        axes, _ = self.linker._axes(("region", "laterality", "displacement"), f, local, same, None, None, None, None,
+                                    "without")
         if not axes:
             return code
         try:

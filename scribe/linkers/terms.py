@@ -188,7 +188,8 @@ class TermIndex:
                     break
                 if not tw:
                     continue            # a stop word: a term neither starts nor ends on one
-                content += 1
+                if optional.isdisjoint(tw):      # a modifier the Tabular does not index is not counted
+                    content += 1
                 if content > norm.max_words:
                     break
                 words.update(tw)
@@ -208,7 +209,9 @@ class TermIndex:
         chosen: list[TermMatch] = []
         for t in found:                      # in order of start
             if chosen and t.start < chosen[-1].end:
-                if t.end - t.start > chosen[-1].end - chosen[-1].start:
+                last = chosen[-1]
+                # longer wins; so does the same term without the note's leading modifier, said exactly
+                if t.end - t.start > last.end - last.start or (t.exact and not last.exact and t.end == last.end):
                     chosen[-1] = t
                 continue
             chosen.append(t)

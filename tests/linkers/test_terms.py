@@ -97,3 +97,15 @@ def test_an_osteoporotic_fracture_links_to_the_pathological_fracture_code(check)
     r = check(REPORT.format(reason="osteoporotic compression fracture of L1 after a fall from standing"), cpt=["72148"])
     codes = {c["code"] for i in r["indications"] for c in i["icd10"]}
     assert codes & {"M80.08XA", "M80.08"}, r["indications"]
+
+
+@pytest.mark.parametrize("reason, code", [
+    # a fracture not said to be nondisplaced is coded displaced (Guidelines I.C.19.c.1)
+    ("left ischial tuberosity avulsion fracture", "S32.612A"),
+    ("displaced right AIIS avulsion fracture", "S32.311A"),
+    # a modifier the Tabular does not index neither blocks nor counts against a long term
+    ("acute nondisplaced right iliac crest avulsion fracture", "S32.314A"),
+    ("acute nondisplaced type II odontoid fracture", "S12.112A"),
+])
+def test_a_pelvic_or_dens_fracture_links_to_its_own_code(check, reason, code):
+    assert code in {c for _, c, _ in linked(check, reason)}, linked(check, reason)
