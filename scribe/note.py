@@ -136,6 +136,7 @@ class NoteAggregator:
         self.no_findings = roles["no_findings"]
         self.reason_roles = roles["reason"]
         self.read_opens_in = roles.get("read_opens_in", frozenset())
+        self.described_read_opens_in = roles.get("described_read_opens_in", frozenset())
         self.future_sections = roles.get("future", frozenset())
         self.exam_sections = roles.get("examination", frozenset())
         self.ordered_sections = roles.get("ordered", frozenset())
@@ -241,10 +242,14 @@ class NoteAggregator:
                 and not f.comparison:
             # a new line after the comparison that lists projections describes this study's images
             current = "findings"
-        if header is None and span.starts_line and current in self.read_opens_in and f.imaging_noun and \
-                (f.view_counts or f.projections):
+        listed = bool(f.view_counts or f.projections)
+        described = f.finding_vocab and (listed or ":" in f.text.rstrip()[:-1])
+        if header is None and span.starts_line and f.imaging_noun and (
+                (current in self.read_opens_in and (listed or described))
+                or (current in self.described_read_opens_in and described)):
             # an office note's line that reports the films ("XR L-spine 2 views (AP/lat) done in office
-            # today") opens the imaging read, though it has no header
+            # today", "X-rays taken here, reviewed: alignment normal") opens the imaging read, though it
+            # has no header; after a diagnosis only when it says what they show
             current = "imaging"
         self.current = current
         if current not in SINGLE_LINE:

@@ -30,6 +30,13 @@ SIGN = "\nReferred by Dr. Odile Brandt.\nElectronically signed by Ren Takeda, MD
     pytest.param("72100", "Spine clinic consult.\nDx: right L5 radiculopathy.\nRadiographs taken here today:\n"
                  "- Lumbar spine AP and lateral: preserved alignment, mild L4-5 disc narrowing.\nNo earlier films.\n"
                  "Imaging impression: mild L4-5 degeneration.", id="a line announcing the images heads their read"),
+    pytest.param("72100", "Sports medicine visit.\nS: rower, two weeks of low back ache after ergometer tests.\n"
+                 "O: tender right paraspinals, neuro intact.\nX-rays of the low back taken in clinic, looked at with him: "
+                 "disc heights fine, alignment normal, no pars break.\nImp: normal lumbar films.",
+                 id="a line reporting the films inside the exam reads them"),
+    pytest.param("72040", "Clinic note.\nDiagnosis: neck strain after a tackle.\n"
+                 "C-spine films here today (AP, lateral, odontoid): lordosis kept, no fracture, dens intact.\n"
+                 "Impression: normal cervical films.", id="a line reporting the films after a diagnosis reads them"),
 ])
 def test_findings_under_an_unusual_head_are_findings(engine, cpt, text):
     assert "FINDINGS_MISSING" not in gaps(engine, text + SIGN, cpt)

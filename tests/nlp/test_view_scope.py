@@ -17,6 +17,8 @@ def views(engine, text, cpt="72120"):
     ("Lateral flexion/extension films obtained.", (2, ["extension", "flexion"])),
     ("Flex/ext laterals today.", (2, ["extension", "flexion"])),
     ("AP and lateral views, then flexion and extension laterals.", (4, ["extension", "flexion"])),
+    # a word after the projection that only begins like an anatomical one ("to" in "today") is no anatomy
+    ("Thoracic spine AP and lateral today.", (2, [])),
 ])
 def test_a_position_pair_is_two_views_however_it_is_joined(engine, text, want):
     assert views(engine, text) == want
