@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 _LONG_WORDS = re.compile(r"[a-z]{6,}")
+_SPACE_RUN = "[ \\t]+"          # what trie_pattern makes of a space with flexible_space
+_TERM_SPACE = r"(?:[ \t]*\([^()\n]{1,30}\)[ \t]*|[ \t]+|-)"
+_ASIDE_OR_SPACE = re.compile(r"\s*\([^()]*\)\s*|[\s-]+")
+
+
+def _loose(term: str) -> str:
+    """A term with its asides dropped and its spaces and hyphens made one space."""
+    return _ASIDE_OR_SPACE.sub(" ", term.lower()).strip()
 # the word or two before a coordinator that stands right before a term ("neck and| low back pain"),
 # an aside in parentheses allowed ("mid-back (thoracic) and")
 _COORDINATED = re.compile(r"(?<![\w-])(?P<x>[A-Za-z][A-Za-z-]*(?: [A-Za-z][A-Za-z-]*)?)\s*(?:\([^()]{0,30}\)\s*)?"
@@ -78,8 +86,10 @@ class ConceptMatcher:
         # sentences holding one; a concept's patterns only on sentences holding its keywords
         self._gate_keywords = {"terms": sorted({max(t.split(), key=len) for t in self.term_concept})}
         self._gate_keywords.update({"concept:" + c: list(words) for c, words in (pattern_gates or {}).items()})
-        self.term_regex = CaseFree(
-            rf"(?<![\w])(?:{trie_pattern(sorted(self.term_concept), flexible_space=True)})(?![\w])")
+        self._loose_concept = {_loose(t): c for t, c in self.term_concept.items()}
+        # a space of a term may be said as a hyphen or hold a short aside in parentheses
+        terms = trie_pattern(sorted(self.term_concept), flexible_space=True).replace(_SPACE_RUN, _TERM_SPACE)
+        self.term_regex = CaseFree(rf"(?<![\w])(?:{terms})(?![\w])")
         self._by_prefix: dict[str, list[str]] = {}
         for w in self.keywords:
             self._by_prefix.setdefault(w[:3], []).append(w)
@@ -91,6 +101,14 @@ class ConceptMatcher:
         self.min_fuzzy_len = min_fuzzy_len
         self._fix = lru_cache(maxsize=65536)(self._fix_uncached)
         self._no_fix: set[str] = set()   # words already found to be no slip (most words of a note)
+
+    def _concept_said(self, said: str) -> str:
+        """The concept of a term as the term scan found it: its spaces may be runs of spaces, a
+        hyphen ("mid-back pain") or hold an aside ("mid-back (thoracic) pain")."""
+        concept = self.term_concept.get(" ".join(said.split()))
+        if concept is None:
+            concept = self._loose_concept[_loose(said)]
+        return concept
 
     @property
     def split_regex(self) -> re.Pattern[str] | None:
@@ -181,10 +199,10 @@ class ConceptMatcher:
             fixed, edits = _apply(text, single)
             for m in self.term_regex.finditer(fixed):
                 kind = "fuzzy" if any(fs < m.end() and fe > m.start() for fs, fe, _, _ in edits) else "exact"
-                found.append(Mention(self.term_concept[" ".join(m.group(0).split())], _back(m.start(), edits, False),
+                found.append(Mention(self._concept_said(m.group(0)), _back(m.start(), edits, False),
                                      _back(m.end(), edits, True), "present", kind))
         elif "terms" in gates:
-            found = [Mention(self.term_concept[" ".join(m.group(0).split())], m.start(), m.end(), "present", "exact")
+            found = [Mention(self._concept_said(m.group(0)), m.start(), m.end(), "present", "exact")
                      for m in self.term_regex.finditer(text)]
         for concept, rx in self.patterns:
             gate = "concept:" + concept
@@ -281,7 +299,7 @@ class ConceptMatcher:
         if concept is None:
             found = [m for m in self.term_regex.finditer(key) if m.end() == len(key)]
             if found:
-                concept = self.term_concept[" ".join(found[-1].group(0).split())]
+                concept = self._concept_said(found[-1].group(0))
         return concept
 
 

@@ -64,3 +64,14 @@ def test_a_degree_word_after_a_negated_list_item_asserts(check, text, negated, p
     assert found[negated] == "negated"
     if present:
         assert found[present] == "present"
+
+
+def test_a_status_after_spine_surgery_other_than_fusion_is_coded(check):
+    found = links(check, "History: status post right L5-S1 hemilaminotomy in 2023, new left leg pain.", "72148")
+    assert ("Z98.890", "present") in found
+
+
+@pytest.mark.parametrize("said", ["low-back pain", "low back (lumbar) pain", "neck and mid-back (thoracic) pain"])
+def test_a_term_said_with_a_hyphen_or_an_aside_is_the_term(check, said):
+    codes = {c for c, _ in links(check, f"History: {said} for three weeks.")}
+    assert ("M54.50" in codes) or ("M54.6" in codes and "M54.2" in codes)
