@@ -80,8 +80,12 @@ class EhrRuntime:
     """What the EHR routes share: the configuration, the JWT verifier, SMART state."""
 
     def __init__(self, config: EhrConfig):
+        import httpx
+
         self.config = config
-        self.auth = CdsAuthenticator(config)
+        # one client (connection pool, TLS context) for every outbound call: JWKS, FHIR, SMART
+        self.http = httpx.AsyncClient(timeout=config.fhir_timeout_seconds, follow_redirects=False)
+        self.auth = CdsAuthenticator(config, self.http)
         from .smart import SmartState
 
         self.smart = SmartState()
@@ -193,7 +197,7 @@ class OrderCall:
             token = auth.get("access_token") if isinstance(auth, dict) else None
             self._client = fhir.FhirClient(server, token if isinstance(token, str) else None,
                                            timeout=rt.config.fhir_timeout_seconds,
-                                           max_bytes=rt.config.max_attachment_bytes + 64 * 1024)
+                                           max_bytes=rt.config.max_attachment_bytes + 64 * 1024, http=rt.http)
 
     # -- gathering -------------------------------------------------------------------------
     def _token(self, template: str, draft_ids: list[str]) -> str | None:
@@ -391,6 +395,9 @@ class OrderCall:
                        "appContext": json.dumps({"serviceRequest": [f"ServiceRequest/{o.resource.get('id')}"
                                                                      for o in orders if o.resource.get("id")]})}],
         }
+        out["extension"] = {"org.scribe.gap": {k: v for k, v in (("code", gap.code), ("rule_id", rule),
+                                                                 ("cpt", gap.cpt), ("icd10", gap.icd10),
+                                                                 ("line", gap.line)) if v is not None}}
         if suggestions:
             out["suggestions"] = suggestions
             out["selectionBehavior"] = "at-most-one"

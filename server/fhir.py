@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -201,8 +202,10 @@ def _charset(content_type: str | None) -> str:
 class FhirClient:
     """GETs against one FHIR server with a bearer token; JSON in, FhirError on any failure."""
 
-    def __init__(self, base: str, token: str | None, *, timeout: float = 5.0, max_bytes: int = 4 * 1024 * 1024):
+    def __init__(self, base: str, token: str | None, *, timeout: float = 5.0, max_bytes: int = 4 * 1024 * 1024,
+                 http: httpx.AsyncClient | None = None):
         self.base = base.rstrip("/")
+        self.http = http
         self.headers = {"Accept": "application/fhir+json, application/json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
@@ -228,8 +231,10 @@ class FhirClient:
         if not url.startswith(self.base + "/"):
             raise FhirError("a referenced URL outside the FHIR server is not fetched")
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
-                async with client.stream("GET", url, headers=self.headers) as response:
+            async with contextlib.AsyncExitStack() as stack:
+                client = self.http or await stack.enter_async_context(
+                    httpx.AsyncClient(timeout=self.timeout, follow_redirects=False))
+                async with client.stream("GET", url, headers=self.headers, timeout=self.timeout) as response:
                     if response.status_code != 200:
                         raise FhirError(f"the FHIR server answered {response.status_code} for "
                                         f"{path.split('?')[0]}")

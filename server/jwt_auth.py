@@ -58,9 +58,10 @@ class CdsCaller:
 class JwksCache:
     """JWK Sets by URL, kept ``JWKS_TTL`` seconds; refetched once for an unknown kid."""
 
-    def __init__(self, timeout: float = 5.0):
+    def __init__(self, timeout: float = 5.0, http: httpx.AsyncClient | None = None):
         self._sets: dict[str, tuple[float, KeySet]] = {}
         self._timeout = timeout
+        self.http = http
 
     async def get(self, url: str, kid: str | None) -> KeySet:
         hit = self._sets.get(url)
@@ -68,8 +69,11 @@ class JwksCache:
         if hit and now - hit[0] < JWKS_TTL and (kid is None or _has_kid(hit[1], kid)):
             return hit[1]
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
-                response = await client.get(url, headers={"Accept": "application/json"})
+            if self.http is not None:
+                response = await self.http.get(url, headers={"Accept": "application/json"}, timeout=self._timeout)
+            else:
+                async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
+                    response = await client.get(url, headers={"Accept": "application/json"})
             response.raise_for_status()
             key_set = KeySet.import_key_set(response.json())
         except (httpx.HTTPError, ValueError, JoseError) as exc:
@@ -102,9 +106,9 @@ class ReplayCache:
 
 
 class CdsAuthenticator:
-    def __init__(self, config: EhrConfig):
+    def __init__(self, config: EhrConfig, http: httpx.AsyncClient | None = None):
         self.config = config
-        self.jwks = JwksCache(config.fhir_timeout_seconds)
+        self.jwks = JwksCache(config.fhir_timeout_seconds, http)
         self.replay = ReplayCache()
 
     async def verify(self, authorization: str | None, audience: str) -> CdsCaller:
