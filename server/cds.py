@@ -43,8 +43,6 @@ ORDER_TIME = ("INDICATION_NOT_SPECIFIC", "DX_NOT_SUPPORTING", "DX_UNCERTAIN_AS_C
 INDICATOR = {"error": "critical", "warning": "warning", "info": "info"}
 ICD_IN_TEXT = re.compile(r"\b([A-TV-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?)\b")
 REASONS_EXT = "org.scribe.reasons"
-UNPAIRED_REGIONS = frozenset({"cervical", "thoracic", "thoracolumbar", "lumbosacral", "sacrum_coccyx", "sacroiliac",
-                              "pelvis", "entire_spine", "spine", "any"})
 PREFETCH = {
     "serviceRequests": "ServiceRequest?_id={{context.draftOrders.ServiceRequest.id}}",
     "conditions": "Condition?patient={{context.patientId}}&clinical-status=active",
@@ -346,20 +344,10 @@ class OrderCall:
         if text is None:
             self.reasons.append("no note and no reason on the order: nothing to check the codes against")
             return []
-        from scribe import Encounter, InputError
-        from scribe.types import Line
+        from scribe import InputError
 
-        laterality = set(getattr(self._engine, "laterality", ()))
-        lines = []
-        for order in orders:
-            mods = fhir.modifiers_of(order.resource)
-            side = fhir.side_of(order.resource)
-            if side and side in laterality and not (set(mods) & laterality) and self._takes_side(order.cpt[0]):
-                mods.append(side)
-            lines.append(Line(order.cpt[0], tuple(dict.fromkeys(mods))))
-        icd10 = tuple(dict.fromkeys(code for o in orders for code, _ in o.icd10))
-        provider = next((fhir.provider_of(o.resource) for o in orders if fhir.provider_of(o.resource)), None)
-        encounter = Encounter(lines=tuple(lines), icd10=icd10, site=site or "office", provider=provider)
+        encounter = fhir.order_encounter(self._engine, [(o.resource, o.cpt[0], [c for c, _ in o.icd10]) for o in orders],
+                                         site)
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self.request.app.state.executor, self._engine.check, text, encounter)
@@ -370,11 +358,6 @@ class OrderCall:
         cards = [self.card(g, orders, result.supported_cpt, text) for g in gaps]
         await asyncio.to_thread(self._record, gaps, cards)
         return cards
-
-    def _takes_side(self, cpt: str) -> bool:
-        """Whether a code's body part is paired (its line takes RT/LT/50): not spine, pelvis, sacrum."""
-        spec = self._engine.cpt.get(cpt)
-        return spec is not None and spec.region not in UNPAIRED_REGIONS
 
     def card(self, gap, orders: list[Order], supported: list[str], text: str) -> dict:
         rule = gap.rule_id

@@ -39,9 +39,12 @@ SNOMED = "http://snomed.info/sct"
 SIDES = {"24028007": "RT", "7771000": "LT", "51440002": "50"}
 SIDE_WORDS = ((re.compile(r"\b(bilateral|both)\b", re.I), "50"), (re.compile(r"\bright\b", re.I), "RT"),
               (re.compile(r"\bleft\b", re.I), "LT"))
+UNPAIRED_REGIONS = frozenset({"cervical", "thoracic", "thoracolumbar", "lumbosacral", "sacrum_coccyx", "sacroiliac",
+                              "pelvis", "entire_spine", "spine", "any"})      # codes that take no RT/LT/50
 OFFICE_CLASSES = frozenset({"AMB", "VR", "HH"})
 TEXT_TYPES = ("text/plain", "text/markdown")
-SUPPORTED = ("Bundle", "ServiceRequest", "Condition", "DocumentReference", "Encounter", "Practitioner", "Patient", "Binary")
+SUPPORTED = ("Bundle", "ServiceRequest", "Condition", "DocumentReference", "Encounter", "Practitioner", "Patient", "Binary",
+             "DetectedIssue")
 
 
 class FhirError(Exception):
@@ -152,6 +155,28 @@ def concept_text(concept: Any) -> str | None:
 def is_uncertain(condition: dict) -> bool:
     return any(c.get("code") in ("provisional", "differential", "unconfirmed")
                for c in codings(condition.get("verificationStatus")))
+
+
+def order_encounter(engine, orders: list[tuple[dict, str, list[str]]], site: str | None):
+    """The engine's Encounter for imaging orders given as (ServiceRequest, its CPT, its ICD-10-CM
+    codes): one claim line per order with its modifiers, and the side of ``bodySite`` as RT/LT/50
+    on a paired body part's line that carries none."""
+    from scribe import Encounter
+    from scribe.types import Line
+
+    laterality = set(getattr(engine, "laterality", ()))
+    lines = []
+    for sr, cpt, _ in orders:
+        mods = modifiers_of(sr)
+        side = side_of(sr)
+        spec = engine.cpt.get(cpt)
+        if side and side in laterality and not set(mods) & laterality and spec is not None \
+                and spec.region not in UNPAIRED_REGIONS:
+            mods.append(side)
+        lines.append(Line(cpt, tuple(dict.fromkeys(mods))))
+    icd10 = tuple(dict.fromkeys(code for _, _, codes in orders for code in codes))
+    provider = next((provider_of(sr) for sr, _, _ in orders if provider_of(sr)), None)
+    return Encounter(lines=tuple(lines), icd10=icd10, site=site or "office", provider=provider)
 
 
 @dataclass

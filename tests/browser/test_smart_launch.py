@@ -1,12 +1,13 @@
 """The EHR launch in chromium: the EHR double's order page, a click on 'Open scribe', the
-authorization server's redirects, and scribe's sidebar showing the order's codes."""
+authorization server's redirects, and scribe's sidebar showing the order's codes (the EHR
+double and its `scribe serve` are those of tests/ehr)."""
 from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
 
-from ..browser.conftest import browser  # noqa: F401 - the session's chromium
-from .cases import condition, encounter, service_request
+from ..ehr.cases import condition, encounter, service_request
+from ..ehr.conftest import double, ehr_pair, scribe  # noqa: F401 - the EHR double and its scribe
 
 pytestmark = pytest.mark.browser
 
