@@ -80,7 +80,8 @@ def main() -> int:
                     if i >= 20:                       # warm-up excluded
                         times.append(elapsed)
                 cards = len(r.json()["cards"])
-                print(f"order-sign {label}: {args.calls} calls, {cards} cards each: p50 {statistics.median(times):.1f} ms, "
+                print(f"order-sign {label}: {args.calls} calls, {cards} cards each: "
+                      f"p50 {statistics.median(times):.1f} ms, "
                       f"p99 {pct(times, 99):.1f} ms, max {max(times):.1f} ms")
     finally:
         scribe.stop()

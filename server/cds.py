@@ -346,8 +346,8 @@ class OrderCall:
             return []
         from scribe import InputError
 
-        encounter = fhir.order_encounter(self._engine, [(o.resource, o.cpt[0], [c for c, _ in o.icd10]) for o in orders],
-                                         site)
+        given = [(o.resource, o.cpt[0], [c for c, _ in o.icd10]) for o in orders]
+        encounter = fhir.order_encounter(self._engine, given, site)
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self.request.app.state.executor, self._engine.check, text, encounter)
@@ -411,8 +411,9 @@ class OrderCall:
                         continue
                     out.append({"label": f"Keep {keep.cpt[0]}, remove the {drop.cpt[0]} order",
                                 "uuid": str(uuid.uuid4()), "isRecommended": bool(keep_first),
-                                "actions": [{"type": "delete", "description": f"Remove the draft order for "
-                                             f"{drop.cpt[0]}", "resourceId": [f"ServiceRequest/{drop.resource['id']}"]}]})
+                                "actions": [{"type": "delete",
+                                             "description": f"Remove the draft order for {drop.cpt[0]}",
+                                             "resourceId": [f"ServiceRequest/{drop.resource['id']}"]}]})
         elif gap.code in ("DX_NOT_SUPPORTING", "INDICATION_NOT_SPECIFIC") and gap.cpt and supported \
                 and gap.cpt not in supported:
             for order in orders:

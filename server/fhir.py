@@ -43,8 +43,8 @@ UNPAIRED_REGIONS = frozenset({"cervical", "thoracic", "thoracolumbar", "lumbosac
                               "pelvis", "entire_spine", "spine", "any"})      # codes that take no RT/LT/50
 OFFICE_CLASSES = frozenset({"AMB", "VR", "HH"})
 TEXT_TYPES = ("text/plain", "text/markdown")
-SUPPORTED = ("Bundle", "ServiceRequest", "Condition", "DocumentReference", "Encounter", "Practitioner", "Patient", "Binary",
-             "DetectedIssue")
+SUPPORTED = ("Bundle", "ServiceRequest", "Condition", "DocumentReference", "Encounter", "Practitioner", "Patient",
+             "Binary", "DetectedIssue")
 
 
 class FhirError(Exception):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 router = APIRouter(tags=["rules"])
+WHY = "A claim must rest on what the note documents for the chosen codes."
 
 
 def _rules(request: Request):
@@ -53,7 +54,7 @@ def rule_page(rule_id: str, request: Request):
     body = (f"<p><a href='/rules'>All rules</a></p><h1>{e(rule.id)}: <code>{e(rule.code)}</code></h1>"
             f"<dl><dt>Severity</dt><dd>{e(rule.severity)}</dd>"
             f"<dt>What it checks</dt><dd>{e(rule.message)}</dd>"
-            f"<dt>Why</dt><dd>{e(rule.why or 'A claim must rest on what the note documents for the chosen codes.')}</dd>"
+            f"<dt>Why</dt><dd>{e(rule.why or WHY)}</dd>"
             f"<dt>How to fix</dt><dd>{e(rule.fix)}</dd><dt>Source</dt><dd>{e(rule.source)}</dd></dl>"
             f"<h2>Raises it</h2>{fires}<h2>Does not raise it</h2>{silent}")
     return _page(f"scribe rule {rule.id}", body)

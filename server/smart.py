@@ -160,7 +160,8 @@ async def smart_configuration(request: Request, iss: str) -> dict:
     if hit and time.monotonic() - hit[0] < 300:
         return hit[1]
     try:
-        config = await _get_json(f"{iss}/.well-known/smart-configuration", timeout=rt.config.fhir_timeout_seconds, http=rt.http)
+        config = await _get_json(f"{iss}/.well-known/smart-configuration", timeout=rt.config.fhir_timeout_seconds,
+                                 http=rt.http)
     except (httpx.HTTPError, ValueError):
         raise LaunchError("DISCOVERY_FAILED", "The EHR could not be reached",
                           f"scribe could not read {iss}/.well-known/smart-configuration.", 502) from None
@@ -260,6 +261,8 @@ async def _callback(request: Request, code, state, error, error_description):
                           401)
     session_id = secrets.token_urlsafe(24)
     context = await _launch_context(request, pending, token)
+    now = time.time()
+    rt.smart.sessions = {k: v for k, v in rt.smart.sessions.items() if v.expires_at > now}
     rt.smart.sessions[session_id] = SmartSession(
         iss=pending.iss, account=account, fhir_user=fhir_user, access_token=token["access_token"],
         refresh_token=token.get("refresh_token"),

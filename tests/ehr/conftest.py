@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -51,6 +53,20 @@ def scribe(ehr_pair):
 def double(ehr_pair):
     ehr_pair[1].behaviour.clear()
     return ehr_pair[1]
+
+
+@pytest.fixture
+def make_token(scribe):
+    """make_token(role, name) -> a new API token of the session's `scribe serve` (its CLI)."""
+
+    def run(role: str, name: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "scribe.cli", "token", "create", "--role", role, "--name", name,
+                              "--db", scribe.db_url], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "SCRIBE_DATA_DIR": str(scribe.tmp_path)})
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().splitlines()[-1]
+
+    return run
 
 
 @pytest.fixture

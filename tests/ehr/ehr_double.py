@@ -186,7 +186,8 @@ class EhrDouble:
             access = "at-" + secrets.token_urlsafe(24)
             ctx = grant["context"]
             double.tokens[access] = {"patient": ctx["patient"]}
-            out = {"access_token": access, "token_type": "Bearer", "expires_in": double.behaviour.get("expires_in", 3600),
+            out = {"access_token": access, "token_type": "Bearer",
+                   "expires_in": double.behaviour.get("expires_in", 3600),
                    "scope": grant["scope"], "patient": ctx["patient"],
                    "id_token": double._id_token(double.behaviour.get("id_token_aud", client_id), double.practitioner,
                                                 double.behaviour.get("id_token_exp", 300))}

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from .cases import (bundle, case_request, condition, document, encounter, hook_request, service_request)
+from .cases import (case_request, document, encounter, hook_request, service_request)
 
 SIGN = "scribe-imaging-order-sign"
 SELECT = "scribe-imaging-order-select"
@@ -103,7 +103,8 @@ def test_prefetch_absent_without_fhir_server_is_no_cards_with_the_reason(call):
                                           "code": {"coding": [{"system": "http://loinc.org", "code": "36713-2"}]}}],
                           note=document("d", LBP_NOTE)), "no CPT code"),
     (lambda: hook_request("order-sign", [service_request("sr-1", "72120")],
-                          note=document("d", None, content_type="application/pdf", data=b"%PDF-1.4")), "application/pdf"),
+                          note=document("d", None, content_type="application/pdf", data=b"%PDF-1.4")),
+     "application/pdf"),
     (lambda: {**hook_request("order-sign", []), "context": {"patientId": "pat1",
                                                              "draftOrders": {"resourceType": "Bundle", "type": 7}}},
      "draftOrders"),
@@ -141,7 +142,8 @@ def test_an_attachment_url_over_the_cap_is_not_read(call, double):
 def _none_jwt(aud: str) -> str:
     enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
     now = int(time.time())
-    return f"{enc({'alg': 'none', 'typ': 'JWT'})}.{enc({'iss': 'x', 'aud': aud, 'exp': now + 60, 'iat': now, 'jti': 'n'})}."
+    claims = {"iss": "x", "aud": aud, "exp": now + 60, "iat": now, "jti": "n"}
+    return f"{enc({'alg': 'none', 'typ': 'JWT'})}.{enc(claims)}."
 
 
 @pytest.mark.parametrize("case", ["missing", "alg_none", "unlisted_jku", "wrong_aud", "expired", "unknown_iss",
@@ -187,10 +189,8 @@ def test_jwks_url_without_jku_header_is_used(call, scribe, double):
 
 
 # -- feedback ---------------------------------------------------------------------------------
-def test_feedback_records_overrides_into_order_time_statistics(call, scribe):
+def test_feedback_records_overrides_into_order_time_statistics(call, scribe, make_token):
     from ..live import http_get
-    import subprocess
-    import sys
 
     body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])],
                         note=document("d", LBP_NOTE))
@@ -207,11 +207,7 @@ def test_feedback_records_overrides_into_order_time_statistics(call, scribe):
     assert call(SIGN, {"feedback": [{"card": "nope", "outcome": "accepted"}]}, path="/feedback").status_code == 404
     unsigned = httpx.post(f"{scribe.base}/cds-services/{SIGN}/feedback", json=feedback, timeout=30)
     assert unsigned.status_code == 401
-    env = {"SCRIBE_DATA_DIR": str(scribe.tmp_path)}
-    out = subprocess.run([sys.executable, "-m", "scribe.cli", "token", "create", "--role", "manager", "--name", "mgr",
-                          "--db", scribe.db_url], capture_output=True, text=True, env={**__import__("os").environ, **env})
-    manager = out.stdout.strip().splitlines()[-1]
-    status, rows = http_get(f"{scribe.base}/api/stats/order-time", manager)
+    status, rows = http_get(f"{scribe.base}/api/stats/order-time", make_token("manager", "mgr"))
     assert status == 200
     by_rule = {r["rule_id"]: r for r in rows}
     first = by_rule[cards[0]["source"]["topic"]["code"]]

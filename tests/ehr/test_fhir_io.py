@@ -22,7 +22,8 @@ NOTE = ("XR LUMBAR SPINE FLEXION AND EXTENSION\nReferring: Maya Chen, MD\nHistor
 
 def the_bundle(**kw):
     return bundle([service_request("sr-1", "72120", icd10=["M54.50"], reason_refs=["c1"]),
-                   condition("c1", "M43.10", "Spondylolisthesis"), document("doc-1", NOTE), encounter("enc1"), *kw.get("extra", ())])
+                   condition("c1", "M43.10", "Spondylolisthesis"), document("doc-1", NOTE), encounter("enc1"),
+                   *kw.get("extra", ())])
 
 
 def test_read_bundle_maps_the_order_like_the_batch_case(engine):
@@ -48,7 +49,8 @@ def test_detected_issues_are_valid_fhir_with_offsets(engine):
 
 
 @pytest.mark.parametrize("make, code", [
-    (lambda: {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "ServiceRequest"}}]},
+    (lambda: {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": {"resourceType": "ServiceRequest"}}]},
      "BAD_BUNDLE"),
     (lambda: bundle([document("d", NOTE)]), "CPT_MISSING"),
     (lambda: bundle([service_request("s", "72120"), document("d", None, content_type="application/pdf",
@@ -81,11 +83,8 @@ def test_scribe_check_fhir_prints_detected_issues(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_http_api_checks_a_bundle(scribe):
-    token = subprocess.run([sys.executable, "-m", "scribe.cli", "token", "create", "--role", "physician", "--name",
-                            "dr_fhir", "--db", scribe.db_url], capture_output=True, text=True,
-                           env={**__import__("os").environ, "SCRIBE_DATA_DIR": str(scribe.tmp_path)}).stdout.split()[-1]
-    headers = {"Authorization": f"Bearer {token}"}
+def test_http_api_checks_a_bundle(scribe, make_token):
+    headers = {"Authorization": f"Bearer {make_token('physician', 'dr_fhir')}"}
     r = httpx.post(f"{scribe.base}/api/fhir/check", json=the_bundle(), headers=headers, timeout=30)
     assert r.status_code == 200 and r.json()["gaps"], r.text
     r = httpx.post(f"{scribe.base}/api/fhir/check?format=DetectedIssue", json=the_bundle(), headers=headers, timeout=30)
