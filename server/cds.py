@@ -191,6 +191,11 @@ class OrderCall:
         self._client: fhir.FhirClient | None = None
         server = body.get("fhirServer")
         auth = body.get("fhirAuthorization")
+        client = rt.config.client_for(caller.iss)
+        allowed = client.fhir_servers if client else ()
+        if isinstance(server, str) and allowed and not server.startswith(allowed):
+            self.reasons.append(f"fhirServer {server} is not a FHIR server registered for {caller.iss}")
+            server = None
         if isinstance(server, str) and server.startswith(("http://", "https://")):
             token = auth.get("access_token") if isinstance(auth, dict) else None
             self._client = fhir.FhirClient(server, token if isinstance(token, str) else None,
@@ -271,6 +276,11 @@ class OrderCall:
             order = Order(sr, codes[:1])
             for concept in sr.get("reasonCode") or ():
                 order.icd10 += [(c, "ServiceRequest") for c in fhir.icd10_of(concept)]
+                other = [f"{c.get('system')}|{c.get('code')}" for c in fhir.codings(concept)
+                         if c.get("system") not in fhir.ICD10CM_SYSTEMS]
+                if other and not fhir.icd10_of(concept):
+                    self.reasons.append(f"ServiceRequest/{sr.get('id')}: reason codes outside ICD-10-CM are not "
+                                        f"checked ({', '.join(other)})")
             for ref in sr.get("reasonReference") or ():
                 cid = fhir.reference_id(ref, "Condition")
                 cond = conditions.get(cid) if cid else None

@@ -45,6 +45,8 @@ class CdsClient(_Strict):
     jwks_url: str | None = Field(None, description="the EHR's JWK Set; used when a JWT carries no jku")
     jku: tuple[str, ...] = Field((), description="JWK Set URLs a JWT may name in its jku header")
     sub: str | None = Field(None, description="when set, a JWT's sub must equal it (the client id)")
+    fhir_servers: tuple[str, ...] = Field((), description="when set, a call's fhirServer must start with one of "
+                                          "these (scribe reads no other server with the call's token)")
     tenant: str | None = None
 
 

@@ -29,6 +29,7 @@ import base64
 import hashlib
 import html
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -177,6 +178,12 @@ async def smart_configuration(request: Request, iss: str) -> dict:
     return config
 
 
+def v1_scopes(scope: str) -> str:
+    """SMART v2 resource scopes as their v1 equivalents (``patient/X.rs`` -> ``patient/X.read``), for a
+    server that advertises ``permission-v1`` only."""
+    return " ".join(re.sub(r"^((?:patient|user|system)/[\w*]+)\.[cruds]+$", r"\1.read", s) for s in scope.split())
+
+
 def s256(verifier: str) -> str:
     """RFC 7636 section 4.2: BASE64URL(SHA256(verifier)) without padding."""
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
@@ -204,8 +211,12 @@ async def launch(request: Request, iss: str | None = None, launch: str | None = 
     state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     runtime(request).smart.add_pending(state, Pending(iss=iss, verifier=verifier, config=config,
                                                       standalone=launch is None))
+    scope = smart.standalone_scope if launch is None else smart.scope
+    capabilities = set(config.get("capabilities") or ())
+    if "permission-v1" in capabilities and "permission-v2" not in capabilities:
+        scope = v1_scopes(scope)
     params = {"response_type": "code", "client_id": smart.client_id, "redirect_uri": _redirect_uri(request),
-              "scope": smart.standalone_scope if launch is None else smart.scope, "state": state, "aud": iss,
+              "scope": scope, "state": state, "aud": iss,
               "code_challenge": s256(verifier), "code_challenge_method": "S256"}
     if launch is not None:
         params["launch"] = launch

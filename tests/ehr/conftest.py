@@ -24,7 +24,7 @@ def ehr_pair(tmp_path_factory):
     double.start()
     config = {"public_url": scribe.base,
               "cds_clients": [{"iss": double.base, "jwks_url": double.jwks_url, "jku": [double.jwks_url],
-                               "sub": "ehr-cds-client"}],
+                               "sub": "ehr-cds-client", "fhir_servers": [double.fhir_base]}],
               "smart": {"client_id": CLIENT_ID, "issuers": [double.fhir_base],
                         "accounts": {"Practitioner/pr1": "dr_lee"}},
               "max_attachment_bytes": 1024 * 1024}

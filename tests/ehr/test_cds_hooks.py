@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from .cases import (case_request, document, encounter, hook_request, service_request)
+from .cases import bundle, case_request, document, encounter, hook_request, service_request
 
 SIGN = "scribe-imaging-order-sign"
 SELECT = "scribe-imaging-order-select"
@@ -218,3 +218,29 @@ def test_feedback_records_overrides_into_order_time_statistics(call, scribe, mak
 def test_case_request_round_trip(call):
     case = {"text": SPONDY_NOTE, "cpt": ["72120"], "icd10": ["M43.16"], "site": "office", "modifiers": []}
     assert call(SIGN, case_request(case)).json()["cards"] == []
+
+
+def test_service_requests_from_prefetch_when_draft_orders_hold_none(call):
+    body = hook_request("order-sign", [], note=document("d", LBP_NOTE))
+    body["prefetch"]["serviceRequests"] = bundle([service_request("sr-9", "72120", icd10=["M54.50"])], "searchset")
+    cards = call(SIGN, body).json()["cards"]
+    assert any(c["extension"]["org.scribe.gap"]["code"] == "DX_NOT_SUPPORTING" for c in cards)
+
+
+def test_reason_codes_in_other_systems_are_named(call):
+    sr = service_request("sr-1", "72120")
+    sr["reasonCode"] = [{"coding": [{"system": "http://snomed.info/sct", "code": "279039007"}]}]
+    r = call(SIGN, hook_request("order-sign", [sr], note=document("d", LBP_NOTE)))
+    assert any("outside ICD-10-CM" in x for x in r.json()["extension"]["org.scribe.reasons"])
+
+
+def test_an_unregistered_fhir_server_is_not_read(call, double):
+    from .ehr_double import CDS_FHIR_TOKEN
+
+    before = len(double.fhir_reads)
+    body = hook_request("order-sign", [service_request("sr-1", "72120")], prefetch=False,
+                        fhir_server="http://127.0.0.1:9/elsewhere", token=CDS_FHIR_TOKEN)
+    r = call(SIGN, body)
+    assert r.status_code == 200 and r.json()["cards"] == []
+    assert any("not a FHIR server registered" in x for x in r.json()["extension"]["org.scribe.reasons"])
+    assert len(double.fhir_reads) == before

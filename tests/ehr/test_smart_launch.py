@@ -131,3 +131,10 @@ def test_s256_helper_matches_rfc7636_appendix_b():
     verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
     assert s256(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
     assert s256(verifier) == base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def test_v1_scopes_for_a_server_without_v2():
+    from scribe_server.smart import v1_scopes
+
+    assert v1_scopes("launch openid fhirUser patient/ServiceRequest.rs patient/Condition.rs") == \
+        "launch openid fhirUser patient/ServiceRequest.read patient/Condition.read"
