@@ -244,3 +244,14 @@ def test_an_unregistered_fhir_server_is_not_read(call, double):
     assert r.status_code == 200 and r.json()["cards"] == []
     assert any("not a FHIR server registered" in x for x in r.json()["extension"]["org.scribe.reasons"])
     assert len(double.fhir_reads) == before
+
+
+def test_the_service_log_holds_no_note_text(call, scribe):
+    secret = "Zebulon Quixote fell from a ladder onto his lower back"
+    body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])],
+                        note=document("d", f"Clinic note\nHistory: {secret}.\n"))
+    assert call(SIGN, body).status_code == 200
+    time.sleep(0.3)
+    scribe._drain()
+    log = "".join(scribe.output)
+    assert "scribe-imaging-order-sign" in log and "Zebulon" not in log and "ladder" not in log
