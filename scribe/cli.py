@@ -85,6 +85,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0
     if not args.note:
         raise InputError("give a NOTE file (or - for stdin), or --jsonl CASES", code="NO_INPUT")
+    if args.fhir or args.detected_issues:
+        return _check_bundle(engine, args)
     if not args.cpt:
         raise InputError(NO_CPT + ": give --cpt CODE (e.g. --cpt 72100; repeat it for several codes)",
                          code="CPT_MISSING")
@@ -93,6 +95,23 @@ def cmd_check(args: argparse.Namespace) -> int:
                                      "icd10": args.icd10, "site": args.site})
     result = engine.check(text, encounter, explain=args.explain)
     print(json.dumps(result.to_dict(), ensure_ascii=False, indent=None if args.compact else 2))
+    return 0
+
+
+def _check_bundle(engine, args: argparse.Namespace) -> int:
+    """NOTE is a FHIR Bundle (ServiceRequest + DocumentReference + Conditions): codes from the order."""
+    try:
+        from scribe_server.fhir_io import detected_issues, read_bundle
+    except ImportError:
+        raise InputError("--fhir needs the service package (scribe_server)", code="NO_FHIR") from None
+    try:
+        bundle = json.loads(_read_note(args.note))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{args.note} is not JSON ({exc.msg})", code="BAD_BUNDLE") from None
+    case = read_bundle(bundle, engine)
+    result = engine.check(case.text, case.encounter, explain=args.explain)
+    out = detected_issues(result, case) if args.detected_issues else result.to_dict()
+    print(json.dumps(out, ensure_ascii=False, indent=None if args.compact else 2))
     return 0
 
 
@@ -119,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--icd10", action="append", default=[], help="chosen ICD-10-CM code (repeatable)")
     check.add_argument("--site", default="office", choices=["office", "facility"])
     check.add_argument("--compact", action="store_true", help="one-line JSON")
+    check.add_argument("--fhir", action="store_true", help="NOTE is a FHIR Bundle (ServiceRequest, DocumentReference, "
+                       "Conditions, Encounter); the codes come from the order")
+    check.add_argument("--detected-issues", action="store_true",
+                       help="with a FHIR Bundle: answer the gaps as a Bundle of FHIR DetectedIssue resources")
     check.add_argument("--explain", action="store_true",
                        help="add a trace to each gap and indication: rule, mechanism, lexicon entry, assertion "
                             "trigger, fuzzy score, sections searched")

@@ -123,6 +123,10 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
 
     for module in (routes_pages, routes_ws, routes_admin, routes_dictations, routes_review, routes_stats):
         app.include_router(module.router)
+    from . import cds, fhir_io, rules_pages, smart   # the EHR integration (README, "Inside the EHR")
+
+    for router in (cds.router, cds.stats_router, smart.router, rules_pages.router, fhir_io.router):
+        app.include_router(router)
     return app
 
 

@@ -69,6 +69,8 @@ class Settings(BaseModel):
         "NORMAL", description="NORMAL (WAL) survives kill -9; FULL also survives power loss")
     fee_table: Path | None = Field(None, description="JSON {cpt: dollars}; default: payments in lexicons")
     log_level: str = "INFO"
+    # the EHR integration (SMART launch, CDS Hooks): a JSON file, see server/ehr_config.py
+    ehr_config: Path | None = Field(None, description="JSON file registering EHRs (SMART client, CDS clients)")
 
     @field_validator("db_url")
     @classmethod

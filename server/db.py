@@ -18,6 +18,8 @@ Tables:
   gaps            gaps open at finalization, one row each, with their review status
   gap_actions     resolve / dismiss / query on a gap: who, when, reason, text
   audit_log       every read of note text (and token management): who, what, when
+  cds_cards       every card the CDS Hooks service answered: its uuid, service, rule, code
+  cds_feedback    what the EHR reported on a card: accepted / overridden, the override reason
 """
 from __future__ import annotations
 
@@ -145,6 +147,33 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(40), nullable=False),
     sa.Column("dictation_id", sa.String(64), index=True),
     sa.Column("detail", sa.String(200)),
+)
+
+cds_cards = sa.Table(
+    "cds_cards", METADATA,
+    sa.Column("uuid", sa.String(36), primary_key=True),
+    sa.Column("service", sa.String(64), nullable=False),
+    sa.Column("hook_instance", sa.String(64), nullable=False),
+    sa.Column("client_iss", sa.String(300), nullable=False),
+    sa.Column("rule_id", sa.String(20), nullable=False, index=True),
+    sa.Column("code", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("cpt", sa.String(8)),
+    sa.Column("icd10", sa.String(10)),
+    sa.Column("issued_at", sa.DateTime, nullable=False, index=True),
+)
+
+cds_feedback = sa.Table(
+    "cds_feedback", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("card_uuid", sa.String(36), sa.ForeignKey("cds_cards.uuid", ondelete="CASCADE"),
+              nullable=False, index=True),
+    sa.Column("outcome", sa.String(12), nullable=False),         # accepted | overridden
+    sa.Column("override_reason", sa.String(40)),                  # a code of DISMISS_REASONS (or the EHR's)
+    sa.Column("comment", sa.Text),                                 # the user's comment (never logged)
+    sa.Column("accepted_suggestions", JSON, nullable=False),
+    sa.Column("outcome_at", sa.DateTime, nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
 )
 
 
