@@ -66,6 +66,11 @@ class _Formatter(dict):
         return "{" + key + "}"
 
 
+def _unspecified(description: str) -> bool:
+    """The code's title says it names no site."""
+    return "unspecified site" in description.lower()
+
+
 class Engine:
     def __init__(self, lexicons: Lexicons, *, cache_size: int = 20000, ncci: NcciEdits | None = None):
         self.lexicons = lexicons
@@ -188,6 +193,7 @@ class Engine:
         if self.terms is not None:
             self._link_terms(note, spans, facts)
         self.linker.by_cause(note, facts, spans, context)
+        self.linker.combine(note, facts, spans, context)
         return note
 
     def _terms_of(self, text: str, focus: tuple | None = None) -> list:
@@ -247,6 +253,9 @@ class Engine:
                         # from a level nearby (contract 1.1: link the term as documented)
                         said_more = match.exact and (start < ind.start or end > ind.end) and \
                             candidates[0].score == 1.0 and candidates[0].code != first.code
+                        if first.code[:3] == match.code[:3] and _unspecified(candidates[0].description) and \
+                                not _unspecified(first.description):
+                            continue    # the code set's term names no site; the concept's link did (C79.9 vs C79.51)
                         if first.code[:5] != match.code[:5] or said_more or (
                                 first.score < 1.0 and candidates[0].score == 1.0 and match.code.startswith(first.code)):
                             indications[k] = replace(ind, icd10=candidates, match="codeset")

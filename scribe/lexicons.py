@@ -81,6 +81,22 @@ class CauseRule(_Strict):
     unless_concepts: list[str] = []   # ...and none of these is mentioned as present
 
 
+class CombinedRule(_Strict):
+    """A combination code (Guidelines I.B.9): a condition said in one sentence with one of
+    ``with_concepts`` ("L5-S1 disc herniation with left S1 radiculopathy") is coded by this base."""
+
+    with_concepts: list[str]
+    base: str | None = None
+    base_by_region: dict[str, str] | None = None
+    source: str
+
+    @model_validator(mode="after")
+    def _has_base(self) -> "CombinedRule":
+        if not self.base and not self.base_by_region:
+            raise ValueError("a combined rule needs base or base_by_region")
+        return self
+
+
 class IcdSpec(_Strict):
     base: str | None = None
     base_by_region: dict[str, str] | None = None
@@ -88,6 +104,7 @@ class IcdSpec(_Strict):
     axes: list[str] = []
     base_by_cause: dict[str, str] = {}
     causes: list[CauseRule] = []
+    combined: list[CombinedRule] = []
 
     @model_validator(mode="after")
     def _causes_have_bases(self) -> "IcdSpec":

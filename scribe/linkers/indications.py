@@ -152,6 +152,47 @@ class IndicationLinker:
             out[k] = replace(ind, icd10=self.with_options(cand, axes))
         note.indications = out
 
+    def combine(self, note, facts, spans, context: tuple | None = None) -> None:
+        """Re-link a condition said in one sentence with a partner its code combines with (concept
+        ``combined``, Guidelines I.B.9): "L4-5 disc herniation with L5 radiculopathy" is M51.16,
+        "cervical spondylosis with myelopathy" M47.12. Both must be asserted alike (present, or
+        both possible)."""
+        indications = note.indications
+        if not any(self._combining(ind) for ind in indications):
+            return
+        if context is None:
+            context = self.context_of(note)
+        first_level, study_region, encounter, claudication = context
+        starts = [sp.start for sp in spans]
+        sentence_of = [bisect.bisect_right(starts, ind.start) - 1 for ind in indications]
+        out = list(indications)
+        for k, ind in enumerate(indications):
+            icd = self._combining(ind)
+            if icd is None or ind.assertion not in _PRESENT:
+                continue
+            n = sentence_of[k]
+            partners = {other.concept for j, other in enumerate(indications)
+                        if j != k and sentence_of[j] == n and other.assertion == ind.assertion}
+            rule = next((r for r in icd.combined if partners & set(r.with_concepts)), None)
+            if rule is None:
+                continue
+            f = facts[n]
+            local = (ind.start - spans[n].start, ind.end - spans[n].start)
+            same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
+            earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
+            axes, region = self._axes(tuple(dict.fromkeys([*icd.axes, "region"])), f, local, same, earlier,
+                                      first_level, study_region, encounter, claudication)
+            base = rule.base or (rule.base_by_region or {}).get(region or "", (rule.base_by_region or {}).get("_default"))
+            cand = self._resolve(base, tuple(sorted(axes.items()))) if base else None
+            if cand is not None:
+                out[k] = replace(ind, icd10=self.with_options(cand, axes))
+        note.indications = out
+
+    def _combining(self, ind):
+        concept = self.concepts.get(ind.concept)
+        icd = concept.icd if concept is not None else None
+        return icd if icd is not None and icd.combined else None
+
     def _causal(self, ind):
         concept = self.concepts.get(ind.concept)
         icd = concept.icd if concept is not None else None

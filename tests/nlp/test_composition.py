@@ -75,3 +75,24 @@ def test_a_status_after_spine_surgery_other_than_fusion_is_coded(check):
 def test_a_term_said_with_a_hyphen_or_an_aside_is_the_term(check, said):
     codes = {c for c, _ in links(check, f"History: {said} for three weeks.")}
     assert ("M54.50" in codes) or ("M54.6" in codes and "M54.2" in codes)
+
+
+@pytest.mark.parametrize("cpt, said, code", [
+    ("72148", "Impression: L3-4 disc protrusion with right L4 radiculopathy.", "M51.16"),
+    ("72141", "Impression: C6-7 disc herniation compressing the cord, with myelopathy.", "M50.02"),
+    ("72141", "Impression: multilevel cervical spondylosis with myelopathy, worst at C5-6.", "M47.12"),
+    ("72148", "Impression: degenerative disc disease at L4-L5 with left L5 radiculopathy.", "M51.16"),
+])
+def test_a_condition_said_with_its_complication_takes_the_combination_code(check, cpt, said, code):
+    codes = {c for c, a in links(check, said, cpt) if a == "present"}
+    assert any(c.startswith(code) for c in codes), codes
+
+
+def test_a_negated_complication_does_not_combine(check):
+    codes = {c for c, a in links(check, "Findings: L5-S1 disc extrusion. No radiculopathy.", "72148") if a == "present"}
+    assert not any(c.startswith("M51.1") for c in codes)
+
+
+def test_a_code_set_term_without_a_site_leaves_the_concepts_site(check):
+    found = links(check, "History: renal cancer resected in 2019. Evaluate for metastatic disease of the spine.", "72157")
+    assert ("C79.51", "possible") in found
