@@ -243,6 +243,11 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
     for code in ctx.chosen:
         if code.modality == "xray" and code.min_views is not None:
             groups.setdefault(code.region, []).append(code)
+    if "any" in groups and len(groups) == 2 and not [r for r in note.region_views if r not in groups]:
+        # a code of any level with no region of its own documented is a view of the other code's study
+        # (an entire-spine series and a coned spot): one series, its views totalled
+        any_codes = groups.pop("any")
+        next(iter(groups.values())).extend(any_codes)
     hits = []
     for region, codes in groups.items():
         # codes of several regions, each region's views counted apart ("1 view ... and lumbar spine 2 views");

@@ -90,3 +90,12 @@ def test_59_with_a_specific_x_modifier_on_one_line_is_invalid(engine):
     assert [(g["line"], g["cpt"]) for g in invalid] == [(1, "72070")] and "XS" in invalid[0]["message"]
     out = run(engine, [{"cpt": "72040", "modifiers": ["26"]}, {"cpt": "72070", "modifiers": ["26", "XS"]}])
     assert "MODIFIER_INVALID" not in {g["code"] for g in out["gaps"]}
+
+
+def test_a_spot_view_billed_beside_its_series_is_totalled_with_it(check):
+    note = ("XR entire spine, standing PA and lateral, plus a coned L5-S1 lateral spot (3 images) taken in clinic today.\n"
+            "Reason: adolescent idiopathic scoliosis follow-up, new low back pain.\nNo earlier films here.\n"
+            "Findings: right thoracic curve 24 degrees; L5-S1 spot shows intact pars.\n"
+            "Impression: stable curve.\nSigned: Dr. Ines Duarte")
+    codes = {g["code"] for g in check(note, cpt=["72082", "72020"])["gaps"]}
+    assert "VIEWS_MISMATCH" not in codes and "NCCI_PAIR_CONFLICT" in codes

@@ -44,3 +44,15 @@ def test_views_only_wanted_are_not_taken(engine):
     text = ("C-spine: would have liked flexion and extension views but she could not cooperate.\n"
             "Obtained: AP, lateral and open-mouth odontoid, 3 views.")
     assert views(engine, text, cpt="72040") == (3, [])
+
+
+@pytest.mark.parametrize("text", [
+    "Seen at a walk-in clinic last week, AP and lateral there, read as normal. Flexion and extension laterals today.",
+    "Flexion and extension laterals in clinic today, since AP and lateral were already done.",
+])
+def test_views_taken_elsewhere_or_already_done_are_not_this_study(engine, text):
+    assert views(engine, text)[0] == 2
+
+
+def test_there_opening_a_statement_is_no_place(engine):
+    assert views(engine, "AP and lateral views; there is mild L4-5 narrowing.", cpt="72100")[0] == 2
