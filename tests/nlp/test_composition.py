@@ -96,3 +96,31 @@ def test_a_negated_complication_does_not_combine(check):
 def test_a_code_set_term_without_a_site_leaves_the_concepts_site(check):
     found = links(check, "History: renal cancer resected in 2019. Evaluate for metastatic disease of the spine.", "72157")
     assert ("C79.51", "possible") in found
+
+
+@pytest.mark.parametrize("said, code", [
+    ("History: younger brother with adolescent idiopathic scoliosis, braced last year.", "M41.129"),
+    ("Family hx: mother w/ ankylosing spondylitis.", "M45.9"),
+])
+def test_a_relatives_condition_is_family(check, said, code):
+    assert (code, "family") in links(check, said, "72081")
+
+
+def test_sciatica_said_with_low_back_pain_is_lumbago_with_sciatica(check):
+    assert ("M54.41", "present") in links(check, "Assessment: R-sided sciatica with low back pain for a month.")
+
+
+@pytest.mark.parametrize("cpt, said, code", [
+    ("72070", "Impression: Scheuermann kyphosis from T8 to T10.", "M42.04"),
+    ("72100", "Assessment: left lumbar contusion from a fall onto the ice yesterday.", "S30.0XXA"),
+    ("72158", "Impression: L2-3 discitis-osteomyelitis without abscess.", "M46.26"),
+])
+def test_index_entries_and_sites_of_spinal_conditions(check, cpt, said, code):
+    assert (code, "present") in links(check, said, cpt)
+
+
+def test_a_risk_factor_for_infection_is_no_infection_code(check):
+    found = check("History: IV drug use, immunocompromised. Evaluate for discitis at C5-6.", cpt=["72156"])["indications"]
+    risk = [i for i in found if i["concept"] == "infection_risk"]
+    assert risk and not any(c["code"].startswith("M46") for i in risk for c in i["icd10"])
+    assert any(i["concept"] == "infection" and i["icd10"][0]["code"] == "M46.42" for i in found)
