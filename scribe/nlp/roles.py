@@ -175,7 +175,9 @@ class RoleFinder:
             if len(gap) > 80 or _BOUNDARY.search(_ASIDE.sub(" ", gap).rstrip(" :\t")):
                 return None
             words = self._words(gap)
-            if len(words) <= 8 and all(w in self._forward or w.rstrip(".") in self._forward or
+            # between the cue and the name: link words, dates, and what is signed ("signed for both
+            # accessions: Dr X", "signed the report, Dr X")
+            if len(words) <= 8 and all(w in self._forward or w.rstrip(".") in self._forward or w in self._objects or
                                        self._date_time.match(w) for w in words):
                 return p
             return None

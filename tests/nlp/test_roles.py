@@ -118,3 +118,9 @@ def test_an_office_visit_that_reports_its_own_films_names_its_author_as_ordering
     assert "ORDERING_PROVIDER_MISSING" not in gap_codes(check(note, cpt=["72100"]))
     unsigned = note.rsplit("\n", 1)[0]
     assert "ORDERING_PROVIDER_MISSING" in gap_codes(check(unsigned, cpt=["72100"]))
+
+
+def test_a_signature_naming_what_it_signs_before_the_name(check):
+    note = ("XR cervical spine AP and lateral.\nHistory: neck pain.\nComparison: none.\nFindings: normal.\n"
+            "Impression: normal.\nElectronically signed for all three accessions: Noor Haddad, MD 02/02/2026")
+    assert check(note, cpt=["72040"])["facts"]["signed"] is True

@@ -56,3 +56,9 @@ def test_views_taken_elsewhere_or_already_done_are_not_this_study(engine, text):
 
 def test_there_opening_a_statement_is_no_place(engine):
     assert views(engine, "AP and lateral views; there is mild L4-5 narrowing.", cpt="72100")[0] == 2
+
+
+def test_views_said_to_be_ordered_are_an_order_not_images(engine):
+    text = ("Bending films were requested today to judge the curve's flexibility.\n"
+            "Obtained in clinic: standing PA and lateral of the thoracolumbar spine.")
+    assert views(engine, text, cpt="72080") == (2, [])
