@@ -668,8 +668,8 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     repeats = set(params.get("repeat_modifiers", ()))
     for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
-        if a.code == b.code and set(la.modifiers + lb.modifiers) & repeats:
-            continue
+        if a.code == b.code and (set(la.modifiers + lb.modifiers) & repeats or _separate_studies(ctx)):
+            continue    # a repeated study (76/77), or one whose repeat the note documents (MODIFIER_REQUIRED asks for 76)
         # a distinct-service modifier on either line of the pair lets an indicator-1 edit through
         distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
         for rule in ctx.pair_rules:
@@ -689,6 +689,11 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
                                      "why": f"CMS NCCI procedure-to-procedure edit (modifier indicator {edit.modifier_indicator})",
                                      "rule_source": edit.source}, cpt=edit.column1, line=ctx.line_of(ia)))
     return hits
+
+
+def _separate_studies(ctx: Context) -> bool:
+    """The note documents more than one study of the same kind (two exam titles, two accessions)."""
+    return len(ctx.note.study_evidence) > 1
 
 
 def _pairs(codes):
@@ -732,6 +737,17 @@ def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
                 hits.append(Hit({"cpt": spec.code, "modifier": "26",
                                  "why": "the site is a facility, so the physician bills only the interpretation"},
                                 cpt=spec.code, line=ctx.line_of(i)))
+    # the same study repeated the same day is reported with 76 (same physician) or 77 (another physician)
+    repeats = set(params.get("repeat_modifiers", ()))
+    if repeats and _separate_studies(ctx):
+        seen: set[str] = set()
+        for i, line, spec in ctx.claim_lines:
+            if spec.code in seen and not repeats & set(line.modifiers):
+                hits.append(Hit({"cpt": spec.code, "modifier": " or ".join(sorted(repeats)),
+                                 "why": "the note documents the same study repeated the same day (76 by the same "
+                                        "physician, 77 by another)"},
+                                list(ctx.note.study_evidence[1:2]), cpt=spec.code, line=i))   # the repeat's line
+            seen.add(spec.code)
     # radiography: every view count has its own code, so a short series is coded by its views, not with 52
     if ctx.note.reduced_evidence:
         reducible = [(i, line, spec) for i, line, spec in ctx.claim_lines if spec.modality != "xray"]

@@ -39,6 +39,7 @@ class Note:
     indications: list[Indication] = field(default_factory=list)
     views: int | None = None
     view_evidence: list[Evidence] = field(default_factory=list)
+    study_evidence: list[Evidence] = field(default_factory=list)   # the lines naming a study, one per study
     projections: list[str] = field(default_factory=list)
     positions: list[str] = field(default_factory=list)
     position_evidence: list[Evidence] = field(default_factory=list)
@@ -409,6 +410,9 @@ class NoteAggregator:
         note.age = self.age
         note.reason_mentions = list(self.reason_mentions)
         note.findings_evidence = list(self.findings_evidence)
+        # each line that names a study ("EXAM: XR LUMBAR SPINE AP/LAT (accession ...)") opens one
+        note.study_evidence = [_ev(text, spans[i].start, spans[i].end) for i, section in enumerate(self.sections)
+                               if section == "title" and i < len(spans) and spans[i].starts_line]
         if self.findings_header and not self.findings_header[1] and not self.findings_after:
             i = self.findings_header[0]
             note.findings_header_empty = _ev(text, spans[i].start, spans[i].end)

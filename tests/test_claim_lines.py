@@ -99,3 +99,22 @@ def test_a_spot_view_billed_beside_its_series_is_totalled_with_it(check):
             "Impression: stable curve.\nSigned: Dr. Ines Duarte")
     codes = {g["code"] for g in check(note, cpt=["72082", "72020"])["gaps"]}
     assert "VIEWS_MISMATCH" not in codes and "NCCI_PAIR_CONFLICT" in codes
+
+
+REPEATED = ("EXAM: XR CERVICAL SPINE 2 VIEWS (08:05)\nReason: neck pain after a bicycle fall.\nReferring: Dr. Ivo Brandt.\n"
+            "No earlier imaging.\nFindings: AP and lateral. Normal alignment.\nImpression: no fracture.\n\n"
+            "EXAM: XR CERVICAL SPINE 2 VIEWS (13:40)\nReason: new tingling in the hands after a second fall on the ward.\n"
+            "Referring: Dr. Ivo Brandt.\nCompared with the morning films.\nFindings: AP and lateral. Unchanged.\n"
+            "Impression: no fracture.\nElectronically signed for both accessions: Lena Park, MD")
+
+
+def test_a_study_repeated_the_same_day_needs_76_not_a_pair_edit(engine):
+    bare = engine.check(REPEATED, Encounter.from_dict({"lines": [{"cpt": "72040", "modifiers": ["26"]},
+                                                                  {"cpt": "72040", "modifiers": ["26"]}],
+                                                       "site": "facility"})).to_dict()
+    codes = {(g["code"], g.get("line")) for g in bare["gaps"]}
+    assert ("MODIFIER_REQUIRED", 1) in codes and not any(c == "NCCI_PAIR_CONFLICT" for c, _ in codes)
+    marked = engine.check(REPEATED, Encounter.from_dict({"lines": [{"cpt": "72040", "modifiers": ["26"]},
+                                                                    {"cpt": "72040", "modifiers": ["26", "76"]}],
+                                                         "site": "facility"})).to_dict()
+    assert not {g["code"] for g in marked["gaps"]} & {"MODIFIER_REQUIRED", "NCCI_PAIR_CONFLICT"}
