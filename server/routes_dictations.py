@@ -40,12 +40,15 @@ def dictation_detail(store, dictation_id: str, who, *, owner: str | None = None,
     if row is None or (owner is not None and row["owner"] != owner) or \
             (finalized_only and row["status"] != "finalized"):
         raise ApiError(404, "NOT_FOUND", f"no dictation {dictation_id} you may read")
+    partial = None
     if row["status"] == "finalized":
         text = row["final_text"] or ""
     else:
         loaded = store.load(dictation_id)
-        text = replay(loaded[1], None, None)["text"] if loaded else ""
+        r = replay(loaded[1], row["partial_seq"], row["partial_text"]) if loaded else None
+        text = r["text"] if r else ""
+        partial = r["partial"][1] if r and r["partial"] else None
     store.audit(who, "read_note_text", dictation_id=dictation_id)
     out = store.summary(row)
-    out.update(text=text, addenda=store.addenda(dictation_id), gaps=store.gaps_of(dictation_id))
+    out.update(text=text, partial=partial, addenda=store.addenda(dictation_id), gaps=store.gaps_of(dictation_id))
     return out

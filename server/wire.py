@@ -116,6 +116,8 @@ class StoredGap(_Out):
 
 class DictationDetail(DictationSummary):
     text: str = Field(description="the final text (reading it is written to the audit log)")
+    partial: str | None = Field(None, description="an open dictation's pending partial (the not-yet-final tail "
+                                "the page showed), stored with each partial segment; null when none")
     addenda: list[dict[str, Any]]
     gaps: list[StoredGap]
 

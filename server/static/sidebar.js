@@ -619,7 +619,7 @@ function commitMessage() {
       S.confirmed += text;
       S.serverPartial = "";
       S.partialKnown = true;
-      S.checkedText = S.confirmed;
+      S.checkedText = S.confirmed + S.serverPartial;
       S.checkedFinal = S.confirmed.length;
     },
     failed: () => {
@@ -1335,12 +1335,17 @@ async function loadDictation() {
   fillEncounter(detail.encounter || {});
   ui.encBox.open = !(detail.encounter?.cpt || []).length;
   S.serverEncounter = readEncounter();
-  ui.text.value = detail.text || "";
+  // the final text and the pending partial (the unfinished sentence, stored with each partial) come back
+  const partial = detail.status === "finalized" ? "" : detail.partial || "";
+  S.confirmed = detail.text || "";
+  ui.text.value = S.confirmed + partial;
   S.prevValue = ui.text.value;
-  S.confirmed = S.prevValue;
-  S.boundary = S.commitTo = S.prevValue.length;
-  S.checkedText = S.confirmed;
+  S.boundary = S.commitTo = S.confirmed.length;
+  S.serverPartial = partial;
+  S.partialKnown = false;
+  S.checkedText = S.confirmed + partial;
   S.checkedFinal = S.confirmed.length;
+  if (partial || S.confirmed) announceNow("Your dictation was restored as it was last stored.");
   if (detail.status === "finalized") {
     onFinalized({ dictation_id: S.dictationId, gaps: (detail.gaps || []).filter((g) => g.status === "open") });
     renderNote();
