@@ -302,6 +302,13 @@ function renderNoCpt(e = readEncounter()) {
   ui.cpt.classList.toggle("needs-value", none);
 }
 
+/* A filled encounter (a CPT chosen) folds to its one-line summary once the physician leaves it, so
+ * the text box and the first gaps stay above the fold at 400 px. */
+function foldEncounterIfFilled() {
+  if (ui.encBox.open && readEncounter().cpt.length && !S.refused && ui.error.dataset.code !== "BAD_ENCOUNTER"
+      && !ui.encFields.querySelector("[aria-invalid=true]")) ui.encBox.open = false;
+}
+
 function chooseCpt() {
   ui.encBox.open = true;
   ui.cpt.focus();
@@ -887,7 +894,7 @@ function renderGaps() {
     const key = gapKey(g);
     const isNew = now - (S.raisedAt.get(key) || 0) < NEW_MARK_MS;
     const selected = key === sel;
-    return { key, sig: JSON.stringify([g, isNew, selected]), build: () => gapItem(g, key, isNew, selected) };
+    return { key, sig: JSON.stringify([g, isNew, selected, selected ? S.checkedText : ""]), build: () => gapItem(g, key, isNew, selected) };
   }));
   renderGapsTail(gaps);
 }
@@ -903,7 +910,7 @@ function gapItem(g, key, isNew, selected) {
   el("span", { class: "gap-msg", text: g.message }),
   el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix));
   const detail = selected ? [
-    el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, evidenceSummary(g.evidence || [])),
+    el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, ...evidenceLine(g)),
     g.source ? el("p", { class: "gap-source", "data-testid": "gap-source", text: `Source: ${g.source}` }) : null,
   ] : [];
   return el("li", {
@@ -920,6 +927,41 @@ function renderGapsTail(gaps) {
   ui.gapSummary.replaceChildren(...["error", "warning", "info"].filter((s) => n[s]).map((s) =>
     el("span", { class: `sev sev-${s}` }, icon(s),
       s === "info" ? `${n[s]} info` : plural(n[s], SEVERITY[s].label.toLowerCase()))));
+}
+
+/* The compact evidence line under a selected gap: each quote in its sentence, the quote marked, so
+ * the physician sees it without the page moving away from the text box. */
+const CONTEXT_CHARS = 40;
+
+function evidenceLine(g) {
+  const evidence = g.evidence || [];
+  if (!evidence.length) return [evidenceSummary(evidence, g)];
+  const text = S.checkedText;
+  const out = [el("span", { class: "ev-label", text: "In the note: " })];
+  evidence.slice(0, 3).forEach((e, i) => {
+    const at = locate(text, e);
+    if (i) out.push(el("span", { class: "ev-sep", text: " \u00b7 " }));
+    if (!at) {
+      out.push(el("mark", { "data-testid": "evidence-mark", text: e.text }));
+      return;
+    }
+    const [a, b] = at;
+    let from = Math.max(0, a - CONTEXT_CHARS);     // the quote's sentence (at most 40 characters each side)
+    let to = Math.min(text.length, b + CONTEXT_CHARS);
+    const before = text.slice(from, a).search(/[^.!?\n]*$/);
+    const cutBefore = from > 0 && before === 0;     // the sentence goes on beyond what is shown
+    if (before > 0) from += before;
+    const after = text.slice(b, to).search(/[.!?\n]/);
+    const cutAfter = to < text.length && after < 0;
+    if (after >= 0) to = b + after + (text[b + after] === "\n" ? 0 : 1);
+    while (from < a && /\s/.test(text[from])) from++;
+    out.push(el("span", { class: "ev-context", "data-testid": "evidence-context" },
+      `${cutBefore ? "\u2026" : ""}${text.slice(from, a).replace(/\s+/g, " ")}`,
+      el("mark", { "data-testid": "evidence-mark", text: text.slice(a, b) }),
+      `${text.slice(b, to).replace(/\s+/g, " ")}${cutAfter ? "\u2026" : ""}`));
+  });
+  if (evidence.length > 3) out.push(` and ${evidence.length - 3} more`);
+  return out;
 }
 
 function evidenceSummary(evidence) {
@@ -1010,11 +1052,9 @@ function renderNote(scroll = false) {
   if (!text) nodes.push(el("span", { class: "muted", text: "Nothing dictated yet." }));
   ui.note.replaceChildren(...nodes);
   const first = ui.note.querySelector("mark");
-  if (first && scroll) {
-    ui.note.scrollTop = Math.max(0, first.offsetTop - ui.note.clientHeight / 3);
-    const box = ui.note.getBoundingClientRect();
-    if (box.bottom < 0 || box.top > window.innerHeight) ui.note.scrollIntoView({ block: "nearest" });
-  }
+  // the note view scrolls inside itself only: the page (and the text box) stays where it is, and the
+  // evidence shows in place, in the compact line under the selected gap
+  if (first && scroll) ui.note.scrollTop = Math.max(0, first.offsetTop - ui.note.clientHeight / 3);
 }
 
 function renderChecklist(items) {
@@ -1269,6 +1309,31 @@ function newDictation() {
   else pump();
 }
 
+// -- keyboard shortcuts (named in the page: the footer's key hint, title and aria-keyshortcuts) ----
+/* Ctrl+Enter (Cmd+Enter on a Mac) finalizes; Alt+W jumps to the warnings (the first gap, or the
+ * selected one), Alt+T back to the text box, keeping the caret where it was. */
+function onShortcut(ev) {
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.shiftKey) {
+    ev.preventDefault();
+    if (!ui.finalize.disabled && !ui.finalize.hidden) finalize();
+    return;
+  }
+  if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  const key = ev.key.toLowerCase();
+  if (key === "w" || ev.code === "KeyW") {
+    ev.preventDefault();
+    const selected = ui.gaps.querySelector(".gap-button[aria-pressed=true]");
+    const target = selected || ui.gaps.querySelector(".gap-button");
+    if (target) target.focus({ preventScroll: true });
+    else ui.gapsEmpty.focus({ preventScroll: true });
+    (target || ui.gapsEmpty).scrollIntoView({ block: "nearest" });
+  } else if (key === "t" || ev.code === "KeyT") {
+    ev.preventDefault();
+    ui.text.focus({ preventScroll: true });
+    ui.text.scrollIntoView({ block: "nearest" });
+  }
+}
+
 // -- start -------------------------------------------------------------------------------------
 async function init() {
   const fromUrl = encounterFromUrl();
@@ -1283,7 +1348,20 @@ async function init() {
   ui.encForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
     onEncounterChanged();
+    if (readEncounter().cpt.length) {     // Enter in a filled form: on to the dictation
+      foldEncounterIfFilled();
+      ui.text.focus();
+    }
   });
+  ui.encForm.addEventListener("keydown", (ev) => {   // Enter in a field (the form has no submit button)
+    if (ev.key !== "Enter" || ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.tagName !== "INPUT") return;
+    ev.preventDefault();
+    ui.encForm.requestSubmit();
+  });
+  ui.encBox.addEventListener("focusout", (ev) => {
+    if (!ev.relatedTarget || !ui.encBox.contains(ev.relatedTarget)) setTimeout(foldEncounterIfFilled, 0);
+  });
+  document.addEventListener("keydown", onShortcut);
   document.addEventListener("pointerdown", () => { S.pointerDown = true; }, true);
   const release = () => {
     S.pointerDown = false;
