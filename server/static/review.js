@@ -108,7 +108,7 @@ function queueItem(item) {
                text: `CPT ${(enc.cpt || []).join(", ") || "none"} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
   el("span", { class: "qi-gaps" }, ...gaps.map((g) => el("span", {
     class: `chip sev-${g.severity}`, "data-testid": "queue-gap", "data-severity": g.severity,
-    text: g.queried ? `${g.code} (queried)` : g.code,
+    text: g.queried ? `${g.code} (queried)` : g.answered ? `${g.code} (answered)` : g.code,
   }))));
   button.addEventListener("click", () => openDetail(item.dictation_id, { focus: true }));
   return el("li", {}, button);
@@ -236,7 +236,16 @@ function gapCard(gap) {
   $("[data-testid=gap-severity]", card).className = `badge sev-${gap.severity}`;
   $("[data-testid=gap-code]", card).textContent = gap.code + (gap.cpt ? ` (CPT ${gap.cpt})` : "")
     + (gap.icd10 ? ` (${gap.icd10})` : "");
-  $("[data-testid=gap-status]", card).textContent = STATUS_TEXT[gap.status] + (gap.queried ? ", queried" : "");
+  const answers = (gap.actions || []).filter((a) => a.action === "answer");
+  $("[data-testid=gap-status]", card).textContent = STATUS_TEXT[gap.status]
+    + (gap.queried ? ", queried" : answers.length ? ", answered" : "");
+  if (answers.length) {                // the physician's answer to a query, in place on the gap
+    const last = answers[answers.length - 1];
+    const box = $("[data-testid=gap-answer]", card);
+    box.hidden = false;
+    box.append(el("span", { class: "label", text: `Physician's answer (${last.by}, ` }), timeEl(last.at),
+               el("span", { class: "label", text: "): " }), el("span", { class: "said", text: `\u201c${last.text}\u201d` }));
+  }
   $("[data-testid=gap-message]", card).textContent = gap.message;
   $("[data-testid=gap-fix]", card).textContent = gap.fix;
   $("[data-testid=gap-source]", card).textContent = gap.source;
@@ -360,7 +369,8 @@ async function refreshAfterAction() {
   await Promise.all([openDetail(id), loadQueue(), loadFacets().catch(() => {})]);
 }
 
-const ACTION_TEXT = { resolve: "resolved", dismiss: "dismissed", query: "queried the physician about" };
+const ACTION_TEXT = { resolve: "resolved", dismiss: "dismissed", query: "queried the physician about",
+                      answer: "answered the query about" };
 
 function renderHistory(gaps) {
   const codes = Object.fromEntries(gaps.map((g) => [g.id, g.code]));
@@ -378,6 +388,27 @@ function renderHistory(gaps) {
       a.text && a.action !== "resolve" ? el("span", { class: "said", text: `: “${a.text}”` }) : null);
   });
   $("#history").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "No actions yet." })]));
+}
+
+// -- dictations left open (not finalized, no change for SCRIBE_STALE_OPEN_MINUTES) ----------
+async function loadLeftOpen() {
+  let list;
+  try {
+    list = await api("/api/review/open");
+  } catch {
+    return;
+  }
+  $("#left-open").hidden = list.length === 0;
+  $("#left-open-count").textContent = `(${list.length})`;
+  $("#left-open-list").replaceChildren(...list.map((d) => {
+    const enc = d.encounter || {};
+    return el("li", { class: "left-open-item", "data-testid": "left-open-item", "data-dictation-id": d.dictation_id },
+      el("span", { class: "qi-top" }, el("span", { class: "qi-provider", text: d.provider }),
+         el("span", { class: "qi-when" }, "started ", timeEl(d.created_at))),
+      el("span", { class: "qi-codes", text: `CPT ${(enc.cpt || []).join(", ") || "none"} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
+      el("span", { class: "qi-when" }, "last change ", timeEl(d.last_activity_at)),
+      el("span", { class: "words", "data-testid": "left-open-words", text: `“${d.first_words}”` }));
+  }));
 }
 
 // -- start ----------------------------------------------------------------------------------
@@ -404,6 +435,7 @@ async function start() {
   $("#queue").addEventListener("keydown", queueKeys);
   $("#more").addEventListener("click", () => loadQueue({ append: true }));
   await loadQueue();
+  loadLeftOpen();
   if (state.selected) await openDetail(state.selected);
   document.body.dataset.ready = "true";
 }

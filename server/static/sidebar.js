@@ -102,6 +102,8 @@ const ui = {
   finalize: $("finalize"), newDictation: $("new-dictation"),
   finalized: $("finalized"), finalizedTitle: $("finalized-title"), finalizedSummary: $("finalized-summary"),
   finalizedGaps: $("finalized-gaps"),
+  others: $("others"), othersBadge: $("others-badge"), othersList: $("others-list"),
+  queries: $("queries"), queriesBadge: $("queries-badge"), queriesList: $("queries-list"),
 };
 
 const params = new URLSearchParams(location.search);
@@ -787,11 +789,133 @@ function onFinalized(msg) {
       el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix)))));
   ui.finalized.hidden = false;
   ui.newDictation.hidden = false;
+  loadOthers();
   clearError();
   announceNow(`Dictation finalized. ${gaps.length ? countText(gaps) + " left open" : "No gaps left open"}.`);
   setStatus();
   ui.finalizedTitle.focus({ preventScroll: true });
   ui.finalized.scrollIntoView({ block: "start" });
+}
+
+// -- open dictations and questions from scribes -----------------------------------------------
+const QUERY_POLL_MS = 30000;
+
+async function apiJson(path, { method = "GET", body } = {}) {
+  const headers = { Authorization: `Bearer ${TOKEN}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await r.json().catch(() => null);
+  if (!r.ok) {
+    const e = new Error(data?.error?.message || `the server answered ${r.status}`);
+    e.code = data?.error?.code || `HTTP_${r.status}`;
+    e.status = r.status;
+    throw e;
+  }
+  return data;
+}
+
+function when(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso || "";
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return d.toDateString() === new Date().toDateString() ? `today ${time}`
+    : `${d.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+}
+
+function encounterLine(enc = {}) {
+  return [`CPT ${(enc.cpt || []).join(", ") || "none"}`, (enc.icd10 || []).join(", ") || "no ICD-10", enc.provider]
+    .filter(Boolean).join(" \u00b7 ");
+}
+
+/* The physician's other open dictations (those holding text): reopen or discard. */
+async function loadOthers({ openIfAny = false } = {}) {
+  let list;
+  try {
+    list = await apiJson("/api/open-dictations");
+  } catch {
+    return;                     // not worth troubling the physician: the list is a convenience
+  }
+  const others = list.filter((d) => d.dictation_id !== S.dictationId);
+  ui.othersBadge.textContent = String(others.length);
+  ui.othersBadge.setAttribute("aria-label", plural(others.length, "open dictation"));
+  ui.others.hidden = others.length === 0;
+  ui.othersList.replaceChildren(...others.map(otherItem));
+  if (openIfAny && others.length) ui.others.open = true;
+}
+
+function otherItem(d) {
+  const href = new URL(location.pathname, location.origin);
+  href.searchParams.set("access_token", TOKEN);
+  href.searchParams.set("dictation_id", d.dictation_id);
+  const discard = el("button", { type: "button", class: "btn btn-small", "data-testid": "open-discard" }, "Discard");
+  const li = el("li", { class: "side-item", "data-testid": "open-dictation", dataset: { id: d.dictation_id } },
+    el("p", { class: "codes", text: encounterLine(d.encounter) }),
+    el("p", { class: "meta", text: `Started ${when(d.created_at)} \u00b7 last change ${when(d.last_activity_at)}` }),
+    el("p", { class: "words", "data-testid": "open-words", text: `\u201c${d.first_words}\u201d` }),
+    el("p", { class: "row" },
+      el("a", { class: "btn btn-small", href: href.toString(), "data-testid": "open-reopen" }, "Reopen"), discard,
+      el("span", { class: "muted", role: "status" })));
+  discard.addEventListener("click", () => discardOther(d, li, discard));
+  return li;
+}
+
+async function discardOther(d, li, button) {
+  if (button.dataset.confirm !== "1") {           // two steps: a discarded dictation cannot come back
+    button.dataset.confirm = "1";
+    button.textContent = "Discard for good";
+    li.querySelector("[role=status]").textContent = "Its text will be gone from your list.";
+    return;
+  }
+  try {
+    await apiJson(`/api/dictations/${encodeURIComponent(d.dictation_id)}/discard`, { method: "POST" });
+  } catch (e) {
+    li.querySelector("[role=status]").textContent = `Not discarded: ${e.message}`;
+    return;
+  }
+  announceNow("Dictation discarded.");
+  await loadOthers();
+}
+
+/* Questions scribes sent back about gaps of finalized dictations: a badge, the list, answer in place. */
+async function loadQueries() {
+  let list;
+  try {
+    list = await apiJson("/api/queries");
+  } catch {
+    return;
+  }
+  ui.queriesBadge.textContent = String(list.length);
+  ui.queriesBadge.setAttribute("aria-label", plural(list.length, "question"));
+  ui.queries.hidden = list.length === 0;
+  renderKeyed(ui.queriesList, list.map((q) => ({ key: String(q.query_id), sig: String(q.query_id), build: () => queryItem(q) })));
+}
+
+function queryItem(q) {
+  const answer = el("textarea", { rows: "2", maxlength: "2000", "data-testid": "query-answer",
+    "aria-label": `Your answer to ${q.by}` });
+  const result = el("span", { class: "muted", role: "status", "data-testid": "query-result" });
+  const form = el("form", { class: "row" }, answer,
+    el("button", { type: "submit", class: "btn btn-small btn-primary", "data-testid": "query-answer-submit" }, "Send answer"), result);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = answer.value.trim();
+    if (!text) {
+      result.textContent = "Write the answer first.";
+      return;
+    }
+    try {
+      await apiJson(`/api/queries/${q.query_id}/answer`, { method: "POST", body: { answer: text } });
+    } catch (e) {
+      result.textContent = `Not sent: ${e.message}`;
+      return;
+    }
+    announceNow(`Answer sent to ${q.by}; it shows in the review queue.`);
+    await loadQueries();
+  });
+  return el("li", { class: "side-item", "data-testid": "query", dataset: { queryId: String(q.query_id), code: q.gap_code } },
+    el("p", { class: "meta", text: `${q.by} asked ${when(q.at)} \u00b7 dictation ${q.dictation_id}` }),
+    el("p", {}, el("strong", { text: `${gapTitle({ code: q.gap_code })}: ` }), q.gap_message),
+    el("p", { class: "question", "data-testid": "query-question", text: `\u201c${q.question}\u201d` }), form);
 }
 
 function countText(gaps) {
@@ -1385,6 +1509,9 @@ async function init() {
     refuse({ code: "UNAUTHENTICATED", message: "no access_token in the address." });
     return;
   }
+  loadOthers({ openIfAny: !S.dictationId });
+  loadQueries();
+  setInterval(loadQueries, QUERY_POLL_MS);
   if (S.dictationId) await loadDictation();
   else connect();
 }

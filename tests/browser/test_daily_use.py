@@ -144,3 +144,128 @@ def test_keyboard_shortcuts_finalize_and_jump_between_text_and_gaps(page, served
     expect(page.get_by_test_id("finalized")).to_be_visible()
     did = page.get_by_test_id("status")
     expect(did).to_have_attribute("data-state", "finalized")
+
+
+def http_post(url: str, token: str, body: dict) -> tuple[int, dict]:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, json.loads(r.read())
+
+
+def dictate_in_page(page, served, text: str) -> str:
+    box = open_at(page, served)
+    box.click()
+    page.keyboard.type(text)
+    wait_synced(page)
+    return dictation_id(page)
+
+
+def open_item(page, did: str):
+    return page.locator(f'[data-testid="open-dictation"][data-id="{did}"]')
+
+
+def test_opening_the_link_again_lists_open_dictations_to_reopen_or_discard(browser, served):
+    """Item 2: the printed link opened again shows the physician's open dictations (encounter,
+    start time, first words) with reopen and discard, instead of hiding them."""
+    context = browser.new_context()
+    first = context.new_page()
+    did = dictate_in_page(first, served, "Lumbar spine, three views. Indication: low back pain after a fall")
+    gone = dictate_in_page(context.new_page(), served, "Cervical spine, two views. Indication: neck pain")
+
+    page = context.new_page()
+    open_at(page, served)                          # the printed link again: a new, empty dictation
+    panel = page.get_by_test_id("open-dictations")
+    expect(panel).to_be_visible()
+    expect(panel).to_have_js_property("open", True)
+    item = open_item(page, did)
+    expect(item).to_contain_text("CPT 72100")
+    expect(item).to_contain_text("Started today")
+    expect(item.get_by_test_id("open-words")).to_contain_text("Lumbar spine, three views. Indication: low back pain")
+    assert open_item(page, dictation_id(page)).count() == 0        # not the one on screen
+
+    # discard takes two clicks and the dictation leaves the list for good
+    other = open_item(page, gone)
+    other.get_by_test_id("open-discard").click()
+    expect(other.get_by_test_id("open-discard")).to_have_text("Discard for good")
+    other.get_by_test_id("open-discard").click()
+    expect(open_item(page, gone)).to_have_count(0)
+    status, body = http_get(f"{served.base}/api/dictations/{gone}", physician(served))
+    assert body["status"] == "discarded"
+
+    # reopen goes on with that dictation, its text in the box
+    item.get_by_test_id("open-reopen").click()
+    wait_synced(page)
+    assert dictation_id(page) == did
+    expect(page.get_by_test_id("dictation")).to_have_value("Lumbar spine, three views. Indication: low back pain after a fall")
+    context.close()
+
+
+def test_a_dictation_left_open_is_listed_for_the_scribe(browser, tmp_path, monkeypatch):
+    """Item 2: an open dictation with no change for SCRIBE_STALE_OPEN_MINUTES shows on the review page."""
+    from ..live import Server
+
+    monkeypatch.setenv("SCRIBE_STALE_OPEN_MINUTES", "0.01")
+    server = Server(tmp_path, f"sqlite:///{tmp_path / 'stale.sqlite'}")
+    server.start()
+    try:
+        context = browser.new_context()
+        dictate_in_page(context.new_page(), server, "Thoracic spine, three views. Indication: mid back pain")
+        page = context.new_page()
+        page.wait_for_timeout(1200)
+        page.goto(f"{server.base}/review?access_token={server.page_tokens()['scribe']}")
+        page.wait_for_selector("body[data-ready]", state="attached")
+        left = page.get_by_test_id("left-open")
+        expect(left).to_be_visible()
+        expect(left.get_by_test_id("left-open-item")).to_have_count(1)
+        expect(left.get_by_test_id("left-open-item")).to_contain_text("Dr Lee")
+        expect(left.get_by_test_id("left-open-words")).to_contain_text("Thoracic spine, three views.")
+        context.close()
+    finally:
+        server.stop()
+
+
+NO_SIGNATURE = ("Lumbar spine, 3 views. Indication: low back pain after a fall, rule out fracture. "
+                "Ordering physician: Maya Chen, MD. Technique: AP, lateral and coned lateral views. Comparison: none. "
+                "Findings: normal alignment, no fracture. Impression: no acute abnormality. ")
+
+
+def test_a_scribe_query_reaches_the_physician_who_answers_in_place(browser, served):
+    """Item 5: the query shows as a badge and a list in the sidebar, is answered there, and the
+    answer shows on the gap in the review queue."""
+    context = browser.new_context()
+    page = context.new_page()
+    did = dictate_in_page(page, served, NO_SIGNATURE)
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_test_id("finalized")).to_be_visible()
+    scribe = served.page_tokens()["scribe"]
+    _, detail = http_get(f"{served.base}/api/review/{did}", scribe)
+    gap_id = next(g["id"] for g in detail["gaps"] if g["code"] == "SIGNATURE_MISSING")
+    status, _ = http_post(f"{served.base}/api/review/gaps/{gap_id}/query", scribe,
+                          {"question": "Did you sign this report?"})
+    assert status == 200
+
+    side = context.new_page()
+    open_at(side, served)
+    expect(side.get_by_test_id("queries")).to_be_visible()
+    expect(side.get_by_test_id("queries-badge")).to_have_text(re.compile(r"^[1-9]\d*$"))
+    query = side.locator('[data-testid="query"]').filter(has_text="Did you sign this report?")
+    expect(query).to_contain_text("Signature missing")             # the plain title, as for gaps
+    side.locator("#queries > summary").click()
+    query.get_by_test_id("query-answer").fill("Yes: signed on paper at 10:40, scanned into the chart.")
+    query.get_by_test_id("query-answer-submit").click()
+    expect(query).to_have_count(0)
+    expect(side.get_by_test_id("live")).to_contain_text("Answer sent")
+
+    review = context.new_page()
+    review.goto(f"{served.base}/review?access_token={scribe}&d={did}")
+    review.wait_for_selector("body[data-ready]", state="attached")
+    card = review.locator(f'[data-testid="gap"][data-gap-id="{gap_id}"]')
+    expect(card.get_by_test_id("gap-answer")).to_contain_text("signed on paper at 10:40")
+    expect(card.get_by_test_id("gap-status")).to_contain_text("answered")
+    chip = review.locator(f'[data-testid="queue-item"][data-dictation-id="{did}"] [data-testid="queue-gap"]')
+    expect(chip.filter(has_text="answered")).to_have_count(1)
+    context.close()
