@@ -22,6 +22,10 @@ function refuse(message) {
 }
 
 // -- state ----------------------------------------------------------------------------------
+/* Plain titles of the gap codes, from the rules (GET /api/rules): the same as the sidebar's. */
+const TITLES = {};
+const titleOf = (code) => TITLES[code] || code;
+
 const state = { items: [], total: 0, selected: PAGE.searchParams.get("d"), detail: null, reasons: {}, queueAsked: 0 };
 
 function currentFilters() {
@@ -108,7 +112,8 @@ function queueItem(item) {
                text: `CPT ${(enc.cpt || []).join(", ") || "none"} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
   el("span", { class: "qi-gaps" }, ...gaps.map((g) => el("span", {
     class: `chip sev-${g.severity}`, "data-testid": "queue-gap", "data-severity": g.severity,
-    text: g.queried ? `${g.code} (queried)` : g.answered ? `${g.code} (answered)` : g.code,
+    title: g.code, "data-code": g.code,
+    text: `${titleOf(g.code)}${g.queried ? " (queried)" : g.answered ? " (answered)" : ""}`,
   }))));
   button.addEventListener("click", () => openDetail(item.dictation_id, { focus: true }));
   return el("li", {}, button);
@@ -234,6 +239,7 @@ function gapCard(gap) {
   card.classList.add(`sev-${gap.severity}`, `status-${gap.status}`);
   $("[data-testid=gap-severity]", card).textContent = gap.severity;
   $("[data-testid=gap-severity]", card).className = `badge sev-${gap.severity}`;
+  $("[data-testid=gap-title]", card).textContent = titleOf(gap.code);
   $("[data-testid=gap-code]", card).textContent = gap.code + (gap.cpt ? ` (CPT ${gap.cpt})` : "")
     + (gap.icd10 ? ` (${gap.icd10})` : "");
   const answers = (gap.actions || []).filter((a) => a.action === "answer");
@@ -249,6 +255,11 @@ function gapCard(gap) {
   $("[data-testid=gap-message]", card).textContent = gap.message;
   $("[data-testid=gap-fix]", card).textContent = gap.fix;
   $("[data-testid=gap-source]", card).textContent = gap.source;
+  if (gap.rule_id) {
+    $("[data-testid=gap-source]", card).after(" ", el("a", {
+      href: `/rules/${encodeURIComponent(gap.rule_id)}`, target: "_blank", rel: "noopener", "data-testid": "rule-link",
+      text: `Rule ${gap.rule_id}` }));
+  }
   const evidence = $(".evidence-line", card);
   const quotes = (gap.evidence || []).filter((e) => e.text);
   if (quotes.length) {
@@ -420,6 +431,9 @@ async function start() {
     return;
   }
   $("#app").hidden = false;
+  try {
+    Object.assign(TITLES, (await api("/api/rules")).titles || {});
+  } catch { /* codes are shown instead */ }
   filtersFromUrl();
   try {
     state.reasons = await api("/api/review/dismiss-reasons");

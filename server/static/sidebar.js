@@ -52,30 +52,9 @@ const ICON_PATHS = {
   warning: ["M8 1.8L15 14H1z", "M8 6v4M8 11.6v.8"],
   info: ["M8 1.5a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z", "M8 7v4.5M8 4.4v.8"],
 };
-const GAP_TITLES = {
-  INDICATION_MISSING: "Reason for the exam missing",
-  INDICATION_NOT_SPECIFIC: "Reason does not justify the study",
-  VIEWS_NOT_DOCUMENTED: "Number of views not stated",
-  VIEWS_MISMATCH: "Views do not match the code",
-  POSITIONS_MISSING: "Bending or flexion/extension views not documented",
-  LEVEL_MISSING: "Spine level not named",
-  REGION_MISMATCH: "Body region does not match the code",
-  CONTRAST_NOT_DOCUMENTED: "Contrast use not stated",
-  CONTRAST_MISMATCH: "Contrast does not match the code",
-  FINDINGS_MISSING: "Findings missing",
-  IMPRESSION_MISSING: "Impression missing",
-  SIGNATURE_MISSING: "Signature missing",
-  COMPARISON_NOT_STATED: "Comparison not stated",
-  ORDERING_PROVIDER_MISSING: "Ordering provider not named",
-  DX_NOT_SUPPORTING: "Diagnosis codes do not support the study",
-  DX_MORE_SPECIFIC_AVAILABLE: "A more specific diagnosis code fits",
-  DX_INVALID_CODE: "Invalid diagnosis code",
-  DX_UNCERTAIN_AS_CONFIRMED: "Uncertain condition coded as confirmed",
-  DX_NOT_DOCUMENTED: "Diagnosis code not documented",
-  NCCI_PAIR_CONFLICT: "Codes that cannot be billed together",
-  MODIFIER_REQUIRED: "Modifier needed",
-  MODIFIER_INVALID: "Modifier does not apply",
-};
+/* Plain titles of the gap codes come from the rules (GET /api/rules: lexicons/rules.toml), one
+ * source for this page and the review queue; until they arrive a code reads as a sentence. */
+const GAP_TITLES = {};
 const UNCODED = {   // why a condition found in the note gets no one-click code
   negated: "Ruled out in the note: not coded.",
   possible: "Uncertain: in outpatient coding, code the symptoms instead.",
@@ -828,7 +807,20 @@ function encounterLine(enc = {}) {
 }
 
 /* The physician's other open dictations (those holding text): reopen or discard. */
-async function loadOthers({ openIfAny = false } = {}) {
+/* The plain titles of the gap codes, from the rules (the review queue reads the same). */
+async function loadTitles() {
+  try {
+    const r = await fetch("/api/rules", { cache: "no-store" });
+    if (!r.ok) return;
+    Object.assign(GAP_TITLES, (await r.json()).titles || {});
+  } catch {
+    return;                     // a code then reads as a sentence
+  }
+  renderAll();
+  withFocusKept(() => loadQueries());
+}
+
+async function loadOthers() {   // listed folded (one line with the count) so the text box stays in view
   let list;
   try {
     list = await apiJson("/api/open-dictations");
@@ -840,7 +832,6 @@ async function loadOthers({ openIfAny = false } = {}) {
   ui.othersBadge.setAttribute("aria-label", plural(others.length, "open dictation"));
   ui.others.hidden = others.length === 0;
   ui.othersList.replaceChildren(...others.map(otherItem));
-  if (openIfAny && others.length) ui.others.open = true;
 }
 
 function otherItem(d) {
@@ -1035,7 +1026,9 @@ function gapItem(g, key, isNew, selected) {
   el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix));
   const detail = selected ? [
     el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, ...evidenceLine(g)),
-    g.source ? el("p", { class: "gap-source", "data-testid": "gap-source", text: `Source: ${g.source}` }) : null,
+    g.source || g.rule_id ? el("p", { class: "gap-source", "data-testid": "gap-source" }, g.source ? `Source: ${g.source}. ` : "",
+      g.rule_id ? el("a", { href: `/rules/${encodeURIComponent(g.rule_id)}`, target: "_blank", rel: "noopener",
+        "data-testid": "rule-link" }, `Rule ${g.rule_id}`) : null) : null,
   ] : [];
   return el("li", {
     class: `gap sev-line-${g.severity}${flash ? " is-new" : ""}${selected ? " is-selected" : ""}`,
@@ -1509,7 +1502,8 @@ async function init() {
     refuse({ code: "UNAUTHENTICATED", message: "no access_token in the address." });
     return;
   }
-  loadOthers({ openIfAny: !S.dictationId });
+  loadTitles();
+  loadOthers();
   loadQueries();
   setInterval(loadQueries, QUERY_POLL_MS);
   if (S.dictationId) await loadDictation();

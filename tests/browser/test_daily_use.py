@@ -180,6 +180,8 @@ def test_opening_the_link_again_lists_open_dictations_to_reopen_or_discard(brows
     open_at(page, served)                          # the printed link again: a new, empty dictation
     panel = page.get_by_test_id("open-dictations")
     expect(panel).to_be_visible()
+    expect(page.get_by_test_id("open-count")).to_have_text(re.compile(r"^[1-9]\d*$"))
+    panel.locator("summary").click()                # one line until opened
     expect(panel).to_have_js_property("open", True)
     item = open_item(page, did)
     expect(item).to_contain_text("CPT 72100")
@@ -268,4 +270,45 @@ def test_a_scribe_query_reaches_the_physician_who_answers_in_place(browser, serv
     expect(card.get_by_test_id("gap-status")).to_contain_text("answered")
     chip = review.locator(f'[data-testid="queue-item"][data-dictation-id="{did}"] [data-testid="queue-gap"]')
     expect(chip.filter(has_text="answered")).to_have_count(1)
+    context.close()
+
+
+def test_titles_are_the_rules_and_sources_link_to_the_rule_page(browser, served):
+    """Items 7 and 8: the sidebar and the review page show the same plain titles, served from the
+    rules; a gap's source cites public documents and links to scribe's own rule page."""
+    from ..live import http_get as get
+
+    _, rules = get(f"{served.base}/api/rules")
+    assert rules["titles"]["SIGNATURE_MISSING"] == "Signature missing"
+    context = browser.new_context()
+    page = context.new_page()
+    did = dictate_in_page(page, served, NO_SIGNATURE)
+    sig = gap(page, "SIGNATURE_MISSING")
+    expect(sig).to_contain_text("Signature missing")
+    sig.get_by_test_id("gap-button").click()
+    source = sig.get_by_test_id("gap-source")
+    expect(source).to_contain_text("CMS Program Integrity Manual")
+    for private in ("domain.md", "codes.csv", "contract section"):
+        expect(source).not_to_contain_text(private)
+    link = source.get_by_test_id("rule-link")
+    rule_id = link.get_attribute("href").rsplit("/", 1)[1]
+    with page.expect_popup() as popup:
+        link.click()
+    rule = popup.value
+    rule.wait_for_load_state()
+    expect(rule.get_by_test_id("rule-title")).to_have_text("Signature missing")
+    expect(rule.get_by_test_id("rule-id")).to_have_text(rule_id)
+    expect(rule.get_by_test_id("rule-sources")).to_contain_text("CMS Program Integrity Manual Ch. 3")
+    page.bring_to_front()
+    page.get_by_test_id("finalize").click()
+    expect(page.get_by_test_id("finalized")).to_be_visible()
+
+    review = context.new_page()
+    review.goto(f"{served.base}/review?access_token={served.page_tokens()['scribe']}&d={did}")
+    review.wait_for_selector("body[data-ready]", state="attached")
+    card = review.locator('[data-testid="gap"][data-gap-code="SIGNATURE_MISSING"]')
+    expect(card.get_by_test_id("gap-title")).to_have_text("Signature missing")
+    expect(card.get_by_test_id("rule-link")).to_have_attribute("href", f"/rules/{rule_id}")
+    chips = review.locator(f'[data-testid="queue-item"][data-dictation-id="{did}"] [data-testid="queue-gap"]')
+    expect(chips.filter(has_text="Signature missing")).to_have_count(1)
     context.close()
