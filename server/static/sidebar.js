@@ -3,7 +3,7 @@
  * URL: /sidebar?access_token=T[&cpt=72100,72110][&modifiers=26][&icd10=M54.50,M43.16][&site=office|facility]
  *              [&provider=Dr%20Lee][&dictation_id=ID]
  * The encounter fields are pre-filled from the query; with dictation_id the page reloads that
- * dictation's text (GET /api/dictations/ID) and resumes it instead of starting a new one. A started
+ * dictation's text and its stored partial (GET /api/dictations/ID) and resumes it instead of starting a new one. A started
  * dictation's id is written into the address, so reloading the page resumes it.
  *
  * Stable data-testid attributes (tests and EHR integrations may rely on them):
@@ -28,6 +28,13 @@
  *   finalize            sends 'finalize' (after everything typed is committed)
  *   finalized           panel shown after finalization: finalized-summary, finalized-gap items (data-code)
  *   new-dictation       starts a new dictation (after finalizing, or when a resume fails)
+ *   open-dictations     the physician's other open dictations (open-count badge, open-list of open-dictation
+ *                       items with data-id: open-words, open-reopen link, open-discard button: two clicks)
+ *   queries             questions from scribes (queries-badge, query items with query-question, query-answer,
+ *                       query-answer-submit, query-result)
+ *   gap-evidence        under a selected gap: evidence-context (the quote's sentence) with evidence-mark;
+ *                       gap-source with rule-link (/rules/ID)
+ *   keys                the keyboard shortcuts: Ctrl+Enter finalize, Alt+W gaps, Alt+T text box
  *
  * PHI: note text is never written to the console nor to browser storage; it lives in the page
  * and on the server only.
