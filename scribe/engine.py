@@ -19,6 +19,7 @@ from pathlib import Path
 from .errors import InputError
 from .evaluators import CHECKS, Context
 from .lexicons import Lexicons, load_lexicons
+from .linkers.contradiction import without_contradictions
 from .linkers.cpt import CptRequirements
 from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
 from .linkers.indications import IndicationLinker
@@ -194,6 +195,8 @@ class Engine:
             self._link_terms(note, spans, facts)
         self.linker.by_cause(note, facts, spans, context)
         self.linker.combine(note, facts, spans, context)
+        # a suggested code must not exclude what the note documents ("without mention of ... back pain")
+        note.indications = without_contradictions(note.indications, self.codeset)
         return note
 
     def _terms_of(self, text: str, focus: tuple | None = None) -> list:

@@ -147,6 +147,7 @@ class RuleSpec(_Strict):
     id: str = Field(pattern=r"^[A-Z]{3}-\d{3}$")
     symbol: str = Field(pattern=r"^[a-z0-9-]+$")
     code: str
+    title: str = ""          # the gap code's plain title, as the pages show it (one per code)
     severity: str
     check: str
     message: str

@@ -119,9 +119,9 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
                  1000 * (time.perf_counter() - start))
         return response
 
-    from . import routes_admin, routes_dictations, routes_pages, routes_review, routes_stats, routes_ws
+    from . import routes_admin, routes_dictations, routes_pages, routes_review, routes_rules, routes_stats, routes_ws
 
-    for module in (routes_pages, routes_ws, routes_admin, routes_dictations, routes_review, routes_stats):
+    for module in (routes_pages, routes_ws, routes_admin, routes_dictations, routes_review, routes_stats, routes_rules):
         app.include_router(module.router)
     from . import cds, fhir_io, rules_pages, smart   # the EHR integration (README, "Inside the EHR")
 

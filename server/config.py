@@ -54,6 +54,8 @@ class Settings(BaseModel):
     worker_threads: int = Field(4, ge=1, le=64, description="threads that analyse and persist messages")
     idle_evict_seconds: float = Field(1800.0, gt=0, description="unattached sessions leave memory after this")
     max_cached_sessions: int = Field(5000, ge=1)
+    stale_open_minutes: float = Field(120.0, gt=0, description="an open dictation with no change this long "
+                                      "is listed for the scribes (GET /api/review/open)")
     # tokens and the HTTP surface (README, "Security")
     token_days_admin: float = Field(DEFAULT_TOKEN_DAYS["admin"], gt=0, description="lifetime of a new admin token")
     token_days_physician: float = Field(DEFAULT_TOKEN_DAYS["physician"], gt=0)

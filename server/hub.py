@@ -34,7 +34,7 @@ from .store import DictationExists, Principal, Store
 
 log = logging.getLogger("scribe.server.hub")
 DICTATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-RESERVED_IDS = frozenset({"facets", "dismiss-reasons", "gaps"})   # words of /api/review/... paths
+RESERVED_IDS = frozenset({"facets", "dismiss-reasons", "gaps", "open"})   # words of /api/review/... paths
 
 
 class ProtocolError(Exception):
@@ -272,6 +272,9 @@ class DictationHub:
         if loaded is None or loaded[0]["owner"] != who.name:
             raise _not_found(dictation_id)
         row, events = loaded
+        if row["status"] == "discarded":
+            raise ProtocolError("DICTATION_DISCARDED", f"dictation {dictation_id} was discarded; "
+                                "start a new dictation")
         if row["status"] != "open":
             raise ProtocolError("DICTATION_FINALIZED", f"dictation {dictation_id} is finalized; "
                                 "start a new dictation")

@@ -9,7 +9,8 @@ from .auth import Physician
 from .deps import Limit, Offset, StoreDep
 from .errors import ApiError
 from .hub import replay
-from .wire import DictationDetail, DictationSummary, Query
+from .deps import HubDep
+from .wire import Answered, AnswerIn, DictationDetail, DictationSummary, OpenDictation, Query
 
 router = APIRouter(prefix="/api", tags=["dictations (physician)"])
 
@@ -19,6 +20,26 @@ def list_dictations(who: Physician, store: StoreDep, status: Literal["open", "fi
                     limit: Limit = 50, offset: Offset = 0):
     """The caller's dictations, newest first (no note text)."""
     return store.list_dictations(owner=who.name, status=status, limit=limit, offset=offset)
+
+
+@router.get("/open-dictations", response_model=list[OpenDictation])
+def my_open_dictations(who: Physician, store: StoreDep):
+    """The caller's open dictations that hold text (encounter, start time, first words), last
+    changed first, to reopen or discard. The first words are note text: each is an audited read."""
+    found = store.open_dictations(owner=who.name)
+    store.audit_each(who, "list_open_dictation", [d["dictation_id"] for d in found])
+    return found
+
+
+@router.post("/dictations/{dictation_id}/discard", response_model=DictationSummary)
+def discard_dictation(dictation_id: str, who: Physician, store: StoreDep, hub: HubDep):
+    """Discard one of the caller's open dictations: it leaves the list and can no longer be
+    resumed (its events stay as a record). 404 when it is not an open dictation of the caller."""
+    if not store.discard(dictation_id=dictation_id, owner=who.name):
+        raise ApiError(404, "NOT_FOUND", f"no open dictation {dictation_id} of yours")
+    hub.forget(dictation_id)
+    store.audit(who, "discard_dictation", dictation_id=dictation_id)
+    return store.summary(store.dictation_row(dictation_id))
 
 
 @router.get("/dictations/{dictation_id}", response_model=DictationDetail)
@@ -34,18 +55,35 @@ def my_queries(who: Physician, store: StoreDep):
     return store.queries_for(who.name)
 
 
+@router.post("/queries/{query_id}/answer", response_model=Answered)
+def answer_query(query_id: int, body: AnswerIn, who: Physician, store: StoreDep):
+    """Answer a scribe's query about a gap of one's own dictation. The answer is stored on the gap
+    (the review queue shows it) and the gap is no longer marked queried; 404 when the query is
+    not the caller's or already answered."""
+    answer = body.answer.strip()
+    if not answer:
+        raise ApiError(422, "ANSWER_REQUIRED", "write the answer first")
+    done = store.answer_query(query_id=query_id, actor=who, text=answer)
+    if done is None:
+        raise ApiError(404, "NOT_FOUND", f"no pending query {query_id} about your dictations")
+    return done
+
+
 def dictation_detail(store, dictation_id: str, who, *, owner: str | None = None,
                      finalized_only: bool = False) -> dict:
     row = store.dictation_row(dictation_id)
     if row is None or (owner is not None and row["owner"] != owner) or \
             (finalized_only and row["status"] != "finalized"):
         raise ApiError(404, "NOT_FOUND", f"no dictation {dictation_id} you may read")
+    partial = None
     if row["status"] == "finalized":
         text = row["final_text"] or ""
     else:
         loaded = store.load(dictation_id)
-        text = replay(loaded[1], None, None)["text"] if loaded else ""
+        r = replay(loaded[1], row["partial_seq"], row["partial_text"]) if loaded else None
+        text = r["text"] if r else ""
+        partial = r["partial"][1] if r and r["partial"] else None
     store.audit(who, "read_note_text", dictation_id=dictation_id)
     out = store.summary(row)
-    out.update(text=text, addenda=store.addenda(dictation_id), gaps=store.gaps_of(dictation_id))
+    out.update(text=text, partial=partial, addenda=store.addenda(dictation_id), gaps=store.gaps_of(dictation_id))
     return out

@@ -6,7 +6,10 @@ gap is gone; other open gaps the addendum also closes are resolved with it.
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from scribe import Encounter, InputError
@@ -15,8 +18,9 @@ from .auth import Scribe
 from .deps import FiltersDep, Limit, Offset, StoreDep
 from .errors import ApiError
 from .routes_dictations import dictation_detail
+from .db import utcnow
 from .store import DISMISS_REASONS, Filters, Principal, Store
-from .wire import ActionOut, DictationDetail, DismissIn, Facets, Queue, QueryIn, ResolveIn
+from .wire import ActionOut, DictationDetail, DismissIn, Facets, OpenDictation, Queue, QueryIn, ResolveIn
 
 router = APIRouter(prefix="/api/review", tags=["review queue (scribe)"])
 
@@ -38,6 +42,18 @@ def dismiss_reasons(who: Scribe) -> dict[str, str]:
 def review_facets(who: Scribe, store: StoreDep):
     """Providers, CPT codes and gap codes of the dictations in the queue (for filter menus)."""
     return store.facets(Filters(), open_only=True)
+
+
+@router.get("/open", response_model=list[OpenDictation])
+def left_open(who: Scribe, store: StoreDep, request: Request,
+              older_than_minutes: Annotated[float | None, Query(gt=0)] = None):
+    """Open dictations of any physician with no change for ``older_than_minutes`` (default
+    ``SCRIBE_STALE_OPEN_MINUTES``, 120): left unfinalized, they never reach the queue. The first
+    words are note text: each listed dictation is an audited read."""
+    minutes = older_than_minutes or request.app.state.settings.stale_open_minutes
+    found = store.open_dictations(idle_before=utcnow() - timedelta(minutes=minutes))
+    store.audit_each(who, "list_open_dictation", [d["dictation_id"] for d in found])
+    return found
 
 
 @router.get("/{dictation_id}", response_model=DictationDetail)

@@ -328,6 +328,55 @@ class Store:
                 "message": gap.get("message") or "", "fix": gap.get("fix") or "", "source": gap.get("source") or "",
                 "evidence": gap.get("evidence") or [], "status": "open", "queried": False, "updated_at": now}
 
+    # -- open dictations: reopen, discard, the ones left open ---------------------------------
+    def open_dictations(self, *, owner: str | None = None, idle_before: datetime | None = None,
+                        words: int = 12, limit: int = 100) -> list[dict]:
+        """Open dictations that hold text (final or pending partial), newest activity first, each
+        with its first ``words`` words (note text: callers audit the read). ``owner``: only that
+        physician's; ``idle_before``: only those with no change since that time (left open)."""
+        from .hub import replay      # the event log's meaning lives in the hub
+
+        last = (sa.select(events.c.dictation_id, sa.func.max(events.c.created_at).label("last_at"))
+                .group_by(events.c.dictation_id).subquery("last"))
+        q = (sa.select(dictations, last.c.last_at).join(last, last.c.dictation_id == dictations.c.id)
+             .where(dictations.c.status == "open"))
+        if owner is not None:
+            q = q.where(dictations.c.owner == owner)
+        if idle_before is not None:
+            q = q.where(last.c.last_at < idle_before)
+        q = q.order_by(last.c.last_at.desc(), dictations.c.id).limit(limit)
+        out = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(q).mappings().all():
+                evs = conn.execute(sa.select(events.c.n, events.c.kind, events.c.seq, events.c.payload)
+                                   .where(events.c.dictation_id == row["id"]).order_by(events.c.n)).mappings().all()
+                r = replay([dict(e) for e in evs], row["partial_seq"], row["partial_text"])
+                text = r["text"] + (r["partial"][1] if r["partial"] else "")
+                if not text.strip():
+                    continue          # opened and left empty: nothing to reopen or lose
+                first = text.split()
+                out.append({**self.summary(row), "last_activity_at": iso(row["last_at"]),
+                            "first_words": " ".join(first[:words]) + (" \u2026" if len(first) > words else ""),
+                            "characters": len(text)})
+        return out
+
+    def discard(self, *, dictation_id: str, owner: str) -> bool:
+        """Discard an open dictation of ``owner`` (status ``discarded``; its events stay, as
+        a record); False when there is no such open dictation."""
+        now = utcnow()
+        with self._write() as conn:
+            done = conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id,
+                                                            dictations.c.owner == owner,
+                                                            dictations.c.status == "open")
+                                .values(status="discarded", updated_at=now, partial_seq=None,
+                                        partial_text=None)).rowcount
+            if done:
+                n = conn.execute(sa.select(sa.func.max(events.c.n)).where(events.c.dictation_id == dictation_id)
+                                 ).scalar_one() or 0
+                conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=n + 1, kind="discard", seq=None,
+                                                      payload={}, created_at=now))
+        return bool(done)
+
     # -- dictations: reading -----------------------------------------------------------------
     def list_dictations(self, *, owner: str | None, status: str | None, limit: int, offset: int) -> list[dict]:
         q = sa.select(dictations.c.id, dictations.c.owner, dictations.c.provider, dictations.c.encounter,
@@ -416,6 +465,33 @@ class Store:
                  "question": r["text"], "by": r["actor_name"], "at": iso(r["at"]), "gap_code": r["code"],
                  "severity": r["severity"], "gap_message": r["message"]} for r in rows]
 
+    def answer_query(self, *, query_id: int, actor: Principal, text: str) -> dict | None:
+        """The physician ``actor`` answers query ``query_id`` about a gap of their own dictation:
+        an ``answer`` action on the gap (its reason names the query), the gap no longer marked
+        queried (it stays open for the scribe). None when there is no such pending query."""
+        now = utcnow()
+        with self._write() as conn:
+            q = conn.execute(sa.select(gap_actions.c.gap_id, gap_actions.c.dictation_id)
+                             .join(gaps, gaps.c.id == gap_actions.c.gap_id)
+                             .join(dictations, dictations.c.id == gap_actions.c.dictation_id)
+                             .where(gap_actions.c.id == query_id, gap_actions.c.action == "query",
+                                    dictations.c.owner == actor.name)).first()
+            if q is None:
+                return None
+            answered = conn.execute(sa.select(gap_actions.c.id).where(gap_actions.c.action == "answer",
+                                                                      gap_actions.c.reason == f"query:{query_id}")
+                                    ).first()
+            done = conn.execute(sa.update(gaps).where(gaps.c.id == q.gap_id, gaps.c.status == "open",
+                                                      gaps.c.queried.is_(True))
+                                .values(queried=False, updated_at=now)).rowcount
+            if answered is not None or not done:
+                return None
+            conn.execute(sa.insert(gap_actions).values(
+                gap_id=q.gap_id, dictation_id=q.dictation_id, action="answer", reason=f"query:{query_id}", text=text,
+                actor_token_id=actor.token_id, actor_name=actor.name, actor_role=actor.role, at=now))
+        return {"query_id": query_id, "gap_id": q.gap_id, "dictation_id": q.dictation_id, "answer": text,
+                "at": iso(now)}
+
     # -- review actions ----------------------------------------------------------------------
     def record_action(self, *, gap_id: int, dictation_id: str, action: str, actor: Principal,
                       reason: str | None = None, text: str | None = None,
@@ -484,10 +560,14 @@ class Store:
                 sa.select(gaps.c.id, gaps.c.dictation_id, gaps.c.code, gaps.c.severity, gaps.c.cpt, gaps.c.queried)
                 .where(gaps.c.dictation_id.in_(ids), gaps.c.status == "open").order_by(gaps.c.id)
             ).mappings().all() if ids else []
+            answered = set(conn.execute(
+                sa.select(gap_actions.c.gap_id).where(gap_actions.c.dictation_id.in_(ids),
+                                                      gap_actions.c.action == "answer")).scalars()) if ids else set()
         by_dictation: dict[str, list[dict]] = defaultdict(list)
         for g in open_gaps:
             by_dictation[g["dictation_id"]].append({"id": g["id"], "code": g["code"], "severity": g["severity"],
-                                                    "cpt": g["cpt"], "queried": g["queried"]})
+                                                    "cpt": g["cpt"], "queried": g["queried"],
+                                                    "answered": g["id"] in answered})
         items = [{"dictation_id": r["id"], "owner": r["owner"], "provider": r["provider"],
                   "encounter": r["encounter"], "finalized_at": iso(r["finalized_at"]),
                   "open_gaps": by_dictation[r["id"]]} for r in rows]
@@ -678,6 +758,15 @@ class Store:
                          .values(at=reviewed_at))
 
     # -- audit -------------------------------------------------------------------------------
+    def audit_each(self, actor: Principal, action: str, dictation_ids: Iterable[str]) -> None:
+        """One audit row per dictation (a list that shows note text), in one transaction."""
+        now = utcnow()
+        rows = [{"at": now, "actor_token_id": actor.token_id, "actor_name": actor.name, "actor_role": actor.role,
+                 "action": action, "dictation_id": d, "detail": None} for d in dictation_ids]
+        if rows:
+            with self._write() as conn:
+                conn.execute(sa.insert(audit_log), rows)
+
     def audit(self, actor: Principal, action: str, *, dictation_id: str | None = None,
               detail: str | None = None) -> None:
         row = {"at": utcnow(), "actor_token_id": actor.token_id, "actor_name": actor.name,

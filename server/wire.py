@@ -42,6 +42,18 @@ class DismissIn(_In):
     note: str | None = Field(None, max_length=2_000, description="free text; required when reason is 'other'")
 
 
+class AnswerIn(_In):
+    answer: str = Field(min_length=1, max_length=2_000, description="the physician's answer to the scribe")
+
+
+class Answered(_Out):
+    query_id: int
+    gap_id: int
+    dictation_id: str
+    answer: str
+    at: str
+
+
 class QueryIn(_In):
     question: str = Field(min_length=1, max_length=2_000, description="what the physician should clarify")
 
@@ -82,16 +94,22 @@ class DictationSummary(_Out):
     owner: str
     provider: str
     encounter: dict[str, Any]
-    status: Literal["open", "finalized"]
+    status: Literal["open", "finalized", "discarded"]
     created_at: str
     updated_at: str
     finalized_at: str | None
 
 
+class OpenDictation(DictationSummary):
+    last_activity_at: str = Field(description="when its last change was stored")
+    first_words: str = Field(description="the first words of the text (reading them is audited)")
+    characters: int
+
+
 class GapAction(_Out):
     id: int
     gap_id: int
-    action: Literal["resolve", "dismiss", "query"]
+    action: Literal["resolve", "dismiss", "query", "answer"]
     reason: str | None
     text: str | None
     by: str
@@ -116,6 +134,8 @@ class StoredGap(_Out):
 
 class DictationDetail(DictationSummary):
     text: str = Field(description="the final text (reading it is written to the audit log)")
+    partial: str | None = Field(None, description="an open dictation's pending partial (the not-yet-final tail "
+                                "the page showed), stored with each partial segment; null when none")
     addenda: list[dict[str, Any]]
     gaps: list[StoredGap]
 
@@ -126,6 +146,7 @@ class QueueGap(_Out):
     severity: str
     cpt: str | None
     queried: bool
+    answered: bool = Field(False, description="the physician answered a query about it")
 
 
 class QueueItem(_Out):

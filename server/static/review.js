@@ -22,6 +22,10 @@ function refuse(message) {
 }
 
 // -- state ----------------------------------------------------------------------------------
+/* Plain titles of the gap codes, from the rules (GET /api/rules): the same as the sidebar's. */
+const TITLES = {};
+const titleOf = (code) => TITLES[code] || code;
+
 const state = { items: [], total: 0, selected: PAGE.searchParams.get("d"), detail: null, reasons: {}, queueAsked: 0 };
 
 function currentFilters() {
@@ -108,7 +112,8 @@ function queueItem(item) {
                text: `CPT ${(enc.cpt || []).join(", ") || "none"} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
   el("span", { class: "qi-gaps" }, ...gaps.map((g) => el("span", {
     class: `chip sev-${g.severity}`, "data-testid": "queue-gap", "data-severity": g.severity,
-    text: g.queried ? `${g.code} (queried)` : g.code,
+    title: g.code, "data-code": g.code,
+    text: `${titleOf(g.code)}${g.queried ? " (queried)" : g.answered ? " (answered)" : ""}`,
   }))));
   button.addEventListener("click", () => openDetail(item.dictation_id, { focus: true }));
   return el("li", {}, button);
@@ -234,12 +239,27 @@ function gapCard(gap) {
   card.classList.add(`sev-${gap.severity}`, `status-${gap.status}`);
   $("[data-testid=gap-severity]", card).textContent = gap.severity;
   $("[data-testid=gap-severity]", card).className = `badge sev-${gap.severity}`;
+  $("[data-testid=gap-title]", card).textContent = titleOf(gap.code);
   $("[data-testid=gap-code]", card).textContent = gap.code + (gap.cpt ? ` (CPT ${gap.cpt})` : "")
     + (gap.icd10 ? ` (${gap.icd10})` : "");
-  $("[data-testid=gap-status]", card).textContent = STATUS_TEXT[gap.status] + (gap.queried ? ", queried" : "");
+  const answers = (gap.actions || []).filter((a) => a.action === "answer");
+  $("[data-testid=gap-status]", card).textContent = STATUS_TEXT[gap.status]
+    + (gap.queried ? ", queried" : answers.length ? ", answered" : "");
+  if (answers.length) {                // the physician's answer to a query, in place on the gap
+    const last = answers[answers.length - 1];
+    const box = $("[data-testid=gap-answer]", card);
+    box.hidden = false;
+    box.append(el("span", { class: "label", text: `Physician's answer (${last.by}, ` }), timeEl(last.at),
+               el("span", { class: "label", text: "): " }), el("span", { class: "said", text: `\u201c${last.text}\u201d` }));
+  }
   $("[data-testid=gap-message]", card).textContent = gap.message;
   $("[data-testid=gap-fix]", card).textContent = gap.fix;
   $("[data-testid=gap-source]", card).textContent = gap.source;
+  if (gap.rule_id) {
+    $("[data-testid=gap-source]", card).after(" ", el("a", {
+      href: `/rules/${encodeURIComponent(gap.rule_id)}`, target: "_blank", rel: "noopener", "data-testid": "rule-link",
+      text: `Rule ${gap.rule_id}` }));
+  }
   const evidence = $(".evidence-line", card);
   const quotes = (gap.evidence || []).filter((e) => e.text);
   if (quotes.length) {
@@ -360,7 +380,8 @@ async function refreshAfterAction() {
   await Promise.all([openDetail(id), loadQueue(), loadFacets().catch(() => {})]);
 }
 
-const ACTION_TEXT = { resolve: "resolved", dismiss: "dismissed", query: "queried the physician about" };
+const ACTION_TEXT = { resolve: "resolved", dismiss: "dismissed", query: "queried the physician about",
+                      answer: "answered the query about" };
 
 function renderHistory(gaps) {
   const codes = Object.fromEntries(gaps.map((g) => [g.id, g.code]));
@@ -380,6 +401,27 @@ function renderHistory(gaps) {
   $("#history").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "No actions yet." })]));
 }
 
+// -- dictations left open (not finalized, no change for SCRIBE_STALE_OPEN_MINUTES) ----------
+async function loadLeftOpen() {
+  let list;
+  try {
+    list = await api("/api/review/open");
+  } catch {
+    return;
+  }
+  $("#left-open").hidden = list.length === 0;
+  $("#left-open-count").textContent = `(${list.length})`;
+  $("#left-open-list").replaceChildren(...list.map((d) => {
+    const enc = d.encounter || {};
+    return el("li", { class: "left-open-item", "data-testid": "left-open-item", "data-dictation-id": d.dictation_id },
+      el("span", { class: "qi-top" }, el("span", { class: "qi-provider", text: d.provider }),
+         el("span", { class: "qi-when" }, "started ", timeEl(d.created_at))),
+      el("span", { class: "qi-codes", text: `CPT ${(enc.cpt || []).join(", ") || "none"} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
+      el("span", { class: "qi-when" }, "last change ", timeEl(d.last_activity_at)),
+      el("span", { class: "words", "data-testid": "left-open-words", text: `“${d.first_words}”` }));
+  }));
+}
+
 // -- start ----------------------------------------------------------------------------------
 async function start() {
   const me = await signIn({ page: "review", role: "scribe", refuse });
@@ -389,6 +431,9 @@ async function start() {
     return;
   }
   $("#app").hidden = false;
+  try {
+    Object.assign(TITLES, (await api("/api/rules")).titles || {});
+  } catch { /* codes are shown instead */ }
   filtersFromUrl();
   try {
     state.reasons = await api("/api/review/dismiss-reasons");
@@ -404,6 +449,7 @@ async function start() {
   $("#queue").addEventListener("keydown", queueKeys);
   $("#more").addEventListener("click", () => loadQueue({ append: true }));
   await loadQueue();
+  loadLeftOpen();
   if (state.selected) await openDetail(state.selected);
   document.body.dataset.ready = "true";
 }

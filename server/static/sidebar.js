@@ -3,7 +3,7 @@
  * URL: /sidebar?access_token=T[&cpt=72100,72110][&modifiers=26][&icd10=M54.50,M43.16][&site=office|facility]
  *              [&provider=Dr%20Lee][&dictation_id=ID]
  * The encounter fields are pre-filled from the query; with dictation_id the page reloads that
- * dictation's text (GET /api/dictations/ID) and resumes it instead of starting a new one. A started
+ * dictation's text and its stored partial (GET /api/dictations/ID) and resumes it instead of starting a new one. A started
  * dictation's id is written into the address, so reloading the page resumes it.
  *
  * Stable data-testid attributes (tests and EHR integrations may rely on them):
@@ -28,6 +28,13 @@
  *   finalize            sends 'finalize' (after everything typed is committed)
  *   finalized           panel shown after finalization: finalized-summary, finalized-gap items (data-code)
  *   new-dictation       starts a new dictation (after finalizing, or when a resume fails)
+ *   open-dictations     the physician's other open dictations (open-count badge, open-list of open-dictation
+ *                       items with data-id: open-words, open-reopen link, open-discard button: two clicks)
+ *   queries             questions from scribes (queries-badge, query items with query-question, query-answer,
+ *                       query-answer-submit, query-result)
+ *   gap-evidence        under a selected gap: evidence-context (the quote's sentence) with evidence-mark;
+ *                       gap-source with rule-link (/rules/ID)
+ *   keys                the keyboard shortcuts: Ctrl+Enter finalize, Alt+W gaps, Alt+T text box
  *
  * PHI: note text is never written to the console nor to browser storage; it lives in the page
  * and on the server only.
@@ -52,30 +59,9 @@ const ICON_PATHS = {
   warning: ["M8 1.8L15 14H1z", "M8 6v4M8 11.6v.8"],
   info: ["M8 1.5a6.5 6.5 0 1 0 0 13a6.5 6.5 0 1 0 0-13z", "M8 7v4.5M8 4.4v.8"],
 };
-const GAP_TITLES = {
-  INDICATION_MISSING: "Reason for the exam missing",
-  INDICATION_NOT_SPECIFIC: "Reason does not justify the study",
-  VIEWS_NOT_DOCUMENTED: "Number of views not stated",
-  VIEWS_MISMATCH: "Views do not match the code",
-  POSITIONS_MISSING: "Bending or flexion/extension views not documented",
-  LEVEL_MISSING: "Spine level not named",
-  REGION_MISMATCH: "Body region does not match the code",
-  CONTRAST_NOT_DOCUMENTED: "Contrast use not stated",
-  CONTRAST_MISMATCH: "Contrast does not match the code",
-  FINDINGS_MISSING: "Findings missing",
-  IMPRESSION_MISSING: "Impression missing",
-  SIGNATURE_MISSING: "Signature missing",
-  COMPARISON_NOT_STATED: "Comparison not stated",
-  ORDERING_PROVIDER_MISSING: "Ordering provider not named",
-  DX_NOT_SUPPORTING: "Diagnosis codes do not support the study",
-  DX_MORE_SPECIFIC_AVAILABLE: "A more specific diagnosis code fits",
-  DX_INVALID_CODE: "Invalid diagnosis code",
-  DX_UNCERTAIN_AS_CONFIRMED: "Uncertain condition coded as confirmed",
-  DX_NOT_DOCUMENTED: "Diagnosis code not documented",
-  NCCI_PAIR_CONFLICT: "Codes that cannot be billed together",
-  MODIFIER_REQUIRED: "Modifier needed",
-  MODIFIER_INVALID: "Modifier does not apply",
-};
+/* Plain titles of the gap codes come from the rules (GET /api/rules: lexicons/rules.toml), one
+ * source for this page and the review queue; until they arrive a code reads as a sentence. */
+const GAP_TITLES = {};
 const UNCODED = {   // why a condition found in the note gets no one-click code
   negated: "Ruled out in the note: not coded.",
   possible: "Uncertain: in outpatient coding, code the symptoms instead.",
@@ -102,6 +88,8 @@ const ui = {
   finalize: $("finalize"), newDictation: $("new-dictation"),
   finalized: $("finalized"), finalizedTitle: $("finalized-title"), finalizedSummary: $("finalized-summary"),
   finalizedGaps: $("finalized-gaps"),
+  others: $("others"), othersBadge: $("others-badge"), othersList: $("others-list"),
+  queries: $("queries"), queriesBadge: $("queries-badge"), queriesList: $("queries-list"),
 };
 
 const params = new URLSearchParams(location.search);
@@ -300,6 +288,13 @@ function renderNoCpt(e = readEncounter()) {
   const none = e.cpt.length === 0;
   ui.noCpt.hidden = !none;
   ui.cpt.classList.toggle("needs-value", none);
+}
+
+/* A filled encounter (a CPT chosen) folds to its one-line summary once the physician leaves it, so
+ * the text box and the first gaps stay above the fold at 400 px. */
+function foldEncounterIfFilled() {
+  if (ui.encBox.open && readEncounter().cpt.length && !S.refused && ui.error.dataset.code !== "BAD_ENCOUNTER"
+      && !ui.encFields.querySelector("[aria-invalid=true]")) ui.encBox.open = false;
 }
 
 function chooseCpt() {
@@ -619,7 +614,7 @@ function commitMessage() {
       S.confirmed += text;
       S.serverPartial = "";
       S.partialKnown = true;
-      S.checkedText = S.confirmed;
+      S.checkedText = S.confirmed + S.serverPartial;
       S.checkedFinal = S.confirmed.length;
     },
     failed: () => {
@@ -780,11 +775,145 @@ function onFinalized(msg) {
       el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix)))));
   ui.finalized.hidden = false;
   ui.newDictation.hidden = false;
+  loadOthers();
   clearError();
   announceNow(`Dictation finalized. ${gaps.length ? countText(gaps) + " left open" : "No gaps left open"}.`);
   setStatus();
   ui.finalizedTitle.focus({ preventScroll: true });
   ui.finalized.scrollIntoView({ block: "start" });
+}
+
+// -- open dictations and questions from scribes -----------------------------------------------
+const QUERY_POLL_MS = 30000;
+
+async function apiJson(path, { method = "GET", body } = {}) {
+  const headers = { Authorization: `Bearer ${TOKEN}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await r.json().catch(() => null);
+  if (!r.ok) {
+    const e = new Error(data?.error?.message || `the server answered ${r.status}`);
+    e.code = data?.error?.code || `HTTP_${r.status}`;
+    e.status = r.status;
+    throw e;
+  }
+  return data;
+}
+
+function when(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso || "";
+  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return d.toDateString() === new Date().toDateString() ? `today ${time}`
+    : `${d.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+}
+
+function encounterLine(enc = {}) {
+  return [`CPT ${(enc.cpt || []).join(", ") || "none"}`, (enc.icd10 || []).join(", ") || "no ICD-10", enc.provider]
+    .filter(Boolean).join(" \u00b7 ");
+}
+
+/* The physician's other open dictations (those holding text): reopen or discard. */
+/* The plain titles of the gap codes, from the rules (the review queue reads the same). */
+async function loadTitles() {
+  try {
+    const r = await fetch("/api/rules", { cache: "no-store" });
+    if (!r.ok) return;
+    Object.assign(GAP_TITLES, (await r.json()).titles || {});
+  } catch {
+    return;                     // a code then reads as a sentence
+  }
+  renderAll();
+  withFocusKept(() => loadQueries());
+}
+
+async function loadOthers() {   // listed folded (one line with the count) so the text box stays in view
+  let list;
+  try {
+    list = await apiJson("/api/open-dictations");
+  } catch {
+    return;                     // not worth troubling the physician: the list is a convenience
+  }
+  const others = list.filter((d) => d.dictation_id !== S.dictationId);
+  ui.othersBadge.textContent = String(others.length);
+  ui.othersBadge.setAttribute("aria-label", plural(others.length, "open dictation"));
+  ui.others.hidden = others.length === 0;
+  ui.othersList.replaceChildren(...others.map(otherItem));
+}
+
+function otherItem(d) {
+  const href = new URL(location.pathname, location.origin);
+  href.searchParams.set("access_token", TOKEN);
+  href.searchParams.set("dictation_id", d.dictation_id);
+  const discard = el("button", { type: "button", class: "btn btn-small", "data-testid": "open-discard" }, "Discard");
+  const li = el("li", { class: "side-item", "data-testid": "open-dictation", dataset: { id: d.dictation_id } },
+    el("p", { class: "codes", text: encounterLine(d.encounter) }),
+    el("p", { class: "meta", text: `Started ${when(d.created_at)} \u00b7 last change ${when(d.last_activity_at)}` }),
+    el("p", { class: "words", "data-testid": "open-words", text: `\u201c${d.first_words}\u201d` }),
+    el("p", { class: "row" },
+      el("a", { class: "btn btn-small", href: href.toString(), "data-testid": "open-reopen" }, "Reopen"), discard,
+      el("span", { class: "muted", role: "status" })));
+  discard.addEventListener("click", () => discardOther(d, li, discard));
+  return li;
+}
+
+async function discardOther(d, li, button) {
+  if (button.dataset.confirm !== "1") {           // two steps: a discarded dictation cannot come back
+    button.dataset.confirm = "1";
+    button.textContent = "Discard for good";
+    li.querySelector("[role=status]").textContent = "Its text will be gone from your list.";
+    return;
+  }
+  try {
+    await apiJson(`/api/dictations/${encodeURIComponent(d.dictation_id)}/discard`, { method: "POST" });
+  } catch (e) {
+    li.querySelector("[role=status]").textContent = `Not discarded: ${e.message}`;
+    return;
+  }
+  announceNow("Dictation discarded.");
+  await loadOthers();
+}
+
+/* Questions scribes sent back about gaps of finalized dictations: a badge, the list, answer in place. */
+async function loadQueries() {
+  let list;
+  try {
+    list = await apiJson("/api/queries");
+  } catch {
+    return;
+  }
+  ui.queriesBadge.textContent = String(list.length);
+  ui.queriesBadge.setAttribute("aria-label", plural(list.length, "question"));
+  ui.queries.hidden = list.length === 0;
+  renderKeyed(ui.queriesList, list.map((q) => ({ key: String(q.query_id), sig: String(q.query_id), build: () => queryItem(q) })));
+}
+
+function queryItem(q) {
+  const answer = el("textarea", { rows: "2", maxlength: "2000", "data-testid": "query-answer",
+    "aria-label": `Your answer to ${q.by}` });
+  const result = el("span", { class: "muted", role: "status", "data-testid": "query-result" });
+  const form = el("form", { class: "row" }, answer,
+    el("button", { type: "submit", class: "btn btn-small btn-primary", "data-testid": "query-answer-submit" }, "Send answer"), result);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = answer.value.trim();
+    if (!text) {
+      result.textContent = "Write the answer first.";
+      return;
+    }
+    try {
+      await apiJson(`/api/queries/${q.query_id}/answer`, { method: "POST", body: { answer: text } });
+    } catch (e) {
+      result.textContent = `Not sent: ${e.message}`;
+      return;
+    }
+    announceNow(`Answer sent to ${q.by}; it shows in the review queue.`);
+    await loadQueries();
+  });
+  return el("li", { class: "side-item", "data-testid": "query", dataset: { queryId: String(q.query_id), code: q.gap_code } },
+    el("p", { class: "meta", text: `${q.by} asked ${when(q.at)} \u00b7 dictation ${q.dictation_id}` }),
+    el("p", {}, el("strong", { text: `${gapTitle({ code: q.gap_code })}: ` }), q.gap_message),
+    el("p", { class: "question", "data-testid": "query-question", text: `\u201c${q.question}\u201d` }), form);
 }
 
 function countText(gaps) {
@@ -887,7 +1016,7 @@ function renderGaps() {
     const key = gapKey(g);
     const isNew = now - (S.raisedAt.get(key) || 0) < NEW_MARK_MS;
     const selected = key === sel;
-    return { key, sig: JSON.stringify([g, isNew, selected]), build: () => gapItem(g, key, isNew, selected) };
+    return { key, sig: JSON.stringify([g, isNew, selected, selected ? S.checkedText : ""]), build: () => gapItem(g, key, isNew, selected) };
   }));
   renderGapsTail(gaps);
 }
@@ -903,8 +1032,10 @@ function gapItem(g, key, isNew, selected) {
   el("span", { class: "gap-msg", text: g.message }),
   el("span", { class: "gap-fix" }, el("span", { class: "fix-label", text: "Fix: " }), g.fix));
   const detail = selected ? [
-    el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, evidenceSummary(g.evidence || [])),
-    g.source ? el("p", { class: "gap-source", "data-testid": "gap-source", text: `Source: ${g.source}` }) : null,
+    el("p", { class: "gap-evidence", "data-testid": "gap-evidence" }, ...evidenceLine(g)),
+    g.source || g.rule_id ? el("p", { class: "gap-source", "data-testid": "gap-source" }, g.source ? `Source: ${g.source}. ` : "",
+      g.rule_id ? el("a", { href: `/rules/${encodeURIComponent(g.rule_id)}`, target: "_blank", rel: "noopener",
+        "data-testid": "rule-link" }, `Rule ${g.rule_id}`) : null) : null,
   ] : [];
   return el("li", {
     class: `gap sev-line-${g.severity}${flash ? " is-new" : ""}${selected ? " is-selected" : ""}`,
@@ -920,6 +1051,41 @@ function renderGapsTail(gaps) {
   ui.gapSummary.replaceChildren(...["error", "warning", "info"].filter((s) => n[s]).map((s) =>
     el("span", { class: `sev sev-${s}` }, icon(s),
       s === "info" ? `${n[s]} info` : plural(n[s], SEVERITY[s].label.toLowerCase()))));
+}
+
+/* The compact evidence line under a selected gap: each quote in its sentence, the quote marked, so
+ * the physician sees it without the page moving away from the text box. */
+const CONTEXT_CHARS = 40;
+
+function evidenceLine(g) {
+  const evidence = g.evidence || [];
+  if (!evidence.length) return [evidenceSummary(evidence, g)];
+  const text = S.checkedText;
+  const out = [el("span", { class: "ev-label", text: "In the note: " })];
+  evidence.slice(0, 3).forEach((e, i) => {
+    const at = locate(text, e);
+    if (i) out.push(el("span", { class: "ev-sep", text: " \u00b7 " }));
+    if (!at) {
+      out.push(el("mark", { "data-testid": "evidence-mark", text: e.text }));
+      return;
+    }
+    const [a, b] = at;
+    let from = Math.max(0, a - CONTEXT_CHARS);     // the quote's sentence (at most 40 characters each side)
+    let to = Math.min(text.length, b + CONTEXT_CHARS);
+    const before = text.slice(from, a).search(/[^.!?\n]*$/);
+    const cutBefore = from > 0 && before === 0;     // the sentence goes on beyond what is shown
+    if (before > 0) from += before;
+    const after = text.slice(b, to).search(/[.!?\n]/);
+    const cutAfter = to < text.length && after < 0;
+    if (after >= 0) to = b + after + (text[b + after] === "\n" ? 0 : 1);
+    while (from < a && /\s/.test(text[from])) from++;
+    out.push(el("span", { class: "ev-context", "data-testid": "evidence-context" },
+      `${cutBefore ? "\u2026" : ""}${text.slice(from, a).replace(/\s+/g, " ")}`,
+      el("mark", { "data-testid": "evidence-mark", text: text.slice(a, b) }),
+      `${text.slice(b, to).replace(/\s+/g, " ")}${cutAfter ? "\u2026" : ""}`));
+  });
+  if (evidence.length > 3) out.push(` and ${evidence.length - 3} more`);
+  return out;
 }
 
 function evidenceSummary(evidence) {
@@ -1010,11 +1176,9 @@ function renderNote(scroll = false) {
   if (!text) nodes.push(el("span", { class: "muted", text: "Nothing dictated yet." }));
   ui.note.replaceChildren(...nodes);
   const first = ui.note.querySelector("mark");
-  if (first && scroll) {
-    ui.note.scrollTop = Math.max(0, first.offsetTop - ui.note.clientHeight / 3);
-    const box = ui.note.getBoundingClientRect();
-    if (box.bottom < 0 || box.top > window.innerHeight) ui.note.scrollIntoView({ block: "nearest" });
-  }
+  // the note view scrolls inside itself only: the page (and the text box) stays where it is, and the
+  // evidence shows in place, in the compact line under the selected gap
+  if (first && scroll) ui.note.scrollTop = Math.max(0, first.offsetTop - ui.note.clientHeight / 3);
 }
 
 function renderChecklist(items) {
@@ -1269,6 +1433,31 @@ function newDictation() {
   else pump();
 }
 
+// -- keyboard shortcuts (named in the page: the footer's key hint, title and aria-keyshortcuts) ----
+/* Ctrl+Enter (Cmd+Enter on a Mac) finalizes; Alt+W jumps to the warnings (the first gap, or the
+ * selected one), Alt+T back to the text box, keeping the caret where it was. */
+function onShortcut(ev) {
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.shiftKey) {
+    ev.preventDefault();
+    if (!ui.finalize.disabled && !ui.finalize.hidden) finalize();
+    return;
+  }
+  if (!ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  const key = ev.key.toLowerCase();
+  if (key === "w" || ev.code === "KeyW") {
+    ev.preventDefault();
+    const selected = ui.gaps.querySelector(".gap-button[aria-pressed=true]");
+    const target = selected || ui.gaps.querySelector(".gap-button");
+    if (target) target.focus({ preventScroll: true });
+    else ui.gapsEmpty.focus({ preventScroll: true });
+    (target || ui.gapsEmpty).scrollIntoView({ block: "nearest" });
+  } else if (key === "t" || ev.code === "KeyT") {
+    ev.preventDefault();
+    ui.text.focus({ preventScroll: true });
+    ui.text.scrollIntoView({ block: "nearest" });
+  }
+}
+
 // -- start -------------------------------------------------------------------------------------
 async function init() {
   const fromUrl = encounterFromUrl();
@@ -1283,7 +1472,20 @@ async function init() {
   ui.encForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
     onEncounterChanged();
+    if (readEncounter().cpt.length) {     // Enter in a filled form: on to the dictation
+      foldEncounterIfFilled();
+      ui.text.focus();
+    }
   });
+  ui.encForm.addEventListener("keydown", (ev) => {   // Enter in a field (the form has no submit button)
+    if (ev.key !== "Enter" || ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.tagName !== "INPUT") return;
+    ev.preventDefault();
+    ui.encForm.requestSubmit();
+  });
+  ui.encBox.addEventListener("focusout", (ev) => {
+    if (!ev.relatedTarget || !ui.encBox.contains(ev.relatedTarget)) setTimeout(foldEncounterIfFilled, 0);
+  });
+  document.addEventListener("keydown", onShortcut);
   document.addEventListener("pointerdown", () => { S.pointerDown = true; }, true);
   const release = () => {
     S.pointerDown = false;
@@ -1307,6 +1509,10 @@ async function init() {
     refuse({ code: "UNAUTHENTICATED", message: "no access_token in the address." });
     return;
   }
+  loadTitles();
+  loadOthers();
+  loadQueries();
+  setInterval(loadQueries, QUERY_POLL_MS);
   if (S.dictationId) await loadDictation();
   else connect();
 }
@@ -1335,12 +1541,17 @@ async function loadDictation() {
   fillEncounter(detail.encounter || {});
   ui.encBox.open = !(detail.encounter?.cpt || []).length;
   S.serverEncounter = readEncounter();
-  ui.text.value = detail.text || "";
+  // the final text and the pending partial (the unfinished sentence, stored with each partial) come back
+  const partial = detail.status === "finalized" ? "" : detail.partial || "";
+  S.confirmed = detail.text || "";
+  ui.text.value = S.confirmed + partial;
   S.prevValue = ui.text.value;
-  S.confirmed = S.prevValue;
-  S.boundary = S.commitTo = S.prevValue.length;
-  S.checkedText = S.confirmed;
+  S.boundary = S.commitTo = S.confirmed.length;
+  S.serverPartial = partial;
+  S.partialKnown = false;
+  S.checkedText = S.confirmed + partial;
   S.checkedFinal = S.confirmed.length;
+  if (partial || S.confirmed) announceNow("Your dictation was restored as it was last stored.");
   if (detail.status === "finalized") {
     onFinalized({ dictation_id: S.dictationId, gaps: (detail.gaps || []).filter((g) => g.status === "open") });
     renderNote();

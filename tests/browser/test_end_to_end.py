@@ -62,7 +62,7 @@ def test_dictate_finalize_review_and_dashboard(page, fresh):
     open_review(page, fresh)
     queued = page.locator("[data-testid=queue-item]")
     expect(queued).to_have_count(1)
-    expect(queued.first).to_contain_text("IMPRESSION_MISSING")
+    expect(queued.first).to_contain_text("Impression missing")
     queued.first.click()
     impression = card(page, "IMPRESSION_MISSING")
     impression.get_by_test_id("open-dismiss").click()

@@ -29,6 +29,8 @@ ENDPOINTS = [  # method, path, allowed role(s), json body
     ("GET", "/api/dictations", ("physician",), None),
     ("GET", "/api/dictations/enc-1", ("physician",), None),
     ("GET", "/api/queries", ("physician",), None),
+    ("GET", "/api/open-dictations", ("physician",), None),
+    ("GET", "/api/review/open", ("scribe",), None),
     ("GET", "/api/review", ("scribe",), None),
     ("GET", "/api/review/dismiss-reasons", ("scribe",), None),
     ("GET", "/api/review/enc-1", ("scribe",), None),
