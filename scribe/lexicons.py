@@ -212,6 +212,17 @@ class SpokenMark(_Strict):
     not_before: list[str] = []
 
 
+class ExportLayout(BaseModel):
+    """How a report exported by an EHR or RIS marks its lines (scribe/nlp/dictation.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    line_breaks: list[str] = []          # literal escapes that stand for a line break ("\\.br\\")
+    segment: str = r"(?!)"               # a line that opens with a message segment id ("OBX|")
+    separators: list[str] = []           # single characters that join fields or sections on one line
+    header_ahead: str = r"(?!)"          # what must follow a separator for it to be a line break
+
+
 class DictationSpec(BaseModel):
     """``dictation.json``: how raw speech-recognition text is normalised (scribe/nlp/dictation.py)."""
 
@@ -228,6 +239,7 @@ class DictationSpec(BaseModel):
     not_after_header: list[str]
     break_before: list[str]
     not_after_break: list[str]
+    export: ExportLayout | None = None
 
 
 class RoleSpec(BaseModel):

@@ -40,9 +40,53 @@ class DictationNormalizer:
         self._not_after_break = frozenset(w.lower() for w in spec.get("not_after_break", ()))
         self._not_before_header = not_before_header
         self._marks_multi = [p for p in self._marks if " " in p]
+        export = spec.get("export") or {}
+        self._line_breaks = [re.compile(re.escape(lit)) for lit in export.get("line_breaks", ())]
+        self._segment = re.compile(export.get("segment", r"(?!)"), re.M)
+        seps = "".join(re.escape(c) for c in export.get("separators", ()))
+        self._separator = re.compile(rf"[{seps}](?={export['header_ahead']})") if seps and export.get("header_ahead") else None
+        marks = [re.escape(lit) for lit in export.get("line_breaks", ())] + ([export["segment"]] if export.get("segment") else [])
+        if self._separator is not None:
+            marks.append(self._separator.pattern)
+        self._export_marks = re.compile("|".join(marks), re.M) if marks else None
         phrases = sorted(set(self._marks) | self._fillers | self._cancel | self._replace | self._headers | self._breaks)
         # one scan finds every phrase that may need work; most sentences hold none
         self._any = re.compile(rf"(?<![\w'-])(?:{trie_pattern(phrases, flexible_space=True)})(?![\w'-])", re.I) if phrases else None
+
+    def export_layout(self, text: str) -> str:
+        """A report as an EHR or RIS exported it, laid out in lines (same length): an escaped line
+        break ("\\.br\\") is a line break; on a line that opens with a message segment
+        ("OBX|5|TX|||FINDINGS: ...") the segment id and its leading short fields are blanked and
+        the field and component separators become spaces; a separator before a field name
+        ("... ~IMPRESSION: ...") is a line break."""
+        out = list(text)
+
+        def put(a: int, b: int, first: str) -> None:
+            out[a] = first
+            for k in range(a + 1, b):
+                out[k] = " "
+
+        for rx in self._line_breaks:
+            for m in rx.finditer(text):
+                put(m.start(), m.end(), "\n")
+        joined = "".join(out)
+        for m in self._segment.finditer(joined):
+            line_end = joined.find("\n", m.start())
+            line_end = len(joined) if line_end < 0 else line_end
+            pos = m.start()
+            # the segment id and the short code fields before the first field of words
+            for field in re.finditer(r"[^|]*\|", joined[pos:line_end]):
+                if " " in field.group(0).strip("| "):
+                    break
+                put(pos + field.start(), pos + field.end(), " ")
+            for k in range(pos, line_end):
+                if out[k] in "|^":
+                    out[k] = " "
+        if self._separator is not None:
+            joined = "".join(out)
+            for m in self._separator.finditer(joined):
+                out[m.start()] = "\n"
+        return "".join(out)
 
     def _kind(self, word: str) -> str:
         """What a word is, for lining a correction up with what it corrects."""
@@ -59,6 +103,8 @@ class DictationNormalizer:
 
     def normalize_from(self, text: str, start: int) -> str:
         """The normalised ``text[start:]`` (same length), as normalising all of ``text`` gives it."""
+        if self._export_marks is not None and self._export_marks.search(text):
+            text = self.export_layout(text)
         if self._any is None or not self._any.search(text, max(0, start - self.reach)):
             return text[start:]
         begin = max(0, start - 2 * self.reach)

@@ -81,3 +81,18 @@ def test_normalising_a_megabyte_of_speech_is_bounded(engine):
 @pytest.mark.parametrize("typed", ["Anterolisthesis of 4 mm at L4-L5.", "Seen by the ER physician.", "Ah, the L5 pars."])
 def test_words_that_are_fillers_only_in_speech_are_kept(norm, typed):
     assert norm(typed) == typed
+
+
+def test_an_ehr_export_is_laid_out_in_lines_without_moving_a_character(engine):
+    from scribe import Encounter
+    text = ("OBR|1|ORD55|ACC9|72040^XR CERVICAL SPINE 2 VIEWS|||20260102\n"
+            "OBX|1|TX|||ORDERING PHYSICIAN: OYELOWO, DAVID MD\n"
+            "OBX|2|TX|||REASON FOR EXAM: NECK PAIN AFTER A FALL\\.br\\COMPARISON: NONE.\n"
+            "OBX|3|TX|||FINDINGS: AP AND LATERAL VIEWS. NORMAL ALIGNMENT. ~IMPRESSION: NO FRACTURE, ~5% LOSS NONE.\n"
+            "OBX|4|TX|||ELECTRONICALLY SIGNED BY: ABARA, NKECHI MD 01/02/2026 10:10")
+    read = engine.dictation.normalize(text)
+    assert len(read) == len(text) and "|" not in read and "\\.br\\" not in read and "~5%" in read
+    out = engine.check(text, Encounter(cpt=("72040",), site="office")).to_dict()
+    assert out["facts"]["signed"] is True and out["facts"]["views"] == 2
+    assert not {g["code"] for g in out["gaps"]} & {"SIGNATURE_MISSING", "IMPRESSION_MISSING", "FINDINGS_MISSING",
+                                                   "ORDERING_PROVIDER_MISSING", "COMPARISON_NOT_STATED"}
