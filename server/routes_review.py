@@ -42,10 +42,11 @@ def review_facets(who: Scribe, store: StoreDep):
 
 @router.get("/{dictation_id}", response_model=DictationDetail)
 def review_item(dictation_id: str, who: Scribe, store: StoreDep, request: Request, explain: bool = False):
-    """A finalized dictation with its note text, addenda and gaps (the read is audited). With
+    """A dictation the queue shows (finalized, a gap open; or one the caller worked on) with
+    its note text, addenda and gaps (the read is audited); any other id is 404. With
     ``?explain=true`` each gap carries the ``trace`` of why it was raised (rule, mechanism,
     sections searched), from a re-check of the note as finalized."""
-    detail = dictation_detail(store, dictation_id, who, finalized_only=True)
+    detail = dictation_detail(store, dictation_id, who, queue_only=True)
     if explain:
         try:
             result = request.app.state.engine.check(detail["text"] or " ", Encounter.from_dict(detail["encounter"]),

@@ -78,7 +78,8 @@ class TokenRotated(TokenCreated):
 
 
 class DictationSummary(_Out):
-    dictation_id: str
+    dictation_id: str = Field(description="the id to use with this API (for a physician: the id they gave)")
+    ref: str = Field(description="the id the physician gave in 'start'")
     owner: str
     provider: str
     encounter: dict[str, Any]
@@ -223,3 +224,4 @@ class AuditRow(_Out):
     action: str
     dictation_id: str | None
     detail: str | None
+    address: str | None = Field(None, description="the client address of the request")
