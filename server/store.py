@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .config import DEFAULT_TOKEN_DAYS   # a new token's lifetime when the caller names none
 from .db import (ROLES, api_tokens, audit_log, dictation_codes, dictations, events, gap_actions, gaps, make_engine,
-                 migrate, token_epoch, utcnow)
+                 migrate, token_epoch, utcnow, web_sessions)
 
 TOKEN_PREFIX = "scr_"
 SEVERITIES = ("error", "warning", "info")
@@ -237,6 +237,42 @@ class Store:
             self._bump_epoch(conn)
             row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first()
         return token, new, self._token_out(row)
+
+    # -- browser sessions (a page's URL token exchanged for an HttpOnly cookie) ---------------
+    def create_web_session(self, token_id: int, *, lifetime: timedelta) -> tuple[str, datetime]:
+        """A session secret (shown only now; stored as sha256) standing for the token, ending
+        after ``lifetime`` or when the token does, whichever comes first."""
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self._write() as conn:
+            token_ends = conn.execute(sa.select(api_tokens.c.expires_at).where(api_tokens.c.id == token_id)
+                                      ).scalar_one_or_none()
+            ends = now + lifetime if token_ends is None else min(now + lifetime, token_ends)
+            conn.execute(sa.delete(web_sessions).where(web_sessions.c.expires_at < now))   # housekeeping
+            conn.execute(sa.insert(web_sessions).values(secret_hash=hash_token(secret), token_id=token_id,
+                                                        created_at=now, expires_at=ends))
+        return secret, ends
+
+    def session_status(self, secret: str | None) -> tuple[Principal | None, str]:
+        """Like ``token_status`` for a session secret: the token's principal and status (a
+        revoked or expired token ends its sessions), "expired" once the session ended."""
+        if not secret or len(secret) > 100:
+            return None, TOKEN_UNKNOWN
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role,
+                                         api_tokens.c.revoked_at, api_tokens.c.expires_at,
+                                         web_sessions.c.expires_at.label("session_ends"))
+                               .join(api_tokens, api_tokens.c.id == web_sessions.c.token_id)
+                               .where(web_sessions.c.secret_hash == hash_token(secret))).first()
+        if row is None:
+            return None, TOKEN_UNKNOWN
+        ends = row.session_ends if row.expires_at is None else min(row.session_ends, row.expires_at)
+        who = Principal(row.id, row.name, row.role, ends)
+        return who, self._status(row.revoked_at, ends)
+
+    def end_web_session(self, secret: str) -> None:
+        with self._write() as conn:
+            conn.execute(sa.delete(web_sessions).where(web_sessions.c.secret_hash == hash_token(secret)))
 
     def count_tokens(self) -> int:
         with self.engine.connect() as conn:

@@ -225,3 +225,14 @@ class AuditRow(_Out):
     dictation_id: str | None
     detail: str | None
     address: str | None = Field(None, description="the client address of the request")
+
+
+class SessionOut(_Out):
+    name: str
+    role: str
+    expires_at: str | None = Field(description="when the session ends (at most the token's expiry)")
+
+
+class TicketOut(_Out):
+    ticket: str = Field(description="for /ws/dictation?ticket=T; one connection, then spent")
+    expires_in: float = Field(description="seconds the ticket stays valid")
