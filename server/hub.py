@@ -34,6 +34,7 @@ from .store import DictationExists, Principal, Store
 
 log = logging.getLogger("scribe.server.hub")
 DICTATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+MAX_SEQ = 2 ** 53 - 1       # what a database integer and a JavaScript number both hold exactly
 RESERVED_IDS = frozenset({"facets", "dismiss-reasons", "gaps"})   # words of /api/review/... paths
 
 
@@ -147,6 +148,9 @@ class DictationHub:
 
     # -- changes ----------------------------------------------------------------------------
     def segment(self, who: Principal, dictation_id: str, seq: Any, text: Any, final: Any) -> dict:
+        if isinstance(seq, int) and not isinstance(seq, bool) and abs(seq) > MAX_SEQ:
+            raise ProtocolError("BAD_SEGMENT", f"'seq' must be an integer of at most {MAX_SEQ} (2^53 - 1)")
+
         def apply(live: Live) -> dict:
             state = live.session.segment(seq, text, final)
             if final:

@@ -8,7 +8,6 @@ session; the hub persists; this module only routes messages and shapes answers.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Callable
@@ -106,7 +105,9 @@ class Connection:
                 self.ended = ended
                 return dumps(error(ended, ACCESS_MESSAGES[ended]))
             try:
-                msg = json.loads(text)
+                # orjson: strict JSON (no NaN), no lone surrogates (they could not be stored or
+                # sent back), nesting capped at 1024 levels (json.loads would recurse and fail)
+                msg = orjson.loads(text)
             except ValueError as exc:
                 return dumps(error("INVALID_JSON", f"the frame is not valid JSON ({getattr(exc, 'msg', 'bad text')}"
                                    f" at character {getattr(exc, 'pos', 0)})"))

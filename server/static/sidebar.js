@@ -32,7 +32,7 @@
  * PHI: note text is never written to the console nor to browser storage; it lives in the page
  * and on the server only.
  */
-import { plural } from "./page.js";
+import { authHeaders, openSession, plural, wsTicket } from "./page.js";
 
 const PARTIAL_DELAY_MS = 300;      // a partial goes out after this pause in typing...
 const PARTIAL_MAX_WAIT_MS = 1500;  // ...or at least this often while typing goes on
@@ -104,15 +104,14 @@ const ui = {
   finalizedGaps: $("finalized-gaps"),
 };
 
-const params = new URLSearchParams(location.search);
-const TOKEN = params.get("access_token") || "";
+const params = new URLSearchParams(location.search);    // page.js has taken the access token out
 
 /* The page's model of the dictation.
  * confirmed: the final text as the server holds it (changes only when the server accepts a message).
  * boundary:  text.value.slice(0, boundary) is the page's final text; the rest is the uncommitted tail.
  * When the two differ (the physician corrected final text) an 'edit' makes them equal again. */
 const S = {
-  ws: null, open: false, refused: false, reconnectDelay: 500, reconnectTimer: 0,
+  ws: null, open: false, refused: false, connecting: false, reconnectDelay: 500, reconnectTimer: 0,
   waiters: [],
   dictationId: params.get("dictation_id") || null,
   startAcked: false,          // false while a page-made id may not exist on the server yet
@@ -329,12 +328,29 @@ function markInvalid(code) {
 }
 
 // -- connection --------------------------------------------------------------------------------
-function connect() {
+async function connect() {
   clearTimeout(S.reconnectTimer);
-  if (S.refused) return;
+  if (S.refused || S.connecting) return;
   setStatus();
+  S.connecting = true;
+  let ticket;
+  try {
+    ticket = await wsTicket();       // one-time: the WebSocket URL never carries the token
+  } catch (e) {
+    S.connecting = false;
+    if (e.status === 401 || e.status === 403) {
+      refuse({ code: e.status === 403 ? "FORBIDDEN" : e.code === "TOKEN_EXPIRED" ? "TOKEN_EXPIRED" : "BAD_TOKEN",
+               message: e.message });
+      return;
+    }
+    S.reconnectTimer = setTimeout(connect, S.reconnectDelay);
+    S.reconnectDelay = Math.min(S.reconnectDelay * 2, 4000);
+    return;
+  }
+  S.connecting = false;
+  if (S.refused) return;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws/dictation?access_token=${encodeURIComponent(TOKEN)}`);
+  const ws = new WebSocket(`${proto}//${location.host}/ws/dictation?ticket=${encodeURIComponent(ticket)}`);
   S.ws = ws;
   ws.addEventListener("open", () => {
     S.open = true;
@@ -723,7 +739,7 @@ async function resync(serverWins) {
 
 async function fetchDictation(id) {
   const r = await fetch(`/api/dictations/${encodeURIComponent(id)}`, {
-    headers: { Authorization: `Bearer ${TOKEN}` }, cache: "no-store",
+    headers: authHeaders(), credentials: "same-origin", cache: "no-store",
   });
   let body = null;
   try {
@@ -1303,8 +1319,11 @@ async function init() {
   window.addEventListener("beforeunload", (ev) => {
     if (hasWork() && !S.refused && (S.dictationOpen || ui.text.value)) ev.preventDefault();
   });
-  if (!TOKEN) {
-    refuse({ code: "UNAUTHENTICATED", message: "no access_token in the address." });
+  const session = await openSession();
+  if (!session.ok) {
+    refuse(session.status === 0 ? { code: "UNAUTHENTICATED", message: "no access_token in the address." }
+      : session.status === -1 ? { code: "UNREACHABLE", message: session.message }
+        : { code: session.code === "TOKEN_EXPIRED" ? "TOKEN_EXPIRED" : "BAD_TOKEN", message: session.message });
     return;
   }
   if (S.dictationId) await loadDictation();
