@@ -44,8 +44,17 @@ def not_found(dictation_id: str) -> ApiError:
 
 @router.get("/queries", response_model=list[Query])
 def my_queries(who: Physician, store: StoreDep):
-    """Questions scribes sent back about gaps in the caller's dictations, still open."""
-    return store.queries_for(who.name)
+    """Questions scribes sent back about gaps in the caller's dictations, still open. A gap's
+    message may quote the note, so each dictation listed gets an audit row."""
+    rows = store.queries_for(who.name)
+    for dictation_id in dict.fromkeys(r["dictation_id"] for r in rows):
+        store.audit(who, "read_queries", dictation_id=dictation_id)
+    return [{**r, "dictation_id": store_ref(store, r["dictation_id"])} for r in rows]
+
+
+def store_ref(store, key: str) -> str:
+    row = store.dictation_row(key)
+    return row["ref"] if row else key
 
 
 def dictation_detail(store, dictation_id: str, who, *, owner: str | None = None, queue_only: bool = False,

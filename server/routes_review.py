@@ -115,7 +115,9 @@ def dismiss_gap(gap_id: int, body: DismissIn, who: Scribe, store: StoreDep):
     gap, row = _open_gap(store, gap_id)
     result = store.record_action(gap_id=gap_id, dictation_id=row["id"], action="dismiss", actor=who,
                                  reason=body.reason, text=body.note)
-    return _done(store, gap, result)
+    out = _done(store, gap, result)
+    store.audit(who, "dismiss_gap", dictation_id=row["id"], detail=f"gap {gap_id}")    # the answer holds evidence
+    return out
 
 
 @router.post("/gaps/{gap_id}/query", response_model=ActionOut)
@@ -124,4 +126,6 @@ def query_gap(gap_id: int, body: QueryIn, who: Scribe, store: StoreDep):
     gap, row = _open_gap(store, gap_id)
     result = store.record_action(gap_id=gap_id, dictation_id=row["id"], action="query", actor=who,
                                  text=body.question)
-    return _done(store, gap, result)
+    out = _done(store, gap, result)
+    store.audit(who, "query_gap", dictation_id=row["id"], detail=f"gap {gap_id}")      # the answer holds evidence
+    return out
