@@ -31,18 +31,19 @@ export function openSession() {
         bearer = LINK_TOKEN;      // unreachable now: keep the token so that a retry can still sign in
         return { ok: false, status: -1, code: "NETWORK", message: "The service did not answer." };
       }
+      const answer = await r.json().catch(() => null);      // bodies are always read to the end
       if (!r.ok) {
-        const body = await r.json().catch(() => null);
-        return { ok: false, status: r.status, code: body?.error?.code || `HTTP_${r.status}`,
-                 message: body?.error?.message || "" };
+        return { ok: false, status: r.status, code: answer?.error?.code || `HTTP_${r.status}`,
+                 message: answer?.error?.message || "" };
       }
       const probe = await fetch("/api/me", { credentials: "same-origin", cache: "no-store" }).catch(() => null);
+      await probe?.text().catch(() => null);
       if (!probe || !probe.ok) bearer = LINK_TOKEN;    // the cookie was not kept (a cross-site frame)
       return { ok: true };
     }
     const probe = await fetch("/api/me", { credentials: "same-origin", cache: "no-store" }).catch(() => null);
-    if (probe && probe.ok) return { ok: true };
     const body = probe ? await probe.json().catch(() => null) : null;
+    if (probe && probe.ok) return { ok: true };
     return { ok: false, status: 0, code: body?.error?.code || "UNAUTHENTICATED", message: "" };
   })();
   return opened;
