@@ -1,8 +1,13 @@
 """``/ws/dictation``: moves frames between the socket and a ``protocol.Connection``.
 
-Authentication happens before the first message: a missing or bad token gets an
-``error`` frame (UNAUTHENTICATED / BAD_TOKEN / TOKEN_EXPIRED) and close code 4401; a
-token without the physician role gets FORBIDDEN and 4403. It is checked again before
+Before anything else: a browser ``Origin`` that is neither the service's own nor in
+``SCRIBE_WS_ORIGINS`` gets ORIGIN_NOT_ALLOWED and close 4003 (no credential is even looked
+at); an address or token over its open-connection cap (``SCRIBE_MAX_CONNECTIONS_PER_*``)
+gets TOO_MANY_CONNECTIONS and 4429. Authentication (one credential, in the order of
+``server/auth.py``: header, ``access_token``, one-time ``ticket``, session cookie) happens
+before the first message: a missing or bad one gets an ``error`` frame (UNAUTHENTICATED /
+BAD_TOKEN / TOKEN_EXPIRED) and close code 4401; a token without the physician role gets
+FORBIDDEN and 4403. It is checked again before
 every message, and the lifespan's sweeper closes idle sockets: once the token is revoked
 (or its account deleted) or expires, the next message is answered TOKEN_REVOKED /
 TOKEN_EXPIRED and the socket is closed with 4401 (``server/access.py``). Each frame is prechecked on the event loop
