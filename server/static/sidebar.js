@@ -41,7 +41,8 @@ const NEW_MARK_MS = 8000;          // how long a newly raised gap carries its "N
 const ANNOUNCE_DELAY_MS = 700;     // raised/resolved changes are gathered this long before announcing
 const RETRY_MS = 1500;
 const ANSWER_TIMEOUT_MS = 30000;    // no answer this long: the connection is dropped and resumed
-const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN", "TOKEN_REVOKED", "TOKEN_EXPIRED"]);
+const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN", "TOKEN_REVOKED", "TOKEN_EXPIRED",
+                            "ORIGIN_NOT_ALLOWED"]);
 const RETRYABLE = new Set(["RATE_LIMITED", "BUSY", "STORAGE_UNAVAILABLE", "INTERNAL_ERROR"]);
 const CODABLE = new Set(["present", "historical"]);   // assertions whose codes may be added with one click
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
@@ -391,8 +392,9 @@ function onClose(ws, ev) {
   S.watching = false;
   const waiters = S.waiters.splice(0);
   for (const w of waiters) w.reject(new Error("connection closed"));
-  if (ev.code === 4401 || ev.code === 4403) {
-    const code = ev.code === 4403 ? "FORBIDDEN" : ev.reason === "token expired" ? "TOKEN_EXPIRED" : "BAD_TOKEN";
+  if (ev.code === 4401 || ev.code === 4403 || ev.code === 4003) {
+    const code = ev.code === 4003 ? "ORIGIN_NOT_ALLOWED" : ev.code === 4403 ? "FORBIDDEN"
+      : ev.reason === "token expired" ? "TOKEN_EXPIRED" : "BAD_TOKEN";
     if (!S.refused) refuse({ code, message: ev.reason || "" });
     return;
   }
@@ -427,6 +429,8 @@ function refuse(msg) {
   S.open = false;
   const why = msg.code === "FORBIDDEN"
     ? "This link cannot open a dictation: the dictation sidebar needs a physician's token."
+    : msg.code === "ORIGIN_NOT_ALLOWED"
+      ? "scribe refused this page's connection: the site it runs on is not allowed. Ask your administrator."
     : msg.code === "UNAUTHENTICATED"
       ? "This link has no access token. Open the sidebar from your EHR or with the link scribe gave you."
       : msg.code === "TOKEN_EXPIRED"
