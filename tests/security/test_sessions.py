@@ -125,7 +125,7 @@ def test_sessions_websocket_tickets_are_one_time_and_short(live):
 
 @pytest.fixture(scope="module")
 def brief_tickets(tmp_path_factory):
-    live = start_live(tmp_path_factory.mktemp("tickets"), SCRIBE_WS_TICKET_SECONDS=1)
+    live = start_live(tmp_path_factory.mktemp("tickets"), SCRIBE_WS_TICKET_SECONDS=1, SCRIBE_SESSION_HOURS=0.001)
     yield live
     live.server.stop()
     live.close()
@@ -139,6 +139,20 @@ def test_sessions_a_stale_ticket_is_refused(brief_tickets):
     with connect(ws_url(live, f"?ticket={ticket}"), open_timeout=10) as ws:
         closed, frames = closed_within(ws, 5.0)
     assert frames[0]["code"] == "BAD_TOKEN" and "ticket" in frames[0]["message"] and closed.rcvd.code == 4401
+
+
+def test_sessions_a_session_ends_on_time_and_so_does_its_socket(brief_tickets):
+    live = brief_tickets                                   # sessions of 3.6 s here
+    doc, _ = live.token(name="dr_short_session")
+    cookie, _ = session(live, doc)
+    with connect(ws_url(live), additional_headers={"Cookie": f"scribe_session={cookie}"}, origin=live.server.base,
+                 open_timeout=10) as ws:
+        assert ask(ws, {"type": "start", "encounter": ENCOUNTER})["type"] == "state"
+        closed, _ = closed_within(ws, 8.0)
+    assert closed is not None and closed.rcvd.code == 4401 and closed.rcvd.reason == "token expired"
+    status, _, body = with_cookie(live, "GET", "/api/me", cookie)
+    assert status == 401 and json.loads(body)["error"]["code"] == "TOKEN_EXPIRED"
+    assert live.json("GET", "/api/me", doc)[0] == 200      # the token itself goes on
 
 
 def test_sessions_websocket_with_the_cookie_from_the_page_origin(live):
