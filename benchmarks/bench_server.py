@@ -92,7 +92,10 @@ class Server:
         self.tmp = tmp
         self.db = db or f"sqlite:///{tmp / 'bench.sqlite'}"
         self.port = _free_port()
-        env = {**os.environ, "SCRIBE_DATA_DIR": str(tmp), "SCRIBE_LOG_LEVEL": "WARNING", **(extra_env or {})}
+        # one token and one address hold every simulated dictation: lift the connection caps
+        env = {**os.environ, "SCRIBE_DATA_DIR": str(tmp), "SCRIBE_LOG_LEVEL": "WARNING",
+               "SCRIBE_MAX_CONNECTIONS_PER_TOKEN": "100000", "SCRIBE_MAX_CONNECTIONS_PER_ADDRESS": "100000",
+               **(extra_env or {})}
         env.pop("SCRIBE_DB_URL", None)
         self.token = _make_token(self.db, env)
         self.proc = subprocess.Popen([sys.executable, "-m", "scribe.cli", "serve", "--port", str(self.port),

@@ -68,10 +68,16 @@ class TokenGuard:
             known = (epoch, status, expires)
             with self._lock:
                 self._known[who.token_id] = known
-        return self._verdict(known[1], known[2])
+        return self._verdict(known[1], known[2], who.expires_at)
 
     @staticmethod
-    def _verdict(status: str, expires: datetime | None) -> str | None:
+    def _verdict(status: str, expires: datetime | None, own: datetime | None = None) -> str | None:
+        """The error code of a token in ``status`` ending at ``expires`` (its row), for a
+        connection whose credential ends at ``own`` (a session ends before its token may):
+        None while both hold. A token's end only ever moves earlier (rotation), so the
+        earlier of the two is the end."""
+        if own is not None:
+            expires = own if expires is None else min(expires, own)
         if status == TOKEN_OK and expires is not None and utcnow() >= expires:
             status = TOKEN_EXPIRED
         return None if status == TOKEN_OK else CODES[status]
@@ -118,7 +124,7 @@ class TokenGuard:
         for entry in entries:
             state = known.get(entry.who.token_id)
             status, expires = (state[1], state[2]) if state else (TOKEN_OK, entry.who.expires_at)
-            code = self._verdict(status, expires)
+            code = self._verdict(status, expires, entry.who.expires_at)
             if code is not None:
                 out.append((entry, code))
         return out

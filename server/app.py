@@ -26,6 +26,8 @@ from .db import safe_url
 from .access import TokenGuard
 from .hardening import BodyLimit, SecurityHeaders
 from .hub import DictationHub
+from .routes_ws import SocketCounts
+from .tickets import TicketBook
 from .store import Store
 
 log = logging.getLogger("scribe.server")
@@ -37,7 +39,8 @@ DESCRIPTION = """Live documentation-gap checking for dictated spine imaging note
 * **Managers** read statistics (no note text).
 * **Admins** manage API tokens and read the audit log.
 
-Authenticate with `Authorization: Bearer TOKEN` or `?access_token=TOKEN`.
+Authenticate with `Authorization: Bearer TOKEN` or `?access_token=TOKEN` (the header wins when
+both are sent); pages exchange their link's token for a session cookie at `POST /api/session`.
 Errors are `{"error": {"code": "UPPER_WORD", "message": "..."}}`.
 """
 
@@ -86,6 +89,8 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
         app.state.hub = hub = DictationHub(scribe_engine, store, idle_seconds=settings.idle_evict_seconds,
                                            max_cached=settings.max_cached_sessions)
         app.state.guard = guard = TokenGuard(store)
+        app.state.tickets = TicketBook(store, seconds=settings.ws_ticket_seconds)
+        app.state.sockets = SocketCounts()
         evictor = asyncio.create_task(_evict_forever(hub, min(60.0, settings.idle_evict_seconds)))
         sweeper = asyncio.create_task(_sweep_forever(guard, settings.token_sweep_seconds))
         log.info("scribe service ready (database %s)", safe_url(settings.database_url))
@@ -108,7 +113,7 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
         app.add_middleware(CORSMiddleware, allow_origins=settings.allowed_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"],
                            max_age=600)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestor_list)
 
     @app.middleware("http")
     async def _access_log(request: Request, call_next):
@@ -119,9 +124,11 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
                  1000 * (time.perf_counter() - start))
         return response
 
-    from . import routes_admin, routes_dictations, routes_pages, routes_review, routes_rules, routes_stats, routes_ws
+    from . import (routes_admin, routes_dictations, routes_pages, routes_review, routes_rules, routes_session,
+                   routes_stats, routes_ws)
 
-    for module in (routes_pages, routes_ws, routes_admin, routes_dictations, routes_review, routes_stats, routes_rules):
+    for module in (routes_pages, routes_ws, routes_session, routes_admin, routes_dictations, routes_review,
+                   routes_stats, routes_rules):
         app.include_router(module.router)
     from . import cds, fhir_io, rules_pages, smart   # the EHR integration (README, "Inside the EHR")
 

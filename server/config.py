@@ -66,6 +66,14 @@ class Settings(BaseModel):
                                        description="how often open sockets are checked against revocations")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="larger HTTP request bodies get 413 unread")
     cors_origins: str = Field("", description="comma-separated origins allowed to call the API; none when empty")
+    session_hours: float = Field(12.0, gt=0, description="how long a page's session cookie lasts (at most the token)")
+    ws_ticket_seconds: float = Field(30.0, gt=0, le=600, description="how long a one-time WebSocket ticket lasts")
+    frame_ancestors: str = Field("", description="space- or comma-separated origins (EHRs) that may frame the "
+                                 "pages, besides the service itself")
+    ws_origins: str = Field("", description="comma-separated origins, besides the service's own, whose pages may "
+                            "open the WebSocket")
+    max_connections_per_token: int = Field(16, ge=1, description="open WebSockets one token may hold")
+    max_connections_per_address: int = Field(256, ge=1, description="open WebSockets one client address may hold")
     # storage
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
         "NORMAL", description="NORMAL (WAL) survives kill -9; FULL also survives power loss")
@@ -107,6 +115,14 @@ class Settings(BaseModel):
     @property
     def allowed_origins(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def frame_ancestor_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.frame_ancestors.replace(",", " ").split() if o.strip()]
+
+    @property
+    def ws_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/").lower() for o in self.ws_origins.split(",") if o.strip()]
 
     @property
     def is_sqlite(self) -> bool:

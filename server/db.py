@@ -10,14 +10,15 @@ Tables:
                   expires_at, rotated_to: the token a rotation issued in its place)
   token_epoch     one row: a counter every revocation, rotation or account deletion bumps,
                   so that live connections (in any process) notice a change with one read
-  dictations      one row per dictation: owner, current encounter, status, timestamps;
+  dictations      one row per dictation: owner, the owner's id for it (ref), current encounter, status, timestamps;
                   the final text and the counts of open gaps are filled at finalize
   dictation_codes the dictation's CPT / ICD-10-CM / modifier codes, one row each (filters)
   events          append-only log: start, segment (final), edit, context, finalize;
                   a dictation is rebuilt by replaying it
   gaps            gaps open at finalization, one row each, with their review status
   gap_actions     resolve / dismiss / query on a gap: who, when, reason, text
-  audit_log       every read of note text (and token management): who, what, when
+  audit_log       every read of note text (and token management): who, what, when, from where
+  web_sessions    browser sessions (HttpOnly cookie) a page's URL token was exchanged for
   cds_cards       every card the CDS Hooks service answered: its uuid, service, rule, code
   cds_feedback    what the EHR reported on a card: accepted / overridden, the override reason
 """
@@ -66,8 +67,9 @@ token_epoch = sa.Table(
 
 dictations = sa.Table(
     "dictations", METADATA,
-    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),          # the service's key (== ref unless taken)
     sa.Column("owner", sa.String(100), nullable=False, index=True),
+    sa.Column("ref", sa.String(64), nullable=False),           # the id the owner gave; unique per owner
     sa.Column("provider", sa.String(200), nullable=False, index=True),
     sa.Column("encounter", JSON, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
@@ -82,6 +84,7 @@ dictations = sa.Table(
     sa.Column("open_warnings", sa.Integer),
     sa.Column("open_infos", sa.Integer),
     sa.Column("clean", sa.Boolean),                            # no error/warning gap at finalize
+    sa.UniqueConstraint("owner", "ref"),
 )
 
 dictation_codes = sa.Table(
@@ -142,11 +145,21 @@ audit_log = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False, index=True),
     sa.Column("actor_token_id", sa.Integer),
-    sa.Column("actor_name", sa.String(100), nullable=False),
+    sa.Column("actor_name", sa.String(100), nullable=False, index=True),
     sa.Column("actor_role", sa.String(16), nullable=False),
     sa.Column("action", sa.String(40), nullable=False),
     sa.Column("dictation_id", sa.String(64), index=True),
     sa.Column("detail", sa.String(200)),
+    sa.Column("address", sa.String(64)),                        # the client address of the request
+)
+
+web_sessions = sa.Table(
+    "web_sessions", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),   # sha256 of the cookie's secret
+    sa.Column("token_id", sa.Integer, nullable=False, index=True),          # the token it was exchanged for
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
 )
 
 cds_cards = sa.Table(

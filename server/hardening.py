@@ -3,7 +3,12 @@ errors and the static files included, and never buffer a body).
 
 * ``SecurityHeaders``: every response carries ``X-Content-Type-Options: nosniff`` and
   ``Referrer-Policy: no-referrer`` (a page URL may still carry a token); every ``/api/``
-  answer carries ``Cache-Control: no-store`` (they carry note text, evidence or names).
+  answer carries ``Cache-Control: no-store`` (they carry note text, evidence or names);
+  every answer but the OpenAPI pages carries a Content-Security-Policy that allows only
+  the service's own scripts, styles and connections (no inline script: the pages keep
+  theirs in ``server/static/*.js``), and ``frame-ancestors 'self'`` plus the configured
+  EHR origins (``SCRIBE_FRAME_ANCESTORS``). ``/docs`` and ``/redoc`` (FastAPI's pages, with
+  inline script and a CDN) carry only the ``frame-ancestors`` part.
 * ``BodyLimit``: a request body over ``max_bytes`` is refused with 413 before the
   application reads it, whoever sends it (authentication comes after the body in
   FastAPI, so an unauthenticated client could otherwise make the server buffer a body
@@ -21,6 +26,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ALWAYS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 NO_STORE_PREFIX = "/api/"
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+               "font-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'")
+OPENAPI_PAGES = ("/docs", "/redoc")
+
+
+def content_security_policy(path: str, frame_ancestors: list[str]) -> str:
+    framing = "frame-ancestors " + " ".join(["'self'", *frame_ancestors])
+    if path.startswith(OPENAPI_PAGES):
+        return framing
+    return f"{PAGE_POLICY}; {framing}"
 
 
 def _error(code: str, message: str) -> bytes:
@@ -28,8 +43,9 @@ def _error(code: str, message: str) -> bytes:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, *, frame_ancestors: list[str] | None = None):
         self.app = app
+        self.frame_ancestors = list(frame_ancestors or ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,6 +63,7 @@ class SecurityHeaders:
                     headers[name] = value
                 if no_store:
                     headers["Cache-Control"] = "no-store"
+                headers["Content-Security-Policy"] = content_security_policy(scope["path"], self.frame_ancestors)
             await send(message)
 
         try:

@@ -34,6 +34,7 @@ from .store import DictationExists, Principal, Store
 
 log = logging.getLogger("scribe.server.hub")
 DICTATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+MAX_SEQ = 2 ** 53 - 1       # what a database integer and a JavaScript number both hold exactly
 RESERVED_IDS = frozenset({"facets", "dismiss-reasons", "gaps", "open"})   # words of /api/review/... paths
 
 
@@ -48,8 +49,9 @@ class ProtocolError(Exception):
 
 @dataclass(eq=False)
 class Live:
-    id: str
+    id: str                           # the service's key
     owner: str
+    ref: str                          # the owner's id for it (what the wire shows)
     session: Any                      # scribe.session.DictationSession
     n: int                            # number of the last stored event
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -90,7 +92,9 @@ class DictationHub:
         self._rebuild_lock = threading.Lock()   # one rebuild at a time (rare: after restart/eviction)
 
     # -- opening ----------------------------------------------------------------------------
-    def start(self, who: Principal, encounter: Any, dictation_id: Any = None) -> tuple[str, dict]:
+    def start(self, who: Principal, encounter: Any, dictation_id: Any = None) -> tuple[str, str, dict]:
+        """Open a dictation; returns (key, the owner's id for it, state). The id is the
+        owner's: another owner's dictation of the same id is neither touched nor revealed."""
         if dictation_id is None:
             dictation_id = uuid.uuid4().hex
         elif not isinstance(dictation_id, str) or not DICTATION_ID.match(dictation_id):
@@ -101,29 +105,52 @@ class DictationHub:
         session = self.engine.new_session(Encounter.from_dict(encounter))   # InputError on bad codes
         stored = session.encounter.to_dict()
         try:
-            self.store.create_dictation(dictation_id=dictation_id, owner=who.name, encounter=stored)
+            key = self.store.create_dictation(dictation_id=dictation_id, owner=who.name, encounter=stored)
         except DictationExists:
             raise ProtocolError("DICTATION_EXISTS", f"dictation {dictation_id} already exists; "
                                 "use 'resume' to reattach to it") from None
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
-        live = Live(id=dictation_id, owner=who.name, session=session, n=1)
+        live = Live(id=key, owner=who.name, ref=dictation_id, session=session, n=1)
         self._put(live)
-        log.info("dictation %s started by token %s", dictation_id, who.token_id)
-        return dictation_id, session.state()
+        log.info("dictation %s started by token %s", key, who.token_id)
+        return key, dictation_id, session.state()
 
-    def resume(self, who: Principal, dictation_id: Any) -> dict:
+    def resume(self, who: Principal, dictation_id: Any, *, action: str = "resume_dictation") -> tuple[str, dict]:
+        """Reattach to the caller's dictation ``dictation_id`` (their id for it); returns
+        (key, state). The read of its state (note text, evidence) is audited."""
         if not isinstance(dictation_id, str) or not dictation_id:
-            raise ProtocolError("BAD_MESSAGE", "'resume' needs a 'dictation_id' string")
-        state = self._with_live(who, dictation_id, lambda live: live.session.state())
+            raise ProtocolError("BAD_MESSAGE", f"'{action.split('_')[0]}' needs a 'dictation_id' string")
+        key = self.key_of(who, dictation_id)
+        state = self._with_live(who, key, lambda live: live.session.state())
         try:
-            self.store.audit(who, "resume_dictation", dictation_id=dictation_id)
+            self.store.audit(who, action, dictation_id=key)
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
-        return state
+        return key, state
+
+    def key_of(self, who: Principal, ref: str) -> str:
+        """The key of the caller's dictation ``ref``; DICTATION_NOT_FOUND for an unknown id
+        and for another owner's, alike."""
+        with self._lock:
+            for live in self._cache.values():
+                if live.ref == ref and live.owner == who.name:
+                    return live.id
+        if len(ref) > 64:
+            raise _not_found(ref)
+        try:
+            key = self.store.find_dictation(owner=who.name, ref=ref)
+        except SQLAlchemyError as exc:
+            raise _storage_error(exc) from None
+        if key is None:
+            raise _not_found(ref)
+        return key
 
     # -- changes ----------------------------------------------------------------------------
     def segment(self, who: Principal, dictation_id: str, seq: Any, text: Any, final: Any) -> dict:
+        if isinstance(seq, int) and not isinstance(seq, bool) and abs(seq) > MAX_SEQ:
+            raise ProtocolError("BAD_SEGMENT", f"'seq' must be an integer of at most {MAX_SEQ} (2^53 - 1)")
+
         def apply(live: Live) -> dict:
             state = live.session.segment(seq, text, final)
             if final:
@@ -168,19 +195,19 @@ class DictationHub:
                 raise _storage_error(exc) from None
             self._drop(live)
             log.info("dictation %s finalized with %d open gaps", live.id, len(state["gaps"]))
-            return {"dictation_id": live.id, "seq": session.last_seq, "gaps": state["gaps"]}
+            return {"dictation_id": live.ref, "seq": session.last_seq, "gaps": state["gaps"]}
 
         return self._with_live(who, dictation_id, apply)
 
     # -- watchers ---------------------------------------------------------------------------
-    def watch(self, who: Principal, dictation_id: Any, push: Callable[[dict], None]) -> dict:
+    def watch(self, who: Principal, dictation_id: Any, push: Callable[[dict], None]) -> tuple[str, dict]:
         """Register ``push`` to receive every state of the dictation that another connection
-        causes (e.g. a speech engine feeding the dictation the sidebar shows); returns the
-        current state. Only the dictation's owner may watch it."""
-        state = self.resume(who, dictation_id)
+        causes (e.g. a speech engine feeding the dictation the sidebar shows); returns
+        (key, the current state). Only the dictation's owner may watch it (audited)."""
+        key, state = self.resume(who, dictation_id, action="watch_dictation")
         with self._lock:
-            self._watchers.setdefault(dictation_id, set()).add(push)
-        return state
+            self._watchers.setdefault(key, set()).add(push)
+        return key, state
 
     def unwatch(self, dictation_id: str, push: Callable[[dict], None]) -> None:
         with self._lock:
@@ -290,7 +317,7 @@ class DictationHub:
         except InputError as exc:     # e.g. the lexicons changed and a stored code is now unknown
             raise ProtocolError("RESUME_FAILED", f"dictation {dictation_id} cannot be rebuilt: {exc.message}") from None
         log.info("dictation %s rebuilt from %d events", dictation_id, len(events))
-        return Live(id=dictation_id, owner=row["owner"], session=session, n=r["n"])
+        return Live(id=dictation_id, owner=row["owner"], ref=row.get("ref") or dictation_id, session=session, n=r["n"])
 
     def _persist(self, live: Live, kind: str, seq: int | None, payload: dict) -> None:
         try:
@@ -320,7 +347,7 @@ class DictationHub:
 
 
 def _not_found(dictation_id: str) -> ProtocolError:
-    return ProtocolError("DICTATION_NOT_FOUND", f"no dictation {dictation_id} of yours exists")
+    return ProtocolError("DICTATION_NOT_FOUND", f"no dictation {dictation_id[:64]} of yours exists")
 
 
 def _storage_error(exc: Exception) -> ProtocolError:

@@ -8,7 +8,6 @@ session; the hub persists; this module only routes messages and shapes answers.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any, Callable
@@ -66,7 +65,9 @@ class Connection:
         self.who = who
         self.max_bytes = max_bytes
         self.bucket = TokenBucket(rate, burst)
-        self.dictation_id: str | None = None
+        self.dictation_id: str | None = None   # the hub's key of the open dictation
+        self.ref: str | None = None            # the owner's id for it (what answers show)
+        self.watching_ref: str | None = None
         self.finalized: str | None = None      # the dictation this connection finalized last
         self.explain = False                   # traces on states: asked for with "explain": true
 
@@ -104,7 +105,9 @@ class Connection:
                 self.ended = ended
                 return dumps(error(ended, ACCESS_MESSAGES[ended]))
             try:
-                msg = json.loads(text)
+                # orjson: strict JSON (no NaN), no lone surrogates (they could not be stored or
+                # sent back), nesting capped at 1024 levels (json.loads would recurse and fail)
+                msg = orjson.loads(text)
             except ValueError as exc:
                 return dumps(error("INVALID_JSON", f"the frame is not valid JSON ({getattr(exc, 'msg', 'bad text')}"
                                    f" at character {getattr(exc, 'pos', 0)})"))
@@ -123,31 +126,32 @@ class Connection:
     def _dispatch(self, msg: dict) -> dict:
         kind, hub, who = msg["type"], self.hub, self.who
         if kind == "start":
-            dictation_id, state = hub.start(who, msg.get("encounter"), msg.get("dictation_id"))
-            self._attach(dictation_id)
+            key, ref, state = hub.start(who, msg.get("encounter"), msg.get("dictation_id"))
+            self._attach(key, ref)
             self.finalized = None
-            return self._explained(msg, _state(dictation_id, state))
+            return self._explained(msg, _state(ref, state))
         if kind == "resume":
-            state = hub.resume(who, msg.get("dictation_id"))
-            self._attach(msg["dictation_id"])
+            key, state = hub.resume(who, msg.get("dictation_id"))
+            self._attach(key, msg["dictation_id"])
             self.finalized = None
             return self._explained(msg, _state(msg["dictation_id"], state))
         if kind == "watch":
             if self.push is None:
                 return error("UNSUPPORTED", "this connection cannot receive pushed states")
             self._unwatch()
-            state = hub.watch(who, msg.get("dictation_id"), self.push)
-            self.watching = msg["dictation_id"]
+            key, state = hub.watch(who, msg.get("dictation_id"), self.push)
+            self.watching, self.watching_ref = key, msg["dictation_id"]
             return {**_state(msg["dictation_id"], state), "watching": True}
         if kind == "unwatch":
             if self.watching is None:
                 return error("NOT_WATCHING", "this connection watches no dictation")
-            did, _ = self.watching, self._unwatch()
-            return {"type": "unwatched", "dictation_id": did}
+            ref, _ = self.watching_ref, self._unwatch()
+            return {"type": "unwatched", "dictation_id": ref}
         if kind not in CLIENT_TYPES:
             return error("UNKNOWN_TYPE", f"unknown message type {kind[:40]!r}; expected one of "
                          f"{', '.join(CLIENT_TYPES)}")
         did = self.dictation_id
+        ref = self.ref
         if did is None and self.finalized is not None:
             return error("DICTATION_FINALIZED", f"dictation {self.finalized} is finalized; send 'start' to begin "
                          "a new one", seq=_seq_of(msg))
@@ -163,11 +167,11 @@ class Connection:
         else:
             done = hub.finalize(who, did)
             self._attach(None)
-            self.finalized = did
+            self.finalized = ref
             answer = {"type": "finalized", **done}
             hub.publish(did, {**answer, "pushed": True}, exclude=self.push)
             return answer
-        answer = _state(did, state)
+        answer = _state(ref, state)
         hub.publish(did, {**answer, "pushed": True}, exclude=self.push)
         return self._explained(msg, answer)
 
@@ -183,10 +187,10 @@ class Connection:
         indications = [{**i, "trace": t} for i, t in zip(answer.get("indications", []), traces["indications"])]
         return {**answer, "gaps": gaps, "indications": indications}
 
-    def _attach(self, dictation_id: str | None) -> None:
+    def _attach(self, dictation_id: str | None, ref: str | None = None) -> None:
         if self.dictation_id is not None:
             self.hub.attach(self.dictation_id, -1)
-        self.dictation_id = dictation_id
+        self.dictation_id, self.ref = dictation_id, ref
         if dictation_id is not None:
             self.hub.attach(dictation_id, +1)
 

@@ -71,6 +71,9 @@ def rotate_token(token_id: int, who: Admin, store: StoreDep, request: Request, b
 
 @router.get("/audit", response_model=list[AuditRow], tags=["admin"])
 def audit(who: Admin, store: StoreDep, limit: Limit = 100, offset: Offset = 0,
-          dictation_id: Annotated[str | None, Query(description="only reads of this dictation")] = None):
-    """Who read which note text (and token changes), newest first."""
-    return store.list_audit(dictation_id=dictation_id, limit=limit, offset=offset)
+          dictation_id: Annotated[str | None, Query(description="only rows about this dictation")] = None,
+          actor: Annotated[str | None, Query(description="only rows of this account (user)")] = None,
+          action: Annotated[str | None, Query(description="e.g. read_note_text, resume_dictation")] = None):
+    """Who read which note text, when and from where (and token and session changes),
+    newest first; filter by dictation, by user (account name) and by action."""
+    return store.list_audit(dictation_id=dictation_id, actor=actor, action=action, limit=limit, offset=offset)

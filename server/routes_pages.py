@@ -1,7 +1,9 @@
 """The web pages (sidebar, review, dashboard) and /healthz.
 
 A page is ``server/static/<name>.html`` when that file exists, else a placeholder.
-Pages hold no data: they call the API with the ``access_token`` of their URL. Their
+Pages hold no data. Opened with a printed link (``?access_token=``), a page exchanges the
+token once for an HttpOnly session cookie (``POST /api/session``), takes it out of the
+address bar (``history.replaceState``) and calls the API with the cookie. Their
 scripts, styles and vendored libraries are served from ``/static`` (``server/static``).
 """
 from __future__ import annotations

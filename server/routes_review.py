@@ -58,10 +58,11 @@ def left_open(who: Scribe, store: StoreDep, request: Request,
 
 @router.get("/{dictation_id}", response_model=DictationDetail)
 def review_item(dictation_id: str, who: Scribe, store: StoreDep, request: Request, explain: bool = False):
-    """A finalized dictation with its note text, addenda and gaps (the read is audited). With
+    """A dictation the queue shows (finalized, a gap open; or one the caller worked on) with
+    its note text, addenda and gaps (the read is audited); any other id is 404. With
     ``?explain=true`` each gap carries the ``trace`` of why it was raised (rule, mechanism,
     sections searched), from a re-check of the note as finalized."""
-    detail = dictation_detail(store, dictation_id, who, finalized_only=True)
+    detail = dictation_detail(store, dictation_id, who, queue_only=True)
     if explain:
         try:
             result = request.app.state.engine.check(detail["text"] or " ", Encounter.from_dict(detail["encounter"]),
@@ -130,7 +131,9 @@ def dismiss_gap(gap_id: int, body: DismissIn, who: Scribe, store: StoreDep):
     gap, row = _open_gap(store, gap_id)
     result = store.record_action(gap_id=gap_id, dictation_id=row["id"], action="dismiss", actor=who,
                                  reason=body.reason, text=body.note)
-    return _done(store, gap, result)
+    out = _done(store, gap, result)
+    store.audit(who, "dismiss_gap", dictation_id=row["id"], detail=f"gap {gap_id}")    # the answer holds evidence
+    return out
 
 
 @router.post("/gaps/{gap_id}/query", response_model=ActionOut)
@@ -139,4 +142,6 @@ def query_gap(gap_id: int, body: QueryIn, who: Scribe, store: StoreDep):
     gap, row = _open_gap(store, gap_id)
     result = store.record_action(gap_id=gap_id, dictation_id=row["id"], action="query", actor=who,
                                  text=body.question)
-    return _done(store, gap, result)
+    out = _done(store, gap, result)
+    store.audit(who, "query_gap", dictation_id=row["id"], detail=f"gap {gap_id}")      # the answer holds evidence
+    return out

@@ -1,8 +1,13 @@
 """``/ws/dictation``: moves frames between the socket and a ``protocol.Connection``.
 
-Authentication happens before the first message: a missing or bad token gets an
-``error`` frame (UNAUTHENTICATED / BAD_TOKEN / TOKEN_EXPIRED) and close code 4401; a
-token without the physician role gets FORBIDDEN and 4403. It is checked again before
+Before anything else: a browser ``Origin`` that is neither the service's own nor in
+``SCRIBE_WS_ORIGINS`` gets ORIGIN_NOT_ALLOWED and close 4003 (no credential is even looked
+at); an address or token over its open-connection cap (``SCRIBE_MAX_CONNECTIONS_PER_*``)
+gets TOO_MANY_CONNECTIONS and 4429. Authentication (one credential, in the order of
+``server/auth.py``: header, ``access_token``, one-time ``ticket``, session cookie) happens
+before the first message: a missing or bad one gets an ``error`` frame (UNAUTHENTICATED /
+BAD_TOKEN / TOKEN_EXPIRED) and close code 4401; a token without the physician role gets
+FORBIDDEN and 4403. It is checked again before
 every message, and the lifespan's sweeper closes idle sockets: once the token is revoked
 (or its account deleted) or expires, the next message is answered TOKEN_REVOKED /
 TOKEN_EXPIRED and the socket is closed with 4401 (``server/access.py``). Each frame is prechecked on the event loop
@@ -15,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from .access import CLOSE_CODE, REASONS
-from .auth import token_of
+from .auth import credential_of, origin_allowed, resolve
 from .protocol import Connection, dumps, error
 
 log = logging.getLogger("scribe.server.ws")
@@ -29,16 +35,71 @@ router = APIRouter()
 
 @router.websocket("/ws/dictation")
 async def dictation_socket(ws: WebSocket) -> None:
-    state, loop = ws.app.state, asyncio.get_running_loop()
-    token = token_of(ws.headers.get("authorization"), ws.query_params.get("access_token"))
-    who, status = (await loop.run_in_executor(state.executor, state.store.token_status, token) if token
-                   else (None, "unknown"))
+    state, s = ws.app.state, ws.app.state.settings
+    counts: SocketCounts = state.sockets
+    address = ws.client.host if ws.client else "unknown"
     await ws.accept()
-    refusal = _refusal(token, who, status)
-    if refusal is not None:
-        await ws.send_text(dumps(error(*refusal[:2])))
-        await ws.close(refusal[2])
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), s.ws_origin_list):
+        await _refuse(ws, "ORIGIN_NOT_ALLOWED", "a page of another site may not open this WebSocket "
+                      "(allowed: the service's own pages and SCRIBE_WS_ORIGINS)", ORIGIN_CLOSE)
         return
+    if not counts.take("address", address, s.max_connections_per_address):
+        await _refuse(ws, "TOO_MANY_CONNECTIONS", f"this address has {s.max_connections_per_address} open "
+                      "connections (SCRIBE_MAX_CONNECTIONS_PER_ADDRESS); close one first", CROWDED_CLOSE)
+        return
+    try:
+        credential = credential_of(ws.headers, ws.query_params, ws.cookies, tickets=True)
+        who, status = (await asyncio.get_running_loop().run_in_executor(
+            state.executor, lambda: resolve(state.store, credential, tickets=state.tickets))
+            if credential is not None else (None, "unknown"))
+        refusal = _refusal(credential, who, status)
+        if refusal is not None:
+            await _refuse(ws, *refusal)
+            return
+        if not counts.take("token", who.token_id, s.max_connections_per_token):
+            await _refuse(ws, "TOO_MANY_CONNECTIONS", f"this token has {s.max_connections_per_token} open "
+                          "connections (SCRIBE_MAX_CONNECTIONS_PER_TOKEN); close one first", CROWDED_CLOSE)
+            return
+        try:
+            await _serve(ws, dataclasses.replace(who, address=address))
+        finally:
+            counts.give_back("token", who.token_id)
+    finally:
+        counts.give_back("address", address)
+
+
+async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await ws.send_text(dumps(error(code, message)))
+        await ws.close(close_code)
+
+
+class SocketCounts:
+    """Open WebSockets per client address and per token (touched on the event loop only)."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, object], int] = {}
+
+    def take(self, kind: str, key: object, limit: int) -> bool:
+        held = self._open.get((kind, key), 0)
+        if held >= limit:
+            return False
+        self._open[(kind, key)] = held + 1
+        return True
+
+    def give_back(self, kind: str, key: object) -> None:
+        held = self._open.get((kind, key), 0) - 1
+        if held > 0:
+            self._open[(kind, key)] = held
+        else:
+            self._open.pop((kind, key), None)
+
+    def held(self, kind: str, key: object) -> int:
+        return self._open.get((kind, key), 0)
+
+
+async def _serve(ws: WebSocket, who) -> None:
+    state, loop = ws.app.state, asyncio.get_running_loop()
     s = state.settings
     pushed: asyncio.Queue[dict] = asyncio.Queue(maxsize=PUSH_BACKLOG)
     sending = asyncio.Lock()            # answers and pushed states share the socket
@@ -85,6 +146,8 @@ async def dictation_socket(ws: WebSocket) -> None:
         pusher.cancel()
 
 
+ORIGIN_CLOSE = 4003      # the page's Origin is not allowed (cross-site WebSocket hijacking)
+CROWDED_CLOSE = 4429     # too many open connections for this token or address
 PUSH_BACKLOG = 256      # pushed states a slow watcher may lag behind; older ones are dropped
 
 
@@ -108,13 +171,16 @@ async def _send_pushed(ws: WebSocket, queue: asyncio.Queue, sending: asyncio.Loc
         pass
 
 
-def _refusal(token, who, status: str) -> tuple[str, str, int] | None:
-    if not token:
-        return "UNAUTHENTICATED", "send a token: 'Authorization: Bearer TOKEN' or ?access_token=", 4401
+def _refusal(credential, who, status: str) -> tuple[str, str, int] | None:
+    if credential is None:
+        return "UNAUTHENTICATED", "send a token: 'Authorization: Bearer TOKEN', ?access_token= or ?ticket=", 4401
+    if credential.value is None:
+        return "UNAUTHENTICATED", "the Authorization header must be 'Bearer TOKEN'", 4401
     if status == "expired":
         return "TOKEN_EXPIRED", "the token expired; ask an admin for a new one", 4401
     if who is None or status != "ok":
-        return "BAD_TOKEN", "the token is unknown or revoked", 4401
+        what = "ticket is unknown, used or stale" if credential.kind == "ticket" else "token is unknown or revoked"
+        return "BAD_TOKEN", f"the {what}", 4401
     if who.role != "physician":
         return "FORBIDDEN", f"dictation needs the physician role; the token is a {who.role}'s", 4403
     return None

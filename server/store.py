@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .config import DEFAULT_TOKEN_DAYS   # a new token's lifetime when the caller names none
 from .db import (ROLES, api_tokens, audit_log, dictation_codes, dictations, events, gap_actions, gaps, make_engine,
-                 migrate, token_epoch, utcnow)
+                 migrate, token_epoch, utcnow, web_sessions)
 
 TOKEN_PREFIX = "scr_"
 SEVERITIES = ("error", "warning", "info")
@@ -52,6 +52,7 @@ class Principal:
     name: str
     role: str
     expires_at: datetime | None = field(default=None, compare=False)
+    address: str | None = field(default=None, compare=False)     # the client's address (for the audit log)
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,42 @@ class Store:
             row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first()
         return token, new, self._token_out(row)
 
+    # -- browser sessions (a page's URL token exchanged for an HttpOnly cookie) ---------------
+    def create_web_session(self, token_id: int, *, lifetime: timedelta) -> tuple[str, datetime]:
+        """A session secret (shown only now; stored as sha256) standing for the token, ending
+        after ``lifetime`` or when the token does, whichever comes first."""
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self._write() as conn:
+            token_ends = conn.execute(sa.select(api_tokens.c.expires_at).where(api_tokens.c.id == token_id)
+                                      ).scalar_one_or_none()
+            ends = now + lifetime if token_ends is None else min(now + lifetime, token_ends)
+            conn.execute(sa.delete(web_sessions).where(web_sessions.c.expires_at < now))   # housekeeping
+            conn.execute(sa.insert(web_sessions).values(secret_hash=hash_token(secret), token_id=token_id,
+                                                        created_at=now, expires_at=ends))
+        return secret, ends
+
+    def session_status(self, secret: str | None) -> tuple[Principal | None, str]:
+        """Like ``token_status`` for a session secret: the token's principal and status (a
+        revoked or expired token ends its sessions), "expired" once the session ended."""
+        if not secret or len(secret) > 100:
+            return None, TOKEN_UNKNOWN
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role,
+                                         api_tokens.c.revoked_at, api_tokens.c.expires_at,
+                                         web_sessions.c.expires_at.label("session_ends"))
+                               .join(api_tokens, api_tokens.c.id == web_sessions.c.token_id)
+                               .where(web_sessions.c.secret_hash == hash_token(secret))).first()
+        if row is None:
+            return None, TOKEN_UNKNOWN
+        ends = row.session_ends if row.expires_at is None else min(row.session_ends, row.expires_at)
+        who = Principal(row.id, row.name, row.role, ends)
+        return who, self._status(row.revoked_at, ends)
+
+    def end_web_session(self, secret: str) -> None:
+        with self._write() as conn:
+            conn.execute(sa.delete(web_sessions).where(web_sessions.c.secret_hash == hash_token(secret)))
+
     def count_tokens(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(api_tokens)).scalar_one()
@@ -250,19 +287,33 @@ class Store:
                 "active": Store._status(row.get("revoked_at"), row.get("expires_at")) == TOKEN_OK}
 
     # -- dictations: the hot path -------------------------------------------------------------
-    def create_dictation(self, *, dictation_id: str, owner: str, encounter: dict) -> None:
-        """The dictation row, its codes and event 1 (``start``), in one transaction."""
-        now = utcnow()
-        try:
-            with self._write() as conn:
-                conn.execute(sa.insert(dictations).values(
-                    id=dictation_id, owner=owner, provider=encounter.get("provider") or owner, encounter=encounter,
-                    status="open", created_at=now, updated_at=now))
-                self._write_codes(conn, dictation_id, encounter)
-                conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=1, kind="start", seq=None,
-                                                      payload={"encounter": encounter}, created_at=now))
-        except IntegrityError:
-            raise DictationExists(dictation_id) from None
+    def create_dictation(self, *, dictation_id: str, owner: str, encounter: dict) -> str:
+        """The dictation row, its codes and event 1 (``start``), in one transaction; returns
+        the service's key of the dictation. ``dictation_id`` is the owner's id for it (its
+        ``ref``): taken by the same owner, DictationExists; taken by another owner, the
+        dictation gets a key of its own and nothing tells the caller (issue 14, item 4)."""
+        for key in (dictation_id, None, None):
+            key = key or f"{dictation_id[:47]}.{secrets.token_hex(8)}"
+            now = utcnow()
+            try:
+                with self._write() as conn:
+                    conn.execute(sa.insert(dictations).values(
+                        id=key, ref=dictation_id, owner=owner, provider=encounter.get("provider") or owner,
+                        encounter=encounter, status="open", created_at=now, updated_at=now))
+                    self._write_codes(conn, key, encounter)
+                    conn.execute(sa.insert(events).values(dictation_id=key, n=1, kind="start", seq=None,
+                                                          payload={"encounter": encounter}, created_at=now))
+                return key
+            except IntegrityError:
+                if self.find_dictation(owner=owner, ref=dictation_id) is not None:
+                    raise DictationExists(dictation_id) from None
+        raise DictationExists(dictation_id)
+
+    def find_dictation(self, *, owner: str, ref: str) -> str | None:
+        """The key of ``owner``'s dictation ``ref``, or None (another owner's counts as none)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(dictations.c.id).where(dictations.c.owner == owner,
+                                                                 dictations.c.ref == ref)).scalar_one_or_none()
 
     def append_event(self, *, dictation_id: str, n: int, kind: str, seq: int | None, payload: dict,
                      owner: str | None = None) -> None:
@@ -379,8 +430,8 @@ class Store:
 
     # -- dictations: reading -----------------------------------------------------------------
     def list_dictations(self, *, owner: str | None, status: str | None, limit: int, offset: int) -> list[dict]:
-        q = sa.select(dictations.c.id, dictations.c.owner, dictations.c.provider, dictations.c.encounter,
-                      dictations.c.status, dictations.c.created_at, dictations.c.updated_at,
+        q = sa.select(dictations.c.id, dictations.c.ref, dictations.c.owner, dictations.c.provider,
+                      dictations.c.encounter, dictations.c.status, dictations.c.created_at, dictations.c.updated_at,
                       dictations.c.finalized_at, dictations.c.open_errors, dictations.c.open_warnings,
                       dictations.c.open_infos)
         if owner is not None:
@@ -402,7 +453,7 @@ class Store:
 
     @staticmethod
     def summary(r: Mapping[str, Any]) -> dict:
-        out = {"dictation_id": r["id"], "owner": r["owner"], "provider": r["provider"], "encounter": r["encounter"],
+        out = {"dictation_id": r["id"], "ref": r.get("ref") or r["id"], "owner": r["owner"], "provider": r["provider"], "encounter": r["encounter"],
                "status": r["status"], "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"]),
                "finalized_at": iso(r["finalized_at"])}
         if r["status"] == "finalized":
@@ -572,6 +623,19 @@ class Store:
                   "encounter": r["encounter"], "finalized_at": iso(r["finalized_at"]),
                   "open_gaps": by_dictation[r["id"]]} for r in rows]
         return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+    def in_review_queue(self, dictation_id: str, *, worked_by: str | None = None) -> bool:
+        """Whether the review queue shows the dictation (finalized, at least one open gap), or
+        ``worked_by`` acted on one of its gaps (the scribe who closed its last gap still sees
+        the outcome): what a scribe may read."""
+        where = self._dictation_filters(Filters()) + [self._gap_match(Filters(), open_only=True)]
+        shown = sa.and_(*where)
+        if worked_by:
+            shown = sa.or_(shown, sa.exists().where(gap_actions.c.dictation_id == dictations.c.id,
+                                                    gap_actions.c.actor_name == worked_by).correlate(dictations))
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(dictations.c.id).where(dictations.c.id == dictation_id, shown)
+                                ).first() is not None
 
     # -- statistics (aggregates only: no note text, no evidence, no messages) ----------------
     def _is_clean(self, *, ignore_dismissed: bool):
@@ -771,16 +835,21 @@ class Store:
               detail: str | None = None) -> None:
         row = {"at": utcnow(), "actor_token_id": actor.token_id, "actor_name": actor.name,
                "actor_role": actor.role, "action": action, "dictation_id": dictation_id,
-               "detail": (detail or None) and detail[:200]}
+               "detail": (detail or None) and detail[:200], "address": (actor.address or None) and actor.address[:64]}
         with self._write() as conn:
             conn.execute(sa.insert(audit_log).values(row))
 
-    def list_audit(self, *, dictation_id: str | None, limit: int, offset: int) -> list[dict]:
+    def list_audit(self, *, dictation_id: str | None = None, actor: str | None = None, action: str | None = None,
+                   limit: int = 100, offset: int = 0) -> list[dict]:
         q = sa.select(audit_log)
         if dictation_id:
             q = q.where(audit_log.c.dictation_id == dictation_id)
+        if actor:
+            q = q.where(audit_log.c.actor_name == actor)
+        if action:
+            q = q.where(audit_log.c.action == action)
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(audit_log.c.id.desc()).limit(limit).offset(offset)).mappings().all()
         return [{"id": r["id"], "at": iso(r["at"]), "actor": r["actor_name"], "role": r["actor_role"],
                  "token_id": r["actor_token_id"], "action": r["action"], "dictation_id": r["dictation_id"],
-                 "detail": r["detail"]} for r in rows]
+                 "detail": r["detail"], "address": r["address"]} for r in rows]

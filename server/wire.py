@@ -90,7 +90,8 @@ class TokenRotated(TokenCreated):
 
 
 class DictationSummary(_Out):
-    dictation_id: str
+    dictation_id: str = Field(description="the id to use with this API (for a physician: the id they gave)")
+    ref: str = Field(description="the id the physician gave in 'start'")
     owner: str
     provider: str
     encounter: dict[str, Any]
@@ -244,3 +245,15 @@ class AuditRow(_Out):
     action: str
     dictation_id: str | None
     detail: str | None
+    address: str | None = Field(None, description="the client address of the request")
+
+
+class SessionOut(_Out):
+    name: str
+    role: str
+    expires_at: str | None = Field(description="when the session ends (at most the token's expiry)")
+
+
+class TicketOut(_Out):
+    ticket: str = Field(description="for /ws/dictation?ticket=T; one connection, then spent")
+    expires_in: float = Field(description="seconds the ticket stays valid")

@@ -1,9 +1,59 @@
-// What the review queue and the dashboard share: the page's access token, DOM helpers, the
-// JSON API client (the token as a Bearer header; errors as ApiError with the server's code)
-// and signing in (token present, known, shown). Pages hold no data of their own.
+// What the pages share: signing in (the link's access token exchanged once for a session
+// cookie and removed from the address bar), DOM helpers, the JSON API client (errors as
+// ApiError with the server's code). Pages hold no data of their own.
 
+const LINK_TOKEN = new URL(location.href).searchParams.get("access_token") || "";
+if (LINK_TOKEN) {          // out of the address bar and the history before anything else runs
+  const clean = new URL(location.href);
+  clean.searchParams.delete("access_token");
+  history.replaceState(history.state, "", clean.pathname + clean.search + clean.hash);
+}
 export const PAGE = new URL(location.href);
-export const TOKEN = PAGE.searchParams.get("access_token") || "";
+/* The token stays in memory only when the browser keeps no cookie for the page (a frame of
+ * another site, e.g. an EHR, where SameSite=Strict cookies are not stored): then it is sent
+ * as a Bearer header. Otherwise the HttpOnly cookie is the page's only credential. */
+let bearer = "";
+
+export const authHeaders = () => (bearer ? { Authorization: `Bearer ${bearer}` } : {});
+
+/** Sign the page in: exchange the link's token for a session cookie (once per page load).
+ * Resolves {ok: true} when the page has a credential, else {ok: false, status, code, message}
+ * (status 0: no token in the link and no session; 401: the token or session is not valid). */
+let opened = null;
+export function openSession() {
+  opened ??= (async () => {
+    if (LINK_TOKEN) {
+      let r;
+      try {
+        r = await fetch("/api/session", { method: "POST", headers: { Authorization: `Bearer ${LINK_TOKEN}` },
+                                          credentials: "same-origin", cache: "no-store" });
+      } catch {
+        bearer = LINK_TOKEN;      // unreachable now: keep the token so that a retry can still sign in
+        return { ok: false, status: -1, code: "NETWORK", message: "The service did not answer." };
+      }
+      const answer = await r.json().catch(() => null);      // bodies are always read to the end
+      if (!r.ok) {
+        return { ok: false, status: r.status, code: answer?.error?.code || `HTTP_${r.status}`,
+                 message: answer?.error?.message || "" };
+      }
+      const probe = await fetch("/api/me", { credentials: "same-origin", cache: "no-store" }).catch(() => null);
+      await probe?.text().catch(() => null);
+      if (!probe || !probe.ok) bearer = LINK_TOKEN;    // the cookie was not kept (a cross-site frame)
+      return { ok: true };
+    }
+    const probe = await fetch("/api/me", { credentials: "same-origin", cache: "no-store" }).catch(() => null);
+    const body = probe ? await probe.json().catch(() => null) : null;
+    if (probe && probe.ok) return { ok: true };
+    return { ok: false, status: 0, code: body?.error?.code || "UNAUTHENTICATED", message: "" };
+  })();
+  return opened;
+}
+
+/** A one-time ticket for the WebSocket (so no token ever stands in its URL). */
+export async function wsTicket() {
+  const out = await api("/api/ws-ticket", { method: "POST" });
+  return out.ticket;
+}
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
@@ -20,11 +70,12 @@ export class ApiError extends Error {
 
 /** The response of an API call (for JSON or a download); ApiError when it failed. */
 export async function fetchApi(path, { method = "GET", body } = {}) {
-  const headers = { Authorization: `Bearer ${TOKEN}` };
+  const headers = { ...authHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    response = await fetch(path, { method, headers, credentials: "same-origin",
+                                   body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new ApiError(0, "NETWORK", "The service did not answer. Check the connection and try again.");
   }
@@ -77,7 +128,8 @@ export function notice(message) {
 /** The signed-in account ({name, role}) shown in the header, or null after ``refuse`` was
  * called with the reason (no token, unknown or revoked token, service unreachable). */
 export async function signIn({ page, role, refuse }) {
-  if (!TOKEN) {
+  const session = await openSession();
+  if (!session.ok && session.status === 0) {
     refuse(`This page needs an access token in its address (?access_token=...). Use the ${page} URL that `
            + `\`scribe serve\` printed at its first start, or \`scribe urls --role ${role} --account NAME --new-token\`, `
            + `or ask an admin for a ${role} token.`);

@@ -39,7 +39,7 @@
  * PHI: note text is never written to the console nor to browser storage; it lives in the page
  * and on the server only.
  */
-import { plural } from "./page.js";
+import { authHeaders, openSession, plural, wsTicket } from "./page.js";
 
 const PARTIAL_DELAY_MS = 300;      // a partial goes out after this pause in typing...
 const PARTIAL_MAX_WAIT_MS = 1500;  // ...or at least this often while typing goes on
@@ -48,7 +48,8 @@ const NEW_MARK_MS = 8000;          // how long a newly raised gap carries its "N
 const ANNOUNCE_DELAY_MS = 700;     // raised/resolved changes are gathered this long before announcing
 const RETRY_MS = 1500;
 const ANSWER_TIMEOUT_MS = 30000;    // no answer this long: the connection is dropped and resumed
-const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN", "TOKEN_REVOKED", "TOKEN_EXPIRED"]);
+const AUTH_CODES = new Set(["UNAUTHENTICATED", "BAD_TOKEN", "FORBIDDEN", "TOKEN_REVOKED", "TOKEN_EXPIRED",
+                            "ORIGIN_NOT_ALLOWED"]);
 const RETRYABLE = new Set(["RATE_LIMITED", "BUSY", "STORAGE_UNAVAILABLE", "INTERNAL_ERROR"]);
 const CODABLE = new Set(["present", "historical"]);   // assertions whose codes may be added with one click
 const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
@@ -92,15 +93,14 @@ const ui = {
   queries: $("queries"), queriesBadge: $("queries-badge"), queriesList: $("queries-list"),
 };
 
-const params = new URLSearchParams(location.search);
-const TOKEN = params.get("access_token") || "";
+const params = new URLSearchParams(location.search);    // page.js has taken the access token out
 
 /* The page's model of the dictation.
  * confirmed: the final text as the server holds it (changes only when the server accepts a message).
  * boundary:  text.value.slice(0, boundary) is the page's final text; the rest is the uncommitted tail.
  * When the two differ (the physician corrected final text) an 'edit' makes them equal again. */
 const S = {
-  ws: null, open: false, refused: false, reconnectDelay: 500, reconnectTimer: 0,
+  ws: null, open: false, refused: false, connecting: false, reconnectDelay: 500, reconnectTimer: 0,
   waiters: [],
   dictationId: params.get("dictation_id") || null,
   startAcked: false,          // false while a page-made id may not exist on the server yet
@@ -324,12 +324,29 @@ function markInvalid(code) {
 }
 
 // -- connection --------------------------------------------------------------------------------
-function connect() {
+async function connect() {
   clearTimeout(S.reconnectTimer);
-  if (S.refused) return;
+  if (S.refused || S.connecting) return;
   setStatus();
+  S.connecting = true;
+  let ticket;
+  try {
+    ticket = await wsTicket();       // one-time: the WebSocket URL never carries the token
+  } catch (e) {
+    S.connecting = false;
+    if (e.status === 401 || e.status === 403) {
+      refuse({ code: e.status === 403 ? "FORBIDDEN" : e.code === "TOKEN_EXPIRED" ? "TOKEN_EXPIRED" : "BAD_TOKEN",
+               message: e.message });
+      return;
+    }
+    S.reconnectTimer = setTimeout(connect, S.reconnectDelay);
+    S.reconnectDelay = Math.min(S.reconnectDelay * 2, 4000);
+    return;
+  }
+  S.connecting = false;
+  if (S.refused) return;
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws/dictation?access_token=${encodeURIComponent(TOKEN)}`);
+  const ws = new WebSocket(`${proto}//${location.host}/ws/dictation?ticket=${encodeURIComponent(ticket)}`);
   S.ws = ws;
   ws.addEventListener("open", () => {
     S.open = true;
@@ -370,8 +387,9 @@ function onClose(ws, ev) {
   S.watching = false;
   const waiters = S.waiters.splice(0);
   for (const w of waiters) w.reject(new Error("connection closed"));
-  if (ev.code === 4401 || ev.code === 4403) {
-    const code = ev.code === 4403 ? "FORBIDDEN" : ev.reason === "token expired" ? "TOKEN_EXPIRED" : "BAD_TOKEN";
+  if (ev.code === 4401 || ev.code === 4403 || ev.code === 4003) {
+    const code = ev.code === 4003 ? "ORIGIN_NOT_ALLOWED" : ev.code === 4403 ? "FORBIDDEN"
+      : ev.reason === "token expired" ? "TOKEN_EXPIRED" : "BAD_TOKEN";
     if (!S.refused) refuse({ code, message: ev.reason || "" });
     return;
   }
@@ -406,6 +424,8 @@ function refuse(msg) {
   S.open = false;
   const why = msg.code === "FORBIDDEN"
     ? "This link cannot open a dictation: the dictation sidebar needs a physician's token."
+    : msg.code === "ORIGIN_NOT_ALLOWED"
+      ? "scribe refused this page's connection: the site it runs on is not allowed. Ask your administrator."
     : msg.code === "UNAUTHENTICATED"
       ? "This link has no access token. Open the sidebar from your EHR or with the link scribe gave you."
       : msg.code === "TOKEN_EXPIRED"
@@ -718,7 +738,7 @@ async function resync(serverWins) {
 
 async function fetchDictation(id) {
   const r = await fetch(`/api/dictations/${encodeURIComponent(id)}`, {
-    headers: { Authorization: `Bearer ${TOKEN}` }, cache: "no-store",
+    headers: authHeaders(), credentials: "same-origin", cache: "no-store",
   });
   let body = null;
   try {
@@ -1505,8 +1525,11 @@ async function init() {
   window.addEventListener("beforeunload", (ev) => {
     if (hasWork() && !S.refused && (S.dictationOpen || ui.text.value)) ev.preventDefault();
   });
-  if (!TOKEN) {
-    refuse({ code: "UNAUTHENTICATED", message: "no access_token in the address." });
+  const session = await openSession();
+  if (!session.ok) {
+    refuse(session.status === 0 ? { code: "UNAUTHENTICATED", message: "no access_token in the address." }
+      : session.status === -1 ? { code: "UNREACHABLE", message: session.message }
+        : { code: session.code === "TOKEN_EXPIRED" ? "TOKEN_EXPIRED" : "BAD_TOKEN", message: session.message });
     return;
   }
   loadTitles();

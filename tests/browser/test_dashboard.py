@@ -181,7 +181,7 @@ def test_the_manager_sees_no_note_text(page, practice):
     for b in page.locator("[data-testid=bar]").all()[:6]:
         b.hover()
     api = [r for r in responses if "/api/" in r.url]
-    assert api and all("/api/stats/" in r.url or r.url.endswith("/api/me") for r in api)
+    assert api and all("/api/stats/" in r.url or r.url.endswith(("/api/me", "/api/session")) for r in api)
     bodies = [r.text() for r in api]
     dom = page.content()
     for fragment in NOTE_FRAGMENTS:

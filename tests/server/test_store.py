@@ -36,7 +36,7 @@ def test_migrations_are_idempotent_and_match_the_tables(store):
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.METADATA)
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diff == []
-    assert version == "0003"
+    assert version == "0004"
 
 
 def test_tokens_are_stored_hashed_and_revocable(store):
