@@ -130,9 +130,9 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
     for module in (routes_pages, routes_ws, routes_session, routes_admin, routes_dictations, routes_review,
                    routes_stats, routes_rules):
         app.include_router(module.router)
-    from . import cds, fhir_io, rules_pages, smart   # the EHR integration (README, "Inside the EHR")
+    from . import cds, fhir_io, smart   # the EHR integration (README, "Inside the EHR"); rule pages: routes_rules
 
-    for router in (cds.router, cds.stats_router, smart.router, rules_pages.router, fhir_io.router):
+    for router in (cds.router, cds.stats_router, smart.router, fhir_io.router):
         app.include_router(router)
     return app
 
