@@ -66,7 +66,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     engine = build_engine()
     if args.jsonl:
-        for number, case, error in _iter_cases(args.jsonl):
+        for _number, case, error in _iter_cases(args.jsonl):
             if error is not None:
                 print(json.dumps({"id": None, "error": {"code": "BAD_CASE", "message": error}}))
                 continue

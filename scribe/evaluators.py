@@ -662,7 +662,7 @@ def _supported_in_region(ctx: Context, icd: str) -> bool:
 def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     repeats = set(params.get("repeat_modifiers", ()))
-    for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
+    for (ia, la, a), (_ib, lb, b) in _pairs(ctx.claim_lines):
         if a.code == b.code and set(la.modifiers + lb.modifiers) & repeats:
             continue
         # a distinct-service modifier on either line of the pair lets an indicator-1 edit through
@@ -675,7 +675,7 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
                                 cpt=a.code, line=ctx.line_of(ia)))
                 break
     if ctx.imported_pairs is not None:
-        for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
+        for (ia, la, a), (_ib, lb, b) in _pairs(ctx.claim_lines):
             distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
             edit = ctx.imported_pairs.find(a.code, b.code)
             if edit and not (edit.modifier_indicator == "1" and distinct):
@@ -731,7 +731,7 @@ def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
     if ctx.note.reduced_evidence:
         reducible = [(i, line, spec) for i, line, spec in ctx.claim_lines if spec.modality != "xray"]
         if not any("52" in line.modifiers for _, line, _ in reducible):
-            for i, line, spec in reducible[:1]:
+            for i, _line, spec in reducible[:1]:
                 hits.append(Hit({"cpt": spec.code, "modifier": "52",
                                  "why": "the note documents a reduced (incomplete) study"},
                                 list(ctx.note.reduced_evidence), cpt=spec.code, line=ctx.line_of(i)))
@@ -750,7 +750,9 @@ def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
         mods = set(line.modifiers)
         where = {"cpt": spec.code, "line": ctx.line_of(i)}
         if {"26", "TC"} <= mods:
-            hits.append(Hit({"modifier": "26 with TC", "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier for the global service, or the one component billed"}, **where))
+            hits.append(Hit({"modifier": "26 with TC",
+                             "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier "
+                                    "for the global service, or the one component billed"}, **where))
         if "52" in mods and ((not ctx.note.reduced_evidence and not short) or complete):
             hits.append(Hit({"modifier": "52", "why": "the note documents the full study (no reduced or incomplete service)"}, **where))
         for general, specific in params.get("replaced_by", {}).items():
@@ -760,5 +762,6 @@ def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
                                  f"and replaces {general}; the two are not reported together"}, **where))
         lat = [m for m in line.modifiers if m in ctx.laterality_modifiers]
         if lat:
-            hits.append(Hit({"modifier": ", ".join(lat), "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, **where))
+            hits.append(Hit({"modifier": ", ".join(lat),
+                             "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, **where))
     return hits

@@ -13,10 +13,10 @@ from typing import Any
 
 from .nlp.facts import SentenceFacts
 from .nlp.sections import SINGLE_LINE
+from .types import Evidence, Indication
 
 # what joins a view to the region it shows right after it: "lateral of the", "views of the", "coned lateral lumbosacral"
 _OF_THE = re.compile(r"[\s-]*(?:[a-z-]+[\s-]+){0,2}?(?:(?:of|through|at)\s+(?:the\s+)?)?$", re.I)
-from .types import Evidence, Indication
 
 
 

@@ -94,7 +94,7 @@ class DictationSession:
         fixed = max(0, min(changed_at, len(self._text)) - norm.reach - norm.lookahead)
         text = self._text[:fixed] + norm.normalize_from(raw, fixed)
         tail = self._text[fixed:]
-        same = len(os.path.commonprefix([tail, text[fixed:fixed + len(tail)]])) if tail else 0
+        same = len(os.path.commonprefix([tail, text[fixed:fixed + len(tail)]])) if tail else 0  # noqa: RUF071 - texts, not paths
         changed_at = fixed + same
         self._raw = raw
         limit = max(0, min(changed_at, len(self._text)) - WINDOW)

@@ -166,7 +166,7 @@ class Store:
         """{token id: (status, expires_at)} of the given tokens; a token whose row is gone
         counts as revoked."""
         ids = sorted(set(token_ids))
-        out: dict[int, tuple[str, datetime | None]] = {i: (TOKEN_REVOKED, None) for i in ids}
+        out: dict[int, tuple[str, datetime | None]] = dict.fromkeys(ids, (TOKEN_REVOKED, None))
         if not ids:
             return out
         now = utcnow()

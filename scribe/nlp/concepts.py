@@ -36,7 +36,7 @@ class ConceptMatcher:
         match contains (the patterns run only on sentences holding one)."""
         self.patterns: list[tuple[str, CaseFree]] = []
         self.term_concept: dict[str, str] = {}
-        words: set[str] = set(w.lower() for w in extra_vocabulary)
+        words: set[str] = {w.lower() for w in extra_vocabulary}
         for concept in concepts:
             for term in concept.terms:
                 term_l = term.lower()

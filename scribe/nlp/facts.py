@@ -98,7 +98,8 @@ class FactExtractor:
         self.dynamic_anchor = CaseFree(p.get("dynamic_view_anchor", r"(?!)"))
         self.projections = []
         for proj in p["projections"]:
-            self.projections.append((proj["name"], (CaseFree(proj["pattern"]) if proj["name"] != "frontal" else re.compile(proj["pattern"])),
+            pattern = CaseFree(proj["pattern"]) if proj["name"] != "frontal" else re.compile(proj["pattern"])
+            self.projections.append((proj["name"], pattern,
                                      tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         self.imaging_nouns = CaseFree(p["imaging_nouns"])

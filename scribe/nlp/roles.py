@@ -80,7 +80,8 @@ class RoleFinder:
         self._date_time = re.compile(spec.get("date_time", r"(?!)"), re.I)
         self._role_hint = re.compile(rf"\b(?:{roles})", re.I)
         # a cheap first test for a name line: a title or a credential word
-        self._name_hint = re.compile(rf"(?<![\w-])(?:{trie_pattern(sorted(self._creds | {t.lower().rstrip('.') for t in p.get('titles', ())}))})(?![\w-])", re.I)
+        hints = sorted(self._creds | {t.lower().rstrip(".") for t in p.get("titles", ())})
+        self._name_hint = re.compile(rf"(?<![\w-])(?:{trie_pattern(hints)})(?![\w-])", re.I)
 
 
     def might_hold(self, lower: str) -> bool:
