@@ -296,7 +296,7 @@ class Engine:
         if not any(value == "_default" for _, value in labels):
             return code
         local = (match.start, match.end)
-        same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
+        same = f.levels
         axes, _ = self.linker._axes(("region", "laterality"), f, local, same, None, None, None, None, "without")
         if not axes:
             return code

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .nlp.facts import SentenceFacts
+from .nlp.facts import Level, SentenceFacts
 from .nlp.sections import Sectionizer
 from .types import Evidence, Indication
 
@@ -68,8 +68,8 @@ class Note:
     reason_mentions: list[NoteMention] = field(default_factory=list)
     indication_text_present: bool = False
     indication_headers: list[Evidence] = field(default_factory=list)
-    earlier_levels: list = field(default_factory=list)   # per sentence: the last level before it
-    first_level: tuple | None = None
+    earlier_levels: list[Level | None] = field(default_factory=list)   # per sentence: the last level before it
+    first_level: Level | None = None
     claudication: bool = False
 
     def facts(self) -> dict[str, Any]:
@@ -130,9 +130,9 @@ class _Mentions(_Fold):
 @dataclass
 class _Levels(_Fold):
     first_seen: dict[str, Evidence] = field(default_factory=dict)   # level label -> first evidence
-    earlier: list[tuple | None] = field(default_factory=list)       # per sentence: the last level before it
-    last: tuple | None = None
-    first: tuple | None = None
+    earlier: list[Level | None] = field(default_factory=list)       # per sentence: the last level before it
+    last: Level | None = None
+    first: Level | None = None
 
 
 @dataclass
@@ -301,11 +301,9 @@ class NoteAggregator:
         if section == "prior":
             return
         if f.levels:
-            lv = f.levels[-1]
-            lvs.last = (lv[1], lv[4], lv[2])
+            lvs.last = f.levels[-1]
             if lvs.first is None:
-                first = f.levels[0]
-                lvs.first = (first[1], first[4], first[2])
+                lvs.first = f.levels[0]
         ms = self.mentions
         mentions = [NoteMention(m.concept, base + m.start, base + m.end, m.assertion, section, i, m.match)
                     for m in f.mentions]
@@ -396,9 +394,9 @@ class NoteAggregator:
             tier = self.regions.strong if strong else self.regions.weak
             if region not in tier:
                 tier[region] = _ev(text, base + s, base + e)
-        for label, _region, s, e, _vertebra in f.levels:
-            if label not in lvs.first_seen:
-                lvs.first_seen[label] = _ev(text, base + s, base + e)
+        for level in f.levels:
+            if level.label not in lvs.first_seen:
+                lvs.first_seen[level.label] = _ev(text, base + level.start, base + level.end)
         contrast = self.contrast
         for value, s, e in f.contrast:
             if value not in contrast.seen:

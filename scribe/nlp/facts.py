@@ -34,6 +34,17 @@ class Mention:
     match: str = "exact"
 
 
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A spinal level said in a sentence ("L4-5" is label ``L4-L5``), with the ICD-10-CM region
+    it belongs to, its offsets in the sentence and, for a single vertebra ("T12"), that vertebra."""
+    label: str
+    region: str
+    start: int
+    end: int
+    vertebra: str | None
+
+
 @dataclass
 class SentenceFacts:
     text: str
@@ -45,7 +56,7 @@ class SentenceFacts:
     view_counts: list[tuple[int, int, int]] = field(default_factory=list)
     view_context: bool = False
     regions: list[tuple[str, int, int, bool]] = field(default_factory=list)  # region, start, end, with imaging noun
-    levels: list[tuple[str, str, int, int, str | None]] = field(default_factory=list)  # label, icd region, s, e, vertebra
+    levels: list[Level] = field(default_factory=list)
     contrast: list[tuple[str, int, int]] = field(default_factory=list)
     signature: tuple[int, int] | None = None
     unsigned: tuple[int, int] | None = None
@@ -432,7 +443,7 @@ class FactExtractor:
         if n1 is None:
             return
         label = f"{r1}{n1}" if n2 is None else f"{r1}{n1}-{r2}{n2}"
-        facts.levels.append((label, icd_region(r1, n1, r2, n2), start, end, f"{r1}{n1}" if n2 is None else None))
+        facts.levels.append(Level(label, icd_region(r1, n1, r2, n2), start, end, f"{r1}{n1}" if n2 is None else None))
 
 
 def icd_region(r1: str, n1: int, r2: str | None, n2: int | None) -> str:

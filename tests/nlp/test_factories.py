@@ -13,7 +13,7 @@ def test_sentence_facts_component_in_a_blank_pipeline():
     facts = nlp("AP, lateral and flexion/extension views to assess for instabilty at L4-5.")._.scribe_facts
     assert [p for p, _, _ in facts.projections] == ["frontal", "lateral", "flexion", "extension"]
     assert [(m.concept, m.assertion, m.match) for m in facts.mentions] == [("instability", "possible", "fuzzy")]
-    assert [label for label, *_ in facts.levels] == ["L4-L5"]
+    assert [level.label for level in facts.levels] == ["L4-L5"]
 
 
 def test_sentence_facts_component_rejoins_split_words_and_reads_abbreviations():
