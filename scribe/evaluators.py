@@ -253,7 +253,7 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
                 rest = [r for r in note.region_views if r not in groups]
                 region = rest[0] if len(rest) == 1 else region
             views = note.region_views.get(region, note.views)
-        if any(_in_range(c, views) for c in codes):
+        if any(c.takes_views(views) for c in codes):
             continue
         code = codes[0]
         supported = [c for c in ctx.cpt.supported(note, {"xray"}) if c not in {x.code for x in codes}]
@@ -271,10 +271,6 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
 
 def _views_text(n: int) -> str:
     return f"{n} view" if n == 1 else f"{n} views"
-
-
-def _in_range(code, views: int) -> bool:
-    return (code.min_views is None or views >= code.min_views) and (code.max_views is None or views <= code.max_views)
 
 
 @check("requires_positions")

@@ -166,6 +166,10 @@ class CptCode(_Strict):
     payment_source: str | None = None
     source: str
 
+    def takes_views(self, views: int) -> bool:
+        """Whether a study of ``views`` views is within this code's view range (the one check)."""
+        return (self.min_views is None or views >= self.min_views) and (self.max_views is None or views <= self.max_views)
+
 
 class PairRule(_Strict):
     id: str = Field(pattern=ID_RE)
