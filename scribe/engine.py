@@ -30,10 +30,9 @@ from .nlp.facts import SentenceFacts
 from .nlp.sections import HeaderDetector
 from .nlp.sentences import SentenceSplitter
 from .note import Note, NoteAggregator, NoteMention
-from .types import SEVERITY_ORDER, CheckResult, CodeCandidate, Encounter, Evidence, Gap, Indication
+from .types import MAX_NOTE_CHARS, SEVERITY_ORDER, CheckResult, CodeCandidate, Encounter, Evidence, Gap, Indication
 
 log = logging.getLogger("scribe.engine")
-MAX_NOTE_CHARS = 2_000_000
 
 
 class _Tags(dict):

@@ -15,9 +15,8 @@ from typing import Any
 
 from .errors import InputError
 from .nlp.sentences import WINDOW
-from .types import CheckResult, Encounter
+from .types import MAX_NOTE_CHARS, CheckResult, Encounter
 
-MAX_NOTE_CHARS = 2_000_000
 
 
 def _end(span) -> int:

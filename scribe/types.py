@@ -8,6 +8,7 @@ from typing import Any
 SITES = ("office", "facility")
 ASSERTIONS = ("present", "negated", "possible", "historical", "hypothetical", "family")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+MAX_NOTE_CHARS = 2_000_000   # a longer note is unusable input (1 MB notes must work): CLI, engine and live session
 
 
 @dataclass(frozen=True)
