@@ -17,12 +17,7 @@ _DIGIT = re.compile(r"\d")
 _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal point
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
-_SPOKEN_LEVEL_GATE = re.compile(r"\b[CcTtLlSs]\s+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
-_WORD_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-}
 
 
 @dataclass
@@ -93,7 +88,10 @@ class FactExtractor:
         p = patterns
         self.roles = roles
         self.ctx = context
-        self.numbers = {k.lower(): v for k, v in p["number_words"].items()}
+        self.numbers = {k.lower(): v for k, v in p["number_words"].items()}   # the one number-word list
+        # a spoken level ("L four five") is only looked for after a region letter and a number word
+        self.spoken_level_gate = re.compile(
+            rf"\b[CcTtLlSs]\s+(?:{trie_pattern(sorted(w for w in self.numbers if ' ' not in w))})\b")
         num_alt = "|".join(sorted((re.escape(k) for k in self.numbers), key=len, reverse=True))
         nouns = "|".join(p["view_nouns"])
         self.view_count = CaseFree(
@@ -199,7 +197,7 @@ class FactExtractor:
                 digits and self.projection_count.search(text)):
             self._views(text, facts, triggers, bare=True)
         self._regions(text, gates, facts, triggers)
-        if digits or _SPOKEN_LEVEL_GATE.search(text):
+        if digits or self.spoken_level_gate.search(text):
             self._levels(text, facts)
         if "contrast" in gates:
             for value, rx in self.contrast:
@@ -295,7 +293,7 @@ class FactExtractor:
 
     def _weeks(self, n: str, unit: str) -> float:
         n = n.lower()
-        value = float(n) if n[0].isdigit() else float(self.numbers.get(n, _WORD_NUMBERS.get(n, 3)))
+        value = float(n) if n[0].isdigit() else float(self.numbers.get(n, 3))
         unit = unit.lower()
         if unit.startswith("d"):
             return value / 7
@@ -430,12 +428,12 @@ class FactExtractor:
             self._add_level(facts, r1, n1, r2, n2, m.start(), m.end())
         for m in self.spoken_level.finditer(text):
             r = m.group("r").upper()
-            a = _WORD_NUMBERS.get(m.group("a").lower())
+            a = self.numbers.get(m.group("a").lower())
             b_raw = (m.group("b") or "").lower().replace(" ", "")
             if b_raw in ("sone",):
                 self._add_level(facts, r, a, "S", 1, m.start(), m.end())
             else:
-                b = _WORD_NUMBERS.get(b_raw) if b_raw else None
+                b = self.numbers.get(b_raw) if b_raw else None
                 self._add_level(facts, r, a, r if b else None, b, m.start(), m.end())
 
     @staticmethod
