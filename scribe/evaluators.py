@@ -587,7 +587,8 @@ def _described(ctx: Context, icd: str, stopwords) -> bool:
     """For a code no lexicon concept covers: does the note use a word of its description
     (or its parents')? Without a concept the checker cannot judge support, so any
     descriptive word counts and only a note silent on the condition is flagged."""
-    words, code = set(), icd
+    words: set[str] = set()
+    code: str | None = icd
     while code:
         words.update(w for w in re.findall(r"[a-z]{5,}", (ctx.codeset.description(code) or "").lower())
                      if w not in stopwords)

@@ -76,9 +76,7 @@ class DictationSession:
         return self._publish(self.engine.evaluate(self._note(), self.encounter))
 
     def state(self) -> dict:
-        if self._result is None:
-            self._update(0)
-        return self._state(self._result, [], [])
+        return self._state(self.result(), [], [])
 
     @property
     def text(self) -> str:
@@ -138,4 +136,4 @@ class DictationSession:
     def result(self) -> CheckResult:
         if self._result is None:
             self._update(0)
-        return self._result  # type: ignore[return-value]
+        return self._result  # type: ignore[return-value]  # _update always sets it

@@ -88,7 +88,7 @@ class Encounter:
                    site=site, provider=provider)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),
+        out: dict[str, Any] = {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),
                "site": self.site, "provider": self.provider}
         if self.per_line:
             out["lines"] = [line.to_dict() for line in self.lines]

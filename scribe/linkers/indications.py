@@ -58,8 +58,10 @@ class IndicationLinker:
                 # the link depends only on the sentence, the mention and a little note context,
                 # so a growing note re-links nothing it linked before
                 key = (m.concept, m.assertion, f.text, local, earlier_levels[m.sentence], context)
-                candidates = cache.get(key)
-                if candidates is None:
+                cached = cache.get(key)
+                if cached is not None:
+                    candidates = cached
+                else:
                     candidates = self._link_one(concept, m.assertion, f, local, f.levels,
                                                 earlier_levels[m.sentence], context)
                     if len(cache) > 50000:

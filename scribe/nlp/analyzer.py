@@ -105,7 +105,7 @@ class SentenceAnalyzer:
         facts = SentenceFacts(text)
         facts.header = self.headers.detect(text) or self.headers.detect_soft(text)
         triggers = self.context.lazy_triggers(text)
-        if needs_tokens:
+        if needs_tokens and doc is not None:   # needs_tokens made the doc above
             fixed = self.concepts.normalize(doc, text, corrections)
             mentions = self.concepts.mentions(doc, text, fixed, self.nlp)
         else:

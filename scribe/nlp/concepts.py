@@ -114,9 +114,9 @@ class ConceptMatcher:
             lower = text
         if gates is None:
             gates = self._gates.open(lower)
+        split = self.split_regex if self._split_words and ("split" in gates or "  " in lower or "\t" in lower) else None
         merges = [(m.start(), m.end(), self._split_words[" ".join(m.group(0).split())])
-                  for m in self.split_regex.finditer(lower)] \
-            if self._split_words and ("split" in gates or "  " in lower or "\t" in lower) else []
+                  for m in split.finditer(lower)] if split is not None else []
         single: list[tuple[int, int, str]] = []
         unknown = set(_LONG_WORDS.findall(lower))
         unknown -= self.keywords
@@ -139,7 +139,7 @@ class ConceptMatcher:
         ("concept:<name>"), for a caller that opens all its gates in one pass."""
         return self._gate_keywords
 
-    def exact_mentions(self, text: str, single: list[tuple[int, int, str]] = (),
+    def exact_mentions(self, text: str, single: Sequence[tuple[int, int, str]] = (),
                        gates: set[str] | None = None) -> list[Mention]:
         """Lexicon terms found by one scan of a trie-shaped pattern (no tokens needed).
 

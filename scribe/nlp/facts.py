@@ -274,7 +274,8 @@ class FactExtractor:
         if "finding_vocab" in gates:
             lower_words = set(_WORD.findall(text.lower()))
             facts.finding_vocab = not lower_words.isdisjoint(self.finding_words) or (
-                not lower_words.isdisjoint(self.finding_phrase_heads) and self.finding_phrases.search(text) is not None)
+                not lower_words.isdisjoint(self.finding_phrase_heads) and self.finding_phrases is not None
+                and self.finding_phrases.search(text) is not None)
         facts.imaging_statement = "imaging_statement" in gates and bool(self.imaging_statement.search(text))
         if "laterality" in gates:
             for side, rx in self.laterality:
@@ -345,6 +346,8 @@ class FactExtractor:
 
     def _composed_contrast(self, text: str, facts: SentenceFacts, triggers) -> None:
         """Contrast from an agent and what its clause says of it (``contrast_composed``)."""
+        if self.contrast_agent is None:   # no contrast_composed patterns: never called
+            return
         for m in self.contrast_agent.finditer(text):
             s, e = m.start(), m.end()
             overlapping = [c for c in facts.contrast if c[1] <= s < c[2] or s <= c[1] < e]
@@ -419,7 +422,8 @@ class FactExtractor:
             n2 = int(m.group("n2")) if m.group("n2") else None
             if n1 < 1 or n1 > limits[r1]:
                 continue
-            if n2 is not None and (n2 < 1 or n2 > limits[r2] or (r2 == r1 and n2 <= n1) or "CTLS".index(r2) < "CTLS".index(r1)):
+            if n2 is not None and r2 is not None and (n2 < 1 or n2 > limits[r2] or (r2 == r1 and n2 <= n1)
+                                                      or "CTLS".index(r2) < "CTLS".index(r1)):
                 r2 = n2 = None  # not a range ("L5 2 mm"): keep the single level
             if r1 == "T" and self.level_not_after.search(text[max(0, m.start() - 20):m.start()]):
                 continue
