@@ -32,7 +32,7 @@ def dumps(message: dict) -> str:
 
 
 def error(code: str, message: str, *, seq: Any = None) -> dict:
-    out = {"type": "error", "code": code, "message": message}
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if isinstance(seq, int) and not isinstance(seq, bool):
         out["seq"] = seq
     return out
@@ -142,8 +142,9 @@ class Connection:
         if kind == "unwatch":
             if self.watching is None:
                 return error("NOT_WATCHING", "this connection watches no dictation")
-            did, _ = self.watching, self._unwatch()
-            return {"type": "unwatched", "dictation_id": did}
+            watched = self.watching
+            self._unwatch()
+            return {"type": "unwatched", "dictation_id": watched}
         if kind not in CLIENT_TYPES:
             return error("UNKNOWN_TYPE", f"unknown message type {kind[:40]!r}; expected one of "
                          f"{', '.join(CLIENT_TYPES)}")

@@ -95,7 +95,7 @@ def _money(result: dict, fmt: str, by: str):
                         ([r[by], r["lines"], r["dollars"], r["unpriced_lines"]] for r in result[f"by_{by}"]))
 
 
-def _severities(values: list[str]) -> tuple[str, ...]:
+def _severities(values: Sequence[str]) -> tuple[str, ...]:
     if not values or any(v not in SEVERITIES for v in values):
         raise ApiError(422, "BAD_REQUEST", f"severity must be one or more of {', '.join(SEVERITIES)}")
     return tuple(dict.fromkeys(values))

@@ -35,7 +35,8 @@ async def dictation_socket(ws: WebSocket) -> None:
                    else (None, "unknown"))
     await ws.accept()
     refusal = _refusal(token, who, status)
-    if refusal is not None:
+    if refusal is not None or who is None:   # _refusal refuses a missing principal
+        refusal = refusal or _BAD_TOKEN
         await ws.send_text(dumps(error(*refusal[:2])))
         await ws.close(refusal[2])
         return
@@ -52,7 +53,7 @@ async def dictation_socket(ws: WebSocket) -> None:
     async def close_ended() -> None:
         async with sending:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await ws.close(CLOSE_CODE, REASONS[conn.ended])
+                await ws.close(CLOSE_CODE, REASONS[conn.ended or ""])
 
     closing: list[asyncio.Task] = []
 
@@ -72,7 +73,8 @@ async def dictation_socket(ws: WebSocket) -> None:
             text = frame.get("text")
             was_ended = conn.ended
             refused = conn.precheck(text, frame.get("bytes"))
-            answer = dumps(refused) if refused else await loop.run_in_executor(state.executor, conn.handle, text)
+            # precheck refuses every frame without text
+            answer = dumps(refused) if refused else await loop.run_in_executor(state.executor, conn.handle, text or "")
             async with sending:
                 await ws.send_text(answer)
             if conn.ended is not None and was_ended is None:
@@ -108,13 +110,16 @@ async def _send_pushed(ws: WebSocket, queue: asyncio.Queue, sending: asyncio.Loc
         pass
 
 
+_BAD_TOKEN = ("BAD_TOKEN", "the token is unknown or revoked", 4401)
+
+
 def _refusal(token, who, status: str) -> tuple[str, str, int] | None:
     if not token:
         return "UNAUTHENTICATED", "send a token: 'Authorization: Bearer TOKEN' or ?access_token=", 4401
     if status == "expired":
         return "TOKEN_EXPIRED", "the token expired; ask an admin for a new one", 4401
     if who is None or status != "ok":
-        return "BAD_TOKEN", "the token is unknown or revoked", 4401
+        return _BAD_TOKEN
     if who.role != "physician":
         return "FORBIDDEN", f"dictation needs the physician role; the token is a {who.role}'s", 4403
     return None
