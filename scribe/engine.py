@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .evaluators import CHECKS, Context
-from .lexicons import Lexicons, load_lexicons
+from .lexicons import Lexicons, load_lexicons, missing_key
 from .linkers.cpt import CptRequirements
 from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
 from .linkers.indications import IndicationLinker
@@ -417,8 +417,15 @@ def build_engine(lexicon_dir: str | Path | None = None) -> Engine:
     """A ready engine (lexicons validated, pipeline built); the default one is shared."""
     global _ENGINE
     if lexicon_dir is not None:
-        return Engine(load_lexicons(Path(lexicon_dir)))
+        return _engine_of(load_lexicons(Path(lexicon_dir)))
     with _ENGINE_LOCK:
         if _ENGINE is None:
-            _ENGINE = Engine(load_lexicons())
+            _ENGINE = _engine_of(load_lexicons())
         return _ENGINE
+
+
+def _engine_of(lexicons: Lexicons) -> Engine:
+    try:
+        return Engine(lexicons)
+    except KeyError as exc:      # a key the pipeline reads is missing from a lexicon file
+        raise missing_key(Path(lexicons.root), exc.args[0]) from None
