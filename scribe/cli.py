@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import InputError, ScribeError
+from .types import MAX_NOTE_CHARS
 
 NO_CPT = "choose the study code"
-MAX_NOTE_BYTES = 2_000_000  # 1 MB notes must work; beyond 2 MB is refused as unusable input
 
 
 def _fail(message: str) -> int:
@@ -28,12 +28,13 @@ def _read_note(path: str) -> str:
         raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}", code="UNREADABLE_FILE") from None
-    if len(raw) > MAX_NOTE_BYTES:
-        raise InputError(f"{path} is {len(raw)} bytes; the limit is {MAX_NOTE_BYTES}", code="NOTE_TOO_LARGE")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path} is not UTF-8 text (byte {exc.start})", code="NOT_UTF8") from None
+    if len(text) > MAX_NOTE_CHARS:
+        raise InputError(f"{path} has {len(text)} characters; the limit is {MAX_NOTE_CHARS}", code="NOTE_TOO_LARGE")
+    return text
 
 
 def _iter_cases(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -66,7 +67,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     engine = build_engine()
     if args.jsonl:
-        for number, case, error in _iter_cases(args.jsonl):
+        for _number, case, error in _iter_cases(args.jsonl):
             if error is not None:
                 print(json.dumps({"id": None, "error": {"code": "BAD_CASE", "message": error}}))
                 continue

@@ -15,10 +15,11 @@ from collections import OrderedDict
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .evaluators import CHECKS, Context
-from .lexicons import Lexicons, load_lexicons
+from .lexicons import Lexicons, load_lexicons, missing_key
 from .linkers.contradiction import without_contradictions
 from .linkers.cpt import CptRequirements
 from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
@@ -31,10 +32,12 @@ from .nlp.facts import SentenceFacts
 from .nlp.sections import HeaderDetector
 from .nlp.sentences import SentenceSplitter
 from .note import Note, NoteAggregator, NoteMention
-from .types import SEVERITY_ORDER, CheckResult, CodeCandidate, Encounter, Evidence, Gap, Indication
+from .types import MAX_NOTE_CHARS, SEVERITY_ORDER, CheckResult, CodeCandidate, Encounter, Evidence, Gap, Indication
+
+if TYPE_CHECKING:
+    from .explain import Explainer
 
 log = logging.getLogger("scribe.engine")
-MAX_NOTE_CHARS = 2_000_000
 
 
 class _Tags(dict):
@@ -88,7 +91,7 @@ class Engine:
         self.terms = TermIndex.load(self.codeset, lexicons.icd_terms) if lexicons.icd_terms else None
         history = ((lexicons.icd_terms or {}).get("history_of_neoplasm") or {}).get("codes", {})
         self._history_codes = dict(sorted(history.items(), key=lambda kv: -len(kv[0])))   # longest prefix first
-        self._term_cache: OrderedDict[str, list] = OrderedDict()
+        self._term_cache: OrderedDict[str | tuple[str, tuple], list] = OrderedDict()
         roles = lexicons.section_roles
         self._term_sections = frozenset(roles["reason"]) | {"impression"}
         self.covers = frozenset(prefix for c in lexicons.concepts for prefix in c.covers)
@@ -116,7 +119,7 @@ class Engine:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._matcher = self._component.concepts
-        self._explainer = None
+        self._explainer: Explainer | None = None
 
     def warm(self) -> None:
         """Load what the engine otherwise loads on first need (spaCy's tokenizer and
@@ -199,11 +202,11 @@ class Engine:
         note.indications = without_contradictions(note.indications, self.codeset)
         return note
 
-    def _terms_of(self, text: str, focus: tuple | None = None) -> list:
-        key = text if focus is None else (text, focus)
+    def _terms_of(self, terms: TermIndex, text: str, focus: tuple | None = None) -> list:
+        key: str | tuple[str, tuple] = text if focus is None else (text, focus)
         hit = self._term_cache.get(key)
         if hit is None:
-            matches = self.terms.find(text, focus)
+            matches = terms.find(text, focus)
             if matches:
                 context = self._component.context
                 triggers = context.triggers(text)
@@ -220,6 +223,9 @@ class Engine:
         """Conditions the hand lexicon does not know, linked over the whole code set; where a
         hand concept generalised a condition the code set names precisely (its code is in
         another subcategory), the code set's code replaces the concept's."""
+        terms = self.terms
+        if terms is None:
+            return
         indications = list(note.indications)
         # the indications of each sentence, found once (indications are in note order)
         starts = [sp.start for sp in spans]
@@ -235,7 +241,7 @@ class Engine:
                 continue
             base = spans[n].start
             focus = None if adds else tuple((indications[k].start - base, indications[k].end - base) for k in mine)
-            for match, assertion in self._terms_of(facts[n].text, focus):
+            for match, assertion in self._terms_of(terms, facts[n].text, focus):
                 start, end = base + match.start, base + match.end
                 candidates = self._term_candidates(self._with_encounter(self._refine(match.code, facts[n], match),
                                                                         note.encounter))
@@ -310,7 +316,7 @@ class Engine:
         if not any(value == "_default" for _, value in labels):
             return code
         local = (match.start, match.end)
-        same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
+        same = f.levels
         axes, _ = self.linker._axes(("region", "laterality", "displacement"), f, local, same, None, None, None, None,
                                     "without")
         if not axes:
@@ -426,8 +432,15 @@ def build_engine(lexicon_dir: str | Path | None = None) -> Engine:
     """A ready engine (lexicons validated, pipeline built); the default one is shared."""
     global _ENGINE
     if lexicon_dir is not None:
-        return Engine(load_lexicons(Path(lexicon_dir)))
+        return _engine_of(load_lexicons(Path(lexicon_dir)))
     with _ENGINE_LOCK:
         if _ENGINE is None:
-            _ENGINE = Engine(load_lexicons())
+            _ENGINE = _engine_of(load_lexicons())
         return _ENGINE
+
+
+def _engine_of(lexicons: Lexicons) -> Engine:
+    try:
+        return Engine(lexicons)
+    except KeyError as exc:      # a key the pipeline reads is missing from a lexicon file
+        raise missing_key(Path(lexicons.root), exc.args[0]) from None

@@ -258,7 +258,7 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
                 rest = [r for r in note.region_views if r not in groups]
                 region = rest[0] if len(rest) == 1 else region
             views = note.region_views.get(region, note.views)
-        if any(_in_range(c, views) for c in codes):
+        if any(c.takes_views(views) for c in codes):
             continue
         code = codes[0]
         supported = [c for c in ctx.cpt.supported(note, {"xray"}) if c not in {x.code for x in codes}]
@@ -276,10 +276,6 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
 
 def _views_text(n: int) -> str:
     return f"{n} view" if n == 1 else f"{n} views"
-
-
-def _in_range(code, views: int) -> bool:
-    return (code.min_views is None or views >= code.min_views) and (code.max_views is None or views <= code.max_views)
 
 
 @check("requires_positions")
@@ -596,7 +592,8 @@ def _described(ctx: Context, icd: str, stopwords) -> bool:
     """For a code no lexicon concept covers: does the note use a word of its description
     (or its parents')? Without a concept the checker cannot judge support, so any
     descriptive word counts and only a note silent on the condition is flagged."""
-    words, code = set(), icd
+    words: set[str] = set()
+    code: str | None = icd
     while code:
         words.update(w for w in re.findall(r"[a-z]{5,}", (ctx.codeset.description(code) or "").lower())
                      if w not in stopwords)
@@ -667,7 +664,7 @@ def _supported_in_region(ctx: Context, icd: str) -> bool:
 def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     repeats = set(params.get("repeat_modifiers", ()))
-    for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
+    for (ia, la, a), (_ib, lb, b) in _pairs(ctx.claim_lines):
         if a.code == b.code and (set(la.modifiers + lb.modifiers) & repeats or _separate_studies(ctx)):
             continue    # a repeated study (76/77), or one whose repeat the note documents (MODIFIER_REQUIRED asks for 76)
         # a distinct-service modifier on either line of the pair lets an indicator-1 edit through
@@ -680,7 +677,7 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
                                 cpt=a.code, line=ctx.line_of(ia)))
                 break
     if ctx.imported_pairs is not None:
-        for (ia, la, a), (ib, lb, b) in _pairs(ctx.claim_lines):
+        for (ia, la, a), (_ib, lb, b) in _pairs(ctx.claim_lines):
             distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
             edit = ctx.imported_pairs.find(a.code, b.code)
             if edit and not (edit.modifier_indicator == "1" and distinct):
@@ -752,7 +749,7 @@ def modifier_needed(ctx: Context, params: dict) -> list[Hit]:
     if ctx.note.reduced_evidence:
         reducible = [(i, line, spec) for i, line, spec in ctx.claim_lines if spec.modality != "xray"]
         if not any("52" in line.modifiers for _, line, _ in reducible):
-            for i, line, spec in reducible[:1]:
+            for i, _line, spec in reducible[:1]:
                 hits.append(Hit({"cpt": spec.code, "modifier": "52",
                                  "why": "the note documents a reduced (incomplete) study"},
                                 list(ctx.note.reduced_evidence), cpt=spec.code, line=ctx.line_of(i)))
@@ -771,7 +768,9 @@ def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
         mods = set(line.modifiers)
         where = {"cpt": spec.code, "line": ctx.line_of(i)}
         if {"26", "TC"} <= mods:
-            hits.append(Hit({"modifier": "26 with TC", "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier for the global service, or the one component billed"}, **where))
+            hits.append(Hit({"modifier": "26 with TC",
+                             "why": "26 (interpretation only) and TC (technical only) cancel out; report no modifier "
+                                    "for the global service, or the one component billed"}, **where))
         if "52" in mods and ((not ctx.note.reduced_evidence and not short) or complete):
             hits.append(Hit({"modifier": "52", "why": "the note documents the full study (no reduced or incomplete service)"}, **where))
         for general, specific in params.get("replaced_by", {}).items():
@@ -781,5 +780,6 @@ def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
                                  f"and replaces {general}; the two are not reported together"}, **where))
         lat = [m for m in line.modifiers if m in ctx.laterality_modifiers]
         if lat:
-            hits.append(Hit({"modifier": ", ".join(lat), "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, **where))
+            hits.append(Hit({"modifier": ", ".join(lat),
+                             "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, **where))
     return hits

@@ -49,7 +49,7 @@ class Explainer:
         spans = self.engine.splitter.split(read)
         facts = self.engine.sentence_facts([read[s.start:s.end] for s in spans])
         note = self.engine.note(read, spans, facts)
-        present = sorted({s for s in note.sections})
+        present = sorted(set(note.sections))
         result.gap_traces = [self._gap(g, present) for g in result.gaps]
         result.indication_traces = [self._indication(i, read, spans) for i in result.indications]
         return result
@@ -95,7 +95,7 @@ class Explainer:
         if sentence is not None:
             local = read[sentence.start:sentence.end]
             triggers = self.context.triggers(local)
-            category, trigger = self.context.explain(local, triggers, ind.start - sentence.start, ind.end - sentence.start)
+            _category, trigger = self.context.explain(local, triggers, ind.start - sentence.start, ind.end - sentence.start)
             if trigger is not None:
                 trace["trigger"] = {"text": local[trigger.start:trigger.end], "category": trigger.category,
                                     "direction": trigger.direction,

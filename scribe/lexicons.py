@@ -185,6 +185,10 @@ class CptCode(_Strict):
     payment_source: str | None = None
     source: str
 
+    def takes_views(self, views: int) -> bool:
+        """Whether a study of ``views`` views is within this code's view range (the one check)."""
+        return (self.min_views is None or views >= self.min_views) and (self.max_views is None or views <= self.max_views)
+
 
 class PairRule(_Strict):
     id: str = Field(pattern=ID_RE)
@@ -364,23 +368,55 @@ def _read_jsonl(path: Path, model: type[BaseModel]) -> list[Any]:
     return items
 
 
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise LexiconError(f"{path.name}: {exc}") from None
+
+
 def _validated(model: type[BaseModel], data: Any, where: str) -> Any:
     try:
         return model.model_validate(data)
-    except ValidationError as exc:
-        raise LexiconError(f"{where}: {exc}") from None
+    except ValidationError as exc:   # one line: each problem's key and what is wrong
+        detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+        raise LexiconError(f"{where}: {detail}") from None
+
+
+def _holds_key(data: Any, key: object) -> bool:
+    if isinstance(data, dict):
+        return key in data or any(_holds_key(v, key) for v in data.values())
+    if isinstance(data, list):
+        return any(_holds_key(v, key) for v in data)
+    return False
+
+
+def missing_key(root: Path, key: object) -> LexiconError:
+    """The one-line error for a key the code needs and a lexicon file lacks (renamed or deleted):
+    it names the file of ``root`` that holds the key in the packaged lexicons."""
+    shipped = Path(str(resources.files("scribe_lexicons")))
+    for path in sorted(shipped.glob("*.json")) + sorted(shipped.glob("*.toml")):
+        try:
+            data = _read_json(path) if path.suffix == ".json" else _read_toml(path)
+        except LexiconError:
+            continue
+        if _holds_key(data, key):
+            return LexiconError(f"{path.name}: missing key {key!r} (in {root / path.name})")
+    return LexiconError(f"missing key {key!r} in a lexicon file of {root}")
 
 
 def load_lexicons(root: Path | None = None) -> Lexicons:
     root = Path(root) if root else lexicon_root()
+    try:
+        return _load_lexicons(root)
+    except KeyError as exc:
+        raise missing_key(root, exc.args[0]) from None
+
+
+def _load_lexicons(root: Path) -> Lexicons:
     sections = _read_json(root / "sections.json")
-    rules_doc = tomllib.loads((root / "rules.toml").read_text(encoding="utf-8"))
-    families = []
-    for path in sorted((root / "families").glob("*.toml")):
-        try:
-            families.append(_validated(Family, tomllib.loads(path.read_text(encoding="utf-8")), path.name))
-        except tomllib.TOMLDecodeError as exc:
-            raise LexiconError(f"{path.name}: {exc}") from None
+    rules_doc = _read_toml(root / "rules.toml")
+    families = [_validated(Family, _read_toml(path), path.name) for path in sorted((root / "families").glob("*.toml"))]
     rules = [_validated(RuleSpec, r, f"rules.toml rule {r.get('id', '?')}") for r in rules_doc.get("rule", [])]
     ids = [r.id for r in rules]
     if len(ids) != len(set(ids)):
@@ -409,6 +445,8 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
     for key in ("level", "spoken_level", "signature", "ordering", "comparison", "reduced_study", "view_context"):
         try:
             re.compile(lex.patterns[key])
-        except (KeyError, re.error) as exc:
+        except KeyError:
+            raise LexiconError(f"patterns.json: missing key {key!r}") from None
+        except re.error as exc:
             raise LexiconError(f"patterns.json: {key}: {exc}") from None
     return lex

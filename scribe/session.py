@@ -15,9 +15,8 @@ from typing import Any
 
 from .errors import InputError
 from .nlp.sentences import WINDOW
-from .types import CheckResult, Encounter
+from .types import MAX_NOTE_CHARS, CheckResult, Encounter
 
-MAX_NOTE_CHARS = 2_000_000
 
 
 def _end(span) -> int:
@@ -77,9 +76,7 @@ class DictationSession:
         return self._publish(self.engine.evaluate(self._note(), self.encounter))
 
     def state(self) -> dict:
-        if self._result is None:
-            self._update(0)
-        return self._state(self._result, [], [])
+        return self._state(self.result(), [], [])
 
     @property
     def text(self) -> str:
@@ -94,7 +91,7 @@ class DictationSession:
         fixed = max(0, min(changed_at, len(self._text)) - norm.reach - norm.lookahead)
         text = self._text[:fixed] + norm.normalize_from(raw, fixed)
         tail = self._text[fixed:]
-        same = len(os.path.commonprefix([tail, text[fixed:fixed + len(tail)]])) if tail else 0
+        same = len(os.path.commonprefix([tail, text[fixed:fixed + len(tail)]])) if tail else 0  # noqa: RUF071 - texts, not paths
         changed_at = fixed + same
         self._raw = raw
         limit = max(0, min(changed_at, len(self._text)) - WINDOW)
@@ -139,4 +136,4 @@ class DictationSession:
     def result(self) -> CheckResult:
         if self._result is None:
             self._update(0)
-        return self._result  # type: ignore[return-value]
+        return self._result  # type: ignore[return-value]  # _update always sets it

@@ -8,6 +8,7 @@ from typing import Any
 SITES = ("office", "facility")
 ASSERTIONS = ("present", "negated", "possible", "historical", "hypothetical", "family")
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+MAX_NOTE_CHARS = 2_000_000   # a longer note is unusable input (1 MB notes must work): CLI, engine and live session
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Encounter:
                    site=site, provider=provider)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),
+        out: dict[str, Any] = {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),
                "site": self.site, "provider": self.provider}
         if self.per_line:
             out["lines"] = [line.to_dict() for line in self.lines]

@@ -122,7 +122,7 @@ class TokenGuard:
             known = dict(self._known)
         out = []
         for entry in entries:
-            state = known.get(entry.who.token_id)
+            state = known.get(entry.who.token_id) if entry.who.token_id is not None else None
             status, expires = (state[1], state[2]) if state else (TOKEN_OK, entry.who.expires_at)
             code = self._verdict(status, expires, entry.who.expires_at)
             if code is not None:

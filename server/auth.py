@@ -87,7 +87,9 @@ def same_origin(origin: str, host: str | None) -> bool:
     """Whether ``Origin`` names the host the request was sent to (any scheme: a TLS proxy
     in front of the service changes it)."""
     _, sep, rest = origin.partition("://")
-    return bool(sep and host) and rest.rstrip("/").lower() == host.lower()
+    if not (sep and host):
+        return False
+    return rest.rstrip("/").lower() == host.lower()
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
@@ -116,7 +118,7 @@ def current_principal(request: Request, _b: Annotated[object, Depends(bearer)],
     who, status = resolve(request.app.state.store, credential)
     if status == TOKEN_EXPIRED:
         what = "session" if credential.kind == "cookie" else "token"
-        raise ApiError(401, "TOKEN_EXPIRED", f"the {what} expired at {iso(who.expires_at)}; open the page's link "
+        raise ApiError(401, "TOKEN_EXPIRED", f"the {what} expired at {iso(who.expires_at if who else None)}; open the page's link "
                        "again, or ask an admin for a new token (scribe token rotate)")
     if who is None or status != TOKEN_OK:
         raise ApiError(401, "BAD_TOKEN", "the token is unknown or revoked")

@@ -185,7 +185,8 @@ class OrderCall:
     def __init__(self, request: Request, rt: EhrRuntime, service_id: str, body: dict, caller: CdsCaller):
         self.request, self.rt, self.service_id, self.body, self.caller = request, rt, service_id, body, caller
         self.context: dict = body["context"]
-        self.prefetch: dict = body.get("prefetch") if isinstance(body.get("prefetch"), dict) else {}
+        prefetch = body.get("prefetch")
+        self.prefetch: dict = prefetch if isinstance(prefetch, dict) else {}
         self.reasons: list[str] = []
         self.base = public_url(request, rt.config)
         self._client: fhir.FhirClient | None = None
@@ -247,7 +248,7 @@ class OrderCall:
             self.reasons.append(f"{key}: {exc}")
             return []
 
-    async def gather(self) -> tuple[list[Order], dict[str, dict], str | None, str | None]:
+    async def gather(self) -> tuple[list[Order], dict[Any, dict], str | None, str | None]:
         drafts = self.context.get("draftOrders")
         service_requests = self._resources(drafts, "ServiceRequest", "draftOrders") if drafts is not None else []
         draft_ids = [sr["id"] for sr in service_requests if isinstance(sr.get("id"), str)]
@@ -261,7 +262,9 @@ class OrderCall:
         conditions_list, notes, encounters = await asyncio.gather(
             self._prefetched("conditions", draft_ids), self._prefetched("note", draft_ids),
             self._prefetched("encounter", draft_ids))
-        conditions = {c.get("id"): c for c in self._resources(conditions_list, "Condition", "prefetch conditions")}
+        # keyed by id (a Condition without one is kept under None, never looked up)
+        conditions: dict[Any, dict] = {c.get("id"): c for c in self._resources(conditions_list, "Condition",
+                                                                              "prefetch conditions")}
         orders = []
         for sr in service_requests:
             codes = fhir.cpt_codes(sr)
@@ -301,7 +304,7 @@ class OrderCall:
     def _engine(self):
         return self.request.app.state.engine
 
-    async def _note_text(self, notes: Any, orders: list[Order], conditions: dict[str, dict]) -> str | None:
+    async def _note_text(self, notes: Any, orders: list[Order], conditions: dict[Any, dict]) -> str | None:
         docs = self._resources(notes, "DocumentReference", "prefetch note")
         for doc in docs[:1]:
             got = fhir.attachment_text(doc, max_bytes=self.rt.config.max_attachment_bytes, fetch=True)
@@ -329,8 +332,9 @@ class OrderCall:
         lines = []
         for order in orders:
             for concept in order.resource.get("reasonCode") or ():
-                if fhir.concept_text(concept):
-                    lines.append(fhir.concept_text(concept))
+                said = fhir.concept_text(concept)
+                if said:
+                    lines.append(said)
             for ref in order.resource.get("reasonReference") or ():
                 cond = conditions.get(fhir.reference_id(ref, "Condition") or "")
                 words = fhir.concept_text(cond.get("code")) if cond else ref.get("display")
@@ -346,7 +350,7 @@ class OrderCall:
 
     # -- the check -----------------------------------------------------------------------------
     async def cards(self) -> list[dict]:
-        orders, conditions, text, site = await self.gather()
+        orders, _conditions, text, site = await self.gather()
         if not orders:
             if not self.reasons:
                 self.reasons.append("no imaging ServiceRequest with a CPT code among the draft orders")
@@ -470,7 +474,7 @@ class OrderCall:
                          "rule_id": gap.rule_id, "code": gap.code, "severity": gap.severity,
                          "cpt": gap.cpt, "icd10": gap.icd10, "issued_at": now})
         if rows:
-            with store._write() as conn:  # noqa: SLF001 - the store's single-writer lock
+            with store._write() as conn:  # the store's single-writer lock
                 conn.execute(sa.insert(cds_cards), rows)
 
 
@@ -509,8 +513,10 @@ async def feedback(service_id: str, request: Request):
         if outcome not in ("accepted", "overridden") or not isinstance(item.get("card"), str):
             return cds_error(400, "BAD_REQUEST", "each feedback names its card (uuid) and an outcome "
                              "(accepted or overridden)")
-        reason = item.get("overrideReason") if isinstance(item.get("overrideReason"), dict) else {}
-        coding = reason.get("reason") if isinstance(reason.get("reason"), dict) else {}
+        override = item.get("overrideReason")
+        reason = override if isinstance(override, dict) else {}
+        said_reason = reason.get("reason")
+        coding = said_reason if isinstance(said_reason, dict) else {}
         accepted = [s.get("id") for s in item.get("acceptedSuggestions") or () if isinstance(s, dict)]
         comment = reason.get("userComment")
         rows.append({"card_uuid": item["card"][:36], "outcome": outcome,
@@ -521,7 +527,7 @@ async def feedback(service_id: str, request: Request):
     store = request.app.state.store
 
     def write() -> tuple[int, list[str]]:
-        with store._write() as conn:  # noqa: SLF001
+        with store._write() as conn:
             known = set(conn.execute(sa.select(cds_cards.c.uuid).where(
                 cds_cards.c.uuid.in_([r["card_uuid"] for r in rows]), cds_cards.c.service == service_id,
                 cds_cards.c.client_iss == caller.iss)).scalars())

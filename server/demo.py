@@ -205,7 +205,7 @@ def _dictate(hub: DictationHub, store: Store, note: DemoNote, *, resume: bool) -
     done, seq = "", 0
     if resume:
         loaded = store.load(note.id)
-        r = replay(loaded[1], None, None)
+        r = replay(loaded[1] if loaded else [], None, None)
         done, seq = r["text"], r["last_final_seq"] or 0
         if not note.text.startswith(done):
             raise ProtocolError("DEMO_CHANGED", "an interrupted demo dictation does not match its text; "

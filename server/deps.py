@@ -26,7 +26,7 @@ def filters(provider: Annotated[str | None, Query(description="provider as on th
             cpt: Annotated[str | None, Query(description="a CPT code of the dictation")] = None,
             icd10: Annotated[str | None, Query(description="an ICD-10-CM code of the dictation")] = None,
             gap_code: Annotated[str | None, Query(description="e.g. VIEWS_MISMATCH")] = None,
-            severity: Annotated[list[str], Query(description=f"any of {', '.join(SEVERITIES)}; repeatable")] = [],
+            severity: Annotated[list[str], Query(description=f"any of {', '.join(SEVERITIES)}; repeatable")] = [],  # noqa: B006 - FastAPI hands each request its own list
             date_from: Annotated[date | None, Query(description="finalized on or after (YYYY-MM-DD)")] = None,
             date_to: Annotated[date | None, Query(description="finalized on or before (YYYY-MM-DD)")] = None,
             ) -> Filters:

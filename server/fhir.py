@@ -69,7 +69,7 @@ def validate(resource: Any, expected: str | tuple[str, ...] | None = None) -> di
     try:
         _model(rtype).model_validate(resource)
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
+        first: dict[str, Any] = dict(exc.errors()[0]) if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         raise FhirError(f"{rtype} is not valid FHIR R4 ({exc.error_count()} problem(s); first at "
                         f"{where or 'the top'}: {first.get('type', 'invalid')})") from None
@@ -257,8 +257,10 @@ class FhirClient:
             raise FhirError("a referenced URL outside the FHIR server is not fetched")
         try:
             async with contextlib.AsyncExitStack() as stack:
-                client = self.http or await stack.enter_async_context(
-                    httpx.AsyncClient(timeout=self.timeout, follow_redirects=False))
+                client = self.http
+                if client is None:
+                    client = await stack.enter_async_context(
+                        httpx.AsyncClient(timeout=self.timeout, follow_redirects=False))
                 async with client.stream("GET", url, headers=self.headers, timeout=self.timeout) as response:
                     if response.status_code != 200:
                         raise FhirError(f"the FHIR server answered {response.status_code} for "

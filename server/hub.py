@@ -240,9 +240,9 @@ class DictationHub:
         are rebuilt from the database when resumed."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            idle = sorted((l for l in self._cache.values() if l.attached == 0), key=lambda l: l.last_used)
+            idle = sorted((lv for lv in self._cache.values() if lv.attached == 0), key=lambda lv: lv.last_used)
             excess = max(0, len(self._cache) - self.max_cached)
-            victims = [l for i, l in enumerate(idle) if i < excess or now - l.last_used > self.idle_seconds]
+            victims = [lv for i, lv in enumerate(idle) if i < excess or now - lv.last_used > self.idle_seconds]
         for live in victims:
             with live.lock:
                 self._drop(live)

@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from joserfc import jws, jwt
@@ -141,12 +142,13 @@ class CdsAuthenticator:
         except JoseError as exc:
             raise AuthError("BAD_SIGNATURE", f"the JWT signature does not verify ({exc.error})") from None
         claims = token.claims
+        subject: dict[str, Any] = {"sub": {"essential": True, "value": client.sub}} if client.sub else {}
         registry = jwt.JWTClaimsRegistry(
             now=int(time.time()), leeway=SKEW,
             iss={"essential": True, "value": client.iss},
             aud={"essential": True, "value": audience},
             exp={"essential": True}, iat={"essential": True}, jti={"essential": True},
-            **({"sub": {"essential": True, "value": client.sub}} if client.sub else {}))
+            **subject)
         try:
             registry.validate(claims)
         except JoseError as exc:

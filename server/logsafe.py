@@ -24,7 +24,7 @@ class PhiSafeFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and not self.debug:
-            exc_type, exc, tb = record.exc_info
+            exc_type, _exc, tb = record.exc_info
             where = traceback.extract_tb(tb)[-1] if tb else None
             place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
             record.msg = f"{record.getMessage()} [{getattr(exc_type, '__name__', 'error')}{place}; " \
@@ -42,7 +42,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.setLevel(level)
     if not root.handlers:
-        handler = logging.StreamHandler()
+        handler: logging.Handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
     for handler in root.handlers:

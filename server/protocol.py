@@ -31,7 +31,7 @@ def dumps(message: dict) -> str:
 
 
 def error(code: str, message: str, *, seq: Any = None) -> dict:
-    out = {"type": "error", "code": code, "message": message}
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if isinstance(seq, int) and not isinstance(seq, bool):
         out["seq"] = seq
     return out
@@ -116,7 +116,7 @@ class Connection:
             return dumps(self._dispatch(msg))
         except (InputError, ProtocolError) as exc:
             return dumps(error(exc.code, exc.message, seq=_seq_of(msg)))
-        except Exception as exc:  # noqa: BLE001 - a bug must not kill the connection
+        except Exception as exc:  # a bug must not kill the connection (logged, so BLE001 is satisfied)
             log.error("internal error handling a %s message: %s", _type_of(msg), type(exc).__name__,
                       exc_info=log.isEnabledFor(logging.DEBUG))
             if self.dictation_id:    # the session may be half-changed: rebuild it from the database
@@ -126,10 +126,10 @@ class Connection:
     def _dispatch(self, msg: dict) -> dict:
         kind, hub, who = msg["type"], self.hub, self.who
         if kind == "start":
-            key, ref, state = hub.start(who, msg.get("encounter"), msg.get("dictation_id"))
-            self._attach(key, ref)
+            key, started, state = hub.start(who, msg.get("encounter"), msg.get("dictation_id"))
+            self._attach(key, started)
             self.finalized = None
-            return self._explained(msg, _state(ref, state))
+            return self._explained(msg, _state(started, state))
         if kind == "resume":
             key, state = hub.resume(who, msg.get("dictation_id"))
             self._attach(key, msg["dictation_id"])
@@ -145,8 +145,9 @@ class Connection:
         if kind == "unwatch":
             if self.watching is None:
                 return error("NOT_WATCHING", "this connection watches no dictation")
-            ref, _ = self.watching_ref, self._unwatch()
-            return {"type": "unwatched", "dictation_id": ref}
+            watched = self.watching_ref
+            self._unwatch()
+            return {"type": "unwatched", "dictation_id": watched}
         if kind not in CLIENT_TYPES:
             return error("UNKNOWN_TYPE", f"unknown message type {kind[:40]!r}; expected one of "
                          f"{', '.join(CLIENT_TYPES)}")
@@ -195,7 +196,7 @@ class Connection:
             self.hub.attach(dictation_id, +1)
 
 
-def _state(dictation_id: str, state: dict) -> dict:
+def _state(dictation_id: str | None, state: dict) -> dict:
     return {"type": "state", "dictation_id": dictation_id, **state}
 
 

@@ -62,9 +62,12 @@ def rotate_token(token_id: int, who: Admin, store: StoreDep, request: Request, b
         raise ApiError(404, "NOT_FOUND", f"no token {token_id}")
     lifetime = timedelta(days=body.days) if body.days else settings.token_lifetime(old["role"])
     try:
-        token, new, replaced = store.rotate_token(token_id, grace=grace, lifetime=lifetime, created_by=who.name)
+        rotated = store.rotate_token(token_id, grace=grace, lifetime=lifetime, created_by=who.name)
     except ValueError as exc:
         raise ApiError(409, "TOKEN_REVOKED", str(exc)) from None
+    if rotated is None:     # deleted meanwhile
+        raise ApiError(404, "NOT_FOUND", f"no token {token_id}")
+    token, new, replaced = rotated
     store.audit(who, "rotate_token", detail=f"token {token_id} -> {new['id']}")
     return {**new, "token": token, "replaced": replaced}
 

@@ -40,7 +40,10 @@ def discard_dictation(dictation_id: str, who: Physician, store: StoreDep, hub: H
         raise ApiError(404, "NOT_FOUND", f"no open dictation {dictation_id} of yours")
     hub.forget(dictation_id)
     store.audit(who, "discard_dictation", dictation_id=dictation_id)
-    return store.summary(store.dictation_row(dictation_id))
+    row = store.dictation_row(dictation_id)
+    if row is None:     # a discarded dictation is kept, never deleted
+        raise ApiError(404, "NOT_FOUND", f"no open dictation {dictation_id} of yours")
+    return store.summary(row)
 
 
 @router.get("/dictations/{dictation_id}", response_model=DictationDetail)

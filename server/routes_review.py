@@ -80,7 +80,10 @@ def _open_gap(store: Store, gap_id: int) -> tuple[dict, dict]:
         raise ApiError(404, "NOT_FOUND", f"no gap {gap_id}")
     if gap["status"] != "open":
         raise ApiError(409, "GAP_NOT_OPEN", f"gap {gap_id} is already {gap['status']}")
-    return gap, store.dictation_row(gap["dictation_id"])
+    row = store.dictation_row(gap["dictation_id"])
+    if row is None:     # a gap's dictation is never deleted before it
+        raise ApiError(404, "NOT_FOUND", f"no dictation of gap {gap_id}")
+    return gap, row
 
 
 def _done(store: Store, gap: dict, result: dict | None, **extra) -> dict:

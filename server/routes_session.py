@@ -22,6 +22,7 @@ def open_session(who: AnyUser, store: StoreDep, request: Request, response: Resp
     SameSite=Strict, Secure over HTTPS, Path=/), valid ``SCRIBE_SESSION_HOURS`` (12) and
     never past the token's expiry; revoking the token ends it."""
     settings = request.app.state.settings
+    assert who.token_id is not None     # a request's principal always holds a token
     secret, ends = store.create_web_session(who.token_id, lifetime=timedelta(hours=settings.session_hours))
     seconds = max(1, int((ends - utcnow()).total_seconds()))
     response.set_cookie(SESSION_COOKIE, secret, max_age=seconds, path="/", httponly=True, samesite="strict",

@@ -57,7 +57,7 @@ def dismissals(who: Manager, store: StoreDep, f: FiltersDep, fmt: Format = "json
 
 @router.get("/money-at-risk", response_model=MoneyAtRisk)
 def money_at_risk(who: Manager, store: StoreDep, f: FiltersDep, request: Request,
-                  severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):
+                  severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):  # noqa: B006 - a new list per request
     """Dollars of CPT lines with an open gap (not resolved or dismissed), priced with the
     service's fee table (``SCRIBE_FEE_TABLE``, else the payments in the lexicons; see
     ``/api/stats/fee-schedule``), in total and by CPT code, gap code, provider and month."""
@@ -66,7 +66,7 @@ def money_at_risk(who: Manager, store: StoreDep, f: FiltersDep, request: Request
 
 @router.post("/money-at-risk", response_model=MoneyAtRisk)
 def money_at_risk_priced(body: FeesIn, who: Manager, store: StoreDep, f: FiltersDep,
-                         severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):
+                         severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):  # noqa: B006 - a new list per request
     """The same, priced with the fee table in the body (``{"fees": {cpt: dollars}}``)."""
     return _money(store.money_at_risk(body.fees, f, _severities(severity)), fmt, by)
 
@@ -95,7 +95,7 @@ def _money(result: dict, fmt: str, by: str):
                         ([r[by], r["lines"], r["dollars"], r["unpriced_lines"]] for r in result[f"by_{by}"]))
 
 
-def _severities(values: list[str]) -> tuple[str, ...]:
+def _severities(values: Sequence[str]) -> tuple[str, ...]:
     if not values or any(v not in SEVERITIES for v in values):
         raise ApiError(422, "BAD_REQUEST", f"severity must be one or more of {', '.join(SEVERITIES)}")
     return tuple(dict.fromkeys(values))

@@ -53,8 +53,8 @@ async def dictation_socket(ws: WebSocket) -> None:
             state.executor, lambda: resolve(state.store, credential, tickets=state.tickets))
             if credential is not None else (None, "unknown"))
         refusal = _refusal(credential, who, status)
-        if refusal is not None:
-            await _refuse(ws, *refusal)
+        if refusal is not None or who is None:   # _refusal refuses a missing principal
+            await _refuse(ws, *(refusal or _BAD_TOKEN))
             return
         if not counts.take("token", who.token_id, s.max_connections_per_token):
             await _refuse(ws, "TOO_MANY_CONNECTIONS", f"this token has {s.max_connections_per_token} open "
@@ -113,7 +113,7 @@ async def _serve(ws: WebSocket, who) -> None:
     async def close_ended() -> None:
         async with sending:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                await ws.close(CLOSE_CODE, REASONS[conn.ended])
+                await ws.close(CLOSE_CODE, REASONS[conn.ended or ""])
 
     closing: list[asyncio.Task] = []
 
@@ -133,7 +133,8 @@ async def _serve(ws: WebSocket, who) -> None:
             text = frame.get("text")
             was_ended = conn.ended
             refused = conn.precheck(text, frame.get("bytes"))
-            answer = dumps(refused) if refused else await loop.run_in_executor(state.executor, conn.handle, text)
+            # precheck refuses every frame without text
+            answer = dumps(refused) if refused else await loop.run_in_executor(state.executor, conn.handle, text or "")
             async with sending:
                 await ws.send_text(answer)
             if conn.ended is not None and was_ended is None:
@@ -169,6 +170,9 @@ async def _send_pushed(ws: WebSocket, queue: asyncio.Queue, sending: asyncio.Loc
                 await ws.send_text(dumps(message))
     except (WebSocketDisconnect, RuntimeError):     # the socket closed under us
         pass
+
+
+_BAD_TOKEN = ("BAD_TOKEN", "the token is unknown or revoked", 4401)
 
 
 def _refusal(credential, who, status: str) -> tuple[str, str, int] | None:

@@ -266,6 +266,7 @@ async def _callback(request: Request, code, state, error, error_description):
     claims = await _id_token_claims(request, smart, pending, token)
     fhir_user = claims.get("fhirUser") or claims.get("profile")
     account = _account(smart, fhir_user)
+    assert isinstance(fhir_user, str)      # _account refuses anything else
     expires_in = token.get("expires_in")
     if isinstance(expires_in, (int, float)) and expires_in <= 0:
         raise LaunchError("TOKEN_EXPIRED", "The EHR's token has expired", "The access token came back already expired.",
@@ -310,7 +311,8 @@ async def _exchange(request: Request, smart: SmartClient, pending: Pending, code
     else:
         form["client_id"] = smart.client_id
     try:
-        response = await runtime(request).http.post(pending.config["token_endpoint"], data=form, auth=auth,
+        response = await runtime(request).http.post(pending.config["token_endpoint"], data=form,
+                                                    auth=auth,  # type: ignore[arg-type]  # None: no client auth
                                                     headers={"Accept": "application/json"})
         token = response.json()
     except (httpx.HTTPError, ValueError):
@@ -320,7 +322,7 @@ async def _exchange(request: Request, smart: SmartClient, pending: Pending, code
         err = token.get("error") if isinstance(token, dict) else None
         message = {"invalid_grant": "The EHR refused the authorization code (invalid_grant): it was already used, "
                                     "has expired, or was issued for another client or redirect."}.get(
-            err, f"The EHR refused the code exchange ({err or response.status_code}).")
+            err or "", f"The EHR refused the code exchange ({err or response.status_code}).")
         raise LaunchError("CODE_REJECTED" if err == "invalid_grant" else "TOKEN_EXCHANGE_FAILED",
                           "The EHR refused the sign-in", message, 401)
     if str(token.get("token_type", "")).lower() != "bearer":
@@ -343,8 +345,8 @@ async def _id_token_claims(request: Request, smart: SmartClient, pending: Pendin
             oidc = await _get_json(f"{issuer.rstrip('/')}/.well-known/openid-configuration",
                                    timeout=runtime(request).config.fhir_timeout_seconds, http=runtime(request).http)
             jwks_uri = oidc["jwks_uri"]
-        key_set = KeySet.import_key_set(await _get_json(jwks_uri, timeout=runtime(request).config.fhir_timeout_seconds,
-                                                        http=runtime(request).http))
+        key_set = KeySet.import_key_set(await _get_json(  # type: ignore[arg-type]  # JSON; import_key_set checks it
+            jwks_uri, timeout=runtime(request).config.fhir_timeout_seconds, http=runtime(request).http))
     except (httpx.HTTPError, ValueError, KeyError, JoseError):
         raise LaunchError("JWKS_UNAVAILABLE", "The EHR's keys could not be read",
                           "scribe could not read the JWK Set that signs the EHR's id_tokens.", 502) from None

@@ -167,7 +167,7 @@ class Store:
         """{token id: (status, expires_at)} of the given tokens; a token whose row is gone
         counts as revoked."""
         ids = sorted(set(token_ids))
-        out: dict[int, tuple[str, datetime | None]] = {i: (TOKEN_REVOKED, None) for i in ids}
+        out: dict[int, tuple[str, datetime | None]] = dict.fromkeys(ids, (TOKEN_REVOKED, None))
         if not ids:
             return out
         now = utcnow()
@@ -279,7 +279,7 @@ class Store:
             return conn.execute(sa.select(sa.func.count()).select_from(api_tokens)).scalar_one()
 
     @staticmethod
-    def _token_out(row: Mapping[str, Any]) -> dict:
+    def _token_out(row: Mapping[Any, Any]) -> dict:
         return {"id": row["id"], "name": row["name"], "role": row["role"], "prefix": row["prefix"],
                 "created_at": iso(row["created_at"]), "created_by": row["created_by"],
                 "revoked_at": iso(row.get("revoked_at")), "expires_at": iso(row.get("expires_at")),
@@ -452,8 +452,9 @@ class Store:
             return conn.execute(q).scalar_one()
 
     @staticmethod
-    def summary(r: Mapping[str, Any]) -> dict:
-        out = {"dictation_id": r["id"], "ref": r.get("ref") or r["id"], "owner": r["owner"], "provider": r["provider"], "encounter": r["encounter"],
+    def summary(r: Mapping[Any, Any]) -> dict:
+        out = {"dictation_id": r["id"], "ref": r.get("ref") or r["id"], "owner": r["owner"], "provider": r["provider"],
+               "encounter": r["encounter"],
                "status": r["status"], "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"]),
                "finalized_at": iso(r["finalized_at"])}
         if r["status"] == "finalized":
@@ -482,7 +483,7 @@ class Store:
         return [{"gap_id": a["gap_id"], "text": a["text"], "by": a["actor_name"], "at": iso(a["at"])} for a in rows]
 
     @staticmethod
-    def _gap_out(g: Mapping[str, Any], actions: list[dict]) -> dict:
+    def _gap_out(g: Mapping[Any, Any], actions: list[dict]) -> dict:
         out = {"id": g["id"], "code": g["code"], "severity": g["severity"], "rule_id": g["rule_id"],
                "message": g["message"], "fix": g["fix"], "source": g["source"], "evidence": g["evidence"],
                "status": g["status"], "queried": g["queried"], "actions": actions}
@@ -492,7 +493,7 @@ class Store:
         return out
 
     @staticmethod
-    def _action_out(a: Mapping[str, Any]) -> dict:
+    def _action_out(a: Mapping[Any, Any]) -> dict:
         return {"id": a["id"], "gap_id": a["gap_id"], "action": a["action"], "reason": a["reason"],
                 "text": a["text"], "by": a["actor_name"], "role": a["actor_role"], "at": iso(a["at"])}
 
@@ -550,8 +551,10 @@ class Store:
         """Store the action and the gap's new status; None when the gap is no longer open
         (a concurrent action won: the status check and the update are one statement)."""
         now = utcnow()
-        new = {"resolve": {"status": "resolved", "queried": False}, "dismiss": {"status": "dismissed", "queried": False},
-               "query": {"queried": True}}[action]
+        changes: dict[str, dict[str, Any]] = {"resolve": {"status": "resolved", "queried": False},
+                                              "dismiss": {"status": "dismissed", "queried": False},
+                                              "query": {"queried": True}}
+        new = changes[action]
         with self._write() as conn:
             done = conn.execute(sa.update(gaps).where(gaps.c.id == gap_id, gaps.c.status == "open")
                                 .values(updated_at=now, **new)).rowcount
@@ -660,7 +663,7 @@ class Store:
             if by == "gap_code":
                 total = conn.execute(sa.select(sa.func.count()).select_from(dictations).where(*where)).scalar_one()
                 with_gap = sa.func.count(sa.distinct(gaps.c.dictation_id))
-                counted = [gaps.c.severity.in_(RISK_SEVERITIES)]
+                counted: list[sa.ColumnElement[bool]] = [gaps.c.severity.in_(RISK_SEVERITIES)]
                 if ignore_dismissed:
                     counted.append(gaps.c.status != "dismissed")
                 rows = conn.execute(

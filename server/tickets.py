@@ -41,6 +41,7 @@ class TicketBook:
         if entry is None or self.clock() > entry[1]:
             return None, TOKEN_UNKNOWN
         who = entry[0]
+        assert who.token_id is not None     # tickets are issued to token holders only
         status, expires = self.store.token_states([who.token_id])[who.token_id]
         return Principal(who.token_id, who.name, who.role, expires), status
 

@@ -20,9 +20,7 @@ class CptRequirements:
         return [c for c in self.codes.values() if c.status == "active"]
 
     def fits_views(self, code: CptCode, views: int, projections: list[str]) -> bool:
-        if code.min_views is not None and views < code.min_views:
-            return False
-        if code.max_views is not None and views > code.max_views:
+        if not code.takes_views(views):
             return False
         dynamic = [p for p in projections if p in self.dynamic]
         if code.positions == "dynamic_only":

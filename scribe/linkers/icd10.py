@@ -179,7 +179,7 @@ def _build_payload(fingerprint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_atomically(path: Path, payload: dict[str, Any]) -> None:
+def _write_atomically(path: Path, payload: dict[Any, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

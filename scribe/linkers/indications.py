@@ -73,9 +73,11 @@ class IndicationLinker:
                 # the link depends only on the sentence, the mention and a little note context,
                 # so a growing note re-links nothing it linked before
                 key = (m.concept, m.assertion, f.text, local, earlier_levels[m.sentence], context)
-                candidates = cache.get(key)
-                if candidates is None:
-                    candidates = self._link_one(concept, m.assertion, f, local, [(lv[1], lv[4], lv[2]) for lv in f.levels],
+                cached = cache.get(key)
+                if cached is not None:
+                    candidates = cached
+                else:
+                    candidates = self._link_one(concept, m.assertion, f, local, f.levels,
                                                 earlier_levels[m.sentence], context)
                     if len(cache) > 50000:
                         cache.clear()
@@ -142,7 +144,7 @@ class IndicationLinker:
             if cause is None:
                 continue
             wanted = tuple(dict.fromkeys([*icd.axes, "region", "encounter"]))
-            same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
+            same = f.levels
             earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
             axes, _ = self._axes(wanted, f, local, same, earlier, first_level, study_region, encounter, claudication)
             axes.pop("fracture_type", None)
@@ -178,7 +180,7 @@ class IndicationLinker:
                 continue
             f = facts[n]
             local = (ind.start - spans[n].start, ind.end - spans[n].start)
-            same = [(lv[1], lv[4], lv[2]) for lv in f.levels]
+            same = f.levels
             earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
             axes, region = self._axes(tuple(dict.fromkeys([*icd.axes, "region"])), f, local, same, earlier,
                                       first_level, study_region, encounter, claudication)
@@ -228,16 +230,16 @@ class IndicationLinker:
             word_region = min(f.region_words, key=lambda rw: abs(rw[1] - local[0]))[0]
         region = None
         if same:
-            nearest = min(same, key=lambda lv: abs(lv[2] - local[0]))  # the level nearest the mention
-            region = nearest[0]
-        elif word_region and earlier and self.family.get(word_region) == self.family.get(earlier[0]):
-            region = earlier[0]
+            nearest = min(same, key=lambda lv: abs(lv.start - local[0]))  # the level nearest the mention
+            region = nearest.region
+        elif word_region and earlier and self.family.get(word_region) == self.family.get(earlier.region):
+            region = earlier.region
         elif word_region:
             region = word_region
         elif earlier:
-            region = earlier[0]
+            region = earlier.region
         elif first_level:
-            region = first_level[0]
+            region = first_level.region
         else:
             region = study_region
         if region and "region" in wanted:
@@ -247,9 +249,9 @@ class IndicationLinker:
             axes["laterality"] = "bilateral" if "bilateral" in sides or {"right", "left"} <= sides else \
                 min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
         if "vertebra" in wanted:
-            singles = [lv for lv in same if lv[1]]
-            vertebra = min(singles, key=lambda lv: abs(lv[2] - local[0]))[1] if singles else \
-                (earlier[1] if earlier and earlier[1] else None)
+            singles = [lv for lv in same if lv.vertebra]
+            vertebra = min(singles, key=lambda lv: abs(lv.start - local[0])).vertebra if singles else \
+                (earlier.vertebra if earlier and earlier.vertebra else None)
             if vertebra:
                 axes["vertebra"] = vertebra
         cued = [axis for axis in wanted if axis in self.codeset.axes.note_cues]
@@ -261,9 +263,9 @@ class IndicationLinker:
                 if value is not None:
                     axes[axis] = value
         if "disc_level" in wanted:
-            discs = [lv for lv in f.levels if "-" in lv[0] and lv[0][0] == "C"]
+            discs = [lv for lv in f.levels if "-" in lv.label and lv.label[0] == "C"]
             if discs:
-                axes["disc_level"] = min(discs, key=lambda lv: abs(lv[2] - local[0]))[0]
+                axes["disc_level"] = min(discs, key=lambda lv: abs(lv.start - local[0])).label
         if "encounter" in wanted and encounter:
             axes["encounter"] = encounter
         if "claudication" in wanted:

@@ -159,16 +159,17 @@ class TermIndex:
         """The condition terms said in ``text``, longest first, not overlapping; with ``focus``
         only the terms that contain one of those spans (the mentions a term may correct)."""
         norm, entries = self.norm, self.entries
-        tokens = []          # (start, end, content words, all known, a mark stands before it)
+        # (start, end, content words, all known, a mark stands before it)
+        tokens: list[tuple[int, int, tuple[str, ...], bool, bool]] = []
         marks = [m.start() for m in _MARK.finditer(text)]
         k, last_mark = 0, -1
         for m in _TOKEN.finditer(text):
             while k < len(marks) and marks[k] < m.start():
                 last_mark = marks[k]
                 k += 1
-            words, known = self._word(m.group(0))
+            content_words, known = self._word(m.group(0))
             # a mark between the previous word and this one
-            tokens.append((m.start(), m.end(), words, known, bool(tokens) and last_mark >= tokens[-1][1]))
+            tokens.append((m.start(), m.end(), content_words, known, bool(tokens) and last_mark >= tokens[-1][1]))
         found: list[TermMatch] = []
         n = len(tokens)
         for i in range(n):

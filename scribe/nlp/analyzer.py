@@ -106,7 +106,7 @@ class SentenceAnalyzer:
         facts = SentenceFacts(text)
         facts.header = self.headers.detect(text) or self.headers.detect_soft(text)
         triggers = self.context.lazy_triggers(text)
-        if corrections[1]:      # a word split in two is merged on the tokens; otherwise the text scan serves
+        if corrections[1] and doc is not None:   # a word split in two is merged on the tokens (made above); otherwise the text scan serves
             fixed = self.concepts.normalize(doc, text, corrections)
             mentions = self.concepts.mentions(doc, text, fixed, self.nlp)
         else:

@@ -70,7 +70,7 @@ class ConceptMatcher:
         self._site = re.compile("|".join(f"(?:{p})" for p in site_words)) if site_words else None
         self.patterns: list[tuple[str, CaseFree]] = []
         self.term_concept: dict[str, str] = {}
-        words: set[str] = set(w.lower() for w in extra_vocabulary)
+        words: set[str] = {w.lower() for w in extra_vocabulary}
         for concept in concepts:
             for term in concept.terms:
                 term_l = term.lower()
@@ -158,9 +158,9 @@ class ConceptMatcher:
             lower = text
         if gates is None:
             gates = self._gates.open(lower)
+        split = self.split_regex if self._split_words and ("split" in gates or "  " in lower or "\t" in lower) else None
         merges = [(m.start(), m.end(), self._split_words[" ".join(m.group(0).split())])
-                  for m in self.split_regex.finditer(lower)] \
-            if self._split_words and ("split" in gates or "  " in lower or "\t" in lower) else []
+                  for m in split.finditer(lower)] if split is not None else []
         single: list[tuple[int, int, str]] = []
         unknown = set(_LONG_WORDS.findall(lower))
         unknown -= self.keywords
@@ -183,7 +183,7 @@ class ConceptMatcher:
         ("concept:<name>"), for a caller that opens all its gates in one pass."""
         return self._gate_keywords
 
-    def exact_mentions(self, text: str, single: list[tuple[int, int, str]] = (),
+    def exact_mentions(self, text: str, single: Sequence[tuple[int, int, str]] = (),
                        gates: set[str] | None = None) -> list[Mention]:
         """Lexicon terms found by one scan of a trie-shaped pattern (no tokens needed).
 
@@ -223,7 +223,7 @@ class ConceptMatcher:
                 continue
             said = " ".join(text[m.start:m.end].lower().split())
             words = said.split(" ")
-            head = _COORDINATED.search(text, max(0, m.start - 60), m.start)
+            head: re.Match[str] | _Site | None = _COORDINATED.search(text, max(0, m.start - 60), m.start)
             if head is None:
                 head = self._site_pair(text, m.start)
                 if head is None:

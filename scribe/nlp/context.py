@@ -11,6 +11,7 @@ and a trigger inside the mention itself never modifies it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from .trie import CaseFree, trie_pattern
@@ -62,7 +63,7 @@ class ContextAnnotator:
         """The sentence's triggers, found on first use: most sentences hold nothing to assert."""
         return LazyTriggers(self, text)
 
-    def assertion(self, text: str, triggers: list[Trigger], start: int, end: int) -> str:
+    def assertion(self, text: str, triggers: Iterable[Trigger], start: int, end: int) -> str:
         """Assertion of the mention text[start:end] given the sentence's triggers."""
         return self.explain(text, triggers, start, end)[0]
 

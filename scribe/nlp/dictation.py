@@ -127,6 +127,8 @@ class DictationNormalizer:
         def said(a: int, b: int) -> str:
             return "".join(out[max(a, begin) - begin:b - begin])
 
+        if self._any is None:   # no phrases: `normalize_from` never gets here
+            return
         for m in self._any.finditer(text, begin):
             a, b = m.start(), m.end()
             if said(a, b) != text[a:b]:

@@ -17,10 +17,9 @@ from spacy.tokens import Doc
 from ..lexicons import Lexicons, load_lexicons
 from . import extensions
 from .analyzer import SentenceAnalyzer
-from .context import ContextAnnotator
-from .facts import FactExtractor, SentenceFacts
-from .sections import HeaderDetector, assign_sections
-from .sentences import SentenceSplitter
+from .facts import SentenceFacts
+from .sections import HeaderDetector, Sectionizer
+from .sentences import Sentence, SentenceSplitter
 
 
 @lru_cache(maxsize=4)
@@ -42,23 +41,24 @@ class SentenceSplitterComponent:
 
 
 class SectionizerComponent:
-    """Assigns a section category to each sentence of a whole note."""
+    """Assigns a section category to each sentence of a whole note, with the engine's own
+    `Sectionizer` over the engine's sentence facts (one sectionizer for both)."""
 
     def __init__(self, lexicons: Lexicons):
         extensions.register()
-        self.headers = HeaderDetector(lexicons.sections)
-        self.facts = FactExtractor(lexicons.patterns, ContextAnnotator(lexicons.context))
+        self.analyzer = SentenceAnalyzer(lexicons)
+        self.read_opens_in = lexicons.section_roles.get("read_opens_in", frozenset())
+        self.described_read_opens_in = lexicons.section_roles.get("described_read_opens_in", frozenset())
 
     def __call__(self, doc: Doc) -> Doc:
-        sents = list(doc.sents)
-        headers = [self.headers.detect(s.text) for s in sents]
-        starts_line = [s.start_char == 0 or doc.text[:s.start_char].rstrip(" \t").endswith("\n") for s in sents]
-        imaging = [bool(self.facts.imaging_nouns.search(s.text)) for s in sents]
-        sections = assign_sections([h[0] if h else None for h in headers], starts_line, imaging)
+        sectionizer = Sectionizer(self.read_opens_in, self.described_read_opens_in)
         out = []
-        for sent, section in zip(sents, sections):
+        for i, sent in enumerate(doc.sents):
+            start, end = sent.start_char, sent.end_char
+            span = Sentence(start, end, start == 0 or doc.text[:start].rstrip(" \t").endswith("\n"))
+            section = sectionizer.add(i, doc.text, span, self.analyzer.analyze(sent.text))
             sent._.scribe_section = section
-            out.append((sent.start_char, sent.end_char, section))
+            out.append((start, end, section))
         doc._.scribe_sections = out
         return doc
 

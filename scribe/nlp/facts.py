@@ -17,12 +17,7 @@ _DIGIT = re.compile(r"\d")
 _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal point
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
-_SPOKEN_LEVEL_GATE = re.compile(r"\b[CcTtLlSs]\s+(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
-_WORD_NUMBERS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
-}
 
 
 @dataclass
@@ -32,6 +27,17 @@ class Mention:
     end: int
     assertion: str
     match: str = "exact"
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A spinal level said in a sentence ("L4-5" is label ``L4-L5``), with the ICD-10-CM region
+    it belongs to, its offsets in the sentence and, for a single vertebra ("T12"), that vertebra."""
+    label: str
+    region: str
+    start: int
+    end: int
+    vertebra: str | None
 
 
 @dataclass
@@ -45,7 +51,7 @@ class SentenceFacts:
     view_counts: list[tuple[int, int, int]] = field(default_factory=list)
     view_context: bool = False
     regions: list[tuple[str, int, int, bool]] = field(default_factory=list)  # region, start, end, with imaging noun
-    levels: list[tuple[str, str, int, int, str | None]] = field(default_factory=list)  # label, icd region, s, e, vertebra
+    levels: list[Level] = field(default_factory=list)
     contrast: list[tuple[str, int, int]] = field(default_factory=list)
     signature: tuple[int, int] | None = None
     unsigned: tuple[int, int] | None = None
@@ -82,7 +88,10 @@ class FactExtractor:
         p = patterns
         self.roles = roles
         self.ctx = context
-        self.numbers = {k.lower(): v for k, v in p["number_words"].items()}
+        self.numbers = {k.lower(): v for k, v in p["number_words"].items()}   # the one number-word list
+        # a spoken level ("L four five") is only looked for after a region letter and a number word
+        self.spoken_level_gate = re.compile(
+            rf"\b[CcTtLlSs]\s+(?:{trie_pattern(sorted(w for w in self.numbers if ' ' not in w))})\b")
         num_alt = "|".join(sorted((re.escape(k) for k in self.numbers), key=len, reverse=True))
         nouns = "|".join(p["view_nouns"])
         self.view_count = CaseFree(
@@ -98,7 +107,8 @@ class FactExtractor:
         self.dynamic_anchor = CaseFree(p.get("dynamic_view_anchor", r"(?!)"))
         self.projections = []
         for proj in p["projections"]:
-            self.projections.append((proj["name"], (CaseFree(proj["pattern"]) if proj["name"] != "frontal" else re.compile(proj["pattern"])),
+            pattern = CaseFree(proj["pattern"]) if proj["name"] != "frontal" else re.compile(proj["pattern"])
+            self.projections.append((proj["name"], pattern,
                                      tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
@@ -187,7 +197,7 @@ class FactExtractor:
                 digits and self.projection_count.search(text)):
             self._views(text, facts, triggers, bare=True)
         self._regions(text, gates, facts, triggers)
-        if digits or _SPOKEN_LEVEL_GATE.search(text):
+        if digits or self.spoken_level_gate.search(text):
             self._levels(text, facts)
         if "contrast" in gates:
             for value, rx in self.contrast:
@@ -264,7 +274,8 @@ class FactExtractor:
         if "finding_vocab" in gates:
             lower_words = set(_WORD.findall(text.lower()))
             facts.finding_vocab = not lower_words.isdisjoint(self.finding_words) or (
-                not lower_words.isdisjoint(self.finding_phrase_heads) and self.finding_phrases.search(text) is not None)
+                not lower_words.isdisjoint(self.finding_phrase_heads) and self.finding_phrases is not None
+                and self.finding_phrases.search(text) is not None)
         facts.imaging_statement = "imaging_statement" in gates and bool(self.imaging_statement.search(text))
         if "laterality" in gates:
             for side, rx in self.laterality:
@@ -283,7 +294,7 @@ class FactExtractor:
 
     def _weeks(self, n: str, unit: str) -> float:
         n = n.lower()
-        value = float(n) if n[0].isdigit() else float(self.numbers.get(n, _WORD_NUMBERS.get(n, 3)))
+        value = float(n) if n[0].isdigit() else float(self.numbers.get(n, 3))
         unit = unit.lower()
         if unit.startswith("d"):
             return value / 7
@@ -335,6 +346,8 @@ class FactExtractor:
 
     def _composed_contrast(self, text: str, facts: SentenceFacts, triggers) -> None:
         """Contrast from an agent and what its clause says of it (``contrast_composed``)."""
+        if self.contrast_agent is None:   # no contrast_composed patterns: never called
+            return
         for m in self.contrast_agent.finditer(text):
             s, e = m.start(), m.end()
             overlapping = [c for c in facts.contrast if c[1] <= s < c[2] or s <= c[1] < e]
@@ -409,7 +422,8 @@ class FactExtractor:
             n2 = int(m.group("n2")) if m.group("n2") else None
             if n1 < 1 or n1 > limits[r1]:
                 continue
-            if n2 is not None and (n2 < 1 or n2 > limits[r2] or (r2 == r1 and n2 <= n1) or "CTLS".index(r2) < "CTLS".index(r1)):
+            if n2 is not None and r2 is not None and (n2 < 1 or n2 > limits[r2] or (r2 == r1 and n2 <= n1)
+                                                      or "CTLS".index(r2) < "CTLS".index(r1)):
                 r2 = n2 = None  # not a range ("L5 2 mm"): keep the single level
             if r1 == "T" and self.level_not_after.search(text[max(0, m.start() - 20):m.start()]):
                 continue
@@ -418,12 +432,12 @@ class FactExtractor:
             self._add_level(facts, r1, n1, r2, n2, m.start(), m.end())
         for m in self.spoken_level.finditer(text):
             r = m.group("r").upper()
-            a = _WORD_NUMBERS.get(m.group("a").lower())
+            a = self.numbers.get(m.group("a").lower())
             b_raw = (m.group("b") or "").lower().replace(" ", "")
             if b_raw in ("sone",):
                 self._add_level(facts, r, a, "S", 1, m.start(), m.end())
             else:
-                b = _WORD_NUMBERS.get(b_raw) if b_raw else None
+                b = self.numbers.get(b_raw) if b_raw else None
                 self._add_level(facts, r, a, r if b else None, b, m.start(), m.end())
 
     @staticmethod
@@ -431,7 +445,7 @@ class FactExtractor:
         if n1 is None:
             return
         label = f"{r1}{n1}" if n2 is None else f"{r1}{n1}-{r2}{n2}"
-        facts.levels.append((label, icd_region(r1, n1, r2, n2), start, end, f"{r1}{n1}" if n2 is None else None))
+        facts.levels.append(Level(label, icd_region(r1, n1, r2, n2), start, end, f"{r1}{n1}" if n2 is None else None))
 
 
 def icd_region(r1: str, n1: int, r2: str | None, n2: int | None) -> str:

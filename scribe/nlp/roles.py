@@ -82,7 +82,8 @@ class RoleFinder:
         self._date_time = re.compile(spec.get("date_time", r"(?!)"), re.I)
         self._role_hint = re.compile(rf"\b(?:{roles})", re.I)
         # a cheap first test for a name line: a title or a credential word
-        self._name_hint = re.compile(rf"(?<![\w-])(?:{trie_pattern(sorted(self._creds | {t.lower().rstrip('.') for t in p.get('titles', ())}))})(?![\w-])", re.I)
+        hints = sorted(self._creds | {t.lower().rstrip(".") for t in p.get("titles", ())})
+        self._name_hint = re.compile(rf"(?<![\w-])(?:{trie_pattern(hints)})(?![\w-])", re.I)
 
 
     def might_hold(self, lower: str) -> bool:
@@ -142,11 +143,12 @@ class RoleFinder:
             out.append(Relation(role, s, e, who.start, who.end, who.kind, assertion))
         # a cue said before a coordinated one that found its provider after it: "ordered and read by Dr. Sato"
         for i in range(len(cues) - 2, -1, -1):
-            if linked[i] is None and linked[i + 1] is not None and linked[i + 1].start > cues[i + 1][1] and \
+            after = linked[i + 1]
+            if linked[i] is None and after is not None and after.start > cues[i + 1][1] and \
                     self._coordinated(text, cues[i][1], cues[i + 1][0]):
-                linked[i] = linked[i + 1]
+                linked[i] = after
                 s, e, role = cues[i]
-                out.append(Relation(role, s, e, linked[i].start, linked[i].end, linked[i].kind,
+                out.append(Relation(role, s, e, after.start, after.end, after.kind,
                                     self._status.assertion(text, triggers, s, e)))
         out.sort(key=lambda r: r.cue_start)
         return out, [b for b in bare if not any(r.cue_start == b[1] for r in out)]

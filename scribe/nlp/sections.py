@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from .trie import trie_pattern
+
+if TYPE_CHECKING:
+    from .facts import SentenceFacts
+    from .sentences import Sentence
 
 _FIRST_WORD = re.compile(r"\s+([A-Za-z][\w'-]*)")
 
@@ -94,30 +99,78 @@ class HeaderDetector:
         return self._table[m.group("h").lower()], m.end() + (len(rest) - len(rest.lstrip()))
 
 
-def assign_sections(headers, starts_line, has_imaging) -> list[str]:
-    """Section of each sentence, from each sentence's header (or None).
+class Sectionizer:
+    """The section of each sentence of a note, folded in order (the one sectionizer: the
+    engine's note aggregator and the ``scribe_sectionizer`` spaCy component both use it).
 
-    ``headers[i]`` is the category of sentence i's header or None; unheaded text
-    inherits the open section, except after a one-line field; the note's first
-    unheaded line is a ``title`` when it names an imaging study, else ``narrative``.
+    A header opens its section; unheaded text inherits the open section, except after a
+    one-line field; the note's first unheaded line is a ``title`` when it names an imaging
+    study, else ``narrative``. A pasted earlier report is ``prior`` until the current study
+    resumes; an office note's line that reports its films opens the imaging read (after a
+    diagnosis or an assessment, only when it also says what they show).
+    ``save``/``restore`` checkpoint the fold so a live dictation can rewind to a sentence.
     """
-    out: list[str] = []
-    current = None
-    for i, header in enumerate(headers):
+
+    def __init__(self, read_opens_in: frozenset[str] = frozenset(),
+                 described_read_opens_in: frozenset[str] = frozenset()):
+        self.read_opens_in = read_opens_in
+        self.described_read_opens_in = described_read_opens_in
+        self.sections: list[str] = []
+        self.current: str | None = None
+        self.last_multiline: str | None = None
+        self.in_prior = False        # inside a pasted earlier report
+        self.last_end = 0
+
+    def save(self) -> tuple[int, str | None, str | None, bool, int]:
+        return (len(self.sections), self.current, self.last_multiline, self.in_prior, self.last_end)
+
+    def restore(self, saved: tuple[int, str | None, str | None, bool, int]) -> None:
+        n, self.current, self.last_multiline, self.in_prior, self.last_end = saved
+        del self.sections[n:]
+
+    def add(self, i: int, text: str, span: Sentence, f: SentenceFacts) -> str:
+        """The section of sentence ``i`` (``span`` of the note ``text``, with facts ``f``)."""
+        blank_before = "\n\n" in text[self.last_end:span.start].replace(" ", "").replace("\t", "")
+        self.last_end = span.end
+        if span.starts_line and f.prior_block == "open":
+            self.in_prior = True
+        elif self.in_prior and span.starts_line and (f.prior_block == "close" or (blank_before and f.upper_title)):
+            self.in_prior = False
+        if self.in_prior:
+            self.sections.append("prior")
+            return "prior"       # a pasted earlier report: its headers are its own, not this study's
+        header = f.header[0] if f.header else None
+        if header == "plan" and (i == 0 or f.upper_title):
+            # a visit's first line ("Follow-up: L4-5 spondylolisthesis") or a study title
+            # ("FOLLOW-UP: XR THORACOLUMBAR JUNCTION, 2 VIEWS") names the visit or the study
+            header = "title"
+        current = self.current
         if header is not None:
             current = header
         elif current is None:
-            current = "title" if (i == 0 and has_imaging[i]) else "narrative"
-        elif current in SINGLE_LINE and (starts_line[i] or current == "title"):
-            current = _previous_multiline(out) or "narrative"
-        out.append(current)
-        if i == 0 and header is None and current == "title":
-            pass
-    return out
-
-
-def _previous_multiline(sections: list[str]) -> str | None:
-    for section in reversed(sections):
-        if section not in SINGLE_LINE:
-            return section
-    return None
+            current = "title" if (i == 0 and f.imaging_noun) else "narrative"
+        elif current in SINGLE_LINE and (span.starts_line or current in ("title", "other")):
+            # a title or a field ("Patient: 52 yo F.") is one sentence; what follows on its line is prose
+            current = self.last_multiline or "narrative"
+        if header is None and span.starts_line and f.imaging_noun and f.text.rstrip().endswith(":") and \
+                len(f.text.split()) <= 8:
+            # a line of its own that announces the images ("Imaging done in our center today:") heads their read
+            current = "imaging"
+        if header is None and span.starts_line and current == "comparison" and (f.view_counts or f.projections) \
+                and not f.comparison:
+            # a new line after the comparison that lists projections describes this study's images
+            current = "findings"
+        listed = bool(f.view_counts or f.projections)
+        described = f.finding_vocab and (listed or ":" in f.text.rstrip()[:-1])
+        if header is None and span.starts_line and f.imaging_noun and (
+                (current in self.read_opens_in and (listed or described))
+                or (current in self.described_read_opens_in and described)):
+            # an office note's line that reports the films ("XR L-spine 2 views (AP/lat) done in office
+            # today", "X-rays taken here, reviewed: alignment normal") opens the imaging read, though it
+            # has no header; after a diagnosis only when it says what they show
+            current = "imaging"
+        self.current = current
+        if current not in SINGLE_LINE:
+            self.last_multiline = current
+        self.sections.append(current)
+        return current

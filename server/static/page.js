@@ -57,6 +57,7 @@ export async function wsTicket() {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+export const byId = (id) => document.getElementById(id);
 export const pad = (n) => String(n).padStart(2, "0");
 /** "1 gap", "2 gaps": a count with the word that agrees with it. */
 export const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
@@ -69,12 +70,12 @@ export class ApiError extends Error {
 }
 
 /** The response of an API call (for JSON or a download); ApiError when it failed. */
-export async function fetchApi(path, { method = "GET", body } = {}) {
+export async function fetchApi(path, { method = "GET", body, cache } = {}) {
   const headers = { ...authHeaders() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
-    response = await fetch(path, { method, headers, credentials: "same-origin",
+    response = await fetch(path, { method, headers, cache, credentials: "same-origin",
                                    body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new ApiError(0, "NETWORK", "The service did not answer. Check the connection and try again.");
@@ -93,15 +94,20 @@ export async function api(path, options) {
   return response.json().catch(() => null);
 }
 
+/** An element: ``class``, ``text``, ``dataset`` (an object) and ``on<event>`` handlers are set as
+ * such, other attributes as strings (true: present); null, undefined and false are skipped, in
+ * the attributes and in the (possibly nested) children. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") node.className = value;
     else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
   }
-  node.append(...children.filter((c) => c !== null && c !== undefined));
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
   return node;
 }
 

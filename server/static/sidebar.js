@@ -39,7 +39,7 @@
  * PHI: note text is never written to the console nor to browser storage; it lives in the page
  * and on the server only.
  */
-import { authHeaders, openSession, plural, wsTicket } from "./page.js";
+import { PAGE, api, byId, el, openSession, plural, wsTicket } from "./page.js";
 
 const PARTIAL_DELAY_MS = 300;      // a partial goes out after this pause in typing...
 const PARTIAL_MAX_WAIT_MS = 1500;  // ...or at least this often while typing goes on
@@ -73,27 +73,26 @@ const FIELD_OF_ERROR = {
   UNKNOWN_CPT: "enc-cpt", DELETED_CPT: "enc-cpt", INVALID_ICD10: "enc-icd10", BAD_SITE: "enc-site",
 };
 
-const $ = (id) => document.getElementById(id);
 const ui = {
-  status: $("status"), statusText: $("status-text"),
-  error: $("error"), errorText: $("error-text"), errorDismiss: $("error-dismiss"),
-  encBox: $("encounter-box"), encForm: $("encounter"), encFields: $("encounter-fields"),
-  encSummary: $("encounter-summary"), noCpt: $("no-cpt"), chooseCpt: $("choose-cpt"),
-  cpt: $("enc-cpt"), modifiers: $("enc-modifiers"), icd10: $("enc-icd10"), site: $("enc-site"),
-  provider: $("enc-provider"),
-  text: $("dictation"),
-  live: $("live"), gapCount: $("gap-count"), gapSummary: $("gap-summary"), supported: $("supported-cpt"),
-  gaps: $("gaps"), gapsEmpty: $("gaps-empty"), note: $("note-view"),
-  checkCpt: $("check-cpt"), checklist: $("checklist"),
-  indications: $("indications"), indicationsEmpty: $("indications-empty"),
-  finalize: $("finalize"), newDictation: $("new-dictation"),
-  finalized: $("finalized"), finalizedTitle: $("finalized-title"), finalizedSummary: $("finalized-summary"),
-  finalizedGaps: $("finalized-gaps"),
-  others: $("others"), othersBadge: $("others-badge"), othersList: $("others-list"),
-  queries: $("queries"), queriesBadge: $("queries-badge"), queriesList: $("queries-list"),
+  status: byId("status"), statusText: byId("status-text"),
+  error: byId("error"), errorText: byId("error-text"), errorDismiss: byId("error-dismiss"),
+  encBox: byId("encounter-box"), encForm: byId("encounter"), encFields: byId("encounter-fields"),
+  encSummary: byId("encounter-summary"), noCpt: byId("no-cpt"), chooseCpt: byId("choose-cpt"),
+  cpt: byId("enc-cpt"), modifiers: byId("enc-modifiers"), icd10: byId("enc-icd10"), site: byId("enc-site"),
+  provider: byId("enc-provider"),
+  text: byId("dictation"),
+  live: byId("live"), gapCount: byId("gap-count"), gapSummary: byId("gap-summary"), supported: byId("supported-cpt"),
+  gaps: byId("gaps"), gapsEmpty: byId("gaps-empty"), note: byId("note-view"),
+  checkCpt: byId("check-cpt"), checklist: byId("checklist"),
+  indications: byId("indications"), indicationsEmpty: byId("indications-empty"),
+  finalize: byId("finalize"), newDictation: byId("new-dictation"),
+  finalized: byId("finalized"), finalizedTitle: byId("finalized-title"), finalizedSummary: byId("finalized-summary"),
+  finalizedGaps: byId("finalized-gaps"),
+  others: byId("others"), othersBadge: byId("others-badge"), othersList: byId("others-list"),
+  queries: byId("queries"), queriesBadge: byId("queries-badge"), queriesList: byId("queries-list"),
 };
 
-const params = new URLSearchParams(location.search);    // page.js has taken the access token out
+const params = PAGE.searchParams;    // page.js has taken the access token out
 
 /* The page's model of the dictation.
  * confirmed: the final text as the server holds it (changes only when the server accepts a message).
@@ -190,20 +189,6 @@ function icon(severity) {
     svg.append(path);
   }
   return svg;
-}
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
-  return node;
 }
 
 /* Lists are re-rendered on every state. An item whose content did not change keeps its element, so
@@ -319,7 +304,7 @@ function onEncounterChanged() {
 
 function markInvalid(code) {
   const id = FIELD_OF_ERROR[code];
-  if (id) $(id).setAttribute("aria-invalid", "true");
+  if (id) byId(id).setAttribute("aria-invalid", "true");
   if (id || code === "BAD_ENCOUNTER") ui.encBox.open = true;
 }
 
@@ -736,21 +721,8 @@ async function resync(serverWins) {
   pump();
 }
 
-async function fetchDictation(id) {
-  const r = await fetch(`/api/dictations/${encodeURIComponent(id)}`, {
-    headers: authHeaders(), credentials: "same-origin", cache: "no-store",
-  });
-  let body = null;
-  try {
-    body = await r.json();
-  } catch { /* not JSON */ }
-  if (!r.ok) {
-    const e = new Error(body?.error?.message || `the server answered ${r.status}`);
-    e.code = body?.error?.code || `HTTP_${r.status}`;
-    e.status = r.status;
-    throw e;
-  }
-  return body;
+function fetchDictation(id) {
+  return api(`/api/dictations/${encodeURIComponent(id)}`, { cache: "no-store" });
 }
 
 function setAddress(dictationId) {
@@ -806,18 +778,8 @@ function onFinalized(msg) {
 // -- open dictations and questions from scribes -----------------------------------------------
 const QUERY_POLL_MS = 30000;
 
-async function apiJson(path, { method = "GET", body } = {}) {
-  const headers = { Authorization: `Bearer ${TOKEN}` };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const r = await fetch(path, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = await r.json().catch(() => null);
-  if (!r.ok) {
-    const e = new Error(data?.error?.message || `the server answered ${r.status}`);
-    e.code = data?.error?.code || `HTTP_${r.status}`;
-    e.status = r.status;
-    throw e;
-  }
-  return data;
+function apiJson(path, { method = "GET", body } = {}) {
+  return api(path, { method, body, cache: "no-store" });
 }
 
 function when(iso) {
@@ -863,7 +825,6 @@ async function loadOthers() {   // listed folded (one line with the count) so th
 
 function otherItem(d) {
   const href = new URL(location.pathname, location.origin);
-  href.searchParams.set("access_token", TOKEN);
   href.searchParams.set("dictation_id", d.dictation_id);
   const discard = el("button", { type: "button", class: "btn btn-small", "data-testid": "open-discard" }, "Discard");
   const li = el("li", { class: "side-item", "data-testid": "open-dictation", dataset: { id: d.dictation_id } },

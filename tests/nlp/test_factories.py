@@ -13,7 +13,7 @@ def test_sentence_facts_component_in_a_blank_pipeline():
     facts = nlp("AP, lateral and flexion/extension views to assess for instabilty at L4-5.")._.scribe_facts
     assert [p for p, _, _ in facts.projections] == ["frontal", "lateral", "flexion", "extension"]
     assert [(m.concept, m.assertion, m.match) for m in facts.mentions] == [("instability", "possible", "fuzzy")]
-    assert [label for label, *_ in facts.levels] == ["L4-L5"]
+    assert [level.label for level in facts.levels] == ["L4-L5"]
 
 
 def test_sentence_facts_component_rejoins_split_words_and_reads_abbreviations():
@@ -53,3 +53,19 @@ def test_engine_loads_spacy_only_for_a_sentence_that_needs_tokens():
         print(before, "spacy" in sys.modules, [(i.text, i.concept, i.match) for i in result.indications][-1])
     """)
     assert loaded == "False True ('LSS', 'spinal_stenosis', 'abbreviation')"
+
+
+def test_sectionizer_component_and_engine_agree_on_an_office_note(engine):
+    """One sectionizer: the spaCy component gives each sentence the section the engine's
+    note aggregator gives it (an office note's film line opens the imaging read)."""
+    note = ("Office visit\nHistory: 3 weeks of low back pain after lifting.\nExam: pain with extension. Tender at L4.\n"
+            "XR L-spine 2 views (AP/lat) done in office today: mild L4-5 disc narrowing.\n"
+            "Assessment: lumbar strain.\nPlan: PT.\nJohn Smith MD")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("scribe_sentencizer")
+    nlp.add_pipe("scribe_sectionizer")
+    component = [section for _, _, section in nlp(note)._.scribe_sections]
+    spans = engine.splitter.split(note)
+    aggregated = engine.note(note, spans, engine.sentence_facts([note[s.start:s.end] for s in spans])).sections
+    assert component == aggregated
+    assert "imaging" in component
