@@ -298,7 +298,8 @@ class NoteAggregator:
             if f.header:
                 self.indication_headers.append(_ev(text, base, span.end))
             content = f.text[content_start:].strip(" .:-\t")
-            if content and not self.empty_content.fullmatch(content) and not self.placeholder.fullmatch(content):
+            bare = content.strip(" []()<>{}*_") or content      # "[NOT PROVIDED]" says "not provided"
+            if content and not self.empty_content.fullmatch(bare) and not self.placeholder.fullmatch(content):
                 self.indication_text_present = True
         if self.findings_header is not None and section == "findings" and f.text.strip() and not f.header:
             self.findings_after = True
