@@ -89,7 +89,9 @@ class Engine:
         self.tags = _Tags({c.concept: frozenset(c.tags) for c in lexicons.concepts}, lexicons.icd_support)
         # conditions outside the hand lexicon: the whole code set's descriptions and inclusion terms
         self.terms = TermIndex.load(self.codeset, lexicons.icd_terms) if lexicons.icd_terms else None
-        history = ((lexicons.icd_terms or {}).get("history_of_neoplasm") or {}).get("codes", {})
+        terms_spec = lexicons.icd_terms or {}
+        history = {**((terms_spec.get("history_of_neoplasm") or {}).get("codes", {})),
+                   **((terms_spec.get("history_of_fracture") or {}).get("codes", {}))}
         self._history_codes = dict(sorted(history.items(), key=lambda kv: -len(kv[0])))   # longest prefix first
         self._term_cache: OrderedDict[str | tuple[str, tuple], list] = OrderedDict()
         roles = lexicons.section_roles
@@ -200,6 +202,8 @@ class Engine:
         self.linker.combine(note, facts, spans, context)
         # a suggested code must not exclude what the note documents ("without mention of ... back pain")
         note.indications = without_contradictions(note.indications, self.codeset)
+        if self._history_codes:     # a condition documented as over: its personal-history code
+            note.indications = [self._as_history(ind) for ind in note.indications]
         return note
 
     def _terms_of(self, terms: TermIndex, text: str, focus: tuple | None = None) -> list:
@@ -278,8 +282,6 @@ class Engine:
                     reasons.append(NoteMention(concept, start, end, assertion, section, n, "codeset"))
         if extra:
             indications = sorted(indications + extra, key=lambda i: (i.start, i.end))
-        if self._history_codes:
-            indications = [self._as_history(ind) for ind in indications]
         note.indications = indications
         if reasons:
             note.reason_mentions = note.reason_mentions + reasons

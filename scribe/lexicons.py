@@ -77,6 +77,7 @@ class CauseRule(_Strict):
     cause: str
     said: list[str] = []              # a word said with the mention (its phrase, a few words around)
     note_codes: list[str] = []        # a present indication elsewhere in the note has a code with this prefix
+    present_concepts: list[str] = []  # one of these concepts is documented as present ("on prednisone")
     negated_concepts: list[str] = []  # these concepts are mentioned, and only as negated ("no fall")
     unless_concepts: list[str] = []   # ...and none of these is mentioned as present
 
@@ -299,6 +300,7 @@ class TermSpec(BaseModel):
     too_general: list[str]
     index_terms: list[IndexTerm] = []
     history_of_neoplasm: HistoryMap | None = None
+    history_of_fracture: HistoryMap | None = None
 
 
 @dataclass(frozen=True)

@@ -333,7 +333,8 @@ class NoteAggregator:
             if f.header:
                 reason.headers.append(_ev(text, base, span.end))
             content = f.text[content_start:].strip(" .:-\t")
-            if content and not self.empty_content.fullmatch(content) and not self.placeholder.fullmatch(content):
+            bare = content.strip(" []()<>{}*_") or content      # "[NOT PROVIDED]" says "not provided"
+            if content and not self.empty_content.fullmatch(bare) and not self.placeholder.fullmatch(content):
                 reason.text_present = True
         findings = self.findings
         if findings.header is not None and section == "findings" and f.text.strip() and not f.header:

@@ -263,3 +263,11 @@ def test_a_coded_condition_supports_a_study_whose_reason_the_note_gives(check):
             "Comparison: none.\nFindings: no abnormal motion.\nImpression: no instability.\nSigned: Dr. Ana Ruiz")
     assert "DX_NOT_SUPPORTING" not in {g["code"] for g in check(note, cpt=["72050"], icd10=["M47.12"])["gaps"]}
     assert "DX_NOT_SUPPORTING" in {g["code"] for g in check(note, cpt=["72050"], icd10=["M54.2"])["gaps"]}
+
+
+@pytest.mark.parametrize("reason", ["[NOT PROVIDED]", "Not provided on requisition.", "No reason given by the ordering office."])
+def test_a_reason_field_that_says_none_was_given_is_no_reason(check, reason):
+    note = (f"XR LUMBAR SPINE 2 VIEWS\nOrdering: Dr. Kofi Asante\nReason for exam: {reason}\nComparison: none.\n"
+            "Findings: AP and lateral. Mild L4-5 disc narrowing.\nImpression: mild lumbar spondylosis.\n"
+            "Electronically signed by Rhea Das, MD")
+    assert "INDICATION_MISSING" in {g["code"] for g in check(note, cpt=["72100"])["gaps"]}

@@ -100,7 +100,11 @@ def _siblings(first: CodeCandidate, codeset, documented: Sequence[set[str]]) -> 
     options = []
     for code in found:
         description = codeset.description(code) or ""
-        if not contradicts(description, documented):
-            options.append((-_support(description, documented), code, description))
+        support = _support(description, documented)
+        # only a sibling that says what the note documents ("with discogenic back pain") corrects the
+        # code; where none does (the contradiction belongs to another category: osteoporosis "without
+        # current pathological fracture" beside a fracture is M80, not a sibling), the code stays
+        if support and not contradicts(description, documented):
+            options.append((-support, code, description))
     options.sort()
     return tuple(CodeCandidate(code, description, first.score) for _, code, description in options[:3])

@@ -15,6 +15,7 @@ from functools import lru_cache
 from ..types import CodeCandidate, Indication
 
 _PRESENT = frozenset({"present", "possible"})
+_CAUSED = _PRESENT | {"historical"}
 _WORDS = re.compile(r"[a-z]+(?:-[a-z]+)?")
 
 _CLAUSE_MARK = re.compile(r"[.;:,()\n]")
@@ -134,8 +135,8 @@ class IndicationLinker:
         out = list(indications)
         for k, ind in enumerate(indications):
             icd = self._causal(ind)
-            if icd is None or ind.assertion not in _PRESENT:
-                continue
+            if icd is None or ind.assertion not in _CAUSED:
+                continue       # a healed fracture's cause decides its history code (the history map, after)
             n = bisect.bisect_right(starts, ind.start) - 1
             f = facts[n]
             local = (ind.start - spans[n].start, ind.end - spans[n].start)
@@ -205,6 +206,8 @@ class IndicationLinker:
         if rule.said and not said & set(rule.said):
             return False
         if rule.note_codes and not any(code.startswith(p) for code in present_codes for p in rule.note_codes):
+            return False
+        if rule.present_concepts and not any("present" in assertions.get(c, set()) for c in rule.present_concepts):
             return False
         if rule.negated_concepts:
             mentioned = [assertions[c] for c in rule.negated_concepts if c in assertions]

@@ -60,3 +60,26 @@ def test_levels_at_the_junction_fit_a_thoracolumbar_study(engine):
     lower = text.replace("T12 and L1", "L4 and L5")
     gaps = {g["code"] for g in engine.check(lower, Encounter(cpt=("72080",))).to_dict()["gaps"]}
     assert "REGION_MISMATCH" in gaps
+
+
+def _links(check, text, cpt="72070"):
+    return {(i["icd10"][0]["code"] if i["icd10"] else None, i["assertion"]) for i in check(text, cpt=[cpt])["indications"]}
+
+
+def test_a_healed_fracture_is_coded_as_a_history_by_its_cause(check):
+    found = _links(check, "History: osteoporosis; healed T11 osteoporotic compression fracture from 2022. New T8 pain.")
+    assert ("Z87.310", "historical") in found
+    trauma = _links(check, "History: old healed L2 fracture from a car crash in 2010. Now low back pain.", "72100")
+    assert ("Z87.81", "historical") in trauma
+
+
+def test_long_term_bone_and_hormone_drugs_are_their_status_codes(check):
+    found = _links(check, "History: postmenopausal osteoporosis on risedronate since 2021; breast cancer survivor on letrozole; "
+                          "switched to teriparatide last month.")
+    assert {("Z79.83", "present"), ("Z79.811", "present"), ("Z79.899", "present")} <= found
+
+
+def test_a_fracture_in_steroid_induced_osteoporosis_is_drug_induced(check):
+    found = _links(check, "History: COPD on prednisone 10 mg daily for years, glucocorticoid-induced osteoporosis. "
+                          "Impression: acute T9 compression fracture after a cough.")
+    assert ("M81.8", "present") in found and ("M80.88XA", "present") in found

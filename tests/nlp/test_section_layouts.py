@@ -50,3 +50,14 @@ def test_a_sacrum_and_coccyx_study_is_its_own_region_but_a_lumbar_series_takes_i
     lumbar = ("MRI lumbar spine without contrast.\nHistory: sciatica for ten weeks despite therapy.\nComparison: none.\n"
               "Findings: the MRI shows normal marrow in the sacrum; L5-S1 protrusion.\nImpression: L5-S1 protrusion." + SIGN)
     assert engine.check(lumbar, Encounter(cpt=("72148",))).to_dict()["facts"]["region"] == ["lumbosacral"]
+
+
+def test_a_sentence_about_the_original_report_opens_no_pasted_block(engine):
+    text = ("XR THORACIC SPINE, 2 VIEWS\nOrdering provider: Dr. Aiko Tanabe\nIndication: fall onto the back, mid back pain.\n"
+            "Views: AP and lateral.\nComparison: none.\n*** CORRECTED REPORT ***\n"
+            "The original report read \"no acute fracture.\" On second review a fracture is present.\n"
+            "Findings: mild anterior wedging of T9, about 15 percent height loss.\nImpression: acute T9 compression fracture.\n"
+            "Electronically signed: Bruno Salas, MD")
+    out = engine.check(text, Encounter(cpt=("72070",), modifiers=("26",), site="facility")).to_dict()
+    assert out["facts"]["signed"] is True
+    assert not {g["code"] for g in out["gaps"]} & {"FINDINGS_MISSING", "IMPRESSION_MISSING", "SIGNATURE_MISSING"}

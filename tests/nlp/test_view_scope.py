@@ -62,3 +62,9 @@ def test_views_said_to_be_ordered_are_an_order_not_images(engine):
     text = ("Bending films were requested today to judge the curve's flexibility.\n"
             "Obtained in clinic: standing PA and lateral of the thoracolumbar spine.")
     assert views(engine, text, cpt="72080") == (2, [])
+
+
+def test_a_count_quoted_from_the_original_report_is_not_this_study(engine):
+    text = ("CORRECTED: the original report said \"3 views\" but only AP and lateral were acquired.\n"
+            "Technique: AP and lateral.")
+    assert views(engine, text, cpt="72100")[0] == 2
