@@ -347,6 +347,9 @@ class NoteAggregator:
                 seen = self.region_views.get(region)
                 if seen is None or n > seen:
                     self.region_views[region] = n
+        for name, s, e in f.projections_not_taken:
+            # said later as not taken: an earlier mention (an order, a request) did not take it
+            self.projections.pop(name, None)
         for name, s, e in f.projections:
             if name not in self.projections:
                 self.projections[name] = _ev(text, base + s, base + e)
