@@ -386,6 +386,9 @@ class NoteAggregator:
                 seen = views.region_views.get(region)
                 if seen is None or n > seen:
                     views.region_views[region] = n
+        for name, _s, _e in f.projections_not_taken:
+            # said later as not taken: an earlier mention (an order, a request) did not take it
+            views.projections.pop(name, None)
         for name, s, e in f.projections:
             if name not in views.projections:
                 views.projections[name] = _ev(text, base + s, base + e)

@@ -48,6 +48,8 @@ class SentenceFacts:
     abbreviations: list[tuple[str, str]] = field(default_factory=list)     # (short, long) defined here
     caps: list[tuple[str, int, int, str]] = field(default_factory=list)     # upper-case tokens + assertion
     projections: list[tuple[str, int, int]] = field(default_factory=list)
+    # projections said as not taken ("flexion and extension views were not obtained"): (name, start, end)
+    projections_not_taken: list[tuple[str, int, int]] = field(default_factory=list)
     view_counts: list[tuple[int, int, int]] = field(default_factory=list)
     view_context: bool = False
     regions: list[tuple[str, int, int, bool]] = field(default_factory=list)  # region, start, end, with imaging noun
@@ -333,7 +335,10 @@ class FactExtractor:
                     continue
                 if skip_near and self._next_to(text, m, skip_near):
                     continue
-                if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
+                assertion = self._asserted(text, triggers, m.start(), m.end())
+                if assertion == "negated" and not self._prior(text, m.start(), m.end()):
+                    facts.projections_not_taken.extend((proj, m.start(), m.end()) for proj in expands)
+                if assertion in EXCLUDED or self._prior(text, m.start(), m.end()):
                     continue
                 if name in _DYNAMIC and not self._dynamic_view(text, m):
                     continue

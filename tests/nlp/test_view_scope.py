@@ -68,3 +68,17 @@ def test_a_count_quoted_from_the_original_report_is_not_this_study(engine):
     text = ("CORRECTED: the original report said \"3 views\" but only AP and lateral were acquired.\n"
             "Technique: AP and lateral.")
     assert views(engine, text, cpt="72100")[0] == 2
+
+
+def test_views_later_said_not_taken_are_not_counted_from_the_order(engine):
+    text = ("Imaging: I ordered flexion and extension lumbar films today. He could not tolerate bending; "
+            "flexion and extension views were not obtained. Standing AP and lateral were taken instead.")
+    assert views(engine, text) == (2, [])
+
+
+@pytest.mark.parametrize("text", [
+    "Unable to lie flat for an AP view. One lateral radiograph of the thoracic spine, seated.",
+    "AP and lateral films at urgent care last month were normal. One coned lateral view of L5-S1 here today.",
+])
+def test_a_view_not_taken_here_is_not_counted(engine, text):
+    assert views(engine, text, cpt="72020")[0] == 1
