@@ -16,6 +16,7 @@ from .nlp.sections import SINGLE_LINE
 
 # what joins a view to the region it shows right after it: "lateral of the", "views of the", "coned lateral lumbosacral"
 _OF_THE = re.compile(r"[\s-]*(?:[a-z-]+[\s-]+){0,2}?(?:(?:of|through|at)\s+(?:the\s+)?)?$", re.I)
+_LABELLED = re.compile(r"\s*[A-Z][A-Za-z ()/-]{1,40}:")     # a line under a label of its own ("FINAL REPORT:")
 from .types import Evidence, Indication
 
 
@@ -239,9 +240,10 @@ class NoteAggregator:
                 len(f.text.split()) <= 8:
             # a line of its own that announces the images ("Imaging done in our center today:") heads their read
             current = "imaging"
-        if header is None and span.starts_line and current == "comparison" and (f.view_counts or f.projections) \
-                and not f.comparison:
-            # a new line after the comparison that lists projections describes this study's images
+        if header is None and span.starts_line and current == "comparison" and not f.comparison and \
+                (f.view_counts or f.projections or (f.finding_vocab and not _LABELLED.match(f.text))):
+            # a new line after the comparison that lists projections or says what the images show
+            # describes this study's images
             current = "findings"
         listed = bool(f.view_counts or f.projections)
         described = f.finding_vocab and (listed or ":" in f.text.rstrip()[:-1])
