@@ -495,6 +495,12 @@ def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
             better = _same_condition_more_specific(ctx, icd, desc, note_codes)
         if better is None and "unspecified" in desc:
             better = _code_set_more_specific(ctx, icd, desc, note_codes)
+        if better is None and "unspecified" in desc and parent is not None:
+            # the category's unspecified code (M51.9) beside a specific one the note documents (M51.27)
+            better = next(((c, i) for c, i in note_codes if c != icd and c.startswith(parent) and i.icd10
+                           and c == i.icd10[0].code and ctx.codeset.is_billable(c)
+                           and (ctx.codeset.description(c) or "").lower().count("unspecified") < desc.count("unspecified")),
+                          None)
         if better is not None:
             code, ind = better
             hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
@@ -610,6 +616,8 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
             continue            # documented, on the other side: LATERALITY_MISMATCH says so
         if any(i.icd10 and i.icd10[0].code == icd and i.assertion != "negated" for i in ctx.note.indications):
             continue            # the note's own link names this code
+        if _unspecified_of_documented(ctx, icd):
+            continue            # the unspecified code of a condition the note specifies: DX_MORE_SPECIFIC_AVAILABLE
         if not _covered(ctx, icd):
             # a condition of the code's category linked over the whole code set decides; without
             # one, any word of the code's description in the note counts
@@ -630,6 +638,17 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
         negated = [m for m in mentions if m.assertion == "negated"]
         hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, _ev(ctx, negated), icd10=icd))
     return hits
+
+
+def _unspecified_of_documented(ctx: Context, icd: str) -> bool:
+    """``icd`` is an unspecified code (M51.9) and the note documents a specific one of its
+    category (M51.27): the condition is documented, less specifically than the note says."""
+    if "unspecified" not in (ctx.codeset.description(icd) or "").lower():
+        return False
+    parent = ctx.codeset.parent(icd)
+    return parent is not None and any(
+        i.icd10 and i.icd10[0].code.startswith(parent) and i.icd10[0].code != icd and i.assertion in ("present", "possible")
+        for i in ctx.note.indications)
 
 
 def _names_another_region(ctx: Context, mention, icd: str) -> bool:

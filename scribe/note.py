@@ -20,7 +20,6 @@ from .types import Evidence, Indication
 _OF_THE = re.compile(r"[\s-]*(?:[a-z-]+[\s-]+){0,2}?(?:(?:of|through|at)\s+(?:the\s+)?)?$", re.I)
 
 
-
 @dataclass
 class NoteMention:
     concept: str

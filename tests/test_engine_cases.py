@@ -271,3 +271,13 @@ def test_a_reason_field_that_says_none_was_given_is_no_reason(check, reason):
             "Findings: AP and lateral. Mild L4-5 disc narrowing.\nImpression: mild lumbar spondylosis.\n"
             "Electronically signed by Rhea Das, MD")
     assert "INDICATION_MISSING" in {g["code"] for g in check(note, cpt=["72100"])["gaps"]}
+
+
+def test_an_unspecified_code_beside_the_specific_one_the_note_documents_is_less_specific(check):
+    note = ("MRI lumbar spine without contrast\nReferring: Dr. Tove Lind\nHistory: low back pain for ten weeks, "
+            "no leg symptoms, no improvement with six weeks of physical therapy.\nComparison: none.\n"
+            "Findings: L4-5 broad-based disc protrusion without nerve root contact.\nImpression: L4-5 disc protrusion.\n"
+            "Electronically signed by Omar Saleh, MD")
+    codes = {g["code"] for g in check(note, cpt=["72148"], icd10=["M51.9"])["gaps"]}
+    assert "DX_MORE_SPECIFIC_AVAILABLE" in codes and "DX_NOT_DOCUMENTED" not in codes
+    assert "INDICATION_NOT_SPECIFIC" not in codes     # failed therapy said after a negated symptom stays failed

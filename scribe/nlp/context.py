@@ -70,8 +70,13 @@ class ContextAnnotator:
     def explain(self, text: str, triggers, start: int, end: int) -> tuple[str, Trigger | None]:
         """The assertion and the trigger that decided it (None for a plain present mention)."""
         found: dict[str, Trigger] = {}
+        # a mention that holds its own polarity words ("no improvement with therapy") is not in the
+        # scope of an earlier trigger ("no leg symptoms, no improvement with therapy")
+        own = any(start <= t.start < end and t.category == "pseudo" for t in triggers)
         for t in triggers:
             if t.category in NOT_ASSERTING or (t.start < end and t.end > start):
+                continue
+            if own and t.end <= start and t.direction in ("forward", "both"):
                 continue
             if t.direction in ("forward", "both") and t.end <= start:
                 if self._in_scope(text, triggers, t, t.end, start):

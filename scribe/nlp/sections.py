@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from .sentences import Sentence
 
 _FIRST_WORD = re.compile(r"\s+([A-Za-z][\w'-]*)")
+_LABELLED = re.compile(r"\s*[A-Z][A-Za-z ()/-]{1,40}:")     # a line under a label of its own ("FINAL REPORT:")
 
 # Sections that hold one field on one line ("Referring: Dr X"); they do not carry
 # over to the next line.
@@ -156,9 +157,10 @@ class Sectionizer:
                 len(f.text.split()) <= 8:
             # a line of its own that announces the images ("Imaging done in our center today:") heads their read
             current = "imaging"
-        if header is None and span.starts_line and current == "comparison" and (f.view_counts or f.projections) \
-                and not f.comparison:
-            # a new line after the comparison that lists projections describes this study's images
+        if header is None and span.starts_line and current == "comparison" and not f.comparison and \
+                (f.view_counts or f.projections or (f.finding_vocab and not _LABELLED.match(f.text))):
+            # a new line after the comparison that lists projections or says what the images show
+            # describes this study's images
             current = "findings"
         listed = bool(f.view_counts or f.projections)
         described = f.finding_vocab and (listed or ":" in f.text.rstrip()[:-1])

@@ -61,3 +61,15 @@ def test_a_sentence_about_the_original_report_opens_no_pasted_block(engine):
     out = engine.check(text, Encounter(cpt=("72070",), modifiers=("26",), site="facility")).to_dict()
     assert out["facts"]["signed"] is True
     assert not {g["code"] for g in out["gaps"]} & {"FINDINGS_MISSING", "IMPRESSION_MISSING", "SIGNATURE_MISSING"}
+
+
+def test_a_vista_style_report_is_read(engine):
+    text = ("LUMBAR SPINE\nReq Phys: ABEBE,SAMUEL T                Pat Loc: PRIMARY CARE\n"
+            "    Reason for Study: chronic low back pain, service connected\n"
+            "    Report Status: Verified\n    Verifier E-Sig:/ES/ MARTA J OYELARAN, MD\n    Report:\n"
+            "      Technique: AP and lateral views.\n      Comparison: community care films dated 2021,\n"
+            "      loaded to PACS.\n      Alignment preserved. Mild L4-5 disc narrowing with small osteophytes.\n"
+            "    Impression:\n      Mild lumbar spondylosis.")
+    out = engine.check(text, Encounter(cpt=("72100",), modifiers=("26",), site="facility")).to_dict()
+    assert out["facts"]["signed"] is True
+    assert not {g["code"] for g in out["gaps"]} & {"SIGNATURE_MISSING", "FINDINGS_MISSING", "ORDERING_PROVIDER_MISSING"}
