@@ -113,6 +113,8 @@ class FactExtractor:
             self.projections.append((proj["name"], pattern,
                                      tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
+        # what before a region word makes it a part of another study ("CT chest, abdomen and pelvis")
+        self.region_not_after = {r["region"]: re.compile(r["not_after"], re.I) for r in p["regions"] if r.get("not_after")}
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
         self.projection_words = frozenset(p["projection_hint"]["words"])   # case-sensitive whole words
         self.projection_count = re.compile(p["projection_hint"]["count"])
@@ -416,6 +418,9 @@ class FactExtractor:
                 if any(s <= m.start() < e or m.start() <= s < m.end() for _, s, e, _ in facts.regions):
                     continue
                 if self._asserted(text, triggers, m.start(), m.end()) in EXCLUDED or self._prior(text, m.start(), m.end()):
+                    continue
+                not_after = self.region_not_after.get(region)
+                if not_after is not None and not_after.search(text[max(0, m.start() - 30):m.start()]):
                     continue
                 facts.regions.append((region, m.start(), m.end(), facts.imaging_noun))
 

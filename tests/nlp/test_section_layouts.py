@@ -73,3 +73,11 @@ def test_a_vista_style_report_is_read(engine):
     out = engine.check(text, Encounter(cpt=("72100",), modifiers=("26",), site="facility")).to_dict()
     assert out["facts"]["signed"] is True
     assert not {g["code"] for g in out["gaps"]} & {"SIGNATURE_MISSING", "FINDINGS_MISSING", "ORDERING_PROVIDER_MISSING"}
+
+
+def test_the_pelvis_of_a_body_ct_is_not_a_pelvis_study(engine):
+    text = ("CT CHEST, ABDOMEN AND PELVIS WITH IV CONTRAST; THORACIC AND LUMBAR SPINE RECONSTRUCTIONS\n"
+            "Indication: motorcycle crash, back pain.\nTechnique: axial images chest through pelvis after IV contrast.\n"
+            "Comparison: none.\nFindings: no thoracic or lumbar spine fracture.\nImpression: no spine fracture.")
+    out = engine.check(text, Encounter(cpt=("72129", "72132"), modifiers=("26",), site="facility")).to_dict()
+    assert "pelvis" not in out["facts"]["region"] and {"thoracic", "lumbosacral"} <= set(out["facts"]["region"])
