@@ -66,7 +66,8 @@ class RoleFinder:
             ("titled", re.compile(rf"\b(?:{titles})\b\.?\s+(?:{name})(?:\s+(?:{name})){{0,2}}"
                                   rf"(?:,?\s+(?:{trie_pattern(creds)})(?![\w-]))?", re.I)),
             # "Meera Prakash, MD", and as exports write it, last name first: "PRAKASH, MEERA J MD"
-            ("credentialed", re.compile(rf"\b(?:(?:{name}),\s+)?(?:(?:{name})\s+){{0,3}}(?:{name}),?\s+"
+            # a middle initial may stand without its period in capitals ("RUTH A KOWALCZYK, MD")
+            ("credentialed", re.compile(rf"\b(?:(?:{name}),\s+)?(?:(?:{name}|(?-i:[A-Z]))\s+){{0,3}}(?:{name}),?\s+"
                                         rf"(?P<cred>{trie_pattern(creds)})(?![\w-])", re.I)),
             ("role", re.compile(rf"\b(?:(?:{quals})\s+){{1,3}}(?:{roles})s?\b", re.I)),
             ("speaker", re.compile(rf"\b(?:{speaker})\b", re.I)),

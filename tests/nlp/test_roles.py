@@ -124,3 +124,9 @@ def test_a_signature_naming_what_it_signs_before_the_name(check):
     note = ("XR cervical spine AP and lateral.\nHistory: neck pain.\nComparison: none.\nFindings: normal.\n"
             "Impression: normal.\nElectronically signed for all three accessions: Noor Haddad, MD 02/02/2026")
     assert check(note, cpt=["72040"])["facts"]["signed"] is True
+
+
+def test_a_middle_initial_in_capitals_without_its_period_is_part_of_the_name(check):
+    note = ("XR LUMBAR SPINE 2 VIEWS\nReq Phys: MENSAH,KWAME B\nReason for Study: low back pain.\nComparison: none.\n"
+            "Findings: AP and lateral. Normal alignment.\nImpression: normal.\nVerifier E-Sig:/ES/ LENA J ORTIZ, MD")
+    assert check(note, cpt=["72100"])["facts"]["signed"] is True
