@@ -33,6 +33,13 @@ def _clause(text: str, local: tuple[int, int], before: int = 40, after: int = 60
     return start, end
 
 
+def _by_region(bases: dict[str, str] | None, region: str | None) -> str | None:
+    """The base code a region takes, or the ``_default`` one."""
+    if not bases:
+        return None
+    return bases.get(region or "", bases.get("_default"))
+
+
 class IndicationLinker:
     def __init__(self, concepts, codeset, patterns):
         self.family = {k: v for k, v in patterns["icd_region_family"].items() if not k.startswith("_")}
@@ -126,7 +133,6 @@ class IndicationLinker:
             return
         if context is None:
             context = self.context_of(note)
-        first_level, study_region, encounter, claudication = context
         present_codes = [c.code for ind in indications if ind.assertion in _PRESENT for c in ind.icd10[:1]]
         assertions: dict[str, set[str]] = {}
         for ind in indications:
@@ -144,10 +150,7 @@ class IndicationLinker:
             cause = next((rule.cause for rule in icd.causes if self._holds(rule, said, present_codes, assertions)), None)
             if cause is None:
                 continue
-            wanted = tuple(dict.fromkeys([*icd.axes, "region", "encounter"]))
-            same = f.levels
-            earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
-            axes, _ = self._axes(wanted, f, local, same, earlier, first_level, study_region, encounter, claudication)
+            axes, _ = self._axes_at(note, f, n, local, (*icd.axes, "region", "encounter"), context)
             axes.pop("fracture_type", None)
             cand = self._resolve(icd.base_by_cause[cause], tuple(sorted(axes.items())))
             if cand is None:
@@ -165,7 +168,6 @@ class IndicationLinker:
             return
         if context is None:
             context = self.context_of(note)
-        first_level, study_region, encounter, claudication = context
         starts = [sp.start for sp in spans]
         sentence_of = [bisect.bisect_right(starts, ind.start) - 1 for ind in indications]
         out = list(indications)
@@ -179,27 +181,33 @@ class IndicationLinker:
             rule = next((r for r in icd.combined if partners & set(r.with_concepts)), None)
             if rule is None:
                 continue
-            f = facts[n]
             local = (ind.start - spans[n].start, ind.end - spans[n].start)
-            same = f.levels
-            earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
-            axes, region = self._axes(tuple(dict.fromkeys([*icd.axes, "region"])), f, local, same, earlier,
-                                      first_level, study_region, encounter, claudication)
-            base = rule.base or (rule.base_by_region or {}).get(region or "", (rule.base_by_region or {}).get("_default"))
+            axes, region = self._axes_at(note, facts[n], n, local, (*icd.axes, "region"), context)
+            base = rule.base or _by_region(rule.base_by_region, region)
             cand = self._resolve(base, tuple(sorted(axes.items()))) if base else None
             if cand is not None:
                 out[k] = replace(ind, icd10=self.with_options(cand, axes))
         note.indications = out
 
+    def _axes_at(self, note, f, n: int, local: tuple[int, int], wanted: tuple[str, ...], context: tuple):
+        """The axis values (and region) of a mention at ``local`` in sentence ``n`` (facts ``f``),
+        for a re-link after the first one (by cause, by combination)."""
+        first_level, study_region, encounter, claudication = context
+        earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
+        return self._axes(tuple(dict.fromkeys(wanted)), f, local, f.levels, earlier, first_level, study_region,
+                          encounter, claudication)
+
     def _combining(self, ind):
-        concept = self.concepts.get(ind.concept)
-        icd = concept.icd if concept is not None else None
-        return icd if icd is not None and icd.combined else None
+        return self._icd_with(ind, "combined")
 
     def _causal(self, ind):
+        return self._icd_with(ind, "causes")
+
+    def _icd_with(self, ind, rules: str):
+        """The concept's ICD spec when it has ``rules`` (causes, combined)."""
         concept = self.concepts.get(ind.concept)
         icd = concept.icd if concept is not None else None
-        return icd if icd is not None and icd.causes else None
+        return icd if icd is not None and getattr(icd, rules) else None
 
     @staticmethod
     def _holds(rule, said: set[str], present_codes: list[str], assertions: dict[str, set[str]]) -> bool:
@@ -222,7 +230,7 @@ class IndicationLinker:
         if assertion == "historical" and icd.historical_base:
             return icd.historical_base
         if icd.base_by_region:
-            return icd.base_by_region.get(region or "", icd.base_by_region.get("_default"))
+            return _by_region(icd.base_by_region, region)
         return icd.base
 
     def _axes(self, wanted, f, local, same, earlier, first_level, study_region,

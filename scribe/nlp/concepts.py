@@ -13,7 +13,7 @@ import re
 import threading
 from functools import lru_cache
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz, process
 
@@ -42,22 +42,6 @@ _COORDINATED = re.compile(r"(?<![\w-])(?P<x>[A-Za-z][A-Za-z-]*(?: [A-Za-z][A-Za-
 _SITE_PAIR = re.compile(r"(?<![\w-])(?P<x>[A-Za-z][A-Za-z-]* (?P<x1>[A-Za-z][A-Za-z-]*)|[A-Za-z][A-Za-z-]*)"
                         r"(?:,?\s+(?:and|or|&|and/or)\s+|\s*[/&]\s*)"
                         r"(?P<y>[A-Za-z][A-Za-z-]*(?: [A-Za-z]+)?)\s+$")
-
-
-class _Site(NamedTuple):
-    """A site word found before a coordinator, shaped like the match ``coordinated`` reads."""
-    s: int
-    e: int
-    text: str
-
-    def start(self, _group: str) -> int:
-        return self.s
-
-    def end(self, _group: str) -> int:
-        return self.e
-
-    def group(self, _group: str) -> str:
-        return self.text
 
 
 class ConceptMatcher:
@@ -218,26 +202,25 @@ class ConceptMatcher:
         words, must be a lexicon term; the new mention spans those words (its evidence), and no
         other mention may hold them."""
         extra: list[Mention] = []
+
+        def free(start: int, end: int) -> bool:
+            return not any(o.start < end and start < o.end for o in found + extra)
+
         for m in found:
             if m.match == "pattern":
                 continue
-            said = " ".join(text[m.start:m.end].lower().split())
-            words = said.split(" ")
-            head: re.Match[str] | _Site | None = _COORDINATED.search(text, max(0, m.start - 60), m.start)
+            head = _COORDINATED.search(text, max(0, m.start - 60), m.start)
             if head is None:
-                head = self._site_pair(text, m.start)
-                if head is None:
-                    continue
-                concept = m.concept        # "cervical and lumbar| radiculopathy": the site is an axis
-            else:
-                concept = None
-            start, end = head.start("x"), head.end("x")
-            if any(o.start < end and start < o.end for o in found + extra):
+                # "cervical and lumbar| radiculopathy": the site is an axis, the concept the same
+                site = self._site_pair(text, m.start)
+                if site is not None and free(*site):
+                    extra.append(Mention(m.concept, site[0], site[1], "present", "coordinated"))
+                continue
+            start, end = head.span("x")
+            if not free(start, end):
                 continue
             x = head.group("x").lower().split()
-            if concept is not None:
-                extra.append(Mention(concept, start, end, "present", "coordinated"))
-                continue
+            words = " ".join(text[m.start:m.end].lower().split()).split(" ")
             for first in (x[-2:], x[-1:]) if len(x) > 1 else (x,):
                 concept = next((self.term_concept[t] for k in range(1, len(words))
                                 if (t := " ".join(first + words[k:])) in self.term_concept), None)
@@ -247,9 +230,9 @@ class ConceptMatcher:
                     break
         return sorted(found + extra, key=lambda m: m.start) if extra else found
 
-    def _site_pair(self, text: str, at: int) -> _Site | None:
+    def _site_pair(self, text: str, at: int) -> tuple[int, int] | None:
         """ "X and Y " right before ``at`` where X and Y are both site words (whose region the
-        link takes from the words nearest the mention): the match, its group ``x`` being X."""
+        link takes from the words nearest the mention): the span of X."""
         if self._site is None:
             return None
         before = _SITE_PAIR.search(text, max(0, at - 60), at)
@@ -257,7 +240,7 @@ class ConceptMatcher:
             return None
         for x in ("x", "x1"):
             if before.group(x) and self._site.fullmatch(before.group(x).lower()):
-                return _Site(before.start(x), before.end(x), before.group(x))
+                return before.span(x)
         return None
 
     def normalize(self, doc: Doc, text: str, corrections=None) -> list[tuple[int, int]]:

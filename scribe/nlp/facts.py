@@ -338,9 +338,10 @@ class FactExtractor:
                 if skip_near and self._next_to(text, m, skip_near):
                     continue
                 assertion = self._asserted(text, triggers, m.start(), m.end())
-                if assertion == "negated" and not self._prior(text, m.start(), m.end()):
+                prior = self._prior(text, m.start(), m.end())
+                if assertion == "negated" and not prior:
                     facts.projections_not_taken.extend((proj, m.start(), m.end()) for proj in expands)
-                if assertion in EXCLUDED or self._prior(text, m.start(), m.end()):
+                if assertion in EXCLUDED or prior:
                     continue
                 if name in _DYNAMIC and not self._dynamic_view(text, m):
                     continue
