@@ -110,6 +110,9 @@ class Engine:
         self.pair_rules = [p for fam in lexicons.families for p in fam.pair_rules]
         self.laterality = frozenset(m for fam in lexicons.families for m in fam.laterality_modifiers)
         self.distinct = frozenset(m for fam in lexicons.families for m in fam.distinct_modifiers)
+        self.side_modifiers = {m: side for fam in lexicons.families for m, side in fam.side_modifiers.items()}
+        self.part_patterns = tuple((part["part"], re.compile(part["pattern"], re.I))
+                                   for part in lexicons.patterns.get("parts", ()))
         self.ncci = ncci if ncci is not None else NcciEdits.load_default()
         p = lexicons.patterns
         self.encounter_priority = p["encounter_priority"]
@@ -122,6 +125,9 @@ class Engine:
         self._lock = threading.Lock()
         self._matcher = self._component.concepts
         self._explainer: Explainer | None = None
+        # concepts whose code is a spine code: on a limb study the code set links the condition
+        self._spine_only = frozenset(c.concept for c in lexicons.concepts if c.families and "spine" in c.families)
+        self._limb_includes = frozenset(r for fam in lexicons.families for c in fam.codes for r in c.includes)
 
     def warm(self) -> None:
         """Load what the engine otherwise loads on first need (spaCy's tokenizer and
@@ -133,8 +139,8 @@ class Engine:
         for code in encounter.cpt:
             spec = self.cpt.get(code)
             if spec is None:
-                raise InputError(f"CPT {code} is not a code scribe checks (spine imaging family: "
-                                 f"72020-72220, 72125-72133, 72141-72158)", code="UNKNOWN_CPT")
+                families = "; ".join(fam.description for fam in self.lexicons.families)
+                raise InputError(f"CPT {code} is not a code scribe checks ({families})", code="UNKNOWN_CPT")
             if spec.status != "active":
                 raise InputError(f"CPT {code} was deleted ({spec.paraphrase}); use "
                                  f"{', '.join(spec.replaced_by) or 'a current code'}", code="DELETED_CPT")
@@ -181,7 +187,8 @@ class Engine:
                               title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]),
                               region_folds=tuple((r, frozenset(a)) for r, a in self.lexicons.patterns["region_folds"].items()
                                                  if not r.startswith("_")),
-                              imaging_finding=self._imaging_finding)
+                              imaging_finding=self._imaging_finding,
+                              one_view=tuple(frozenset(g) for g in self.lexicons.patterns.get("one_view", ())))
 
     def note(self, text: str, spans, facts: list[SentenceFacts], *, aggregator: NoteAggregator | None = None,
              keep: int = 0) -> Note:
@@ -196,6 +203,9 @@ class Engine:
         head = linked[:aggregator.stable_mentions] if linked_context == context else []
         note.indications = head + self.linker.link(note, facts, spans, context, start=len(head))
         aggregator.linked = (context, note.indications)
+        if self._spine_only and self._limb_study(note):
+            note.indications = [replace(i, icd10=()) if i.concept in self._spine_only and i.match != "codeset" else i
+                                for i in note.indications]
         if self.terms is not None:
             self._link_terms(note, spans, facts)
         self.linker.by_cause(note, facts, spans, context)
@@ -205,6 +215,10 @@ class Engine:
         if self._history_codes:     # a condition documented as over: its personal-history code
             note.indications = [self._as_history(ind) for ind in note.indications]
         return note
+
+    def _limb_study(self, note: Note) -> bool:
+        """The note images a limb part and no spine level or region (a hip series' pelvis view aside)."""
+        return note.parts_imaged and not note.levels and all(r in self._limb_includes for r in note.regions)
 
     def _terms_of(self, terms: TermIndex, text: str, focus: tuple | None = None) -> list:
         key: str | tuple[str, tuple] = text if focus is None else (text, focus)
@@ -315,7 +329,8 @@ class Engine:
         if parent is None or not (f.levels or f.region_words or f.laterality):
             return code
         labels = self.codeset.axes.labels(self.codeset.description(code) or "")
-        if not any(value == "_default" for _, value in labels):
+        stem = not self.codeset.is_billable(code)     # a term of a subcategory: its children carry the side
+        if not stem and not any(value == "_default" for _, value in labels):
             return code
         local = (match.start, match.end)
         same = f.levels
@@ -324,9 +339,11 @@ class Engine:
         if not axes:
             return code
         try:
-            res = self.codeset.resolve(parent, axes)
+            res = self.codeset.resolve(code if stem else parent, axes)
         except (KeyError, ValueError):
             return code
+        if stem and res is not None and not res.billable and res.code != code and not res.defaulted:
+            return res.code         # the side chosen; the encounter comes next
         return res.code if res is not None and res.billable and not res.defaulted else code
 
     def _term_candidates(self, code: str) -> tuple[CodeCandidate, ...]:
@@ -339,7 +356,8 @@ class Engine:
                       pair_rules=self.pair_rules, imported_pairs=self.ncci, laterality_modifiers=self.laterality,
                       distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"],
                       covers=self.covers, support_prefixes=self.support_prefixes,
-                      documenting_cache=self._documenting, region_said_before=self.region_said_before)
+                      documenting_cache=self._documenting, region_said_before=self.region_said_before,
+                      side_modifiers=self.side_modifiers, part_patterns=self.part_patterns)
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:

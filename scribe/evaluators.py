@@ -44,6 +44,13 @@ class Context:
     support_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)   # necessity class -> code prefixes
     documenting_cache: dict[str, frozenset[str]] = field(default_factory=dict)    # code -> concepts documenting it
     region_said_before: re.Pattern[str] | None = None   # a region word right before a condition ("left lumbar ...")
+    side_modifiers: dict[str, str] = field(default_factory=dict)   # digit modifiers that name a side (F5: right)
+    part_patterns: tuple = ()     # (part, pattern) of the families' body parts, to read a code's description
+
+    @property
+    def parts_strong(self) -> bool:
+        """The note names a limb part with its imaging (not only in passing)."""
+        return bool(getattr(self.note, "parts_imaged", False))
 
     @cached_property
     def code_pairs(self) -> list[tuple[str, Any]]:
@@ -104,7 +111,7 @@ def _ev(ctx: Context, mentions) -> list[Evidence]:
 
 
 def _necessity(ctx: Context, code) -> str:
-    if code.necessity == "plain" and code.modality == "xray" and ctx.note.positions:
+    if code.necessity == "plain" and code.modality == "xray" and ctx.note.positions and ctx.cpt.dynamic_applies(code):
         return "dynamic"
     return code.necessity
 
@@ -118,13 +125,18 @@ def _reason_ok(ctx: Context, necessity: str, reasons) -> bool:
     tagged = {t for m in reasons for t in ctx.tags.get(m.concept, ())}
     if necessity == "dynamic":
         return "dynamic_reason" in tagged
-    if tagged & {"advanced_reason", "red_flag", "trauma"}:
+    if tagged & {f"{necessity}_reason", "red_flag", "trauma"}:
         return True
     return "conservative_care" in tagged and ctx.note.duration_weeks >= ctx.support.get("conservative_weeks", 6)
 
 
+def _nonspecific(ctx: Context, code: str) -> bool:
+    """A code of non-specific pain (M54.50 low back pain, M25.561 pain in the right knee)."""
+    return code in ctx.support["nonspecific_pain"] or code.startswith(tuple(ctx.support.get("nonspecific_prefixes", ())))
+
+
 def _supports(ctx: Context, code: str, necessity: str, *, suggesting: bool = False) -> bool:
-    if code in ctx.support["nonspecific_pain"]:
+    if _nonspecific(ctx, code):
         return necessity == "plain"
     prefixes = ctx.support_prefixes.get(necessity)
     if prefixes is None:
@@ -210,8 +222,9 @@ def requires_specific_reason(ctx: Context, params: dict) -> list[Hit]:
         necessity = _necessity(ctx, code)
         if necessity == "plain" or _reason_ok(ctx, necessity, reasons):
             continue
-        label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else f"{code.modality.upper()} of the spine"
-        hits.append(Hit({"cpt": code.code, "study": label,
+        label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else ctx.cpt.study_words(code)
+        needed = ctx.support.get("support", {}).get(necessity, {}).get("reason_text", "the clinical reason for the study")
+        hits.append(Hit({"cpt": code.code, "study": label, "needed": needed,
                          "reasons": ", ".join(sorted({ctx.note.text[m.start:m.end].lower() for m in reasons}))},
                         _ev(ctx, reasons), cpt=code.code))
         break
@@ -267,7 +280,9 @@ def view_count_matches(ctx: Context, params: dict) -> list[Hit]:
         elif supported:
             fix_code = f"{supported[0]} matches the {_views_text(views)} documented"
         else:
-            fix_code = "no spine code matches this count in the documented region; check the views"
+            family = ctx.cpt.family(code)
+            study = family.study if family is not None and family.study else "the documented region"
+            fix_code = f"no code of {study} matches this count; check the views"
         hits.append(Hit({"cpt": "+".join(c.code for c in codes), "range": " or ".join(_range(c) for c in codes),
                          "views": views, "views_text": _views_text(views) + (" is" if views == 1 else " are"),
                          "suggestion": fix_code}, list(note.view_evidence), cpt=code.code))
@@ -296,13 +311,13 @@ def requires_level(ctx: Context, params: dict) -> list[Hit]:
 @check("region_matches")
 def region_matches(ctx: Context, params: dict) -> list[Hit]:
     note = ctx.note
-    if not note.regions:
-        return []
-    hits = []
+    hits = _part_mismatch(ctx)
+    if hits or not note.regions:
+        return hits[:1]
     several = len({c.region for c in ctx.chosen}) > 1
     spans = params.get("level_spans", {})
     for code in ctx.chosen:
-        if code.region == "any" or code.region in note.regions:
+        if code.region == "any" or code.region in note.regions or ctx.cpt.is_limb(code):
             continue
         if several and code.region in note.documented_regions:   # one study of each region, each coded
             continue
@@ -350,6 +365,33 @@ def contrast_matches(ctx: Context, params: dict) -> list[Hit]:
                          "suggestion": f"{supported[0]} matches the documented contrast use" if supported else
                          "choose the code for the documented contrast use"},
                         list(note.contrast_evidence), cpt=code.code))
+    return hits
+
+
+def _part_mismatch(ctx: Context) -> list[Hit]:
+    """A limb code whose part the note does not image (a knee code on a shoulder study), or a spine
+    code on a note that images only a limb part."""
+    note = ctx.note
+    if not note.parts:
+        return []
+    labels = ctx.region_labels
+    documented = " and the ".join(labels.get(p, p) for p in note.parts)
+    hits = []
+    chosen_parts = {p for c in ctx.chosen if ctx.cpt.is_limb(c) for p in ctx.cpt.parts_of(c, note.parts)}
+    for code in ctx.chosen:
+        if ctx.cpt.is_limb(code):
+            if ctx.cpt.parts_of(code, note.parts):
+                continue
+            if note.regions and not (set(note.parts) - chosen_parts):
+                continue      # a hip study with its pelvis view: the parts left are another code's
+        elif note.regions or code.region == "any" or not ctx.parts_strong:
+            continue
+        supported = [c for c in ctx.cpt.supported(note, {code.modality}) if c != code.code]
+        suggestion = f"{supported[0]} matches the documented {documented} study" if supported else \
+            "choose the code for the documented body part"
+        hits.append(Hit({"cpt": code.code, "code_region": labels.get(code.region, code.region),
+                         "regions": documented, "suggestion": suggestion},
+                        list(note.part_evidence), cpt=code.code))
     return hits
 
 
@@ -403,13 +445,14 @@ def dx_supports_necessity(ctx: Context, params: dict) -> list[Hit]:
         if necessity == "plain":
             continue
         if not any(_supports(ctx, icd, necessity) for icd in valid):
-            label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else f"{code.modality.upper()} of the spine"
+            label = "dynamic (bending or flexion/extension) views" if necessity == "dynamic" else ctx.cpt.study_words(code)
             better = sorted({c for c, _ in _note_codes(ctx, ("present", "historical"))
                              if _supports(ctx, c, necessity, suggesting=True)})
             lack, stated = _what_codes_lack(ctx, valid, necessity, _reasons(ctx))
             return [Hit({"cpt": code.code, "icd10": ", ".join(valid), "study": label, "lack": lack,
                          "suggestion": f"the note supports {', '.join(better[:3])}" if better else
-                         "document and code the clinical reason (instability, radiculopathy, red flag...)"},
+                         "document and code the clinical reason ("
+                         + ctx.support.get("support", {}).get(necessity, {}).get("reason_text", "the reason for the study") + ")"},
                         _ev(ctx, stated), cpt=code.code)]
     return []
 
@@ -425,7 +468,7 @@ NEEDED_REASON = {
 def _what_codes_lack(ctx: Context, valid: list[str], necessity: str, reasons) -> tuple[str, list]:
     """What the chosen diagnosis codes lack for the study, and what the note states instead: a
     reason they do not code, or a reason too weak to make up for them (with its mentions)."""
-    pain = [c for c in valid if c in ctx.support["nonspecific_pain"]]
+    pain = [c for c in valid if _nonspecific(ctx, c)]
     other = [c for c in valid if c not in pain]
     said = []
     if pain:
@@ -439,7 +482,8 @@ def _what_codes_lack(ctx: Context, valid: list[str], necessity: str, reasons) ->
         words = ", ".join(sorted({ctx.note.text[m.start:m.end].lower() for m in shown}))
         text += (f"; the note states a reason ({words}) they do not code" if strong else
                  f", and the reason the note states ({words}) is not specific either")
-    return f"{text}; {NEEDED_REASON.get(necessity, NEEDED_REASON['advanced'])}", shown
+    needed = ctx.support.get("support", {}).get(necessity, {}).get("needed") or NEEDED_REASON.get(necessity, NEEDED_REASON['advanced'])
+    return f"{text}; {needed}", shown
 
 
 @check("dx_valid")
@@ -506,7 +550,32 @@ def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
             hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
                              "description": ctx.codeset.description(code.rstrip("-")) or ""},
                             [Evidence(ind.start, ind.end, ind.text)], icd10=icd))
+            continue
+        sided = _side_unspecified(ctx, icd, desc)
+        if sided is not None:
+            code, evidence = sided
+            hits.append(Hit({"icd10": icd, "better": code, "evidence_text": evidence[0].text if evidence else "",
+                             "description": ctx.codeset.description(code.split(" ")[0]) or ""},
+                            evidence[:2], icd10=icd))
     return hits
+
+
+def _side_unspecified(ctx: Context, icd: str, desc: str):
+    """A code of an unspecified side ("Pain in unspecified knee") for a part the note images on a
+    stated side: the code of that side (both sides: the bilateral code, else the right and the left)."""
+    if "unspecified" not in desc or _side_of(ctx, icd) is not None:
+        return None
+    side, evidence = _icd_study_side(ctx, icd)
+    if side in (None, "unclear"):
+        return None
+    if side == "both":
+        both = _with_side(ctx, icd, "both")
+        if both is not None:
+            return both, evidence
+        right, left = _with_side(ctx, icd, "right"), _with_side(ctx, icd, "left")
+        return (f"{right} and {left}", evidence) if right and left else None
+    code = _with_side(ctx, icd, side)
+    return (code, evidence) if code else None
 
 
 def _code_set_more_specific(ctx: Context, icd: str, desc: str, note_codes):
@@ -565,7 +634,8 @@ def _side_contradicted(ctx: Context, icd: str):
 @check("dx_laterality")
 def dx_laterality(ctx: Context, params: dict) -> list[Hit]:
     """A chosen code names one side of a condition the note documents on the other side (its
-    sibling code for that side, as the note's own link): the side of the code contradicts the note."""
+    sibling code for that side, as the note's own link), or of a body part the study images on
+    the other side: the side of the code contradicts the note."""
     hits = []
     for icd in _valid_icd(ctx):
         found = _side_contradicted(ctx, icd)
@@ -574,7 +644,65 @@ def dx_laterality(ctx: Context, params: dict) -> list[Hit]:
             hits.append(Hit({"icd10": icd, "better": code, "evidence_text": ind.text,
                              "description": ctx.codeset.description(code) or ""},
                             [Evidence(ind.start, ind.end, ind.text)], icd10=icd))
+            continue
+        side = _side_of(ctx, icd)
+        study, evidence = _icd_study_side(ctx, icd)
+        if side is None or study in (None, "unclear", "both") or side == study or \
+                (side == "bilateral" and study == "both"):
+            continue
+        better = _with_side(ctx, icd, study)
+        if better is None:
+            continue
+        hits.append(Hit({"icd10": icd, "better": better, "evidence_text": evidence[0].text if evidence else study,
+                         "description": ctx.codeset.description(better) or ""}, evidence[:2], icd10=icd))
     return hits
+
+
+def _icd_parts(ctx: Context, icd: str) -> list[str]:
+    """The limb parts a code's description names ("Pain in right knee": the knee)."""
+    desc = ctx.codeset.description(icd) or ""
+    return [part for part, rx in ctx.part_patterns if rx.search(desc)]
+
+
+def _icd_study_side(ctx: Context, icd: str) -> tuple[str | None, list[Evidence]]:
+    """The side the note documents for the part a diagnosis code is about: the part its
+    description names, else the one side every imaged part shares."""
+    note = ctx.note
+    if not note.sides:
+        return None, []
+    named = _icd_parts(ctx, icd)
+    if not named:
+        return None, []
+    for part in named:
+        if part in note.sides:
+            return note.sides[part], list(note.side_evidence.get(part, ()))
+    sides = set(note.sides.values())
+    if len(sides) == 1:
+        part = next(iter(note.sides))
+        return next(iter(sides)), list(note.side_evidence.get(part, ()))
+    return None, []
+
+
+def _with_side(ctx: Context, icd: str, side: str) -> str | None:
+    """The code of the same condition for ``side`` (right, left, or both sides as 'bilateral'):
+    the chosen code's other axes kept, its side changed."""
+    codeset = ctx.codeset
+    axes = {axis: value for axis, value in codeset.axes.labels(codeset.description(icd) or "")
+            if value != "_default" and axis != "laterality"}
+    axes["laterality"] = "bilateral" if side == "both" else side
+    code = codeset.parent(icd)
+    while code:
+        try:
+            res = codeset.resolve(code, axes)
+        except (KeyError, ValueError):
+            return None
+        if res is not None and res.billable and res.code != icd and \
+                ("laterality", axes["laterality"]) in codeset.axes.labels(res.description or ""):
+            return res.code
+        code = codeset.parent(code)
+        if code and len(code.replace(".", "")) < 4:
+            return None
+    return None
 
 
 @check("dx_certainty")
@@ -686,6 +814,8 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
     for (ia, la, a), (_ib, lb, b) in _pairs(ctx.claim_lines):
         if a.code == b.code and (set(la.modifiers + lb.modifiers) & repeats or _separate_studies(ctx)):
             continue    # a repeated study (76/77), or one whose repeat the note documents (MODIFIER_REQUIRED asks for 76)
+        if _other_sides(ctx, la, lb):
+            continue    # the right and the left knee are two areas
         # a distinct-service modifier on either line of the pair lets an indicator-1 edit through
         distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
         for rule in ctx.pair_rules:
@@ -697,6 +827,8 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
                 break
     if ctx.imported_pairs is not None:
         for (ia, la, a), (_ib, lb, b) in _pairs(ctx.claim_lines):
+            if _other_sides(ctx, la, lb):
+                continue
             distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
             edit = ctx.imported_pairs.find(a.code, b.code)
             if edit and not (edit.modifier_indicator == "1" and distinct):
@@ -705,6 +837,12 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
                                      "why": f"CMS NCCI procedure-to-procedure edit (modifier indicator {edit.modifier_indicator})",
                                      "rule_source": edit.source}, cpt=edit.column1, line=ctx.line_of(ia)))
     return hits
+
+
+def _other_sides(ctx: Context, la, lb) -> bool:
+    """Two claim lines of different sides (RT and LT): studies of two areas, not one."""
+    a, b = _claim_sides(ctx, la), _claim_sides(ctx, lb)
+    return bool(a) and bool(b) and not (a & b) and "both" not in a | b
 
 
 def _separate_studies(ctx: Context) -> bool:
@@ -740,8 +878,15 @@ def _entire_with_regional(a, b) -> bool:
     return "entire_spine" in regions and len(regions) == 2 and not regions & {"pelvis", "sacroiliac"}
 
 
+def _included_region(a, b) -> bool:
+    """A radiography code of a region another chosen code's study takes in (the pelvis of a hip series)."""
+    if a.modality != "xray" or b.modality != "xray":
+        return False
+    return b.region in a.includes or a.region in b.includes
+
+
 _PAIR_KINDS = {"same_region_radiography": _same_region_xray, "contrast_combination": _contrast_pair,
-               "entire_spine_with_regional": _entire_with_regional}
+               "entire_spine_with_regional": _entire_with_regional, "included_region": _included_region}
 
 
 @check("modifier_needed")
@@ -797,8 +942,116 @@ def modifier_applies(ctx: Context, params: dict) -> list[Hit]:
             if general in mods and both:
                 hits.append(Hit({"modifier": general, "why": f"{', '.join(both)} already says why the service is distinct "
                                  f"and replaces {general}; the two are not reported together"}, **where))
-        lat = [m for m in line.modifiers if m in ctx.laterality_modifiers]
-        if lat:
+        lat = [m for m in line.modifiers if m in ctx.laterality_modifiers or m in ctx.side_modifiers]
+        if lat and spec.laterality == "none":
+            family = ctx.cpt.family(spec)
+            study = family.study if family is not None and family.study else "this study"
             hits.append(Hit({"modifier": ", ".join(lat),
-                             "why": "laterality modifiers do not apply to spine codes (the spine is midline)"}, **where))
+                             "why": f"side modifiers do not apply to {spec.code} ({study} is midline, not a paired part)"},
+                            **where))
+        elif lat and spec.laterality == "bilateral":
+            hits.append(Hit({"modifier": ", ".join(lat),
+                             "why": f"{spec.code} images both sides by definition"}, **where))
+    return hits
+
+
+# --- laterality (paired body parts) -------------------------------------------------------------
+def _claim_sides(ctx: Context, line) -> set[str]:
+    """The sides one claim line states: RT, LT, 50 (both), a digit modifier (F5 right thumb)."""
+    sides = set()
+    for m in line.modifiers:
+        if m == "50":
+            sides.add("both")
+        elif m in ("RT", "LT"):
+            sides.add("right" if m == "RT" else "left")
+        elif m in ctx.side_modifiers:
+            sides.add(ctx.side_modifiers[m])
+    return sides
+
+
+def _unilateral_lines(ctx: Context) -> dict[str, list[tuple[int, Any, Any]]]:
+    """The claim lines of each one-side code (a paired part), by code."""
+    out: dict[str, list[tuple[int, Any, Any]]] = {}
+    for i, line, spec in ctx.claim_lines:
+        if spec.laterality == "unilateral":
+            out.setdefault(spec.code, []).append((i, line, spec))
+    return out
+
+
+def _note_side(ctx: Context, spec) -> tuple[str | None, list[Evidence]]:
+    """The side the note documents for the part a code images: right, left, both, unclear or None."""
+    parts = ctx.cpt.parts_of(spec, ctx.note.parts)
+    sides = {ctx.note.sides[p] for p in parts if p in ctx.note.sides}
+    evidence = [ev for p in parts for ev in ctx.note.side_evidence.get(p, ())]
+    if not sides:
+        return None, []
+    if "unclear" in sides:
+        return "unclear", evidence
+    if "both" in sides or {"right", "left"} <= sides:
+        return "both", evidence
+    return next(iter(sides)), evidence
+
+
+_SIDE_WORDS = {"right": "the right side", "left": "the left side", "both": "both sides"}
+_SIDE_FIX = {"right": "RT", "left": "LT", "both": "RT and LT on two lines (or 50, as the payer takes it)"}
+
+
+@check("laterality_documented")
+def laterality_documented(ctx: Context, params: dict) -> list[Hit]:
+    """A one-side code whose side is stated neither in the note nor on the claim."""
+    hits = []
+    for code, lines in _unilateral_lines(ctx).items():
+        if any(_claim_sides(ctx, line) for _, line, _ in lines):
+            continue
+        side, _ = _note_side(ctx, lines[0][2])
+        if side is None:
+            hits.append(Hit({"cpt": code, "part": ctx.region_labels.get(lines[0][2].region, lines[0][2].region)},
+                            list(ctx.note.part_evidence[:1]), cpt=code, line=ctx.line_of(lines[0][0])))
+    return hits
+
+
+@check("side_modifier_needed")
+def side_modifier_needed(ctx: Context, params: dict) -> list[Hit]:
+    """The note states the side and the claim line of a one-side code carries no side modifier."""
+    hits = []
+    for code, lines in _unilateral_lines(ctx).items():
+        side, evidence = _note_side(ctx, lines[0][2])
+        if side in (None, "unclear"):
+            continue
+        bare = [(i, line) for i, line, _ in lines if not _claim_sides(ctx, line)]
+        if len(bare) < len(lines):
+            continue      # a side on a line of the code: a mismatch, if any, is LATERALITY_MISMATCH's
+        i, _line = bare[0]
+        hits.append(Hit({"cpt": code, "side": _SIDE_WORDS[side], "modifier": _SIDE_FIX[side]},
+                        evidence[:2], cpt=code, line=ctx.line_of(i)))
+    return hits
+
+
+@check("laterality_matches")
+def laterality_matches(ctx: Context, params: dict) -> list[Hit]:
+    """The side the claim states contradicts the side the note documents: RT vs LT, one side
+    billed while both were imaged, both billed while one was; a code of both sides by
+    definition for a study of one."""
+    hits = []
+    for code, lines in _unilateral_lines(ctx).items():
+        side, evidence = _note_side(ctx, lines[0][2])
+        claimed = set().union(*(_claim_sides(ctx, line) for _, line, _ in lines))
+        if side in (None, "unclear") or not claimed:
+            continue
+        billed = "both" if "both" in claimed or {"right", "left"} <= claimed else next(iter(claimed))
+        if billed == side:
+            continue
+        i = lines[0][0]
+        if side != "both":   # the line of the side not imaged
+            i = next((k for k, line, _ in lines if _claim_sides(ctx, line) - {side}), i)
+        hits.append(Hit({"cpt": code, "claimed": _SIDE_WORDS[billed], "side": _SIDE_WORDS[side],
+                         "modifier": _SIDE_FIX[side]}, evidence[:2], cpt=code, line=ctx.line_of(i)))
+    for i, _line, spec in ctx.claim_lines:
+        if spec.laterality != "bilateral":
+            continue
+        side, evidence = _note_side(ctx, spec)
+        if side in ("right", "left"):
+            hits.append(Hit({"cpt": spec.code, "claimed": _SIDE_WORDS["both"], "side": _SIDE_WORDS[side],
+                             "modifier": f"the one-side code with {_SIDE_FIX[side]}"},
+                            evidence[:2], cpt=spec.code, line=ctx.line_of(i)))
     return hits

@@ -126,6 +126,9 @@ class Concept(_Strict):
     # lumbar study supports M54.5-); used for DX_NOT_DOCUMENTED, not for linking
     region_covers: dict[str, list[str]] = {}
     tags: list[str] = []
+    # the families whose studies the concept's code is about (a "fracture" on a spine study is a
+    # vertebral fracture; on a limb study the code set names the bone): empty for every family
+    families: list[str] = []
     source: str
 
     @field_validator("patterns")
@@ -178,7 +181,11 @@ class CptCode(_Strict):
     contrast: str | None = None
     positions: str = "any"          # any | dynamic_only | includes_dynamic
     level_required: bool = False
-    necessity: str = "plain"        # plain | dynamic | advanced
+    necessity: str = "plain"        # plain | dynamic | advanced | a class of icd10_support.json
+    # the body part is paired: "unilateral" codes take RT/LT (or 50), "bilateral" codes image both
+    # sides by definition (no side modifier), "none" is midline (spine, pelvis: no side modifier)
+    laterality: str = Field("none", pattern=r"^(?:unilateral|bilateral|none)$")
+    includes: list[str] = []        # regions the study takes in when they are imaged with it (a hip: the pelvis)
     status: str = "active"
     replaced_by: list[str] = []
     rvu_total: float | None = None
@@ -199,15 +206,67 @@ class PairRule(_Strict):
     modifier_indicator: int = 1
 
 
+class Part(_Strict):
+    """A body part a family images: the words a note names it by, and the wider regions it
+    belongs to (a knee is a lower-extremity joint, for the joint MRI codes)."""
+
+    id: str = Field(pattern=r"^[a-z_]+$")
+    label: str = ""                 # how a message names it ("knee"); the id's words when empty
+    words: list[str] = Field(min_length=1)   # plain words and phrases, any case; a plural is the same part
+    folds_into: list[str] = []
+    not_after: str | None = None    # what before the word makes it another study's ("CT chest, abdomen and pelvis")
+
+
+class FamilyProjection(_Strict):
+    """A projection a family names ("sunrise", "scapular Y"): said in a view list it is one view
+    (``counts``), unless it only qualifies another ("standing"). ``parts``: where it is a view."""
+
+    name: str = Field(pattern=r"^[a-z_]+$")
+    words: list[str] = []
+    pattern: str | None = None
+    counts: bool = True
+    parts: list[str] = []
+    expands: list[str] = []
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+
+class Anatomy(_Strict):
+    parts: list[Part] = []
+    projections: list[FamilyProjection] = []
+    # projections one phrase expands to that a study of this family takes as one view ("AP, lateral
+    # and oblique views" of a foot is three views; of a lumbar spine, both obliques)
+    one_view: list[list[str]] = []
+    source: str = ""
+
+
 class Family(_Strict):
     family: str
     description: str
+    study: str = ""                 # how a message names the family's studies ("the spine", "an extremity")
     fee_schedule: dict[str, Any]
     codes: list[CptCode]
     pair_rules: list[PairRule]
     laterality_modifiers: list[str]
     distinct_modifiers: list[str]
     facility_modifiers: dict[str, str]
+    # modifiers that name a side by a digit (FA-F9 fingers, TA-T9 toes): modifier -> right | left
+    side_modifiers: dict[str, str] = {}
+    anatomy: Anatomy = Anatomy()
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _parts_known(self) -> "Family":
+        ids = {p.id for p in self.anatomy.parts}
+        unknown = sorted({p for proj in self.anatomy.projections for p in proj.parts} - ids)
+        if unknown:
+            raise ValueError(f"anatomy.projections name unknown parts {unknown}")
+        return self
 
 
 class SpokenMark(_Strict):
@@ -407,6 +466,48 @@ def missing_key(root: Path, key: object) -> LexiconError:
     return LexiconError(f"missing key {key!r} in a lexicon file of {root}")
 
 
+def words_pattern(words: list[str]) -> str:
+    """One pattern for plain words and phrases: any case, a hyphen or spaces between words, an
+    optional plural ending (group ``pl``)."""
+    alts = sorted({r"[\s-]+".join(re.escape(w) for w in phrase.lower().split()) for phrase in words},
+                  key=len, reverse=True)
+    return rf"\b(?:{'|'.join(alts)})(?P<pl>e?s)?\b"
+
+
+def with_anatomy(patterns: dict[str, Any], families: list[Family]) -> dict[str, Any]:
+    """``patterns.json`` completed by the families' anatomy: each body part a region pattern of
+    its own kind (``parts``), its label, the wider regions it folds into and its gate; each
+    family projection a projection pattern, read before the shared ones (a "frog-leg lateral"
+    is one view, not a lateral and another); projection words as hints of a view list."""
+    p = dict(patterns)
+    parts = [part for fam in families for part in fam.anatomy.parts]
+    if not parts:
+        return p
+    p["parts"] = [{"part": part.id, "pattern": words_pattern(part.words), "not_after": part.not_after,
+                   "family": fam.family}
+                  for fam in families for part in fam.anatomy.parts]
+    p["region_labels"] = {**p["region_labels"],
+                          **{part.id: part.label or part.id.replace("_", " ") for part in parts}}
+    p["part_folds"] = {part.id: list(part.folds_into) for part in parts}
+    gates = dict(p["gates"])
+    for part in parts:
+        gates["part:" + part.id] = sorted({w.lower().split()[0] for w in part.words})
+    p["gates"] = gates
+    # a family projection said with a view word after it is still one view ("frog-leg lateral", "sunrise view")
+    tail = r"(?:[\s-]+(?:laterals?|obliques?|views?|projections?|films?))?"
+    own = [{"name": proj.name, "pattern": proj.pattern or (words_pattern(proj.words) + tail),
+            **({"expands": proj.expands} if proj.expands else {})}
+           for fam in families for proj in fam.anatomy.projections if proj.counts and (proj.pattern or proj.words)]
+    p["projections"] = own + list(p["projections"])
+    hint = dict(p["projection_hint"])
+    words = {w for fam in families for proj in fam.anatomy.projections for phrase in proj.words
+             for w in phrase.split()[:1] if len(w) > 2}
+    hint["words"] = sorted(set(hint.get("words", [])) | words | {w.capitalize() for w in words} | {w.upper() for w in words})
+    p["projection_hint"] = hint
+    p["one_view"] = [list(g) for g in dict.fromkeys(tuple(sorted(group)) for fam in families for group in fam.anatomy.one_view)]
+    return p
+
+
 def load_lexicons(root: Path | None = None) -> Lexicons:
     root = Path(root) if root else lexicon_root()
     try:
@@ -431,7 +532,7 @@ def _load_lexicons(root: Path) -> Lexicons:
                               for lit in s["literals"] if lit not in sections["midline_exclude"]),
         context=tuple(_read_jsonl(root / "context_rules.jsonl", ContextRule)),
         concepts=tuple(_read_jsonl(root / "concepts.jsonl", Concept)),
-        patterns=_read_json(root / "patterns.json"),
+        patterns=with_anatomy(_read_json(root / "patterns.json"), families),
         rules=tuple(rules),
         families=tuple(families),
         icd_support=_read_json(root / "icd10_support.json"),

@@ -48,6 +48,11 @@ class Note:
     documented_regions: list[str] = field(default_factory=list)   # before the entire spine absorbs the rest
     region_from_levels: tuple[str, ...] = ()   # the levels the region was inferred from, when no region was named
     region_views: dict[str, int] = field(default_factory=dict)    # views said next to their region (count, else projections)
+    parts: list[str] = field(default_factory=list)                # body parts of the extremity families imaged
+    part_evidence: list[Evidence] = field(default_factory=list)
+    parts_imaged: bool = False                                    # a part named with the imaging (title, views)
+    sides: dict[str, str] = field(default_factory=dict)           # part -> right | left | both | unclear
+    side_evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     levels: list[str] = field(default_factory=list)
     level_evidence: list[Evidence] = field(default_factory=list)
     contrast: str | None = None
@@ -76,7 +81,8 @@ class Note:
         return {"views": self.views, "positions": self.positions, "region": self.regions,
                 "levels": self.levels, "contrast": self.contrast, "signed": self.signed,
                 "sections": sorted({s for s in self.sections if s not in ("narrative", "other")}),
-                "projections": self.projections}
+                "projections": self.projections, "body_parts": self.parts,
+                "laterality": {part: side for part, side in self.sides.items() if side != "unclear"}}
 
 
 def _without_study_facts(f: SentenceFacts) -> SentenceFacts:
@@ -151,6 +157,14 @@ class _Regions(_Fold):
 
 
 @dataclass
+class _Parts(_Fold):
+    strong: dict[str, Evidence] = field(default_factory=dict)   # named with the imaging, or in the title
+    weak: dict[str, Evidence] = field(default_factory=dict)
+    sides: dict[tuple[str, str, bool], Evidence] = field(default_factory=dict)   # (part, side, strong) -> first
+    field_side: dict[str, Evidence] = field(default_factory=dict)                # "Side: left"
+
+
+@dataclass
 class _Contrast(_Fold):
     seen: dict[str, Evidence] = field(default_factory=dict)
     done: dict[str, bool] = field(default_factory=dict)   # said outside the sections naming the study ordered
@@ -216,7 +230,8 @@ class NoteAggregator:
                  placeholder: re.Pattern[str], level_regions: dict[str, str], roles: dict[str, frozenset[str]],
                  title_only_regions: frozenset[str], imaging_finding: Callable[[str], bool],
                  region_folds: tuple[tuple[str, frozenset[str]], ...] = (),
-                 encounter_default: str | None = None):
+                 encounter_default: str | None = None, one_view: tuple[frozenset[str], ...] = ()):
+        self.one_view = one_view
         self.encounter_priority = encounter_priority
         self.encounter_default = encounter_default
         self.dynamic = dynamic
@@ -247,6 +262,7 @@ class NoteAggregator:
         self.levels = _Levels()
         self.views = _Views()
         self.regions = _Regions()
+        self.parts = _Parts()
         self.contrast = _Contrast()
         self.signature = _Signature()
         self.ordering = _Ordering()
@@ -259,7 +275,7 @@ class NoteAggregator:
 
     # -- checkpoints ------------------------------------------------------------------------
     def _folds(self) -> tuple[_Fold, ...]:
-        return (self.mentions, self.levels, self.views, self.regions, self.contrast, self.signature,
+        return (self.mentions, self.levels, self.views, self.regions, self.parts, self.contrast, self.signature,
                 self.ordering, self.reason, self.findings, self.impression, self.comparison)
 
     def _save(self) -> None:
@@ -401,6 +417,8 @@ class NoteAggregator:
             tier = self.regions.strong if strong else self.regions.weak
             if region not in tier:
                 tier[region] = _ev(text, base + s, base + e)
+        if (f.parts or f.side_field) and section not in self.future_sections:
+            self._fold_parts(f, section, base, i)
         for level in f.levels:
             if level.label not in lvs.first_seen:
                 lvs.first_seen[level.label] = _ev(text, base + level.start, base + level.end)
@@ -441,6 +459,39 @@ class NoteAggregator:
                                 any(m.assertion == "present" and self.imaging_finding(m.concept) for m in f.mentions)):
                 imp.evidence.append(_ev(text, base + content_start, span.end))
 
+    def _fold_parts(self, f: SentenceFacts, section: str, base: int, i: int) -> None:
+        parts, text = self.parts, self.text
+        study = section == "technique" or (i == 0 and section not in self.reason_roles)
+        for part, s, e, imaging, side in f.parts:
+            study = study or imaging
+            tier = parts.strong if study else parts.weak
+            tier.setdefault(part, _ev(text, base + s, base + e))
+            if side is not None:
+                parts.sides.setdefault((part, side, study), _ev(text, base + s, base + e))
+        if f.side_field:
+            side, s, e = f.side_field
+            parts.field_side.setdefault(side, _ev(text, base + s, base + e))
+
+    def _sides(self, note: Note) -> None:
+        """The side of each part imaged: what the lines naming the study say (its title, its technique,
+        a sentence with the views), else what the rest of the note says of that part; sides said
+        apart of one part in the study lines are both sides; a note that names both sides of a
+        part only outside them leaves the side unclear."""
+        parts = self.parts
+        for part in note.parts:
+            for strong in (True, False):
+                found = {side: ev for (p, side, st), ev in parts.sides.items() if p == part and st == strong}
+                if strong:
+                    found.update(parts.field_side)
+                if not found:
+                    continue
+                if "both" in found or {"right", "left"} <= set(found):
+                    note.sides[part] = "both" if strong or ("both" in found and len(found) == 1) else "unclear"
+                else:
+                    note.sides[part] = next(iter(found))
+                note.side_evidence[part] = list(found.values())
+                break
+
     # -- the note -------------------------------------------------------------------------------
     def note(self, spans) -> Note:
         text = self.text
@@ -467,6 +518,11 @@ class NoteAggregator:
             i = findings.header[0]
             note.findings_header_empty = _ev(text, spans[i].start, spans[i].end)
             note.findings_evidence = []
+        part_tier = self.parts.strong or self.parts.weak
+        note.parts = list(part_tier)      # in the order the note names them (its title first)
+        note.part_evidence = [part_tier[p] for p in note.parts]
+        note.parts_imaged = bool(self.parts.strong)
+        self._sides(note)
         # views: the explicit count wins when it covers the listed projections
         projections = views.projections
         names = sorted(projections)
@@ -474,11 +530,18 @@ class NoteAggregator:
         note.positions = [p for p in names if p in self.dynamic]
         note.position_evidence = [projections[p] for p in note.positions]
         best = views.best
-        if best and best[0] >= len(names):
+        listed = len(names)
+        if note.parts and not self.regions.strong:
+            # one phrase a limb's study takes as one view ("AP, lateral and oblique views of the foot")
+            for group in self.one_view:
+                said = [projections[p] for p in group if p in projections]
+                if len(said) == len(group) > 1 and len({ev.start for ev in said}) == 1:
+                    listed -= len(group) - 1
+        if best and best[0] >= listed:
             note.views = best[0]
             note.view_evidence = [best[1]] + [projections[p] for p in names]
         elif names:
-            note.views = len(names)
+            note.views = listed
             note.view_evidence = [projections[p] for p in names]
         levels = lvs.first_seen
         tier = self.regions.strong or self.regions.weak

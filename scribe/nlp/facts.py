@@ -53,6 +53,9 @@ class SentenceFacts:
     view_counts: list[tuple[int, int, int]] = field(default_factory=list)
     view_context: bool = False
     regions: list[tuple[str, int, int, bool]] = field(default_factory=list)  # region, start, end, with imaging noun
+    # body parts of the extremity families: part, start, end, with imaging noun, side said with it (or None)
+    parts: list[tuple[str, int, int, bool, str | None]] = field(default_factory=list)
+    side_field: tuple[str, int, int] | None = None   # "Side: left": the side of the study
     levels: list[Level] = field(default_factory=list)
     contrast: list[tuple[str, int, int]] = field(default_factory=list)
     signature: tuple[int, int] | None = None
@@ -115,6 +118,17 @@ class FactExtractor:
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         # what before a region word makes it a part of another study ("CT chest, abdomen and pelvis")
         self.region_not_after = {r["region"]: re.compile(r["not_after"], re.I) for r in p["regions"] if r.get("not_after")}
+        self.parts = [(part["part"], CaseFree(part["pattern"]),
+                       re.compile(part["not_after"], re.I) if part.get("not_after") else None)
+                      for part in p.get("parts", ())]
+        sides = p.get("sides", {})
+        self.side_before = CaseFree(sides.get("before", r"(?!)"))
+        self.side_after = CaseFree(sides.get("after", r"(?!)"))
+        self.side_after_letter = re.compile(sides.get("after_letter", r"(?!)"))
+        self.side_field = CaseFree(sides.get("field", r"(?!)"))
+        self.study_nouns = CaseFree(p.get("study_nouns", p["imaging_nouns"]))
+        self.side_values = {" ".join(k.split()): v for k, v in sides.get("values", {}).items() if not k.startswith("_")}
+        self.plural_irregular = frozenset(sides.get("plural_irregular", ()))
         self.imaging_nouns = CaseFree(p["imaging_nouns"])
         self.projection_words = frozenset(p["projection_hint"]["words"])   # case-sensitive whole words
         self.projection_count = re.compile(p["projection_hint"]["count"])
@@ -183,6 +197,7 @@ class FactExtractor:
             "region_words": [rx for _, rx in self.region_words], "age": [self.age],
         }
         groups.update({"region:" + region: [rx] for region, rx in self.regions})
+        groups.update({"part:" + part: [rx] for part, rx, _ in self.parts})
         return groups
 
     def open_gates(self, lower: str) -> set[str]:
@@ -201,6 +216,8 @@ class FactExtractor:
                 digits and self.projection_count.search(text)):
             self._views(text, facts, triggers, bare=True)
         self._regions(text, gates, facts, triggers)
+        if self.parts:
+            self._parts(text, gates, facts, triggers)
         if digits or self.spoken_level_gate.search(text):
             self._levels(text, facts)
         if "contrast" in gates:
@@ -424,6 +441,54 @@ class FactExtractor:
                 if not_after is not None and not_after.search(text[max(0, m.start() - 30):m.start()]):
                     continue
                 facts.regions.append((region, m.start(), m.end(), facts.imaging_noun))
+
+    def _parts(self, text: str, gates: set[str], facts: SentenceFacts, triggers) -> None:
+        """Body parts of the extremity families, each with the side said with it; the longest
+        name wins where two overlap ("distal radius" is the wrist, "radius" the forearm), and a
+        part word inside a projection's name is the projection ("scapular Y", "frog-leg")."""
+        found = []
+        for part, rx, not_after in self.parts:
+            if "part:" + part in gates:
+                found += [(part, m, not_after) for m in rx.finditer(text)]
+        if not found:
+            return
+        taken = [(s, e) for _, s, e in facts.projections]
+        head = facts.header[1] if facts.header else 0
+        imaging = bool(facts.view_counts or facts.projections) or bool(self.study_nouns.search(text[head:]))
+        for part, m, not_after in sorted(found, key=lambda x: (x[1].start() - x[1].end(), x[1].start())):
+            s, e = m.start(), m.end()
+            if any(ts < e and s < te for ts, te in taken):
+                continue
+            taken.append((s, e))
+            if self._asserted(text, triggers, s, e) in EXCLUDED or self._prior(text, s, e):
+                continue
+            if not_after is not None and not_after.search(text[max(0, s - 30):s]):
+                continue
+            facts.parts.append((part, s, e, imaging, self._side(text, m)))
+        facts.parts.sort(key=lambda p: p[1])
+        if "side" in text.lower() or "laterality" in text.lower():
+            m = self.side_field.search(text)
+            if m:
+                side = self.side_values.get(m.group("side").lower())
+                if side:
+                    facts.side_field = (side, m.start(), m.end())
+
+    def _side(self, text: str, m: re.Match[str]) -> str | None:
+        """The side said with a part: a side word before it in its clause, else right after it;
+        a plural part alone is both sides."""
+        s, e = m.start(), m.end()
+        lo = max(0, s - 40)
+        marks = [k for k in range(s - 1, lo - 1, -1) if text[k] in ".;:,\n()"]
+        window = text[(marks[0] + 1) if marks else lo:s]
+        b = self.side_before.search(window)
+        if b:
+            return self.side_values.get(" ".join(b.group("side").lower().split()))
+        a = self.side_after.match(text, e, min(len(text), e + 30)) or self.side_after_letter.match(text, e, min(len(text), e + 8))
+        if a:
+            return self.side_values.get(" ".join(a.group("side").lower().split()))
+        if m.groupdict().get("pl") or m.group(0).lower() in self.plural_irregular:
+            return "both"
+        return None
 
     def _levels(self, text: str, facts: SentenceFacts) -> None:
         limits = self.level_limits

@@ -52,6 +52,10 @@ def _sentences() -> list[str]:
         if line.strip():
             texts.append(json.loads(line)["text"])
     texts += [p.read_text() for p in (ROOT / "examples").glob("*.txt")]
+    # every body-part word of every family, said as a study and as a complaint
+    for fam in load_lexicons().families:
+        for part in fam.anatomy.parts:
+            texts += [f"Radiographs of the left {w}, two views. {w.capitalize()} pain." for w in part.words]
     return sorted({t[s.start:s.end] for t in texts for s in engine.splitter.split(t)})
 
 

@@ -19,7 +19,7 @@ CONTRACT_CODES = {
     "LATERALITY_MISSING", "LATERALITY_MISMATCH",
 }
 # a side stated nowhere applies to paired body parts only, which come with the extremity families
-NOT_YET = {"LATERALITY_MISSING"}
+NOT_YET: set[str] = set()
 SEVERITY = {"INDICATION_NOT_SPECIFIC": "warning", "IMPRESSION_MISSING": "warning", "COMPARISON_NOT_STATED": "info",
             "ORDERING_PROVIDER_MISSING": "info", "DX_NOT_SUPPORTING": "warning", "DX_MORE_SPECIFIC_AVAILABLE": "warning",
             "DX_NOT_DOCUMENTED": "warning", "MODIFIER_REQUIRED": "warning"}
