@@ -227,6 +227,11 @@ class FamilyProjection(_Strict):
     counts: bool = True
     parts: list[str] = []
     expands: list[str] = []
+    # a word that also names anatomy ("mortise", "tunnel") is a view only inside a list of views
+    needs_list: bool = False
+    # a view only on a study of its parts ("AP pelvis" is a view of a hip series, and the frontal
+    # view of a pelvis study)
+    with_parts: bool = False
 
     @field_validator("pattern")
     @classmethod
@@ -466,12 +471,12 @@ def missing_key(root: Path, key: object) -> LexiconError:
     return LexiconError(f"missing key {key!r} in a lexicon file of {root}")
 
 
-def words_pattern(words: list[str]) -> str:
+def words_pattern(words: list[str], plural: str = "(?P<pl>e?s)?") -> str:
     """One pattern for plain words and phrases: any case, a hyphen or spaces between words, an
-    optional plural ending (group ``pl``)."""
+    optional plural ending (group ``pl``, or ``plural`` as given)."""
     alts = sorted({r"[\s-]+".join(re.escape(w) for w in phrase.lower().split()) for phrase in words},
                   key=len, reverse=True)
-    return rf"\b(?:{'|'.join(alts)})(?P<pl>e?s)?\b"
+    return rf"(?<!\w)(?:{'|'.join(alts)}){plural}(?!\w)"
 
 
 def with_anatomy(patterns: dict[str, Any], families: list[Family]) -> dict[str, Any]:
@@ -493,15 +498,29 @@ def with_anatomy(patterns: dict[str, Any], families: list[Family]) -> dict[str, 
     for part in parts:
         gates["part:" + part.id] = sorted({w.lower().split()[0] for w in part.words})
     p["gates"] = gates
-    # a family projection said with a view word after it is still one view ("frog-leg lateral", "sunrise view")
-    tail = r"(?:[\s-]+(?:laterals?|obliques?|views?|projections?|films?))?"
-    own = [{"name": proj.name, "pattern": proj.pattern or (words_pattern(proj.words) + tail),
-            **({"expands": proj.expands} if proj.expands else {})}
-           for fam in families for proj in fam.anatomy.projections if proj.counts and (proj.pattern or proj.words)]
+    # a family projection said with a view word after it is still one view ("frog-leg lateral",
+    # "sunrise view", "Grashey AP"); the longest names are read first ("carpal tunnel view" before "tunnel")
+    tail = r"(?:[\s-]+(?:laterals?|obliques?|views?|projections?|films?|ap|pa)\b)?"
+    listed = r"(?:(?<=, )|(?<=,)|(?<=and )|(?<=& )|(?<=/)|(?<=/ ))"
+    after = r"(?=\s*(?:,|/|&|and\b|\)))"
+    projections = sorted((proj for fam in families for proj in fam.anatomy.projections
+                          if proj.counts and (proj.pattern or proj.words)),
+                         key=lambda proj: -max((len(w) for w in proj.words), default=len(proj.pattern or "")))
+    own = []
+    for proj in projections:
+        words = words_pattern(proj.words, "(?:e?s)?")
+        if proj.pattern:
+            pattern = proj.pattern
+        elif proj.needs_list:
+            pattern = f"{listed}{words}{tail}|{words}{after}"
+        else:
+            pattern = words + tail
+        own.append({"name": proj.name, "pattern": pattern, **({"expands": proj.expands} if proj.expands else {}),
+                    **({"with_parts": [part.id for part in parts if part.id in proj.parts]} if proj.with_parts else {})})
     p["projections"] = own + list(p["projections"])
     hint = dict(p["projection_hint"])
-    words = {w for fam in families for proj in fam.anatomy.projections for phrase in proj.words
-             for w in phrase.split()[:1] if len(w) > 2}
+    words = {phrase for fam in families for proj in fam.anatomy.projections for phrase in proj.words
+             if " " not in phrase and len(phrase) > 2}
     hint["words"] = sorted(set(hint.get("words", [])) | words | {w.capitalize() for w in words} | {w.upper() for w in words})
     p["projection_hint"] = hint
     p["one_view"] = [list(g) for g in dict.fromkeys(tuple(sorted(group)) for fam in families for group in fam.anatomy.one_view)]

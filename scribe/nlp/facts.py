@@ -17,6 +17,7 @@ _DIGIT = re.compile(r"\d")
 _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal point
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
+_RESTATED = re.compile(r"\s*\(\s*")     # what lies between a projection and its restatement in parentheses
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
 
 
@@ -111,10 +112,16 @@ class FactExtractor:
         self.view_context = CaseFree(p["view_context"])
         self.dynamic_anchor = CaseFree(p.get("dynamic_view_anchor", r"(?!)"))
         self.projections = []
+        part_rx = {part["part"]: part["pattern"] for part in p.get("parts", ())}
+        # a projection of a limb study only ("AP pelvis" of a hip series): the sentence names its part
+        self.projection_parts: dict[str, CaseFree] = {}
         for proj in p["projections"]:
             pattern = CaseFree(proj["pattern"]) if proj["name"] != "frontal" else re.compile(proj["pattern"])
             self.projections.append((proj["name"], pattern,
                                      tuple(proj.get("expands", [proj["name"]])), proj.get("skip_near")))
+            if proj.get("with_parts"):
+                self.projection_parts[proj["name"]] = CaseFree("|".join(f"(?:{part_rx[x]})".replace("(?P<pl>", "(?:")
+                                                                        for x in proj["with_parts"]))
         self.regions = [(r["region"], CaseFree(r["pattern"])) for r in p["regions"]]
         # what before a region word makes it a part of another study ("CT chest, abdomen and pelvis")
         self.region_not_after = {r["region"]: re.compile(r["not_after"], re.I) for r in p["regions"] if r.get("not_after")}
@@ -349,6 +356,9 @@ class FactExtractor:
                 facts.view_counts.append((n, m.start(), m.end()))
         taken: list[tuple[int, int]] = []
         for name, rx, expands, skip_near in self.projections:
+            needs = self.projection_parts.get(name)
+            if needs is not None and not needs.search(text):
+                continue
             for m in rx.finditer(text):
                 if any(s <= m.start() < e for s, e in taken):
                     continue
@@ -365,6 +375,12 @@ class FactExtractor:
                 taken.append((m.start(), m.end()))
                 for proj in expands:
                     facts.projections.append((proj, m.start(), m.end()))
+        # a projection in parentheses right after another is the same view renamed: "lateral
+        # (scapular Y)", "ulnar-deviated PA (scaphoid)"
+        spans = sorted({(s, e) for _, s, e in facts.projections[first:]})
+        restated = {s for (_ps, pe), (s, _e) in zip(spans, spans[1:]) if _RESTATED.fullmatch(text[pe:s])}
+        if restated:
+            facts.projections[first:] = [p for p in facts.projections[first:] if p[1] not in restated]
         if bare and not (facts.header and facts.header[0] == "technique"):
             if len({name for name, _, _ in facts.projections[first:]}) < 2:
                 del facts.projections[first:]
