@@ -519,9 +519,9 @@ def with_anatomy(patterns: dict[str, Any], families: list[Family]) -> dict[str, 
                     **({"with_parts": [part.id for part in parts if part.id in proj.parts]} if proj.with_parts else {})})
     p["projections"] = own + list(p["projections"])
     hint = dict(p["projection_hint"])
-    words = {phrase for fam in families for proj in fam.anatomy.projections for phrase in proj.words
+    names = {phrase for fam in families for proj in fam.anatomy.projections for phrase in proj.words
              if " " not in phrase and len(phrase) > 2}
-    hint["words"] = sorted(set(hint.get("words", [])) | words | {w.capitalize() for w in words} | {w.upper() for w in words})
+    hint["words"] = sorted(set(hint.get("words", [])) | names | {w.capitalize() for w in names} | {w.upper() for w in names})
     p["projection_hint"] = hint
     p["one_view"] = [list(g) for g in dict.fromkeys(tuple(sorted(group)) for fam in families for group in fam.anatomy.one_view)]
     return p

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from .context import ContextAnnotator
 from .gates import KeywordGates
@@ -378,7 +379,7 @@ class FactExtractor:
         # a projection in parentheses right after another is the same view renamed: "lateral
         # (scapular Y)", "ulnar-deviated PA (scaphoid)"
         spans = sorted({(s, e) for _, s, e in facts.projections[first:]})
-        restated = {s for (_ps, pe), (s, _e) in zip(spans, spans[1:]) if _RESTATED.fullmatch(text[pe:s])}
+        restated = {s for (_ps, pe), (s, _e) in pairwise(spans) if _RESTATED.fullmatch(text[pe:s])}
         if restated:
             facts.projections[first:] = [p for p in facts.projections[first:] if p[1] not in restated]
         if bare and not (facts.header and facts.header[0] == "technique"):
