@@ -412,6 +412,10 @@ async def _launch_context(request: Request, pending: Pending, token: dict) -> di
             candidates = [fhir.validate(r, "ServiceRequest") for r in
                           fhir.bundle_resources(await client.get(query), "ServiceRequest")]
     except fhir.FhirError as exc:
+        if exc.status in (401, 403):
+            raise LaunchError("TOKEN_REJECTED", "The EHR refused scribe's access",
+                              "The EHR's FHIR server did not accept the access token it had just issued (expired "
+                              "or without the scopes for the order).", 401) from None
         log.warning("SMART launch context: %s", exc)
         return out
     order = next((sr for sr in candidates if any(engine.cpt.get(c) for c in fhir.cpt_codes(sr))), None)

@@ -77,13 +77,11 @@ def test_ncci_pair_among_draft_orders(call):
 
 
 def test_prefetch_absent_is_fetched_from_the_fhir_server(call, double):
-    from .ehr_double import CDS_FHIR_TOKEN
-
     double.add(document("doc-fetch", LBP_NOTE, patient="pat1", date="2026-12-05T10:00:00Z"))
     double.add(encounter("enc1"))
     before = len(double.fhir_reads)
     body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])], prefetch=False,
-                        fhir_server=double.fhir_base, token=CDS_FHIR_TOKEN)
+                        fhir_server=double.fhir_base, token=double.cds_fhir_token)
     r = call(SIGN, body)
     assert r.status_code == 200
     assert any(c["source"]["topic"]["display"] == "INDICATION_NOT_SPECIFIC" for c in r.json()["cards"]), r.text
@@ -126,13 +124,11 @@ def test_an_oversized_body_is_a_clear_413(call):
 
 
 def test_an_attachment_url_over_the_cap_is_not_read(call, double):
-    from .ehr_double import CDS_FHIR_TOKEN
-
     double.add({"resourceType": "Binary", "id": "big", "contentType": "text/plain",
                 "data": base64.b64encode(b"low back pain " * 200_000).decode()})
     note = document("d", None, url=f"{double.fhir_base}/Binary/big")
     body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])], note=note,
-                        fhir_server=double.fhir_base, token=CDS_FHIR_TOKEN)
+                        fhir_server=double.fhir_base, token=double.cds_fhir_token)
     r = call(SIGN, body)
     assert r.status_code == 200
     assert any("over" in x for x in r.json()["extension"]["org.scribe.reasons"])
@@ -235,11 +231,9 @@ def test_reason_codes_in_other_systems_are_named(call):
 
 
 def test_an_unregistered_fhir_server_is_not_read(call, double):
-    from .ehr_double import CDS_FHIR_TOKEN
-
     before = len(double.fhir_reads)
     body = hook_request("order-sign", [service_request("sr-1", "72120")], prefetch=False,
-                        fhir_server="http://127.0.0.1:9/elsewhere", token=CDS_FHIR_TOKEN)
+                        fhir_server="http://127.0.0.1:9/elsewhere", token=double.cds_fhir_token)
     r = call(SIGN, body)
     assert r.status_code == 200 and r.json()["cards"] == []
     assert any("not a FHIR server registered" in x for x in r.json()["extension"]["org.scribe.reasons"])
