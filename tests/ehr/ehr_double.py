@@ -23,6 +23,7 @@ state), ``id_token_aud``, ``id_token_exp`` (seconds), ``expires_in`` (the access
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -337,6 +338,7 @@ class EhrDouble:
 
     # -- server -----------------------------------------------------------------------------
     def start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)      # no line per request
         self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
