@@ -423,7 +423,8 @@ async def _launch_context(request: Request, pending: Pending, token: dict) -> di
         return out
     out["service_request"] = f"ServiceRequest/{order.get('id')}"
     out["cpt"] = [c for c in fhir.cpt_codes(order) if engine.cpt.get(c)][:1]
-    out["modifiers"] = fhir.modifiers_of(order)
+    # the order's modifiers, with the side of bodySite on a paired body part's code (as a CDS call reads it)
+    out["modifiers"] = list(fhir.order_encounter(engine, [(order, out["cpt"][0], [])], None).lines[0].modifiers)
     icd = [c for concept in order.get("reasonCode") or () for c in fhir.icd10_of(concept)]
     for ref in order.get("reasonReference") or ():
         cid = fhir.reference_id(ref, "Condition")

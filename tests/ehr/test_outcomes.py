@@ -12,7 +12,6 @@ import sys
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from ..live import dictate_and_finalize
 from .cases import document, hook_request, service_request
@@ -120,31 +119,3 @@ def test_rule_outcomes_csv_and_role(outcomes):
     assert row["dismissed:payer_exception"] == "1" and row["overridden:payer_exception"] == "1"
     unauth = httpx.get(f"{outcomes['scribe'].base}/api/stats/rule-outcomes", timeout=30)
     assert unauth.status_code == 401
-
-
-def test_migration_moves_feedback_rows_into_gap_actions_and_back(tmp_path):
-    from alembic import command
-
-    from scribe_server import db
-
-    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
-    engine = db.make_engine(url)
-    with engine.begin() as conn:
-        command.upgrade(db.alembic_config(conn), "0004")
-        conn.execute(sa.text("INSERT INTO cds_cards (uuid, service, hook_instance, client_iss, rule_id, code, "
-                             "severity, issued_at) VALUES ('c1', 's', 'h', 'https://ehr', 'DX-002', "
-                             "'DX_NOT_SUPPORTING', 'warning', '2026-12-01 10:00:00')"))
-        conn.execute(sa.text("INSERT INTO cds_feedback (card_uuid, outcome, override_reason, comment, "
-                             "accepted_suggestions, outcome_at, received_at) VALUES ('c1', 'overridden', "
-                             "'not_applicable', 'no', '[]', '2026-12-01 10:01:00', '2026-12-01 10:01:01')"))
-    with engine.begin() as conn:
-        command.upgrade(db.alembic_config(conn), "head")
-        moved = conn.execute(sa.text("SELECT card_uuid, action, reason, text, actor_name, actor_role FROM "
-                                     "gap_actions")).all()
-    assert moved == [("c1", "override", "not_applicable", "no", "https://ehr", "ehr")]
-    with engine.begin() as conn:
-        command.downgrade(db.alembic_config(conn), "0004")
-        back = conn.execute(sa.text("SELECT card_uuid, outcome, override_reason, comment FROM cds_feedback")).all()
-        left = conn.execute(sa.text("SELECT count(*) FROM gap_actions")).scalar_one()
-    assert back == [("c1", "overridden", "not_applicable", "no")] and left == 0
-    engine.dispose()

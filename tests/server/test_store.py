@@ -177,3 +177,28 @@ def test_upgrading_a_sqlite_database_keeps_the_rows_that_refer_to_rebuilt_tables
         assert conn.execute(sa.text("SELECT ref FROM dictations")).scalar_one() == "d1"
     assert counts == [1, 1, 1, 1]
     engine.dispose()
+
+
+def test_migration_0006_moves_cds_feedback_into_gap_actions_and_back(db_url):
+    from alembic import command
+
+    engine = db.make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(db.alembic_config(conn), "0004")
+        conn.execute(sa.text("INSERT INTO cds_cards (uuid, service, hook_instance, client_iss, rule_id, code, "
+                             "severity, issued_at) VALUES ('c1', 's', 'h', 'https://ehr', 'DX-002', "
+                             "'DX_NOT_SUPPORTING', 'warning', '2026-12-01 10:00:00')"))
+        conn.execute(sa.text("INSERT INTO cds_feedback (card_uuid, outcome, override_reason, comment, "
+                             "accepted_suggestions, outcome_at, received_at) VALUES ('c1', 'overridden', "
+                             "'not_applicable', 'no', '[]', '2026-12-01 10:01:00', '2026-12-01 10:01:01')"))
+    db.migrate(engine)
+    with engine.connect() as conn:
+        moved = conn.execute(sa.text("SELECT card_uuid, action, reason, text, actor_name, actor_role FROM "
+                                     "gap_actions")).all()
+    assert moved == [("c1", "override", "not_applicable", "no", "https://ehr", "ehr")]
+    with engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0004")
+        back = conn.execute(sa.text("SELECT card_uuid, outcome, override_reason, comment FROM cds_feedback")).all()
+        left = conn.execute(sa.text("SELECT count(*) FROM gap_actions")).scalar_one()
+    assert back == [("c1", "overridden", "not_applicable", "no")] and left == 0
+    engine.dispose()
