@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.ehr.cases import condition, document, encounter, hook_request, service_request  # noqa: E402
-from tests.ehr.ehr_double import CDS_FHIR_TOKEN, EhrDouble  # noqa: E402
+from tests.ehr.ehr_double import EhrDouble  # noqa: E402
 from tests.live import Server, free_port  # noqa: E402
 
 NOTE = ("SPINE CLINIC FOLLOW UP\nOrdering physician: Samuel Ortiz, MD\nHistory: 61 year old woman with chronic low "
@@ -71,7 +71,7 @@ def main() -> int:
                 for i in range(args.calls + 20):
                     body = hook_request("order-sign", orders, note=document("doc-1", NOTE) if prefetch else None,
                                         conditions=conditions, prefetch=prefetch,
-                                        fhir_server=double.fhir_base, token=CDS_FHIR_TOKEN)
+                                        fhir_server=double.fhir_base, token=double.cds_fhir_token)
                     token = double.cds_jwt(url)
                     t = time.perf_counter()
                     r = client.post(url, json=body, headers={"Authorization": f"Bearer {token}"})

@@ -133,6 +133,8 @@ _CODES = (
     ErrorCode("TOKEN_EXCHANGE_FAILED", "the EHR's token endpoint did not answer, refused or gave no Bearer token",
               (401, 502), "http"),
     ErrorCode("NO_ID_TOKEN", "the token response has no id_token", (401,), "http"),
+    ErrorCode("TOKEN_REJECTED", "the EHR's FHIR server refused the access token it had issued for the launch",
+              (401,), "http"),
     ErrorCode("BAD_ID_TOKEN", "the id_token does not verify", (401,), "http"),
     ErrorCode("WRONG_AUD", "the id_token is for another client (aud)", (401,), "http"),
     ErrorCode("WRONG_ISS", "the id_token comes from another issuer", (401,), "http"),

@@ -25,14 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from . import fhir
 from .auth import Manager
-from .db import cds_cards, cds_feedback, utcnow
+from .db import utcnow
+from .deps import FiltersDep, StoreDep
 from .ehr_config import EhrConfig
+from .ehr_store import EhrStore
 from .jwt_auth import AuthError, CdsAuthenticator, CdsCaller
 from .store import DISMISS_REASONS
 
@@ -77,16 +78,17 @@ SUMMARY = {
 class EhrRuntime:
     """What the EHR routes share: the configuration, the JWT verifier, SMART state."""
 
-    def __init__(self, config: EhrConfig):
+    def __init__(self, config: EhrConfig, store):
         import httpx
 
         self.config = config
+        self.db = EhrStore(store)
         # one client (connection pool, TLS context) for every outbound call: JWKS, FHIR, SMART
         self.http = httpx.AsyncClient(timeout=config.fhir_timeout_seconds, follow_redirects=False)
-        self.auth = CdsAuthenticator(config, self.http)
+        self.auth = CdsAuthenticator(config, self.http, replay=self.db.claim_jti)
         from .smart import SmartState
 
-        self.smart = SmartState()
+        self.smart = SmartState(self.db)
 
 
 def runtime(request: Request) -> EhrRuntime:
@@ -94,7 +96,7 @@ def runtime(request: Request) -> EhrRuntime:
     rt = getattr(state, "ehr", None)
     if rt is None:
         settings = getattr(state, "settings", None)
-        rt = state.ehr = EhrRuntime(EhrConfig.load(getattr(settings, "ehr_config", None)))
+        rt = state.ehr = EhrRuntime(EhrConfig.load(getattr(settings, "ehr_config", None)), state.store)
     return rt
 
 
@@ -370,7 +372,7 @@ class OrderCall:
             return []
         gaps = [g for g in result.gaps if g.code in ORDER_TIME]
         cards = [self.card(g, orders, result.supported_cpt, text) for g in gaps]
-        await asyncio.to_thread(self._record, gaps, cards)
+        await asyncio.to_thread(self._record, gaps, cards, encounter.provider)
         return cards
 
     def card(self, gap, orders: list[Order], supported: list[str], text: str) -> dict:
@@ -463,8 +465,7 @@ class OrderCall:
                     c.pop("display", None)
         return {"type": "update", "description": f"Code the reason as {new} instead of {old}", "resource": resource}
 
-    def _record(self, gaps, cards: list[dict]) -> None:
-        store = self.request.app.state.store
+    def _record(self, gaps, cards: list[dict], provider: str | None) -> None:
         now = utcnow()
         rows = []
         for card in cards:
@@ -472,10 +473,9 @@ class OrderCall:
             rows.append({"uuid": card["uuid"], "service": self.service_id,
                          "hook_instance": self.body["hookInstance"][:64], "client_iss": self.caller.iss[:300],
                          "rule_id": gap.rule_id, "code": gap.code, "severity": gap.severity,
-                         "cpt": gap.cpt, "icd10": gap.icd10, "issued_at": now})
-        if rows:
-            with store._write() as conn:  # the store's single-writer lock
-                conn.execute(sa.insert(cds_cards), rows)
+                         "cpt": gap.cpt, "icd10": gap.icd10, "issued_at": now,
+                         "provider": provider[:200] if provider else None})
+        self.rt.db.record_cards(rows)
 
 
 # -- feedback ---------------------------------------------------------------------------------
@@ -517,29 +517,20 @@ async def feedback(service_id: str, request: Request):
         reason = override if isinstance(override, dict) else {}
         said_reason = reason.get("reason")
         coding = said_reason if isinstance(said_reason, dict) else {}
+        code = coding.get("code")
         accepted = [s.get("id") for s in item.get("acceptedSuggestions") or () if isinstance(s, dict)]
         comment = reason.get("userComment")
         rows.append({"card_uuid": item["card"][:36], "outcome": outcome,
-                     "override_reason": (coding.get("code") or None) if outcome == "overridden" else None,
-                     "comment": comment[:2000] if isinstance(comment, str) else None,
-                     "accepted_suggestions": [a for a in accepted if isinstance(a, str)],
-                     "outcome_at": _when(item.get("outcomeTimestamp")), "received_at": utcnow()})
-    store = request.app.state.store
-
-    def write() -> tuple[int, list[str]]:
-        with store._write() as conn:
-            known = set(conn.execute(sa.select(cds_cards.c.uuid).where(
-                cds_cards.c.uuid.in_([r["card_uuid"] for r in rows]), cds_cards.c.service == service_id,
-                cds_cards.c.client_iss == caller.iss)).scalars())
-            keep = [r for r in rows if r["card_uuid"] in known]
-            if keep:
-                conn.execute(sa.insert(cds_feedback), keep)
-            return len(keep), sorted({r["card_uuid"] for r in rows} - known)
-
-    recorded, unknown = await asyncio.to_thread(write)
+                     "reason": code[:40] if outcome == "overridden" and isinstance(code, str) and code else None,
+                     "comment": comment[:2000] if isinstance(comment, str) and outcome == "overridden" else None,
+                     "accepted": [a for a in accepted if isinstance(a, str)],
+                     "at": _when(item.get("outcomeTimestamp"))})
+    unknown = await asyncio.to_thread(rt.db.record_feedback, service=service_id, client_iss=caller.iss,
+                                      actor=caller.sub or caller.iss, items=rows)
+    recorded = len({r["card_uuid"] for r in rows} - set(unknown))
     if not recorded:
         return cds_error(404, "UNKNOWN_CARD", "none of these cards was answered by this service to this client")
-    return {"recorded": recorded, "unknown_cards": unknown}
+    return {"recorded": sum(1 for r in rows if r["card_uuid"] not in unknown), "unknown_cards": unknown}
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -547,28 +538,9 @@ stats_router = APIRouter(prefix="/api/stats", tags=["statistics (manager)"])
 
 
 @stats_router.get("/order-time")
-def order_time_overrides(who: Manager, request: Request):
+def order_time_overrides(who: Manager, store: StoreDep, f: FiltersDep):
     """Per rule: cards answered at order time (CDS Hooks), how many the EHR reported accepted
-    or overridden, the override rate and the override reasons; beside ``/api/stats/dismissals``."""
-    store = request.app.state.store
-    latest = (sa.select(cds_feedback.c.card_uuid, sa.func.max(cds_feedback.c.id).label("last"))
-              .group_by(cds_feedback.c.card_uuid).subquery())
-    with store.engine.connect() as conn:
-        issued = conn.execute(sa.select(cds_cards.c.rule_id, cds_cards.c.code, sa.func.count())
-                              .group_by(cds_cards.c.rule_id, cds_cards.c.code)).all()
-        outcomes = conn.execute(
-            sa.select(cds_cards.c.rule_id, cds_feedback.c.outcome, cds_feedback.c.override_reason, sa.func.count())
-            .join(latest, latest.c.card_uuid == cds_cards.c.uuid)
-            .join(cds_feedback, cds_feedback.c.id == latest.c.last)
-            .group_by(cds_cards.c.rule_id, cds_feedback.c.outcome, cds_feedback.c.override_reason)).all()
-    out = {rule: {"rule_id": rule, "gap_code": code, "cards": n, "accepted": 0, "overridden": 0, "reasons": {}}
-           for rule, code, n in issued}
-    for rule, outcome, reason, n in outcomes:
-        row = out[rule]
-        row[outcome] += n
-        if outcome == "overridden":
-            row["reasons"][reason or "unstated"] = row["reasons"].get(reason or "unstated", 0) + n
-    for row in out.values():
-        answered = row["accepted"] + row["overridden"]
-        row["override_rate"] = round(row["overridden"] / answered, 4) if answered else None
-    return sorted(out.values(), key=lambda r: r["rule_id"])
+    or overridden, the override rate and the override reasons: the order-time half of
+    ``/api/stats/rule-outcomes``, which puts the review queue's dismissals beside it."""
+    return [{"rule_id": r["rule_id"], "gap_code": r["gap_code"], **r["order_time"]}
+            for r in store.rule_outcomes(f) if r["order_time"]["cards"]]

@@ -16,11 +16,16 @@ Tables:
   events          append-only log: start, segment (final), edit, context, finalize;
                   a dictation is rebuilt by replaying it
   gaps            gaps open at finalization, one row each, with their review status
-  gap_actions     resolve / dismiss / query on a gap: who, when, reason, text
+  gap_actions     what was done about a finding: resolve / dismiss / query / answer on a stored gap (the
+                  review queue), accept / override on an order-time card (CDS Hooks feedback): who, when,
+                  reason, text
   audit_log       every read of note text (and token management): who, what, when, from where
   web_sessions    browser sessions (HttpOnly cookie) a page's URL token was exchanged for
   cds_cards       every card the CDS Hooks service answered: its uuid, service, rule, code
-  cds_feedback    what the EHR reported on a card: accepted / overridden, the override reason
+  smart_launches, smart_codes, smart_sessions
+                  SMART launch state: pending launches (state hash, PKCE verifier), authorization codes
+                  exchanged, the EHR's tokens of a launch; each single-use or expiring
+  cds_jwt_ids     (iss, jti) of CDS JWTs accepted, until they expire (replay)
 """
 from __future__ import annotations
 
@@ -128,16 +133,20 @@ gaps = sa.Table(
 gap_actions = sa.Table(
     "gap_actions", METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("gap_id", sa.Integer, sa.ForeignKey("gaps.id", ondelete="CASCADE"), nullable=False, index=True),
-    sa.Column("dictation_id", sa.String(64), sa.ForeignKey("dictations.id", ondelete="CASCADE"),
-              nullable=False, index=True),
-    sa.Column("action", sa.String(12), nullable=False),        # resolve | dismiss | query
-    sa.Column("reason", sa.String(40)),                         # dismiss: one of DISMISS_REASONS
-    sa.Column("text", sa.Text),                                 # addendum, dismissal note or query
+    # what was acted on: a gap stored at finalization (the review queue), or a card the CDS Hooks
+    # service answered at order time (the EHR's feedback)
+    sa.Column("gap_id", sa.Integer, sa.ForeignKey("gaps.id", ondelete="CASCADE"), index=True),
+    sa.Column("dictation_id", sa.String(64), sa.ForeignKey("dictations.id", ondelete="CASCADE"), index=True),
+    sa.Column("card_uuid", sa.String(36), sa.ForeignKey("cds_cards.uuid", ondelete="CASCADE"), index=True),
+    sa.Column("action", sa.String(12), nullable=False),        # resolve | dismiss | query | answer | accept | override
+    sa.Column("reason", sa.String(40)),                         # dismiss, override: one of DISMISS_REASONS (or the EHR's)
+    sa.Column("text", sa.Text),                                 # addendum, dismissal note, query; the override comment
+    sa.Column("detail", JSON),                                  # accept: the ids of the suggestions taken
     sa.Column("actor_token_id", sa.Integer),
-    sa.Column("actor_name", sa.String(100), nullable=False),
-    sa.Column("actor_role", sa.String(16), nullable=False),
+    sa.Column("actor_name", sa.String(100), nullable=False),   # the EHR's CDS client for accept / override
+    sa.Column("actor_role", sa.String(16), nullable=False),    # ... whose role is "ehr"
     sa.Column("at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("gap_id IS NOT NULL OR card_uuid IS NOT NULL", name="subject"),
 )
 
 audit_log = sa.Table(
@@ -174,19 +183,47 @@ cds_cards = sa.Table(
     sa.Column("cpt", sa.String(8)),
     sa.Column("icd10", sa.String(10)),
     sa.Column("issued_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("provider", sa.String(200)),                      # the order's requester
 )
 
-cds_feedback = sa.Table(
-    "cds_feedback", METADATA,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("card_uuid", sa.String(36), sa.ForeignKey("cds_cards.uuid", ondelete="CASCADE"),
-              nullable=False, index=True),
-    sa.Column("outcome", sa.String(12), nullable=False),         # accepted | overridden
-    sa.Column("override_reason", sa.String(40)),                  # a code of DISMISS_REASONS (or the EHR's)
-    sa.Column("comment", sa.Text),                                 # the user's comment (never logged)
-    sa.Column("accepted_suggestions", JSON, nullable=False),
-    sa.Column("outcome_at", sa.DateTime, nullable=False),
-    sa.Column("received_at", sa.DateTime, nullable=False),
+smart_launches = sa.Table(
+    "smart_launches", METADATA,
+    sa.Column("state_hash", sa.String(64), primary_key=True),   # sha256 of the launch's state
+    sa.Column("iss", sa.String(300), nullable=False),
+    sa.Column("verifier", sa.String(128), nullable=False),     # the PKCE code_verifier
+    sa.Column("config", JSON, nullable=False),                  # the EHR's smart-configuration
+    sa.Column("standalone", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("used_at", sa.DateTime),                          # a state is good once
+)
+
+smart_codes = sa.Table(
+    "smart_codes", METADATA,
+    sa.Column("code_hash", sa.String(64), primary_key=True),   # sha256 of an authorization code exchanged
+    sa.Column("used_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+smart_sessions = sa.Table(
+    "smart_sessions", METADATA,
+    sa.Column("id_hash", sa.String(64), primary_key=True),     # sha256 of the browser's session cookie
+    sa.Column("iss", sa.String(300), nullable=False),
+    sa.Column("account", sa.String(100), nullable=False),
+    sa.Column("fhir_user", sa.String(300), nullable=False),
+    sa.Column("access_token", sa.Text, nullable=False),        # the EHR's tokens: server-side only, never logged
+    sa.Column("refresh_token", sa.Text),
+    sa.Column("patient", sa.String(100)),
+    sa.Column("encounter", sa.String(100)),
+    sa.Column("service_request", sa.String(120)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+cds_jwt_ids = sa.Table(
+    "cds_jwt_ids", METADATA,
+    sa.Column("key_hash", sa.String(64), primary_key=True),    # sha256 of iss and jti of an accepted CDS JWT
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
 
 
@@ -225,11 +262,32 @@ def alembic_config(connection=None):
 
 
 def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent).
+
+    On SQLite a migration that changes a table's columns copies it into a new table and drops the
+    old one (alembic's batch mode); with foreign keys enforced, that drop would delete every row
+    that refers to the table with ON DELETE CASCADE (a dictation's events and gaps when
+    ``dictations`` is rebuilt). So foreign keys are off while migrating, as SQLite's documentation
+    for table rebuilds prescribes, and checked (``PRAGMA foreign_key_check``) before the commit."""
     from alembic import command
 
-    with engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")    # outside a transaction, or SQLite ignores it
+            conn.commit()
+        try:
+            with conn.begin():
+                command.upgrade(alembic_config(conn), "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the migration left {len(broken)} row(s) whose foreign key "
+                                           f"points nowhere (first in table {broken[0][0]})")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def safe_url(url: str) -> str:

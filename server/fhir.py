@@ -48,7 +48,12 @@ SUPPORTED = ("Bundle", "ServiceRequest", "Condition", "DocumentReference", "Enco
 
 
 class FhirError(Exception):
-    """A resource that is not valid FHIR, or a FHIR server that did not answer."""
+    """A resource that is not valid FHIR, or a FHIR server that did not answer (``status``: its
+    HTTP status when it answered one)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def _model(resource_type: str):
@@ -264,7 +269,7 @@ class FhirClient:
                 async with client.stream("GET", url, headers=self.headers, timeout=self.timeout) as response:
                     if response.status_code != 200:
                         raise FhirError(f"the FHIR server answered {response.status_code} for "
-                                        f"{path.split('?')[0]}")
+                                        f"{path.split('?')[0]}", response.status_code)
                     chunks, size = [], 0
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)

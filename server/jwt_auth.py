@@ -14,19 +14,20 @@ the EHR. The JWT is accepted when:
   future, ``iat`` is not in the future (60 s of clock skew either way) and the token
   lives at most ``jwt_max_lifetime_seconds``;
 * its ``jti`` was not seen before from the same ``iss`` (replay), remembered until
-  the token's ``exp``.
+  the token's ``exp`` in the database (``cds_jwt_ids``), so a restart does not forget it.
 
 Any failure is an ``AuthError`` with a stable code; the route answers 401 and builds
 nothing from the request.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 from joserfc import jws, jwt
@@ -107,10 +108,13 @@ class ReplayCache:
 
 
 class CdsAuthenticator:
-    def __init__(self, config: EhrConfig, http: httpx.AsyncClient | None = None):
+    def __init__(self, config: EhrConfig, http: httpx.AsyncClient | None = None,
+                 replay: Callable[[str, str, float], bool] | None = None):
         self.config = config
         self.jwks = JwksCache(config.fhir_timeout_seconds, http)
-        self.replay = ReplayCache()
+        # (iss, jti) seen: in the database when the service has one (a replay is refused after a
+        # restart too), else in this process
+        self.claim = replay or ReplayCache().claim
 
     async def verify(self, authorization: str | None, audience: str) -> CdsCaller:
         scheme, _, value = (authorization or "").partition(" ")
@@ -165,7 +169,7 @@ class CdsAuthenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise AuthError("BAD_CLAIMS", "jti must be a non-empty string")
-        if not self.replay.claim(client.iss, jti, float(exp)):
+        if not await asyncio.to_thread(self.claim, client.iss, jti, float(exp)):
             raise AuthError("JWT_REPLAYED", "this JWT (jti) was already used")
         return CdsCaller(iss=client.iss, sub=claims.get("sub"), jti=jti, tenant=claims.get("tenant"))
 

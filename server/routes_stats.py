@@ -15,7 +15,7 @@ from .auth import Manager
 from .deps import FiltersDep, StoreDep
 from .errors import ApiError
 from .store import DISMISS_REASONS, SEVERITIES, Filters
-from .wire import DismissalRow, Facets, FeeSchedule, FeesIn, MoneyAtRisk, ShareRow
+from .wire import DismissalRow, Facets, FeeSchedule, FeesIn, MoneyAtRisk, RuleOutcomeRow, ShareRow
 
 router = APIRouter(prefix="/api/stats", tags=["statistics (manager)"])
 RiskSeverity = Annotated[list[Literal["error", "warning", "info"]],
@@ -52,6 +52,27 @@ def dismissals(who: Manager, store: StoreDep, f: FiltersDep, fmt: Format = "json
                                                        *(f"reason:{r}" for r in reasons)],
                             ([r["gap_code"], r["gaps"], r["dismissed"], r["rate"],
                               *(r["reasons"].get(reason, 0) for reason in reasons)] for r in rows))
+    return rows
+
+
+@router.get("/rule-outcomes", response_model=list[RuleOutcomeRow])
+def rule_outcomes(who: Manager, store: StoreDep, f: FiltersDep, request: Request, fmt: Format = "json"):
+    """Per rule, side by side: how often reviewers dismissed its gaps in the review queue and how
+    often physicians overrode its cards at order time (CDS Hooks feedback), each with its reasons
+    in the one vocabulary of ``/api/review/dismiss-reasons``. Both read ``gap_actions``."""
+    titles = {r.id: r.title for r in request.app.state.engine.rules}
+    rows = [{**r, "title": titles.get(r["rule_id"]), "page": f"/rules/{r['rule_id']}"} for r in store.rule_outcomes(f)]
+    if fmt == "csv":
+        reasons = list(DISMISS_REASONS)
+        return csv_response("outcomes-by-rule", [
+            "rule_id", "gap_code", "title", "review_gaps", "review_dismissed", "review_dismissal_rate",
+            "order_cards", "order_accepted", "order_overridden", "order_unanswered", "order_override_rate",
+            *(f"dismissed:{r}" for r in reasons), *(f"overridden:{r}" for r in reasons)],
+            ([r["rule_id"], r["gap_code"], r["title"], r["review"]["gaps"], r["review"]["dismissed"],
+              r["review"]["rate"], r["order_time"]["cards"], r["order_time"]["accepted"],
+              r["order_time"]["overridden"], r["order_time"]["unanswered"], r["order_time"]["override_rate"],
+              *(r["review"]["reasons"].get(x, 0) for x in reasons),
+              *(r["order_time"]["reasons"].get(x, 0) for x in reasons)] for r in rows))
     return rows
 
 

@@ -5,7 +5,8 @@ standalone launch, ``iss`` then optional when one issuer is configured):
 
 1. ``iss`` must be a configured issuer; its ``.well-known/smart-configuration`` gives the
    authorize and token endpoints (and the JWK Set of its id_tokens); S256 must be offered.
-2. scribe keeps a pending launch server-side under a random ``state`` (and sets it as an
+2. scribe keeps a pending launch in its database under a random ``state`` (as sha256; single
+   use, ten minutes; a restart of scribe in between does not lose it) (and sets it as an
    HttpOnly cookie for the callback), makes a PKCE verifier, and redirects the browser to
    the authorize endpoint with ``response_type=code``, ``client_id``, ``redirect_uri``,
    ``scope``, ``state``, ``aud`` (= iss), ``launch`` and ``code_challenge`` (S256).
@@ -15,7 +16,7 @@ used (and equal the cookie when the browser sent it); a code is accepted once. T
 exchanged (with the verifier) at the token endpoint; the id_token is verified (signature
 against the issuer's JWK Set, ``iss``, ``aud`` = our client id, ``exp``) and its
 ``fhirUser`` names the physician, mapped to a scribe account (``smart.accounts``). The
-access token stays in this process (``SmartState.sessions``), never in a page: scribe
+access token stays server-side (``smart_sessions`` in the database), never in a page: scribe
 reads the launch context with it (the ServiceRequest of ``fhirContext`` or the patient's
 active imaging order, its reason Conditions, the Encounter) and opens the sidebar for
 that account with the order's codes, carrying a scribe token minted for the account
@@ -25,6 +26,7 @@ what happened; nothing is opened.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import html
@@ -32,7 +34,7 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -55,15 +57,6 @@ PENDING_SECONDS = 600
 
 
 @dataclass
-class Pending:
-    iss: str
-    verifier: str
-    config: dict
-    standalone: bool
-    created: float = field(default_factory=time.monotonic)
-
-
-@dataclass
 class SmartSession:
     """A launch's server-side state: the EHR's tokens never leave it."""
 
@@ -78,34 +71,42 @@ class SmartSession:
     service_request: str | None
 
 
+@dataclass
+class Pending:
+    iss: str
+    verifier: str
+    config: dict
+    standalone: bool
+
+
 class SmartState:
-    def __init__(self):
-        self.pending: dict[str, Pending] = {}
-        self.used_codes: dict[str, float] = {}
-        self.sessions: dict[str, SmartSession] = {}
+    """A launch's state in the database (``server/ehr_store.py``): the pending launch under its
+    ``state`` (single use, ``PENDING_SECONDS``), the authorization codes exchanged (single use),
+    and the launch session holding the EHR's tokens. Only the EHRs' smart-configurations are
+    cached in this process (five minutes)."""
+
+    def __init__(self, db):
+        self.db = db
         self.configs: dict[str, tuple[float, dict]] = {}
 
-    def add_pending(self, state: str, pending: Pending) -> None:
-        now = time.monotonic()
-        self.pending = {k: v for k, v in self.pending.items() if now - v.created < PENDING_SECONDS}
-        self.pending[state] = pending
+    async def add_pending(self, state: str, pending: Pending) -> None:
+        await asyncio.to_thread(self.db.add_launch, state=state, iss=pending.iss, verifier=pending.verifier,
+                                config=pending.config, standalone=pending.standalone, seconds=PENDING_SECONDS)
 
-    def take_pending(self, state: str) -> Pending | None:
-        pending = self.pending.pop(state, None)
-        if pending and time.monotonic() - pending.created < PENDING_SECONDS:
-            return pending
-        return None
+    async def take_pending(self, state: str) -> Pending | None:
+        row = await asyncio.to_thread(self.db.take_launch, state)
+        if row is None:
+            return None
+        return Pending(iss=row["iss"], verifier=row["verifier"], config=row["config"], standalone=row["standalone"])
 
-    def use_code(self, code: str) -> bool:
+    async def use_code(self, code: str) -> bool:
         """True the first time a code is seen (codes are kept as hashes for an hour)."""
-        now = time.monotonic()
-        digest = hashlib.sha256(code.encode()).hexdigest()
-        if len(self.used_codes) > 1000:
-            self.used_codes = {k: v for k, v in self.used_codes.items() if now - v < 3600}
-        if digest in self.used_codes:
-            return False
-        self.used_codes[digest] = now
-        return True
+        return await asyncio.to_thread(self.db.use_code, code, seconds=3600)
+
+    async def add_session(self, session_id: str, session: SmartSession) -> None:
+        fields = dict(session.__dict__)
+        expires_in = max(1.0, fields.pop("expires_at") - time.time())
+        await asyncio.to_thread(self.db.add_session, session_id, expires_in=expires_in, **fields)
 
 
 class LaunchError(Exception):
@@ -209,7 +210,7 @@ async def launch(request: Request, iss: str | None = None, launch: str | None = 
         log.warning("SMART launch refused: %s", exc.code)
         return error_page(exc)
     state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
-    runtime(request).smart.add_pending(state, Pending(iss=iss, verifier=verifier, config=config,
+    await runtime(request).smart.add_pending(state, Pending(iss=iss, verifier=verifier, config=config,
                                                       standalone=launch is None))
     scope = smart.standalone_scope if launch is None else smart.scope
     capabilities = set(config.get("capabilities") or ())
@@ -251,14 +252,14 @@ async def _callback(request: Request, code, state, error, error_description):
                           + (f": {error_description[:200]}" if error_description else "") + ".", 401)
     if not code or not state:
         raise LaunchError("BAD_CALLBACK", "Incomplete answer from the EHR", "The callback lacks its code or state.")
-    if not rt.smart.use_code(code):
+    if not await rt.smart.use_code(code):
         raise LaunchError("CODE_REUSED", "This sign-in was already used",
                           "The authorization code was already exchanged once; a code is good for one launch.")
     cookie = request.cookies.get(STATE_COOKIE)
     if cookie is not None and cookie != state:
         raise LaunchError("STATE_MISMATCH", "The sign-in does not match this browser",
                           "The state returned by the EHR is not the one this browser started with.")
-    pending = rt.smart.take_pending(state)
+    pending = await rt.smart.take_pending(state)
     if pending is None:
         raise LaunchError("STATE_MISMATCH", "Unknown or expired sign-in",
                           "The state returned by the EHR is not one scribe issued, or it was used or expired.")
@@ -273,13 +274,12 @@ async def _callback(request: Request, code, state, error, error_description):
                           401)
     session_id = secrets.token_urlsafe(24)
     context = await _launch_context(request, pending, token)
-    now = time.time()
-    rt.smart.sessions = {k: v for k, v in rt.smart.sessions.items() if v.expires_at > now}
-    rt.smart.sessions[session_id] = SmartSession(
-        iss=pending.iss, account=account, fhir_user=fhir_user, access_token=token["access_token"],
+    await rt.smart.add_session(session_id, SmartSession(
+        iss=pending.iss, account=account, fhir_user=fhir_user[:300], access_token=token["access_token"],
         refresh_token=token.get("refresh_token"),
         expires_at=time.time() + (expires_in if isinstance(expires_in, (int, float)) else 300),
-        patient=token.get("patient"), encounter=token.get("encounter"), service_request=context.get("service_request"))
+        patient=_short(token.get("patient")), encounter=_short(token.get("encounter")),
+        service_request=context.get("service_request")))
     scribe_token, _ = request.app.state.store.create_token(
         name=account, role="physician", created_by=f"smart {pending.iss}"[:100],
         lifetime=timedelta(hours=smart.session_hours))
@@ -318,7 +318,7 @@ async def _exchange(request: Request, smart: SmartClient, pending: Pending, code
     except (httpx.HTTPError, ValueError):
         raise LaunchError("TOKEN_EXCHANGE_FAILED", "The EHR's token endpoint did not answer",
                           "scribe could not exchange the authorization code.", 502) from None
-    if response.status_code != 200 or not isinstance(token, dict) or "access_token" not in token:
+    if response.status_code != 200 or not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
         err = token.get("error") if isinstance(token, dict) else None
         message = {"invalid_grant": "The EHR refused the authorization code (invalid_grant): it was already used, "
                                     "has expired, or was issued for another client or redirect."}.get(
@@ -370,6 +370,10 @@ async def _id_token_claims(request: Request, smart: SmartClient, pending: Pendin
     return claims
 
 
+def _short(value: Any, limit: int = 100) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
 def _account(smart: SmartClient, fhir_user: Any) -> str:
     if not isinstance(fhir_user, str) or not fhir_user:
         raise LaunchError("NO_FHIR_USER", "The EHR did not say who you are", "The id_token carries no fhirUser.", 401)
@@ -408,6 +412,10 @@ async def _launch_context(request: Request, pending: Pending, token: dict) -> di
             candidates = [fhir.validate(r, "ServiceRequest") for r in
                           fhir.bundle_resources(await client.get(query), "ServiceRequest")]
     except fhir.FhirError as exc:
+        if exc.status in (401, 403):
+            raise LaunchError("TOKEN_REJECTED", "The EHR refused scribe's access",
+                              "The EHR's FHIR server did not accept the access token it had just issued (expired "
+                              "or without the scopes for the order).", 401) from None
         log.warning("SMART launch context: %s", exc)
         return out
     order = next((sr for sr in candidates if any(engine.cpt.get(c) for c in fhir.cpt_codes(sr))), None)
@@ -415,7 +423,8 @@ async def _launch_context(request: Request, pending: Pending, token: dict) -> di
         return out
     out["service_request"] = f"ServiceRequest/{order.get('id')}"
     out["cpt"] = [c for c in fhir.cpt_codes(order) if engine.cpt.get(c)][:1]
-    out["modifiers"] = fhir.modifiers_of(order)
+    # the order's modifiers, with the side of bodySite on a paired body part's code (as a CDS call reads it)
+    out["modifiers"] = list(fhir.order_encounter(engine, [(order, out["cpt"][0], [])], None).lines[0].modifiers)
     icd = [c for concept in order.get("reasonCode") or () for c in fhir.icd10_of(concept)]
     for ref in order.get("reasonReference") or ():
         cid = fhir.reference_id(ref, "Condition")

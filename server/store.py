@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .config import DEFAULT_TOKEN_DAYS   # a new token's lifetime when the caller names none
-from .db import (ROLES, api_tokens, audit_log, dictation_codes, dictations, events, gap_actions, gaps, make_engine,
-                 migrate, token_epoch, utcnow, web_sessions)
+from .db import (ROLES, api_tokens, audit_log, cds_cards, dictation_codes, dictations, events, gap_actions, gaps,
+                 make_engine, migrate, token_epoch, utcnow, web_sessions)
 
 TOKEN_PREFIX = "scr_"
 SEVERITIES = ("error", "warning", "info")
@@ -705,6 +705,89 @@ class Store:
         return [{"gap_code": code, "gaps": n, "dismissed": int(d or 0),
                  "rate": round(int(d or 0) / n, 4) if n else None, "reasons": by_code.get(code, {})}
                 for code, n, d in rows]
+
+    def rule_outcomes(self, f: Filters) -> list[dict]:
+        """Per rule, side by side: the review queue (gaps stored at finalization, how many
+        reviewers dismissed, why) and order time (cards the CDS Hooks service answered, how
+        many the EHR reported accepted or overridden, why). Both come from ``gap_actions``,
+        in one vocabulary of reasons. The order-time side honours the dates (``issued_at``),
+        provider, CPT (the card's code), gap code and severity filters."""
+        where = self._dictation_filters(f)
+        if f.gap_code:
+            where.append(gaps.c.code == f.gap_code)
+        if f.severity:
+            where.append(gaps.c.severity.in_(f.severity))
+        dismissed = sa.func.sum(sa.case((gaps.c.status == "dismissed", 1), else_=0))
+        cards_where = []
+        if f.provider:
+            cards_where.append(cds_cards.c.provider == f.provider)
+        if f.cpt:
+            cards_where.append(cds_cards.c.cpt == f.cpt)
+        if f.gap_code:
+            cards_where.append(cds_cards.c.code == f.gap_code)
+        if f.severity:
+            cards_where.append(cds_cards.c.severity.in_(f.severity))
+        if f.date_from:
+            cards_where.append(cds_cards.c.issued_at >= datetime.combine(f.date_from, datetime.min.time()))
+        if f.date_to:
+            cards_where.append(cds_cards.c.issued_at < datetime.combine(f.date_to + timedelta(days=1),
+                                                                        datetime.min.time()))
+        # the EHR may report on a card more than once: its latest word counts
+        latest = (sa.select(gap_actions.c.card_uuid, sa.func.max(gap_actions.c.id).label("last"))
+                  .where(gap_actions.c.card_uuid.is_not(None), gap_actions.c.action.in_(("accept", "override")))
+                  .group_by(gap_actions.c.card_uuid).subquery())
+        with self.engine.connect() as conn:
+            review = conn.execute(sa.select(gaps.c.rule_id, gaps.c.code, sa.func.count(), dismissed)
+                                  .join(dictations, dictations.c.id == gaps.c.dictation_id)
+                                  .where(*where).group_by(gaps.c.rule_id, gaps.c.code)).all()
+            review_reasons = conn.execute(
+                sa.select(gaps.c.rule_id, gap_actions.c.reason, sa.func.count())
+                .join(gaps, gaps.c.id == gap_actions.c.gap_id)
+                .join(dictations, dictations.c.id == gaps.c.dictation_id)
+                .where(*where, gap_actions.c.action == "dismiss", gaps.c.status == "dismissed")
+                .group_by(gaps.c.rule_id, gap_actions.c.reason)).all()
+            issued = conn.execute(sa.select(cds_cards.c.rule_id, cds_cards.c.code, sa.func.count())
+                                  .where(*cards_where).group_by(cds_cards.c.rule_id, cds_cards.c.code)).all()
+            answered = conn.execute(
+                sa.select(cds_cards.c.rule_id, gap_actions.c.action, gap_actions.c.reason, sa.func.count())
+                .join(latest, latest.c.card_uuid == cds_cards.c.uuid)
+                .join(gap_actions, gap_actions.c.id == latest.c.last)
+                .where(*cards_where)
+                .group_by(cds_cards.c.rule_id, gap_actions.c.action, gap_actions.c.reason)).all()
+        out: dict[str, dict] = {}
+
+        def row(rule: str, code: str) -> dict:
+            return out.setdefault(rule, {
+                "rule_id": rule, "gap_code": code,
+                "review": {"gaps": 0, "dismissed": 0, "rate": None, "reasons": {}},
+                "order_time": {"cards": 0, "accepted": 0, "overridden": 0, "unanswered": 0, "override_rate": None,
+                               "reasons": {}}})
+
+        for rule, code, n, d in review:
+            r = row(rule, code)["review"]
+            r["gaps"], r["dismissed"] = n, int(d or 0)
+            r["rate"] = round(r["dismissed"] / n, 4) if n else None
+        for rule, reason, n in review_reasons:
+            if rule in out:
+                reasons = out[rule]["review"]["reasons"]
+                reasons[reason or "other"] = reasons.get(reason or "other", 0) + n
+        for rule, code, n in issued:
+            row(rule, code)["order_time"]["cards"] = n
+        for rule, action, reason, n in answered:
+            if rule not in out:
+                continue
+            o = out[rule]["order_time"]
+            if action == "accept":
+                o["accepted"] += n
+            else:
+                o["overridden"] += n
+                o["reasons"][reason or "unstated"] = o["reasons"].get(reason or "unstated", 0) + n
+        for r in out.values():
+            o = r["order_time"]
+            told = o["accepted"] + o["overridden"]
+            o["unanswered"] = o["cards"] - told
+            o["override_rate"] = round(o["overridden"] / told, 4) if told else None
+        return sorted(out.values(), key=lambda r: r["rule_id"])
 
     def _month(self, column):
         """``column`` (a naive UTC timestamp) as YYYY-MM, in the backend's SQL."""

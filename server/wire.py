@@ -202,6 +202,31 @@ class DismissalRow(_Out):
     reasons: dict[str, int]
 
 
+class ReviewOutcome(_Out):
+    gaps: int = Field(description="gaps of the rule stored at finalization")
+    dismissed: int
+    rate: float | None = Field(description="dismissed / gaps")
+    reasons: dict[str, int]
+
+
+class OrderTimeOutcome(_Out):
+    cards: int = Field(description="cards of the rule the CDS Hooks service answered")
+    accepted: int
+    overridden: int
+    unanswered: int = Field(description="cards the EHR sent no feedback on")
+    override_rate: float | None = Field(description="overridden / (accepted + overridden)")
+    reasons: dict[str, int]
+
+
+class RuleOutcomeRow(_Out):
+    rule_id: str
+    gap_code: str
+    title: str | None = Field(None, description="the rule's plain title")
+    page: str = Field(description="the rule's documentation page")
+    review: ReviewOutcome
+    order_time: OrderTimeOutcome
+
+
 class MoneyAtRisk(_Out):
     severities: list[str]
     total_dollars: float

@@ -51,6 +51,7 @@ function paths() {
     out[`completeness-${by}`] = `/api/stats/clean-share?${q}`;
   }
   out.dismissals = `/api/stats/dismissals?${baseQuery()}`;
+  out["rule-outcomes"] = `/api/stats/rule-outcomes?${baseQuery()}`;
   const month = riskQuery(baseQuery({ dates: false }));
   month.set("date_from", thisMonth().start);
   out["money-this-month"] = `/api/stats/money-at-risk?${month}`;
@@ -107,6 +108,7 @@ async function refresh() {
   renderCompleteness(data);
   renderMoney(data);
   renderDismissals(data);
+  renderOutcomes(data);
   renderTables(data);
   document.body.dataset.ready = "true";
   document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
@@ -215,6 +217,48 @@ function renderDismissals(data) {
     tip: (r) => [r.gap_code, `${pct(r.rate)} dismissed: ${r.dismissed} of ${plural(r.gaps, "gap")}`,
                  ...Object.entries(r.reasons).map(([k, n]) => `${state.reasons[k] || k}: ${n}`)],
   });
+}
+
+const reasonList = (reasons) => Object.entries(reasons).map(([k, n]) => `${state.reasons[k] || k}: ${n}`).join("; ") || "none";
+
+function renderOutcomes(data) {
+  const rows = data["rule-outcomes"];
+  const label = (r) => `${r.rule_id} ${r.gap_code}`;
+  const common = { key: (r) => r.rule_id, label, tick: (v) => `${Math.round(v * 100)}%` };
+  const review = rows.filter((r) => r.review.gaps);
+  const order = rows.filter((r) => r.order_time.cards);
+  barChart($("[data-testid=chart-outcomes-review] .plot"), {
+    ...common, rows: review, max: Math.max(0.25, ...review.map((r) => r.review.rate || 0)),
+    name: "Dismissal rate per rule in the review queue", testid: "plot-outcomes-review", value: (r) => r.review.rate,
+    text: (r) => `${pct(r.review.rate)} (${r.review.dismissed}/${r.review.gaps})`,
+    tip: (r) => [label(r), r.title || "", `${pct(r.review.rate)} dismissed: ${r.review.dismissed} of ${plural(r.review.gaps, "gap")}`,
+                 ...Object.entries(r.review.reasons).map(([k, n]) => `${state.reasons[k] || k}: ${n}`)],
+  });
+  barChart($("[data-testid=chart-outcomes-order] .plot"), {
+    ...common, rows: order, max: Math.max(0.25, ...order.map((r) => r.order_time.override_rate || 0)),
+    name: "Override rate per rule at order time", testid: "plot-outcomes-order", value: (r) => r.order_time.override_rate,
+    text: (r) => `${pct(r.order_time.override_rate)} (${r.order_time.overridden}/${r.order_time.accepted + r.order_time.overridden})`,
+    tip: (r) => [label(r), r.title || "", `${pct(r.order_time.override_rate)} overridden: ${r.order_time.overridden} of `
+                 + `${r.order_time.accepted + r.order_time.overridden} answered (${plural(r.order_time.cards, "card")} shown)`,
+                 ...Object.entries(r.order_time.reasons).map(([k, n]) => `${state.reasons[k] || k}: ${n}`)],
+  });
+  const head1 = el("tr", {}, el("th", { scope: "col", rowspan: "2", text: "Rule" }),
+    el("th", { scope: "colgroup", colspan: "4", text: "Review queue" }),
+    el("th", { scope: "colgroup", colspan: "5", text: "Order time (CDS Hooks)" }));
+  const head2 = el("tr", {}, ...["Gaps", "Dismissed", "Rate", "Reasons", "Cards", "Accepted", "Overridden", "Rate", "Reasons"]
+    .map((h) => el("th", { scope: "col", text: h })));
+  const body = rows.map((r) => el("tr", { "data-rule": r.rule_id },
+    el("th", { scope: "row" }, el("a", { href: r.page, text: r.rule_id }), ` ${r.gap_code}`,
+       r.title ? el("div", { class: "rule-title", text: r.title }) : ""),
+    ...[r.review.gaps, r.review.dismissed].map((n) => el("td", { class: "num", text: String(n) })),
+    el("td", { class: "num", "data-testid": "review-rate", text: pct(r.review.rate) }),
+    el("td", { text: reasonList(r.review.reasons) }),
+    ...[r.order_time.cards, r.order_time.accepted, r.order_time.overridden].map((n) => el("td", { class: "num", text: String(n) })),
+    el("td", { class: "num", "data-testid": "override-rate", text: pct(r.order_time.override_rate) }),
+    el("td", { text: reasonList(r.order_time.reasons) })));
+  $(".outcomes-body").replaceChildren(rows.length
+    ? el("table", { "data-testid": "table-rule-outcomes" }, el("thead", {}, head1, head2), el("tbody", {}, ...body))
+    : el("p", { class: "chart-empty", text: "No gap stored and no card answered matches the filters." }));
 }
 
 function table(name, caption, headers, rows) {

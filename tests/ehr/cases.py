@@ -90,3 +90,28 @@ def hook_request(hook: str, orders: list[dict], *, note: dict | None = None, con
 def case_request(case: dict, hook: str = "order-sign") -> dict:
     return hook_request(hook, case_orders(case), note=document("doc-1", case["text"]),
                         enc=encounter("enc1", case.get("site") or "office"))
+
+
+def case_bundle(case: dict) -> dict:
+    """A batch case as the FHIR Bundle an EHR holds when the order is signed: one draft
+    ServiceRequest per claim line (CPT in ``code``, modifiers in ``orderDetail``, a side in
+    ``bodySite``), the case's ICD-10-CM codes as reasons (the first as ``reasonCode``, the others
+    as active Conditions the order names in ``reasonReference``), the note as a base64
+    ``text/plain`` DocumentReference, the site as the Encounter's class."""
+    lines = case.get("lines") or [{"cpt": c, "modifiers": case.get("modifiers") or []} for c in case["cpt"]]
+    icd = list(case.get("icd10") or ())
+    conditions = [condition(f"cond-{i}", code, code) for i, code in enumerate(icd[1:], 1)]
+    orders = [service_request(f"sr-{i}", line["cpt"], icd10=icd[:1], modifiers=line.get("modifiers") or (),
+                              reason_refs=[c["id"] for c in conditions], requester=case.get("provider") or "Samuel Ortiz, MD")
+              for i, line in enumerate(lines)]
+    return bundle([*orders, *conditions, document("doc-1", case["text"]), encounter("enc1", case.get("site") or "office")])
+
+
+def bundle_hook_request(fhir_bundle: dict, hook: str = "order-sign") -> dict:
+    """The CDS Hooks request an EHR sends for a Bundle's orders: the ServiceRequests as
+    ``draftOrders``, the Conditions, the note and the Encounter as prefetch."""
+    of = lambda rtype: [e["resource"] for e in fhir_bundle["entry"] if e["resource"]["resourceType"] == rtype]  # noqa: E731
+    docs = of("DocumentReference")
+    encounters = of("Encounter")
+    return hook_request(hook, of("ServiceRequest"), note=docs[0] if docs else None, conditions=of("Condition"),
+                        enc=encounters[0] if encounters else None)

@@ -30,15 +30,25 @@ def ehr_pair(tmp_path_factory):
               "max_attachment_bytes": 1024 * 1024}
     path = tmp / "ehr.json"
     path.write_text(json.dumps(config))
-    old = os.environ.get("SCRIBE_EHR_CONFIG")
-    os.environ["SCRIBE_EHR_CONFIG"] = str(path)
-    try:
-        scribe.start()
-    finally:
-        if old is None:
-            os.environ.pop("SCRIBE_EHR_CONFIG", None)
-        else:
-            os.environ["SCRIBE_EHR_CONFIG"] = old
+
+    def start():
+        old = os.environ.get("SCRIBE_EHR_CONFIG")
+        os.environ["SCRIBE_EHR_CONFIG"] = str(path)
+        try:
+            scribe.start()
+        finally:
+            if old is None:
+                os.environ.pop("SCRIBE_EHR_CONFIG", None)
+            else:
+                os.environ["SCRIBE_EHR_CONFIG"] = old
+
+    def restart():
+        """Stop `scribe serve` and start it again on the same port and database."""
+        scribe.stop()
+        start()
+
+    start()
+    scribe.restart = restart
     yield scribe, double
     scribe.stop()
     double.stop()

@@ -77,13 +77,11 @@ def test_ncci_pair_among_draft_orders(call):
 
 
 def test_prefetch_absent_is_fetched_from_the_fhir_server(call, double):
-    from .ehr_double import CDS_FHIR_TOKEN
-
     double.add(document("doc-fetch", LBP_NOTE, patient="pat1", date="2026-12-05T10:00:00Z"))
     double.add(encounter("enc1"))
     before = len(double.fhir_reads)
     body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])], prefetch=False,
-                        fhir_server=double.fhir_base, token=CDS_FHIR_TOKEN)
+                        fhir_server=double.fhir_base, token=double.cds_fhir_token)
     r = call(SIGN, body)
     assert r.status_code == 200
     assert any(c["source"]["topic"]["display"] == "INDICATION_NOT_SPECIFIC" for c in r.json()["cards"]), r.text
@@ -119,6 +117,47 @@ def test_bad_input_is_an_empty_card_list_with_the_reason(call, make, reason):
     assert any(reason in x for x in body["extension"]["org.scribe.reasons"]), body
 
 
+MALFORMED = {
+    "not JSON": b"{not json",
+    "a JSON list": b"[1, 2]",
+    "context a string": {"hook": "order-sign", "hookInstance": "h1", "context": "x"},
+    "no hookInstance": {"hook": "order-sign", "context": {}},
+    "another hook": {"hook": "patient-view", "hookInstance": "h1", "context": {}},
+    "draftOrders a list": {"hook": "order-sign", "hookInstance": "h1", "context": {"draftOrders": [1, "x"]}},
+    "an entry without resource": {"hook": "order-sign", "hookInstance": "h1",
+                                  "context": {"draftOrders": {"resourceType": "Bundle", "type": "collection",
+                                                              "entry": [{"fullUrl": 5}, "x", None]}}},
+    "a ServiceRequest missing required fields": {
+        "hook": "order-sign", "hookInstance": "h1",
+        "context": {"draftOrders": {"resourceType": "Bundle", "type": "collection",
+                                    "entry": [{"resource": {"resourceType": "ServiceRequest", "id": "s",
+                                                            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt",
+                                                                                 "code": "72120"}]}}}]}}},
+    "prefetch of the wrong types": {**hook_request("order-sign", [service_request("sr-1", "72120")]),
+                                    "prefetch": {"note": 7, "conditions": "x", "encounter": [None]}},
+    "a note that is not base64": hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])],
+                                              note={**document("d", "x"), "content": [{"attachment": {
+                                                  "contentType": "text/plain", "data": "%%%not base64%%%"}}]}),
+    "a CPT code that is not a code": hook_request("order-sign", [{**service_request("sr-1", "72120"), "code": {
+        "coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "7" * 300}]}}], note=document("d", LBP_NOTE)),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_malformed_calls_are_a_clear_error_or_no_cards_with_the_reason(call, scribe, double, name):
+    payload = MALFORMED[name]
+    aud = f"{scribe.base}/cds-services/{SIGN}"
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    r = httpx.post(aud, content=raw, timeout=30, headers={"Authorization": f"Bearer {double.cds_jwt(aud)}",
+                                                          "Content-Type": "application/json"})
+    assert r.status_code in (200, 400), (name, r.status_code, r.text)
+    body = r.json()
+    if r.status_code == 400:
+        assert body["error"]["code"] in ("BAD_REQUEST", "WRONG_HOOK") and body["error"]["message"]
+    else:
+        assert body["cards"] == [] and body["extension"]["org.scribe.reasons"], (name, body)
+
+
 def test_an_oversized_body_is_a_clear_413(call):
     big = document("d", None, data=b"x" * (10 * 1024 * 1024))
     r = call(SIGN, hook_request("order-sign", [service_request("sr-1", "72120")], note=big))
@@ -126,13 +165,11 @@ def test_an_oversized_body_is_a_clear_413(call):
 
 
 def test_an_attachment_url_over_the_cap_is_not_read(call, double):
-    from .ehr_double import CDS_FHIR_TOKEN
-
     double.add({"resourceType": "Binary", "id": "big", "contentType": "text/plain",
                 "data": base64.b64encode(b"low back pain " * 200_000).decode()})
     note = document("d", None, url=f"{double.fhir_base}/Binary/big")
     body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])], note=note,
-                        fhir_server=double.fhir_base, token=CDS_FHIR_TOKEN)
+                        fhir_server=double.fhir_base, token=double.cds_fhir_token)
     r = call(SIGN, body)
     assert r.status_code == 200
     assert any("over" in x for x in r.json()["extension"]["org.scribe.reasons"])
@@ -144,6 +181,19 @@ def _none_jwt(aud: str) -> str:
     now = int(time.time())
     claims = {"iss": "x", "aud": aud, "exp": now + 60, "iat": now, "jti": "n"}
     return f"{enc({'alg': 'none', 'typ': 'JWT'})}.{enc(claims)}."
+
+
+REJECTION_CODES = {"missing": "UNAUTHENTICATED", "alg_none": "BAD_JWT_ALG", "unlisted_jku": "UNLISTED_JKU",
+                   "wrong_aud": "BAD_CLAIMS", "expired": "JWT_EXPIRED", "unknown_iss": "UNKNOWN_ISSUER",
+                   "foreign_key": "BAD_SIGNATURE", "too_long": "BAD_CLAIMS", "no_jti": "BAD_CLAIMS",
+                   "wrong_sub": "BAD_CLAIMS", "hs256": "BAD_JWT_ALG"}
+
+
+def _cards_stored(scribe) -> int:
+    import sqlite3
+
+    with sqlite3.connect(scribe.db_url.removeprefix("sqlite:///")) as conn:
+        return conn.execute("SELECT count(*) FROM cds_cards").fetchone()[0]
 
 
 @pytest.mark.parametrize("case", ["missing", "alg_none", "unlisted_jku", "wrong_aud", "expired", "unknown_iss",
@@ -165,12 +215,16 @@ def test_jwt_rejections_are_401_and_build_no_card(call, scribe, double, case):
         "wrong_sub": double.cds_jwt(aud, sub="someone-else"),
         "hs256": double.cds_jwt(aud, header={"alg": "HS256"}, key=OctKey.import_key(b"k" * 32)),
     }[case]
-    body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])],
-                        note=document("d", LBP_NOTE))
+    # prefetch absent and a FHIR server named: a call that got past authentication would read it
+    body = hook_request("order-sign", [service_request("sr-1", "72120", icd10=["M54.50"])], prefetch=False,
+                        fhir_server=double.fhir_base, token=double.cds_fhir_token)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    cards_before, reads_before = _cards_stored(scribe), len(double.fhir_reads)
     r = httpx.post(aud, json=body, headers=headers, timeout=30)
     assert r.status_code == 401, (case, r.text)
-    assert "cards" not in r.json()
+    assert "cards" not in r.json() and r.json()["error"]["code"] == REJECTION_CODES[case]
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    assert _cards_stored(scribe) == cards_before and len(double.fhir_reads) == reads_before
 
 
 def test_a_replayed_jwt_is_refused(call, scribe, double):
@@ -235,11 +289,9 @@ def test_reason_codes_in_other_systems_are_named(call):
 
 
 def test_an_unregistered_fhir_server_is_not_read(call, double):
-    from .ehr_double import CDS_FHIR_TOKEN
-
     before = len(double.fhir_reads)
     body = hook_request("order-sign", [service_request("sr-1", "72120")], prefetch=False,
-                        fhir_server="http://127.0.0.1:9/elsewhere", token=CDS_FHIR_TOKEN)
+                        fhir_server="http://127.0.0.1:9/elsewhere", token=double.cds_fhir_token)
     r = call(SIGN, body)
     assert r.status_code == 200 and r.json()["cards"] == []
     assert any("not a FHIR server registered" in x for x in r.json()["extension"]["org.scribe.reasons"])

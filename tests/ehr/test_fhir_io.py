@@ -93,3 +93,23 @@ def test_http_api_checks_a_bundle(scribe, make_token):
     bad = httpx.post(f"{scribe.base}/api/fhir/check", json=bundle([document("d", NOTE)]), headers=headers, timeout=30)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "CPT_MISSING"
     assert httpx.post(f"{scribe.base}/api/fhir/check", json=the_bundle(), timeout=30).status_code == 401
+
+
+def test_a_10_mb_attachment_is_a_clear_error_never_read(tmp_path, scribe, make_token, engine):
+    from scribe.errors import InputError
+
+    big = bundle([service_request("sr-1", "72120", icd10=["M54.50"]),
+                  document("d", None, data=b"low back pain. " * (10 * 1024 * 1024 // 15))])
+    with pytest.raises(InputError) as err:
+        read_bundle(big, engine)
+    assert err.value.code == "NOTE_NOT_TEXT" and "over" in err.value.message
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(big))
+    out = subprocess.run([sys.executable, "-m", "scribe.cli", "check", str(path), "--fhir"], capture_output=True,
+                         text=True, timeout=120)
+    # the CLI refuses a file over its 2 MB input cap before parsing it: one line, exit 2
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and not out.stdout
+    assert "the limit is" in out.stderr
+    headers = {"Authorization": f"Bearer {make_token('physician', 'dr_big')}"}
+    r = httpx.post(f"{scribe.base}/api/fhir/check", content=path.read_bytes(), headers=headers, timeout=60)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "BODY_TOO_LARGE"

@@ -61,10 +61,13 @@ def test_ehr_launch_opens_the_sidebar_with_the_order(scribe, double, order):
 
 
 def test_pkce_challenge_is_s256_of_the_verifier_the_token_endpoint_checked(scribe, double, order):
+    before = len(double.exchanged)
     query, done, _ = launch(scribe, double, launch_id=order)
     assert done.status_code == 303
-    grant = next(g for g in double.codes.values() if g["challenge"] == query["code_challenge"])
-    assert grant["used"]
+    # the authorization server (authlib, RFC 7636) compared S256(code_verifier) with this challenge
+    # before it issued the token, and the code is spent
+    assert double.seen[-1]["code_challenge"] == query["code_challenge"]
+    assert len(double.exchanged) == before + 1 and double.exchanged[-1] not in double.codes
 
 
 def test_standalone_launch_finds_the_patients_order(scribe, double, order):
@@ -79,7 +82,8 @@ def test_standalone_launch_finds_the_patients_order(scribe, double, order):
     ({"state": "tampered-state"}, "STATE_MISMATCH"),
     ({"id_token_aud": "some-other-app"}, "WRONG_AUD"),
     ({"id_token_exp": -600}, "TOKEN_EXPIRED"),
-    ({"expires_in": 0}, "TOKEN_EXPIRED"),
+    ({"expires_in": -5}, "TOKEN_EXPIRED"),
+    ({"expires_in": 0}, "TOKEN_REJECTED"),         # no expires_in sent; the FHIR server refuses the spent token
 ])
 def test_bad_answers_are_an_error_page_and_nothing_opens(scribe, double, order, behaviour, code):
     double.behaviour.update(behaviour)

@@ -66,7 +66,7 @@ RULES = {
     ("POST", "/api/queries/{query_id}/answer"): (("physician",), False),
     ("GET", "/api/review/open"): (("scribe",), True),
     ("GET", "/api/rules"): (PUBLIC, False), ("GET", "/rules"): (PUBLIC, False), ("GET", "/rules/{rule_id}"): (PUBLIC, False),
-    ("GET", "/api/stats/order-time"): (("manager",), False),
+    ("GET", "/api/stats/order-time"): (("manager",), False), ("GET", "/api/stats/rule-outcomes"): (("manager",), False),
     ("POST", "/api/fhir/check"): (("physician", "scribe"), False),
     ("GET", "/cds-services"): (PUBLIC, False),
 }
@@ -76,7 +76,7 @@ OWN_AUTH = {("POST", "/cds-services/{service_id}"), ("POST", "/cds-services/{ser
             ("GET", "/smart/launch"), ("GET", "/smart/callback")}
 # the queries of some routes, so that CSV exports are called too
 EXTRA_QUERIES = {"/api/stats/clean-share": ["?format=csv", "?by=gap_code&format=csv"],
-                 "/api/stats/dismissals": ["?format=csv"],
+                 "/api/stats/dismissals": ["?format=csv"], "/api/stats/rule-outcomes": ["?format=csv"],
                  "/api/stats/money-at-risk": ["?format=csv", "?format=csv&by=provider"]}
 TRANSPORTS = ("header", "query", "cookie")
 

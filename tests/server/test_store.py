@@ -35,8 +35,10 @@ def test_migrations_are_idempotent_and_match_the_tables(store):
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.METADATA)
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    from alembic.script import ScriptDirectory
+
     assert diff == []
-    assert version == "0004"
+    assert version == ScriptDirectory.from_config(db.alembic_config()).get_current_head() == "0006"
 
 
 def test_tokens_are_stored_hashed_and_revocable(store):
@@ -148,3 +150,55 @@ def test_audit_log_records_who_what_when(store):
     rows = store.list_audit(dictation_id=None, limit=10, offset=0)
     assert rows[0]["actor"] == "sam_scribe" and rows[0]["action"] == "read_note_text" and rows[0]["at"].endswith("Z")
     assert store.list_audit(dictation_id="zzz", limit=10, offset=0) == []
+
+
+def test_upgrading_a_sqlite_database_keeps_the_rows_that_refer_to_rebuilt_tables(tmp_path):
+    """Migration 0004 rebuilds ``dictations`` (SQLite batch mode: copy, drop, rename); with foreign
+    keys on, the drop used to delete every event and gap of every dictation (ON DELETE CASCADE)."""
+    from alembic import command
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with engine.begin() as conn:
+        command.upgrade(db.alembic_config(conn), "0003")
+        conn.execute(sa.text("INSERT INTO dictations (id, owner, provider, encounter, status, created_at, updated_at) "
+                             "VALUES ('d1', 'dr_lee', 'Dr Lee', '{}', 'finalized', '2026-01-01', '2026-01-01')"))
+        conn.execute(sa.text("INSERT INTO events (dictation_id, n, kind, payload, created_at) "
+                             "VALUES ('d1', 1, 'start', '{}', '2026-01-01')"))
+        conn.execute(sa.text("INSERT INTO gaps (dictation_id, code, severity, rule_id, message, fix, source, evidence, "
+                             "status, queried, updated_at) VALUES ('d1', 'SIGNATURE_MISSING', 'error', 'RPT-004', 'm', "
+                             "'f', 's', '[]', 'dismissed', 0, '2026-01-01')"))
+        conn.execute(sa.text("INSERT INTO gap_actions (gap_id, dictation_id, action, reason, actor_name, actor_role, at) "
+                             "VALUES (1, 'd1', 'dismiss', 'other', 'rev', 'scribe', '2026-01-01')"))
+    db.migrate(engine)
+    with engine.connect() as conn:
+        counts = [conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+                  for t in ("dictations", "events", "gaps", "gap_actions")]
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert conn.execute(sa.text("SELECT ref FROM dictations")).scalar_one() == "d1"
+    assert counts == [1, 1, 1, 1]
+    engine.dispose()
+
+
+def test_migration_0006_moves_cds_feedback_into_gap_actions_and_back(db_url):
+    from alembic import command
+
+    engine = db.make_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(db.alembic_config(conn), "0004")
+        conn.execute(sa.text("INSERT INTO cds_cards (uuid, service, hook_instance, client_iss, rule_id, code, "
+                             "severity, issued_at) VALUES ('c1', 's', 'h', 'https://ehr', 'DX-002', "
+                             "'DX_NOT_SUPPORTING', 'warning', '2026-12-01 10:00:00')"))
+        conn.execute(sa.text("INSERT INTO cds_feedback (card_uuid, outcome, override_reason, comment, "
+                             "accepted_suggestions, outcome_at, received_at) VALUES ('c1', 'overridden', "
+                             "'not_applicable', 'no', '[]', '2026-12-01 10:01:00', '2026-12-01 10:01:01')"))
+    db.migrate(engine)
+    with engine.connect() as conn:
+        moved = conn.execute(sa.text("SELECT card_uuid, action, reason, text, actor_name, actor_role FROM "
+                                     "gap_actions")).all()
+    assert moved == [("c1", "override", "not_applicable", "no", "https://ehr", "ehr")]
+    with engine.begin() as conn:
+        command.downgrade(db.alembic_config(conn), "0004")
+        back = conn.execute(sa.text("SELECT card_uuid, outcome, override_reason, comment FROM cds_feedback")).all()
+        left = conn.execute(sa.text("SELECT count(*) FROM gap_actions")).scalar_one()
+    assert back == [("c1", "overridden", "not_applicable", "no")] and left == 0
+    engine.dispose()
