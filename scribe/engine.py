@@ -127,7 +127,6 @@ class Engine:
         self._explainer: Explainer | None = None
         # concepts whose code is a spine code: on a limb study the code set links the condition
         self._spine_only = frozenset(c.concept for c in lexicons.concepts if c.families and "spine" in c.families)
-        self._limb_includes = frozenset(r for fam in lexicons.families for c in fam.codes for r in c.includes)
 
     def warm(self) -> None:
         """Load what the engine otherwise loads on first need (spaCy's tokenizer and
@@ -218,7 +217,7 @@ class Engine:
 
     def _limb_study(self, note: Note) -> bool:
         """The note images a limb part and no spine level or region (a hip series' pelvis view aside)."""
-        return note.parts_imaged and not note.levels and all(r in self._limb_includes for r in note.regions)
+        return not note.levels and bool(self.cpt.limb_parts(note))
 
     def _terms_of(self, terms: TermIndex, text: str, focus: tuple | None = None) -> list:
         key: str | tuple[str, tuple] = text if focus is None else (text, focus)
