@@ -239,7 +239,8 @@ def _csv_records(handle, skip: int) -> Iterator[tuple[int, int, bytes]]:
     """(record number after the header, byte offset, record) of every CSV record. A record ends
     at a line end outside quotes: with RFC 4180 quoting (a quote in a field is doubled), at a line
     end where the count of quote characters so far is even. ``skip`` header records are left out."""
-    offset, begin, quotes, parts, number = 0, 0, 0, [], 0
+    offset, begin, quotes, number = 0, 0, 0, 0
+    parts: list[bytes] = []
     for line in handle:
         if not parts:
             begin = offset
