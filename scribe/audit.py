@@ -710,6 +710,24 @@ def iter_results(out_dir: str | os.PathLike, table: str) -> Iterator[Any]:
         yield pq.read_table(out / table / f"{part_name(i)}.parquet")
 
 
+def audit_rows(out_dir: str | os.PathLike) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+    """(cases, gaps) of each committed partition as the rows the service loads: codes and counts,
+    no note text, messages or evidence."""
+    import pyarrow.parquet as pq
+
+    out = Path(out_dir)
+    for i in sorted(committed(out)):
+        name = f"{part_name(i)}.parquet"
+        cases = pq.read_table(out / "cases" / name, columns=["row", "id", "provider", "date", "cpt", "icd10", "clean",
+                                                             "errors_open", "warnings_open", "infos_open"]).to_pylist()
+        gaps = pq.read_table(out / "gaps" / name, columns=["row", "code", "severity", "rule_id", "cpt", "line",
+                                                           "icd10"]).to_pylist()
+        yield ([{"row": c["row"], "case_id": c["id"], "provider": c["provider"], "service_date": c["date"],
+                 "clean": c["clean"], "open_errors": c["errors_open"], "open_warnings": c["warnings_open"],
+                 "open_infos": c["infos_open"], "cpt": c["cpt"] or [], "icd10": c["icd10"] or []} for c in cases],
+               gaps)
+
+
 # -- engines ----------------------------------------------------------------------------------------
 
 _WORKER_ENGINE = None
