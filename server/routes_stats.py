@@ -129,6 +129,8 @@ def audit_compare(audit_id: int, who: Manager, store: StoreDep, f: FiltersDep,
     live_rows = {r["key"]: r for r in store.clean_share(f, by=by, ignore_dismissed=ignore_dismissed)}
     live_total = store.clean_share(f, by="provider", ignore_dismissed=ignore_dismissed)
     finalized, clean = sum(r["finalized"] for r in live_total), sum(r["clean"] for r in live_total)
+    audit_total = store.audit_clean_share(audit_id, f, by="provider")
+    cases, audit_clean = sum(r["finalized"] for r in audit_total), sum(r["clean"] for r in audit_total)
     facets_ = store.facets(f, open_only=False) if not (f.date_from and f.date_to) else {}
     rows = []
     for key in sorted(set(audit_rows) | set(live_rows)):
@@ -150,7 +152,8 @@ def audit_compare(audit_id: int, who: Manager, store: StoreDep, f: FiltersDep,
             "date_to": f.date_to.isoformat() if f.date_to else (facets_.get("last_finalized_at") or "")[:10] or None,
             "finalized": finalized, "clean": clean, "share": round(clean / finalized, 4) if finalized else None,
             "ignore_dismissed": ignore_dismissed}
-    return {"audit": audit, "live": live, "by": by, "rows": rows}
+    return {"audit": audit, "live": live, "by": by, "rows": rows,
+            "audit_total": {"cases": cases, "clean": audit_clean, "share": round(audit_clean / cases, 4) if cases else None}}
 
 
 @router.get("/audits/{audit_id}/money-at-risk", response_model=MoneyAtRisk)

@@ -323,8 +323,15 @@ class CompareRow(_Out):
     difference: float | None = Field(description="live share minus audit share")
 
 
+class AuditTotal(_Out):
+    cases: int = Field(description="the audit's cases that match the filters' provider and codes")
+    clean: int
+    share: float | None
+
+
 class AuditCompareOut(_Out):
     audit: RetroAuditOut
+    audit_total: AuditTotal
     live: LiveTotal
     by: str
     rows: list[CompareRow]
