@@ -31,6 +31,7 @@ import io
 import json
 import logging
 import os
+import resource
 import sys
 import time
 import uuid
@@ -489,12 +490,12 @@ def schemas():
                            ("rule_id", pa.string()), ("cpt", pa.string()), ("line", pa.int32()), ("icd10", pa.string()),
                            ("message", pa.string()), ("fix", pa.string()),
                            ("evidence", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64())])))]),
-        "cases": pa.schema([("row", pa.int64()), ("id", pa.string()), ("provider", pa.string()), ("date", pa.date32()),
+        "cases": pa.schema((("row", pa.int64()), ("id", pa.string()), ("provider", pa.string()), ("date", pa.date32()),
                             ("cpt", strings), ("icd10", strings), ("site", pa.string()), ("words", pa.int64()),
                             ("gaps", pa.int32()), ("errors_open", pa.int32()), ("warnings_open", pa.int32()),
                             ("infos_open", pa.int32()), ("clean", pa.bool_()), ("supported_cpt", strings),
                             ("views", pa.int32()), ("contrast", pa.string()), ("signed", pa.bool_()),
-                            ("region", strings), ("facts", pa.string())]),
+                            ("region", strings), ("facts", pa.string()))),   # column names, not phrases
         "errors": pa.schema([("row", pa.int64()), ("id", pa.string()), ("code", pa.string()), ("message", pa.string())]),
     }
 
@@ -556,6 +557,7 @@ def run_partition(engine, source: Source, part: Partition, out_dir: str | os.Pat
         _atomic_parquet(data, out / table / f"{name}.parquet")
     marker = {"partition": part.index, "first_row": part.first_row, "rows": part.rows, **rows.counts(),
               "seconds": round(time.perf_counter() - t0, 3), "worker": f"{os.uname().nodename}:{os.getpid()}",
+              "worker_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
               "committed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     _atomic_write(out / COMMITTED / f"{name}.json", json.dumps(marker, sort_keys=True).encode())
     return marker
