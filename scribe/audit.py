@@ -515,7 +515,7 @@ def check_partition(engine, source: Source, part: Partition, *,
             try:
                 when = _case_date(case.get("date"))
             except ValueError as exc:
-                out.error(row, case.get("id"), "BAD_DATE", str(exc))
+                out.error(row, case.get("id"), code="BAD_DATE", message=str(exc))
                 when = None
                 case = None
             if case is not None:
