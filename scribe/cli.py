@@ -1,4 +1,4 @@
-"""The ``scribe`` command: ``check`` (batch), ``serve``, ``token``, ``data``.
+"""The ``scribe`` command: ``check`` (batch), ``audit`` (a file of cases), ``serve``, ``token``, ``data``.
 
 ``check`` never prints a traceback: unusable input exits 2 with one line on stderr.
 The service commands live in ``scribe_server.cli`` and are imported only when used,
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import InputError, ScribeError
-from .types import MAX_NOTE_CHARS
+from .types import MAX_NOTE_CHARS, Encounter
 
 NO_CPT = "choose the study code"
 
@@ -61,9 +61,23 @@ def _iter_cases(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | N
             raise InputError(f"{path} is not UTF-8 text (byte {exc.start})", code="NOT_UTF8") from None
 
 
+def check_case(engine, case: dict[str, Any], *, explain: bool = False) -> dict[str, Any]:
+    """One case (the contract's fields: id, text, cpt or lines, modifiers, icd10, site, provider)
+    checked: the result's JSON with the case ``id``, or ``{"id", "error": {"code", "message"}}``
+    for a case the engine cannot use. ``check --jsonl`` and ``scribe audit`` both check this way."""
+    try:
+        if not case.get("cpt") and not case.get("lines"):
+            raise InputError(NO_CPT + ": give the case a \"cpt\" list or \"lines\"", code="CPT_MISSING")
+        encounter = Encounter.from_dict(case)
+        result = engine.check(case.get("text"), encounter, explain=explain)
+        result.id = case.get("id")
+        return result.to_dict()
+    except InputError as exc:
+        return {"id": case.get("id"), "error": {"code": exc.code, "message": exc.message}}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from . import build_engine
-    from .types import Encounter
 
     engine = build_engine()
     if args.jsonl:
@@ -72,16 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 print(json.dumps({"id": None, "error": {"code": "BAD_CASE", "message": error}}))
                 continue
             assert case is not None
-            try:
-                if not case.get("cpt") and not case.get("lines"):
-                    raise InputError(NO_CPT + ": give the case a \"cpt\" list or \"lines\"", code="CPT_MISSING")
-                encounter = Encounter.from_dict(case)
-                result = engine.check(case.get("text"), encounter, explain=args.explain)
-                result.id = case.get("id")
-                out = result.to_dict()
-            except InputError as exc:
-                out = {"id": case.get("id"), "error": {"code": exc.code, "message": exc.message}}
-            print(json.dumps(out, ensure_ascii=False), flush=False)
+            print(json.dumps(check_case(engine, case, explain=args.explain), ensure_ascii=False), flush=False)
         sys.stdout.flush()
         return 0
     if not args.note:
@@ -116,6 +121,16 @@ def _check_bundle(engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import run_audit, summary_table
+
+    summary = run_audit(args.input, args.out, engine=args.engine, address=args.address, workers=args.workers,
+                        partition_rows=args.partition_rows, partition_bytes=int(args.partition_mb * 1024 * 1024),
+                        progress=not args.no_progress)
+    print(summary_table(summary))
+    return 0
+
+
 def cmd_import_ncci(args: argparse.Namespace) -> int:
     from .lexicons import load_lexicons
     from .linkers.ncci import import_ptp
@@ -147,6 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add a trace to each gap and indication: rule, mechanism, lexicon entry, assertion "
                             "trigger, fuzzy score, sections searched")
     check.set_defaults(func=cmd_check)
+
+    audit = sub.add_parser(
+        "audit", help="audit a file of cases (JSONL, CSV or Parquet) into Parquet results, resumable",
+        description="Check every case of INPUT (one case a row: id, text, cpt or lines, modifiers, icd10, site, "
+        "provider, date) and write Parquet results to RESULTS: one row per gap, one per case, one per row that "
+        "could not be checked. The input is cut into partitions; a partition is committed once its files are "
+        "whole, and a rerun of the same command skips committed partitions (an interrupted audit resumes).")
+    audit.add_argument("input", help="the cases: .jsonl, .csv or .parquet")
+    audit.add_argument("--out", required=True, metavar="RESULTS", help="results folder (new, or an earlier run's)")
+    audit.add_argument("--engine", default="local", choices=["local", "ray", "spark"],
+                       help="local: this process; ray: Ray Data (an actor pool, the engine built once per actor); "
+                       "spark: PySpark mapInPandas (needs pyspark and a Java runtime)")
+    audit.add_argument("--address", default=None, help="a cluster to run on (Ray: ray://HOST:10001 or auto; "
+                       "Spark: spark://HOST:7077); input and RESULTS must be on storage every worker reaches")
+    audit.add_argument("--workers", type=int, default=None, help="actors or Spark cores (default: one per CPU)")
+    audit.add_argument("--partition-rows", type=int, default=1000, help="rows per partition at most (default 1000)")
+    audit.add_argument("--partition-mb", type=float, default=16.0,
+                       help="input megabytes per partition at most (default 16; bounds a worker's memory)")
+    audit.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    audit.set_defaults(func=cmd_audit)
 
     data = sub.add_parser("data", help="load reference data").add_subparsers(dest="data_command", required=True)
     ncci = data.add_parser("import-ncci", help="import the CMS practitioner PTP edit file (tab-separated)")

@@ -73,6 +73,21 @@ _CODES = (
     ErrorCode("NO_FHIR", "`scribe check --fhir` without the service package (scribe_server)", where="cli"),
     ErrorCode("BAD_CASE", "a --jsonl line is not a JSON object (the run goes on)", where="cli"),
     ErrorCode("BAD_NCCI_FILE", "the CMS PTP file to import is not in the published layout", where="cli"),
+    # retrospective audits (`scribe audit`: one line on stderr and exit 2 before any work; row errors go on)
+    ErrorCode("AUDIT_ERROR", "the audit cannot start or go on", where="cli"),
+    ErrorCode("SCHEMA_MISMATCH", "the audit's input lacks the case fields (text, cpt or lines) or a column has "
+              "another type", where="cli"),
+    ErrorCode("RESULTS_MISMATCH", "the results folder holds another audit (another input, partitioning or "
+              "lexicons)", where="cli"),
+    ErrorCode("RESULTS_LOCKED", "another `scribe audit` is writing the results folder", where="cli"),
+    ErrorCode("BAD_RESULTS", "the folder is not an audit's results, or the audit is not finished", where="cli"),
+    ErrorCode("AUDIT_INCOMPLETE", "partitions were left uncommitted (run the command again to redo them)",
+              where="cli"),
+    ErrorCode("AUDIT_LOADED", "these audit results are already in the database", where="cli"),
+    ErrorCode("NO_ENGINE", "the distributed engine asked for (Ray, PySpark) is not installed", where="cli"),
+    ErrorCode("BAD_DATE", "an audited case's date is not a date (an error row; the audit goes on)", where="cli"),
+    ErrorCode("CHECK_FAILED", "the engine failed on an audited case (an error row, logged without note text)",
+              where="cli"),
     # the service's command line (`scribe serve`, `scribe token`, `scribe urls`)
     ErrorCode("BAD_SETTINGS", "a setting (environment variable or option) is invalid", where="cli"),
     ErrorCode("DB_UNAVAILABLE", "the database cannot be opened", where="cli"),

@@ -1,10 +1,11 @@
-"""``scribe serve`` and ``scribe token create|list|revoke|rotate``, registered on the ``scribe``
+"""``scribe serve``, ``scribe token create|list|revoke|rotate`` and ``scribe audit-load``, registered on the ``scribe``
 command by ``add_commands``. Nothing heavy is imported at module level: the batch
 ``scribe check`` must start without the web stack or SQLAlchemy.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 ROLES = ("physician", "scribe", "manager", "admin")
@@ -74,6 +75,22 @@ def add_commands(subparsers) -> None:
     rotate.add_argument("--db", default=None)
     rotate.set_defaults(func=cmd_token_rotate)
 
+    load = subparsers.add_parser(
+        "audit-load", help="load the results of `scribe audit` into the dashboard as an audit (its own source and dates)",
+        description="Load a finished `scribe audit` RESULTS folder into the service's database as a retrospective "
+        "audit: its cases and gaps (codes, severities, rules, CPT lines; no note text, messages or evidence), its "
+        "source file and date range. The dashboard (manager role) shows it next to live completeness, never mixed "
+        "with live dictations. The same results load once (--replace loads them again).")
+    load.add_argument("results", help="the --out folder of a finished `scribe audit`")
+    load.add_argument("--name", default=None, help="how the dashboard names the audit (default: the input file name)")
+    load.add_argument("--from", dest="date_from", type=_date, default=None, metavar="YYYY-MM-DD",
+                      help="the audit's first date (default: the earliest case date)")
+    load.add_argument("--to", dest="date_to", type=_date, default=None, metavar="YYYY-MM-DD",
+                      help="the audit's last date (default: the latest case date)")
+    load.add_argument("--replace", action="store_true", help="replace these results if they are already loaded")
+    load.add_argument("--db", default=None, help="database URL (default $SCRIBE_DB_URL)")
+    load.set_defaults(func=cmd_audit_load)
+
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -110,6 +127,48 @@ def _store(db: str | None, **overrides):
         raise InputError(f"cannot open the database {safe_url(settings.database_url)}: {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}", code="DB_UNAVAILABLE") from None
     return settings, store
+
+
+def _date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (YYYY-MM-DD)") from None
+
+
+def cmd_audit_load(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scribe.audit import AuditError, audit_rows, read_manifest
+    from scribe.errors import InputError
+
+    from .store import AuditExists
+
+    results = Path(args.results)
+    manifest = read_manifest(results)
+    summary_path = results / "summary.json"
+    if manifest is None or not summary_path.exists():
+        raise AuditError(f"{results} holds no finished audit (no manifest.json or summary.json): run `scribe audit` "
+                         "to the end first", code="BAD_RESULTS")
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    source = manifest["input"]["path"]
+    _settings, store = _store(args.db)
+    try:
+        audit = store.load_audit(run_id=manifest["run_id"], name=args.name or Path(source).name, source=source,
+                                 loaded_by="cli", date_from=args.date_from, date_to=args.date_to,
+                                 errors=int(summary["errors"]), partitions=audit_rows(results),
+                                 replace=args.replace)
+    except AuditExists as exc:
+        raise InputError(f"these results are already loaded as audit {exc.args[0]}; --replace loads them again",
+                         code="AUDIT_LOADED") from None
+    finally:
+        store.dispose()
+    share = f"{100 * audit['share']:.1f}%" if audit["share"] is not None else "n/a"
+    print(f"loaded audit {audit['id']} '{audit['name']}': {audit['cases']:,} cases ({audit['errors']:,} rows not "
+          f"checked), {audit['date_from'] or '?'} to {audit['date_to'] or '?'}, completeness {share}")
+    return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:

@@ -26,6 +26,11 @@ Tables:
                   SMART launch state: pending launches (state hash, PKCE verifier), authorization codes
                   exchanged, the EHR's tokens of a launch; each single-use or expiring
   cds_jwt_ids     (iss, jti) of CDS JWTs accepted, until they expire (replay)
+  audits          retrospective audits loaded from `scribe audit` results (`scribe audit-load`): name,
+                  source file, the cases' date range, totals; never mixed with live dictations
+  audit_cases     one row per audited case: provider, date, open gaps by severity, complete or not
+  audit_case_codes the audited case's CPT / ICD-10-CM codes
+  audit_gaps      one row per gap an audit found (code, severity, rule, CPT, line, ICD-10-CM; no text)
 """
 from __future__ import annotations
 
@@ -224,6 +229,59 @@ cds_jwt_ids = sa.Table(
     "cds_jwt_ids", METADATA,
     sa.Column("key_hash", sa.String(64), primary_key=True),    # sha256 of iss and jti of an accepted CDS JWT
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+
+audits = sa.Table(
+    "audits", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(32), nullable=False, unique=True),   # the results' manifest: loaded once
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(500), nullable=False),               # the audited input file
+    sa.Column("date_from", sa.Date),                                   # the cases' dates (or as given at load)
+    sa.Column("date_to", sa.Date),
+    sa.Column("loaded_at", sa.DateTime, nullable=False),
+    sa.Column("loaded_by", sa.String(100), nullable=False),
+    sa.Column("cases", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),                   # rows that could not be checked
+    sa.Column("clean", sa.Integer, nullable=False),
+)
+
+audit_cases = sa.Table(
+    "audit_cases", METADATA,
+    sa.Column("audit_id", sa.Integer, sa.ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("row", sa.BigInteger, primary_key=True, autoincrement=False),   # the input's row number
+    sa.Column("case_id", sa.String(200)),
+    sa.Column("provider", sa.String(200), nullable=False),
+    sa.Column("service_date", sa.Date),
+    sa.Column("clean", sa.Boolean, nullable=False),
+    sa.Column("open_errors", sa.Integer, nullable=False),
+    sa.Column("open_warnings", sa.Integer, nullable=False),
+    sa.Column("open_infos", sa.Integer, nullable=False),
+    sa.Index(None, "audit_id", "provider"),
+)
+
+audit_case_codes = sa.Table(
+    "audit_case_codes", METADATA,
+    sa.Column("audit_id", sa.Integer, sa.ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("row", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(8), primary_key=True),          # cpt | icd10
+    sa.Column("code", sa.String(16), primary_key=True),
+    sa.Index(None, "audit_id", "kind", "code"),
+)
+
+audit_gaps = sa.Table(
+    "audit_gaps", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("audit_id", sa.Integer, sa.ForeignKey("audits.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("row", sa.BigInteger, nullable=False),
+    sa.Column("code", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("rule_id", sa.String(20), nullable=False),
+    sa.Column("cpt", sa.String(8)),
+    sa.Column("line", sa.Integer),
+    sa.Column("icd10", sa.String(10)),
+    sa.Index(None, "audit_id", "code"),
 )
 
 

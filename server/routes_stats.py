@@ -14,8 +14,9 @@ from fastapi import APIRouter, Query, Request, Response
 from .auth import Manager
 from .deps import FiltersDep, StoreDep
 from .errors import ApiError
-from .store import DISMISS_REASONS, SEVERITIES, Filters
-from .wire import DismissalRow, Facets, FeeSchedule, FeesIn, MoneyAtRisk, RuleOutcomeRow, ShareRow
+from .store import DISMISS_REASONS, SEVERITIES, Filters, Store
+from .wire import (AuditCompareOut, DismissalRow, Facets, FeeSchedule, FeesIn, MoneyAtRisk, RetroAuditOut, RuleOutcomeRow,
+                   ShareRow)
 
 router = APIRouter(prefix="/api/stats", tags=["statistics (manager)"])
 RiskSeverity = Annotated[list[Literal["error", "warning", "info"]],
@@ -104,6 +105,70 @@ def facets(who: Manager, store: StoreDep):
     """Providers, CPT codes and gap codes of finalized dictations (for filter menus), and
     the labels of the dismissal reasons."""
     return {**store.facets(Filters(), open_only=False), "dismiss_reasons": DISMISS_REASONS}
+
+
+@router.get("/audits", response_model=list[RetroAuditOut])
+def audits(who: Manager, store: StoreDep):
+    """Retrospective audits loaded with `scribe audit-load` (newest first): each its own source
+    and date range, counted apart from the live dictations."""
+    return store.audit_runs()
+
+
+@router.get("/audits/{audit_id}/compare", response_model=AuditCompareOut)
+def audit_compare(audit_id: int, who: Manager, store: StoreDep, f: FiltersDep,
+                  by: Literal["gap_code", "cpt", "provider"] = "gap_code",
+                  ignore_dismissed: Annotated[bool, Query(description="live: a dismissed gap does not count (an "
+                                                          "audit has no reviewer, so the default counts them as "
+                                                          "the audit does)")] = False,
+                  fmt: Format = "json"):
+    """An audit's completeness next to live completeness, per gap code (share of cases without
+    it), CPT code or provider. The filters' dates choose the live dictations; provider and codes
+    apply to both sides; the audit keeps its own date range."""
+    audit = _audit_or_404(store, audit_id)
+    audit_rows = {r["key"]: r for r in store.audit_clean_share(audit_id, f, by=by)}
+    live_rows = {r["key"]: r for r in store.clean_share(f, by=by, ignore_dismissed=ignore_dismissed)}
+    live_total = store.clean_share(f, by="provider", ignore_dismissed=ignore_dismissed)
+    finalized, clean = sum(r["finalized"] for r in live_total), sum(r["clean"] for r in live_total)
+    audit_total = store.audit_clean_share(audit_id, f, by="provider")
+    cases, audit_clean = sum(r["finalized"] for r in audit_total), sum(r["clean"] for r in audit_total)
+    facets_ = store.facets(f, open_only=False) if not (f.date_from and f.date_to) else {}
+    rows = []
+    for key in sorted(set(audit_rows) | set(live_rows)):
+        a, b = audit_rows.get(key), live_rows.get(key)
+        share_a = a["share"] if a else None
+        share_b = b["share"] if b else None
+        rows.append({"key": key, "audit_cases": a["finalized"] if a else 0, "audit_clean": a["clean"] if a else 0,
+                     "audit_share": share_a, "live_finalized": b["finalized"] if b else 0,
+                     "live_clean": b["clean"] if b else 0, "live_share": share_b,
+                     "difference": round(share_b - share_a, 4) if share_a is not None and share_b is not None
+                     else None})
+    if fmt == "csv":
+        return csv_response(f"audit-{audit_id}-vs-live-by-{by}", [by, "audit_cases", "audit_clean", "audit_share",
+                                                                 "live_finalized", "live_clean", "live_share",
+                                                                 "difference"],
+                            ([r[k] for k in ("key", "audit_cases", "audit_clean", "audit_share", "live_finalized",
+                                             "live_clean", "live_share", "difference")] for r in rows))
+    live = {"date_from": f.date_from.isoformat() if f.date_from else (facets_.get("first_finalized_at") or "")[:10] or None,
+            "date_to": f.date_to.isoformat() if f.date_to else (facets_.get("last_finalized_at") or "")[:10] or None,
+            "finalized": finalized, "clean": clean, "share": round(clean / finalized, 4) if finalized else None,
+            "ignore_dismissed": ignore_dismissed}
+    return {"audit": audit, "live": live, "by": by, "rows": rows,
+            "audit_total": {"cases": cases, "clean": audit_clean, "share": round(audit_clean / cases, 4) if cases else None}}
+
+
+@router.get("/audits/{audit_id}/money-at-risk", response_model=MoneyAtRisk)
+def audit_money(audit_id: int, who: Manager, store: StoreDep, f: FiltersDep, request: Request,
+                severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):  # noqa: B006 - a new list per request
+    """An audit's money at risk, priced and counted as the live one (months: the cases' dates)."""
+    _audit_or_404(store, audit_id)
+    return _money(store.audit_money_at_risk(audit_id, request.app.state.fees, f, _severities(severity)), fmt, by)
+
+
+def _audit_or_404(store: Store, audit_id: int) -> dict:
+    audit = store.audit_run(audit_id)
+    if audit is None:
+        raise ApiError(404, "NOT_FOUND", f"no audit {audit_id}")
+    return audit
 
 
 def _money(result: dict, fmt: str, by: str):

@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .config import DEFAULT_TOKEN_DAYS   # a new token's lifetime when the caller names none
-from .db import (ROLES, api_tokens, audit_log, cds_cards, dictation_codes, dictations, events, gap_actions, gaps,
-                 make_engine, migrate, token_epoch, utcnow, web_sessions)
+from .db import (ROLES, api_tokens, audit_case_codes, audit_cases, audit_gaps, audit_log, audits, cds_cards,
+                 dictation_codes, dictations, events, gap_actions, gaps, make_engine, migrate, token_epoch, utcnow,
+                 web_sessions)
 
 TOKEN_PREFIX = "scr_"
 SEVERITIES = ("error", "warning", "info")
@@ -33,6 +34,7 @@ DISMISS_REASONS = {
     "other": "other (explain in the note)",
 }
 GROUPINGS = ("provider", "cpt", "gap_code", "week")
+AUDIT_GROUPINGS = ("provider", "cpt", "gap_code")
 RISK_SEVERITIES = ("error", "warning")   # gaps that make a dictation incomplete
 
 
@@ -41,6 +43,10 @@ TOKEN_OK, TOKEN_UNKNOWN, TOKEN_REVOKED, TOKEN_EXPIRED = "ok", "unknown", "revoke
 
 class DictationExists(Exception):
     """A ``start`` named a dictation id that is already taken."""
+
+
+class AuditExists(Exception):
+    """These audit results (their run id) are already loaded."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,40 @@ def encounter_codes(encounter: Mapping[str, Any]) -> list[tuple[str, str]]:
     for kind, key in (("cpt", "cpt"), ("icd10", "icd10"), ("modifier", "modifiers")):
         out += [(kind, code) for code in dict.fromkeys(encounter.get(key) or ())]
     return out
+
+
+def priced_lines(fees: Mapping[str, float], severities: Sequence[str], per_cpt: Iterable[tuple[str, int]],
+                 **per: Iterable[tuple[str, str, int]]) -> dict:
+    """Money at risk from line counts: ``per_cpt`` is (cpt, lines); each ``per`` table (by gap code,
+    provider, month...) is (key, cpt, lines). ``fees`` ({cpt: dollars}) prices the lines; a line of a
+    code without a fee is counted as unpriced."""
+    def price(cpt: str, n: int) -> float | None:
+        fee = fees.get(cpt)
+        return None if fee is None else round(float(fee) * n, 2)
+
+    by_cpt: list[dict[str, Any]] = [{"cpt": cpt, "lines": n, "fee": fees.get(cpt), "dollars": price(cpt, n)}
+                                    for cpt, n in sorted(per_cpt)]
+
+    def totals(name: str, rows) -> list[dict]:
+        out: dict[str, dict[str, Any]] = {}
+        for key, cpt, n in rows:
+            row = out.setdefault(key, {name: key, "lines": 0, "dollars": 0.0, "unpriced_lines": 0})
+            row["lines"] += n
+            dollars = price(cpt, n)
+            if dollars is None:
+                row["unpriced_lines"] += n
+            else:
+                row["dollars"] = round(row["dollars"] + dollars, 2)
+        return sorted(out.values(), key=lambda r: (-r["dollars"], str(r[name])))
+
+    tables = {f"by_{name}": totals(name, rows) for name, rows in per.items()}
+    if "by_month" in tables:
+        tables["by_month"].sort(key=lambda r: str(r["month"]))
+    return {"severities": list(severities),
+            "total_dollars": round(sum(r["dollars"] or 0 for r in by_cpt), 2),
+            "total_lines": sum(r["lines"] for r in by_cpt),
+            "unpriced_lines": sum(r["lines"] for r in by_cpt if r["dollars"] is None),
+            "by_cpt": by_cpt, **tables}
 
 
 class Store:
@@ -829,32 +869,7 @@ class Store:
             per_cpt = conn.execute(sa.select(pairs.c.cpt, lines).group_by(pairs.c.cpt)).all()
             per_gap, per_provider, per_month = per(pairs.c.code), per(pairs.c.provider), per(pairs.c.month)
 
-        def price(cpt: str, n: int) -> float | None:
-            fee = fees.get(cpt)
-            return None if fee is None else round(float(fee) * n, 2)
-
-        by_cpt = [{"cpt": cpt, "lines": n, "fee": fees.get(cpt), "dollars": price(cpt, n)}
-                  for cpt, n in sorted(per_cpt)]
-
-        def totals(name: str, rows) -> list[dict]:
-            out: dict[str, dict[str, Any]] = {}
-            for key, cpt, n in rows:
-                row = out.setdefault(key, {name: key, "lines": 0, "dollars": 0.0, "unpriced_lines": 0})
-                row["lines"] += n
-                dollars = price(cpt, n)
-                if dollars is None:
-                    row["unpriced_lines"] += n
-                else:
-                    row["dollars"] = round(row["dollars"] + dollars, 2)
-            return sorted(out.values(), key=lambda r: (-r["dollars"], r[name]))
-
-        return {"severities": list(severities),
-                "total_dollars": round(sum(r["dollars"] or 0 for r in by_cpt), 2),
-                "total_lines": sum(r["lines"] for r in by_cpt),
-                "unpriced_lines": sum(r["lines"] for r in by_cpt if r["dollars"] is None),
-                "by_cpt": by_cpt, "by_gap_code": totals("gap_code", per_gap),
-                "by_provider": totals("provider", per_provider),
-                "by_month": sorted(totals("month", per_month), key=lambda r: r["month"])}
+        return priced_lines(fees, severities, per_cpt, gap_code=per_gap, provider=per_provider, month=per_month)
 
     def facets(self, f: Filters = Filters(), *, open_only: bool) -> dict:
         """The providers, CPT codes and gap codes that occur among finalized dictations
@@ -878,6 +893,152 @@ class Store:
                                                  sa.func.max(dictations.c.finalized_at)).where(*where)).one()
         return {"providers": list(providers), "cpt": list(cpts), "gap_codes": list(codes),
                 "severities": list(SEVERITIES), "first_finalized_at": iso(first), "last_finalized_at": iso(last)}
+
+    # -- retrospective audits (`scribe audit` results, loaded by `scribe audit-load`) ----------
+    # Their own tables: an audit's cases are never counted with live dictations; every query
+    # names one audit. Aggregates only: no note text, message or evidence is loaded.
+    def load_audit(self, *, run_id: str, name: str, source: str, loaded_by: str, date_from: date | None,
+                   date_to: date | None, errors: int, partitions: Iterable[tuple[list[dict], list[dict]]],
+                   replace: bool = False) -> dict:
+        """Load an audit's cases and gaps in one transaction (all or nothing). ``partitions``
+        yields (cases, gaps) row lists; a case row has row, case_id, provider, service_date,
+        clean, open_errors/warnings/infos, cpt and icd10 (lists); a gap row has row, code,
+        severity, rule_id, cpt, line, icd10. ``run_id`` (the results' manifest) is loaded once
+        unless ``replace``. Returns the audit's row."""
+        now = utcnow()
+        with self._write() as conn:
+            existing = conn.execute(sa.select(audits.c.id).where(audits.c.run_id == run_id)).scalar()
+            if existing is not None:
+                if not replace:
+                    raise AuditExists(existing)
+                conn.execute(sa.delete(audits).where(audits.c.id == existing))
+            audit_id = conn.execute(sa.insert(audits).values(
+                run_id=run_id, name=name, source=source, date_from=date_from, date_to=date_to, loaded_at=now,
+                loaded_by=loaded_by, cases=0, errors=errors, clean=0).returning(audits.c.id)).scalar_one()
+            cases = clean = 0
+            first, last = date_from, date_to
+            for case_rows, gap_rows in partitions:
+                if case_rows:
+                    conn.execute(sa.insert(audit_cases), [
+                        {"audit_id": audit_id, "row": c["row"], "case_id": c["case_id"], "provider": c["provider"] or "",
+                         "service_date": c["service_date"], "clean": c["clean"], "open_errors": c["open_errors"],
+                         "open_warnings": c["open_warnings"], "open_infos": c["open_infos"]} for c in case_rows])
+                    codes = [{"audit_id": audit_id, "row": c["row"], "kind": kind, "code": code}
+                             for c in case_rows for kind in ("cpt", "icd10") for code in dict.fromkeys(c[kind])]
+                    if codes:
+                        conn.execute(sa.insert(audit_case_codes), codes)
+                    cases += len(case_rows)
+                    clean += sum(1 for c in case_rows if c["clean"])
+                    dates = [c["service_date"] for c in case_rows if c["service_date"] is not None]
+                    if dates and date_from is None:
+                        first = min(dates) if first is None else min(first, min(dates))
+                    if dates and date_to is None:
+                        last = max(dates) if last is None else max(last, max(dates))
+                if gap_rows:
+                    conn.execute(sa.insert(audit_gaps), [{"audit_id": audit_id, **g} for g in gap_rows])
+            conn.execute(sa.update(audits).where(audits.c.id == audit_id).values(
+                cases=cases, clean=clean, date_from=first, date_to=last))
+        found = self.audit_run(audit_id)
+        assert found is not None
+        return found
+
+    @staticmethod
+    def _audit_out(r: Mapping[Any, Any]) -> dict:
+        return {"id": r["id"], "name": r["name"], "source": r["source"],
+                "date_from": r["date_from"].isoformat() if r["date_from"] else None,
+                "date_to": r["date_to"].isoformat() if r["date_to"] else None,
+                "loaded_at": iso(r["loaded_at"]), "loaded_by": r["loaded_by"], "cases": r["cases"],
+                "errors": r["errors"], "clean": r["clean"],
+                "share": round(r["clean"] / r["cases"], 4) if r["cases"] else None}
+
+    def audit_runs(self) -> list[dict]:
+        """Every loaded audit, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audits).order_by(audits.c.loaded_at.desc(), audits.c.id.desc())).mappings()
+            return [self._audit_out(r) for r in rows]
+
+    def audit_run(self, audit_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(sa.select(audits).where(audits.c.id == audit_id)).mappings().first()
+        return None if r is None else self._audit_out(r)
+
+    def delete_audit(self, audit_id: int) -> bool:
+        with self._write() as conn:
+            return bool(conn.execute(sa.delete(audits).where(audits.c.id == audit_id)).rowcount)
+
+    def _audit_filters(self, audit_id: int, f: Filters) -> list:
+        cond = [audit_cases.c.audit_id == audit_id]
+        if f.provider:
+            cond.append(audit_cases.c.provider == f.provider)
+        for kind, code in (("cpt", f.cpt), ("icd10", f.icd10)):
+            if code:
+                cond.append(sa.exists().where(audit_case_codes.c.audit_id == audit_cases.c.audit_id,
+                                              audit_case_codes.c.row == audit_cases.c.row,
+                                              audit_case_codes.c.kind == kind, audit_case_codes.c.code == code)
+                            .correlate(audit_cases))
+        return cond
+
+    def audit_clean_share(self, audit_id: int, f: Filters, *, by: str) -> list[dict]:
+        """An audit's completeness (cases with no error/warning gap) by provider or CPT code; by
+        gap code, the share of its cases without that (error/warning) gap. ``f``'s provider and
+        codes apply; its dates do not (an audit has its own date range)."""
+        if by not in AUDIT_GROUPINGS:
+            raise ValueError(f"'by' must be one of {', '.join(AUDIT_GROUPINGS)}")
+        where = self._audit_filters(audit_id, f)
+        clean = sa.func.sum(sa.case((audit_cases.c.clean.is_(True), 1), else_=0))
+        with self.engine.connect() as conn:
+            if by == "gap_code":
+                total = conn.execute(sa.select(sa.func.count()).select_from(audit_cases).where(*where)).scalar_one()
+                with_gap = sa.func.count(sa.distinct(audit_gaps.c.row))
+                rows = conn.execute(
+                    sa.select(audit_gaps.c.code, with_gap)
+                    .join(audit_cases, sa.and_(audit_cases.c.audit_id == audit_gaps.c.audit_id,
+                                               audit_cases.c.row == audit_gaps.c.row))
+                    .where(*where, audit_gaps.c.severity.in_(RISK_SEVERITIES))
+                    .group_by(audit_gaps.c.code).order_by(audit_gaps.c.code)).all()
+                return [self._share(code, total, total - n) for code, n in rows]
+            if by == "cpt":
+                key = audit_case_codes.c.code
+                q = (sa.select(key, sa.func.count(), clean)
+                     .join(audit_cases, sa.and_(audit_cases.c.audit_id == audit_case_codes.c.audit_id,
+                                                audit_cases.c.row == audit_case_codes.c.row))
+                     .where(*where, audit_case_codes.c.kind == "cpt"))
+            else:
+                key = audit_cases.c.provider
+                q = sa.select(key, sa.func.count(), clean).where(*where)
+            rows = conn.execute(q.group_by(key).order_by(key)).all()
+        return [self._share(k, n, int(c or 0)) for k, n, c in rows]
+
+    def audit_money_at_risk(self, audit_id: int, fees: Mapping[str, float], f: Filters,
+                            severities: Sequence[str] = ("error",)) -> dict:
+        """An audit's money at risk, counted as for live dictations (``money_at_risk``): a gap
+        naming a CPT code puts that line at risk, one naming none every CPT line of its case; a
+        line counts once (once per gap code in ``by_gap_code``); months are the cases' dates."""
+        where = self._audit_filters(audit_id, f) + [audit_gaps.c.severity.in_(tuple(severities))]
+        if f.gap_code:
+            where.append(audit_gaps.c.code == f.gap_code)
+        on_case = sa.and_(audit_cases.c.audit_id == audit_gaps.c.audit_id, audit_cases.c.row == audit_gaps.c.row)
+        extra = (audit_cases.c.provider.label("provider"), self._month(audit_cases.c.service_date).label("month"))
+        named = (sa.select(audit_gaps.c.row, audit_gaps.c.cpt.label("cpt"), audit_gaps.c.code, *extra)
+                 .join(audit_cases, on_case).where(*where, audit_gaps.c.cpt.is_not(None)))
+        whole = (sa.select(audit_gaps.c.row, audit_case_codes.c.code.label("cpt"), audit_gaps.c.code, *extra)
+                 .join(audit_cases, on_case)
+                 .join(audit_case_codes, sa.and_(audit_case_codes.c.audit_id == audit_gaps.c.audit_id,
+                                                 audit_case_codes.c.row == audit_gaps.c.row,
+                                                 audit_case_codes.c.kind == "cpt"))
+                 .where(*where, audit_gaps.c.cpt.is_(None)))
+        if f.cpt:
+            named, whole = named.where(audit_gaps.c.cpt == f.cpt), whole.where(audit_case_codes.c.code == f.cpt)
+        pairs = sa.union_all(named, whole).subquery("pairs")
+        lines = sa.func.count(sa.distinct(pairs.c.row))
+        with self.engine.connect() as conn:
+            def per(*keys):
+                return conn.execute(sa.select(*keys, pairs.c.cpt, lines).group_by(*keys, pairs.c.cpt)).all()
+
+            per_cpt = conn.execute(sa.select(pairs.c.cpt, lines).group_by(pairs.c.cpt)).all()
+            per_gap, per_provider = per(pairs.c.code), per(pairs.c.provider)
+            per_month = [(m or "undated", cpt, n) for m, cpt, n in per(pairs.c.month)]
+        return priced_lines(fees, severities, per_cpt, gap_code=per_gap, provider=per_provider, month=per_month)
 
     # -- demo data ---------------------------------------------------------------------------
     def backdate(self, dictation_id: str, *, finalized_at: datetime, reviewed_at: datetime | None = None,

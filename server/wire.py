@@ -285,3 +285,53 @@ class SessionOut(_Out):
 class TicketOut(_Out):
     ticket: str = Field(description="for /ws/dictation?ticket=T; one connection, then spent")
     expires_in: float = Field(description="seconds the ticket stays valid")
+
+
+class RetroAuditOut(_Out):
+    """A retrospective audit loaded from `scribe audit` results (`scribe audit-load`)."""
+
+    id: int
+    name: str
+    source: str = Field(description="the audited input file")
+    date_from: str | None = Field(description="the first case date (YYYY-MM-DD), or as given at load")
+    date_to: str | None
+    loaded_at: str | None
+    loaded_by: str
+    cases: int = Field(description="cases checked")
+    errors: int = Field(description="rows that could not be checked (not counted in the shares)")
+    clean: int = Field(description="cases with no error or warning gap")
+    share: float | None
+
+
+class LiveTotal(_Out):
+    date_from: str | None = Field(description="the filter's first day, else the first finalization")
+    date_to: str | None
+    finalized: int
+    clean: int
+    share: float | None
+    ignore_dismissed: bool
+
+
+class CompareRow(_Out):
+    key: str
+    audit_cases: int
+    audit_clean: int
+    audit_share: float | None
+    live_finalized: int
+    live_clean: int
+    live_share: float | None
+    difference: float | None = Field(description="live share minus audit share")
+
+
+class AuditTotal(_Out):
+    cases: int = Field(description="the audit's cases that match the filters' provider and codes")
+    clean: int
+    share: float | None
+
+
+class AuditCompareOut(_Out):
+    audit: RetroAuditOut
+    audit_total: AuditTotal
+    live: LiveTotal
+    by: str
+    rows: list[CompareRow]

@@ -60,6 +60,7 @@ function paths() {
 }
 
 function csvPath(name) {
+  if (name === "audit-compare") return comparePath("csv");
   const p = paths();
   const money = name.match(/^money-(provider|gap_code|month)$/);
   if (money) {
@@ -289,6 +290,82 @@ function renderTables(data) {
   $("#tables").replaceChildren(...out);
 }
 
+// -- a retrospective audit next to live completeness ------------------------------------------
+// An audit (`scribe audit` results loaded with `scribe audit-load`) has its own source and dates;
+// its numbers come from their own API and are shown beside the live ones, never added to them.
+const audits = { list: [], asked: 0 };
+const auditRange = (a) => (a.date_from ? `${a.date_from} to ${a.date_to}` : "dates not given");
+const BY_NAMES = { gap_code: "Gap code", cpt: "CPT code", provider: "Provider" };
+
+function comparePath(format) {
+  const form = $("#audit-form");
+  const q = baseQuery();
+  q.set("by", form.elements.audit_by.value);
+  if (format) q.set("format", format);
+  return `/api/stats/audits/${encodeURIComponent(form.elements.audit.value)}/compare?${q}`;
+}
+
+async function loadAudits() {
+  audits.list = await api("/api/stats/audits");
+  const has = audits.list.length > 0;
+  $("[data-testid=audit-empty]").hidden = has;
+  $("[data-testid=audit-body]").hidden = !has;
+  $("#audit-form").elements.audit.replaceChildren(...audits.list.map((a) => el("option", {
+    value: String(a.id), text: `${a.name} (${auditRange(a)})` })));
+  if (!has) document.body.dataset.auditLoads = "none";
+}
+
+async function refreshAudit() {
+  if (!audits.list.length) return;
+  const mine = ++audits.asked;
+  let body;
+  try {
+    body = await api(comparePath());
+  } catch (err) {
+    if (mine === audits.asked) notice(`The audit comparison could not be loaded: ${err.message}`);
+    return;
+  }
+  if (mine !== audits.asked) return;
+  renderAudit(body);
+  document.body.dataset.auditLoads = String(Number(document.body.dataset.auditLoads || 0) + 1);
+}
+
+function renderAudit(body) {
+  const a = body.audit, t = body.audit_total, live = body.live, by = body.by;
+  const source = a.source.split("/").pop();
+  $("[data-testid=audit-kpi-audit-value]").textContent = pct(t.share);
+  $("[data-testid=audit-kpi-audit]").dataset.value = t.share === null ? "" : String(t.share);
+  $("[data-testid=audit-kpi-audit-detail]").textContent = `${t.clean} of ${plural(t.cases, "case")} complete in `
+    + `${a.name} (${source}, ${auditRange(a)})` + (a.errors ? `; ${plural(a.errors, "row")} could not be checked` : "");
+  $("[data-testid=audit-kpi-live-value]").textContent = pct(live.share);
+  $("[data-testid=audit-kpi-live]").dataset.value = live.share === null ? "" : String(live.share);
+  $("[data-testid=audit-kpi-live-detail]").textContent = live.finalized
+    ? `${live.clean} of ${plural(live.finalized, "finalized dictation")} complete`
+      + (live.date_from ? `, ${live.date_from} to ${live.date_to}` : "")
+    : "No finalized live dictation matches the filters.";
+  const label = (r) => (by === "cpt" ? `CPT ${r.key}` : r.key);
+  const common = { max: 1, key: (r) => r.key, label, className: shareClass, tick: (v) => `${Math.round(v * 100)}%` };
+  const what = by === "gap_code" ? "without this gap" : "complete";
+  barChart($("[data-testid=chart-audit-audit] .plot"), {
+    ...common, rows: body.rows.filter((r) => r.audit_cases).map((r) => ({ ...r, share: r.audit_share })),
+    name: `Completeness in the audit by ${BY_NAMES[by].toLowerCase()}`, testid: "plot-audit-audit",
+    value: (r) => r.audit_share, text: (r) => pct(r.audit_share),
+    tip: (r) => [label(r), `Audit: ${pct(r.audit_share)} of cases ${what} (${r.audit_clean} of ${r.audit_cases})`],
+  });
+  barChart($("[data-testid=chart-audit-live] .plot"), {
+    ...common, rows: body.rows.filter((r) => r.live_finalized).map((r) => ({ ...r, share: r.live_share })),
+    name: `Live completeness by ${BY_NAMES[by].toLowerCase()}`, testid: "plot-audit-live",
+    value: (r) => r.live_share, text: (r) => pct(r.live_share),
+    tip: (r) => [label(r), `Live: ${pct(r.live_share)} of dictations ${what} (${r.live_clean} of ${r.live_finalized})`],
+  });
+  const points = (d) => (d === null || d === undefined ? "n/a" : `${d > 0 ? "+" : ""}${Math.round(d * 1000) / 10} pts`);
+  const rows = body.rows.map((r) => [label(r), r.audit_cases, pct(r.audit_share), r.live_finalized, pct(r.live_share),
+                                     points(r.difference)]);
+  $("[data-testid=audit-table]").replaceChildren(table("audit-compare",
+    `${a.name} compared with live dictations, by ${BY_NAMES[by].toLowerCase()}`,
+    [BY_NAMES[by], "Audit cases", "Audit share", "Live dictations", "Live share", "Live − audit"], rows));
+}
+
 // -- CSV ------------------------------------------------------------------------------------
 async function downloadCsv(name, button) {
   button.disabled = true;
@@ -340,11 +417,18 @@ async function start() {
   }
   filtersFromUrl();
   const form = $("#filters");
-  form.addEventListener("change", () => { syncUrl(); refresh(); });
+  form.addEventListener("change", () => { syncUrl(); refresh(); refreshAudit(); });
   form.addEventListener("submit", (event) => event.preventDefault());
-  form.addEventListener("reset", () => setTimeout(() => { syncUrl(); refresh(); }, 0));
+  form.addEventListener("reset", () => setTimeout(() => { syncUrl(); refresh(); refreshAudit(); }, 0));
+  $("#audit-form").addEventListener("change", refreshAudit);
+  $("#audit-form").addEventListener("submit", (event) => event.preventDefault());
   for (const button of $$("button.csv")) button.addEventListener("click", () => downloadCsv(button.dataset.csv, button));
-  await refresh();
+  try {
+    await loadAudits();
+  } catch (err) {
+    notice(`The audits could not be loaded: ${err.message}`);
+  }
+  await Promise.all([refresh(), refreshAudit()]);
 }
 
 start();

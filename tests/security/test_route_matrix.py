@@ -58,6 +58,9 @@ RULES = {
     ("POST", "/api/review/gaps/{gap_id}/query"): (("scribe",), True),
     ("GET", "/api/stats/clean-share"): (("manager",), False), ("GET", "/api/stats/dismissals"): (("manager",), False),
     ("GET", "/api/stats/money-at-risk"): (("manager",), False),
+    ("GET", "/api/stats/audits"): (("manager",), False),
+    ("GET", "/api/stats/audits/{audit_id}/compare"): (("manager",), False),
+    ("GET", "/api/stats/audits/{audit_id}/money-at-risk"): (("manager",), False),
     ("POST", "/api/stats/money-at-risk"): (("manager",), False),
     ("GET", "/api/stats/fee-schedule"): (("manager",), False), ("GET", "/api/stats/facets"): (("manager",), False),
     ("WS", "/ws/dictation"): (("physician",), True),
@@ -130,7 +133,7 @@ def body_for(method: str, path: str) -> bytes | None:
 
 def concrete(path: str, world) -> str:
     values = {"dictation_id": "mx-1", "gap_id": str(world["gap"]), "token_id": "999999", "query_id": "999999",
-              "rule_id": "RPT-001"}
+              "rule_id": "RPT-001", "audit_id": "999999"}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
