@@ -23,7 +23,7 @@ from .lexicons import Lexicons, load_lexicons, missing_key
 from .linkers.contradiction import without_contradictions
 from .linkers.cpt import CptRequirements
 from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
-from .linkers.indications import IndicationLinker
+from .linkers.indications import IndicationLinker, _clause
 from .linkers.ncci import NcciEdits
 from .linkers.terms import TermIndex
 from .nlp.analyzer import SentenceAnalyzer
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from .explain import Explainer
 
 log = logging.getLogger("scribe.engine")
+_HEAD_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
+_COMPOSED_MARK = re.compile(r"[.;:\n]")      # a composed condition's clause: its sentence part, asides and lists kept
 
 
 class _Tags(dict):
@@ -202,18 +204,135 @@ class Engine:
         head = linked[:aggregator.stable_mentions] if linked_context == context else []
         note.indications = head + self.linker.link(note, facts, spans, context, start=len(head))
         aggregator.linked = (context, note.indications)
-        if self._spine_only and self._limb_study(note):
-            note.indications = [replace(i, icd10=()) if i.concept in self._spine_only and i.match != "codeset" else i
-                                for i in note.indications]
+        limb = self._limb_study(note)
+        if limb and self._spine_only:
+            self._without_spine_codes(note)
         if self.terms is not None:
             self._link_terms(note, spans, facts)
         self.linker.by_cause(note, facts, spans, context)
         self.linker.combine(note, facts, spans, context)
+        if limb and self._spine_only:     # a re-link by cause or combination is a spine code again
+            self._without_spine_codes(note)
+        if limb and self.terms is not None and self.terms.heads:
+            self._compose(note, spans, facts)
         # a suggested code must not exclude what the note documents ("without mention of ... back pain")
         note.indications = without_contradictions(note.indications, self.codeset)
         if self._history_codes:     # a condition documented as over: its personal-history code
             note.indications = [self._as_history(ind) for ind in note.indications]
         return note
+
+    def _without_spine_codes(self, note: Note) -> None:
+        """On a limb study a spine concept ("fracture", "sprain") keeps its mention, not its code."""
+        note.indications = [replace(i, icd10=()) if i.concept in self._spine_only and i.match != "codeset" else i
+                            for i in note.indications]
+
+    def _compose(self, note: Note, spans, facts) -> None:
+        """Conditions said of a limb part, composed over the code set from their clause: "torus fx
+        distal R radius" is S52.521-, "R wrist pain" M25.531, "nondisplaced fx base of proximal
+        phalanx L small finger" S62.647-. A mention whose code covers the clause less well takes
+        the composed code; a condition word the lexicons did not find becomes a mention (in the
+        sections where code-set terms do). Only a limb study's sentences that name a limb part
+        are read (a spine note's "pain between the shoulder blades" stays thoracic back pain)."""
+        terms = self.terms
+        if terms is None:
+            return
+        norm = terms.norm
+        starts = [sp.start for sp in spans]
+        indications = list(note.indications)
+        changed = False
+        for k, ind in enumerate(indications):
+            n = bisect.bisect_right(starts, ind.start) - 1
+            f = facts[n]
+            if not f.parts or ind.match == "abbreviation":
+                continue
+            heads = frozenset(norm.words_of(ind.text)) & norm.heads
+            if not heads:
+                continue
+            base = spans[n].start
+            got = self._composed(note, f, (ind.start - base, ind.end - base), heads)
+            if got is None:
+                continue
+            composed, clause, side = got
+            first = ind.icd10[0] if ind.icd10 else None
+            if first is not None and terms.covers(first.description, clause, side, ind.text) >= composed.score:
+                continue
+            indications[k] = replace(ind, icd10=self._term_candidates(self._with_encounter(composed.code, note.encounter)),
+                                     match="codeset")
+            changed = True
+        extra, reasons = [], []
+        reason_roles = self.lexicons.section_roles["reason"]
+        taken = [(i.start, i.end) for i in indications]
+        for n, section in enumerate(note.sections):
+            f = facts[n]
+            if section not in self._term_sections or not f.parts:
+                continue
+            base = spans[n].start
+            for m in _HEAD_WORD.finditer(f.text):
+                heads = frozenset(norm.word(m.group(0))) & norm.heads
+                if not heads:
+                    continue
+                start, end = base + m.start(), base + m.end()
+                if any(a < end and start < b for a, b in taken):
+                    continue
+                got = self._composed(note, f, (m.start(), m.end()), heads)
+                if got is None:
+                    continue
+                composed, clause, side = got
+                lo, hi = self._site_span(f.text, m, composed.site, norm)
+                start, end = base + lo, base + hi
+                if any(a < end and start < b for a, b in taken):
+                    continue
+                context = self._component.context
+                assertion = context.assertion(f.text, context.triggers(f.text), lo, hi)
+                concept = "icd10:" + composed.code
+                extra.append(Indication(text=note.text[start:end], start=start, end=end, assertion=assertion,
+                                        concept=concept, section=section,
+                                        icd10=self._term_candidates(self._with_encounter(composed.code, note.encounter)),
+                                        match="codeset"))
+                taken.append((start, end))
+                if section in reason_roles:
+                    reasons.append(NoteMention(concept, start, end, assertion, section, n, "codeset"))
+        if extra:
+            indications = sorted(indications + extra, key=lambda i: (i.start, i.end))
+            changed = True
+        if changed:
+            note.indications = indications
+        if reasons:
+            note.reason_mentions = note.reason_mentions + reasons
+
+    def _composed(self, note: Note, f, local: tuple[int, int], heads: frozenset[str]):
+        """The composed code of a condition at ``local`` in a sentence, with its clause and side;
+        None unless the clause names a limb part. The side is the one said with the nearest part,
+        else a side word of the sentence, else the side the note images that part on."""
+        text = f.text
+        lo = max((m.end() for m in _COMPOSED_MARK.finditer(text, max(0, local[0] - 60), local[0])),
+                 default=max(0, local[0] - 60))
+        hi = next((m.start() for m in _COMPOSED_MARK.finditer(text, local[1], min(len(text), local[1] + 80))),
+                  min(len(text), local[1] + 80))
+        parts = [p for p in f.parts if lo <= p[1] < hi]
+        if not parts:
+            return None
+        nearest = min(parts, key=lambda p: abs(p[1] - local[0]))
+        side = nearest[4]
+        if side is None and f.laterality:
+            side = min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
+        if side is None:
+            side = note.sides.get(nearest[0])
+            side = None if side == "unclear" else side
+        side = {"both": "bilateral"}.get(side or "", side)
+        clause = text[lo:hi]
+        composed = self.terms.compose(clause, side, heads, text[local[0]:local[1]]) if self.terms is not None else None
+        return (composed, clause, side) if composed is not None else None
+
+    @staticmethod
+    def _site_span(text: str, head: re.Match[str], site: frozenset[str], norm) -> tuple[int, int]:
+        """The evidence of a composed condition: its head word and the site words near it."""
+        lo, hi = _clause(text, (head.start(), head.end()))
+        start, end = head.start(), head.end()
+        for m in _HEAD_WORD.finditer(text, lo, hi):
+            if site & set(norm.words_of(m.group(0))):
+                start, end = min(start, m.start()), max(end, m.end())
+        return start, end
 
     def _limb_study(self, note: Note) -> bool:
         """The note images a limb part and no spine level or region (a hip series' pelvis view aside)."""

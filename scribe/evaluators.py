@@ -531,7 +531,8 @@ def dx_specificity(ctx: Context, params: dict) -> list[Hit]:
             if code == icd or ctx.codeset.parent(code) != parent:
                 continue
             other = (ctx.codeset.description(code) or "").lower()
-            seventh = len(icd.replace(".", "")) == 7 and len(code.replace(".", "")) == 7 and ctx.note.encounter
+            seventh = len(icd.replace(".", "")) == 7 and len(code.replace(".", "")) == 7 and ctx.note.encounter \
+                and ind.icd10 and code == ind.icd10[0].code      # the linked code, not an option listed after it
             if ("unspecified" in desc and "unspecified" not in other) or (seventh and icd[:-1] == code[:-1]):
                 better = (code, ind)
                 break

@@ -350,6 +350,28 @@ class HistoryMap(BaseModel):
     codes: dict[str, str]
 
 
+class ComposedSpec(BaseModel):
+    """``icd10_terms.json`` ``composed``: a limb condition composed from its clause."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    doc: str = Field("", alias="_doc")
+    source: str
+    extra_weight: float = Field(0.75, gt=0, le=5)
+    heads: list[str]
+    qualifiers: list[str] = []
+    phrases: list[tuple[str, str]] = []
+
+    @field_validator("phrases")
+    @classmethod
+    def _compiles(cls, v: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for rx, _ in v:
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                raise ValueError(f"phrase {rx!r} does not compile: {exc}") from None
+        return v
+
+
 class TermSpec(BaseModel):
     """``icd10_terms.json``: how a note's condition words are looked up in the whole code set."""
 
@@ -365,6 +387,7 @@ class TermSpec(BaseModel):
     index_terms: list[IndexTerm] = []
     history_of_neoplasm: HistoryMap | None = None
     history_of_fracture: HistoryMap | None = None
+    composed: ComposedSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,16 @@ log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
-_FORMAT = 3
+_FORMAT = 5
+_SIDES = frozenset({"right", "left", "bilateral"})
+_ABSENT = re.compile(r"\bwithout\b[^,]*|\bnot elsewhere classified\b", re.I)   # what a note leaves unsaid
+_EPISODE = re.compile(r"\b(?:encounter|sequela)\b", re.I)   # a 7th-character code: its parent is composed
+
+
+class Composed(NamedTuple):
+    code: str
+    score: float
+    site: frozenset[str]       # the clause's words the code names besides its head and side
 
 
 class TermMatch(NamedTuple):
@@ -52,6 +61,24 @@ class TermNormalizer:
         self.too_general = frozenset(frozenset(t.split()) for t in spec.get("too_general", ()))
         self.too_general_words = frozenset(t for t in spec.get("too_general", ()) if " " not in t)
         self.max_words = int(spec.get("max_words", 7))
+        composed = spec.get("composed", {})
+        self.heads = frozenset(composed.get("heads", ()))
+        self.qualifiers = frozenset(w for q in composed.get("qualifiers", ()) for w in self.word(q)) | \
+            frozenset(composed.get("qualifiers", ()))
+        self.extra_weight = float(composed.get("extra_weight", 0.75))
+        self.phrases = [(re.compile(rx, re.I), to) for rx, to in composed.get("phrases", ())]
+
+    def words_of(self, text: str) -> set[str]:
+        """The content words of a stretch of note text, its phrases said the Tabular's way first
+        ("small finger" is the little finger)."""
+        for rx, to in self.phrases:
+            text = rx.sub(to, text)
+        return {x for tok in _TOKEN.findall(text) for x in self.word(tok)}
+
+    def description_words(self, description: str) -> frozenset[str]:
+        """A code's description as the words a note must say for it, less the implied ones."""
+        text = _ABSENT.sub(" ", _ASIDE.sub(" ", description))
+        return frozenset(x for tok in _TOKEN.findall(text) for x in self.word(tok) if x not in self.implied)
 
     def word(self, raw: str) -> tuple[str, ...]:
         """The content words one written word stands for (none for a stop word)."""
@@ -93,8 +120,10 @@ class TermNormalizer:
 
 
 class TermIndex:
-    def __init__(self, entries: dict[frozenset[str], str], normalizer: TermNormalizer):
+    def __init__(self, entries: dict[frozenset[str], str], normalizer: TermNormalizer,
+                 heads: dict[str, list[tuple[str, frozenset[str], int]]] | None = None):
         self.entries = entries
+        self.heads = heads or {}
         self.norm = normalizer
         self.vocabulary = frozenset(w for k in entries for w in k)
         self._words: dict[str, tuple[tuple[str, ...], bool]] = {}
@@ -121,7 +150,27 @@ class TermIndex:
         for item in spec.get("index_terms", ()):
             for key in norm.term_keys(item["term"]):
                 entries[key] = item["code"]
-        return cls(entries, norm)
+        return cls(entries, norm, cls._postings(codeset, norm))
+
+    @staticmethod
+    def _postings(codeset: IcdCodeSet, norm: TermNormalizer) -> dict[str, list[tuple[str, frozenset[str], int]]]:
+        """Per head word ("fracture", "pain", "tear"), every code whose description has it, with its
+        words and its default rank (an unspecified code before an "other" one, as the Index gives a
+        term said without detail); a code with an encounter (7th) character is left to its parent,
+        whose description says the condition."""
+        heads: dict[str, list[tuple[str, frozenset[str], int]]] = {}
+        if not norm.heads:
+            return heads
+        for code in codeset:
+            description = codeset.description(code) or ""
+            if _EPISODE.search(description):
+                continue
+            words = norm.description_words(description)
+            lower = description.lower()
+            default = 2 * ("unspecified" in lower) + ("other" not in lower.split())
+            for head in norm.heads & words:
+                heads.setdefault(head, []).append((code, words, default))
+        return heads
 
     @classmethod
     def load(cls, codeset: IcdCodeSet, spec: dict, cache_dir: Path | None = None) -> TermIndex:
@@ -129,20 +178,63 @@ class TermIndex:
         digest = hashlib.sha256(json.dumps([_FORMAT, codeset.fingerprint, spec], sort_keys=True).encode()).hexdigest()[:16]
         path = (Path(cache_dir) if cache_dir else default_cache_dir()) / f"icd10cm-terms-{digest}.marshal"
         try:
-            entries = marshal.loads(path.read_bytes())
-            if isinstance(entries, dict):
-                return cls(entries, TermNormalizer(spec))
+            payload = marshal.loads(path.read_bytes())
+            if isinstance(payload, dict) and isinstance(payload.get("entries"), dict):
+                heads = {h: [(c, frozenset(w), d) for c, w, d in rows] for h, rows in payload.get("heads", {}).items()}
+                return cls(payload["entries"], TermNormalizer(spec), heads)
         except (OSError, EOFError, ValueError, TypeError):
             pass
         index = cls.build(codeset, spec)
         try:
-            _write_atomically(path, index.entries)
+            _write_atomically(path, {"entries": index.entries,
+                                     "heads": {h: [(c, tuple(sorted(w)), d) for c, w, d in rows]
+                                               for h, rows in index.heads.items()}})
             for stale in path.parent.glob("icd10cm-terms-*.marshal"):   # indexes of earlier lexicons
                 if stale != path:
                     stale.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot write the ICD-10-CM term index in %s (%s); it is rebuilt at every start", path.parent, exc)
         return index
+
+    # -- composing a condition from its clause -----------------------------------------------
+    def compose(self, clause: str, side: str | None = None, heads: frozenset[str] | None = None,
+                mention: str = "") -> Composed | None:
+        """The code whose description best covers what a clause says of a condition: its head
+        ("fracture"), the site words ("distal radius", "proximal phalanx little finger"), the kind
+        ("torus", "nondisplaced") and the side, each word of the description the clause does not
+        say counting against it; ``heads``, the head words the mention itself says, and a word of
+        the ``mention`` counting half again (the mention's own site before one said nearby). None
+        when no code names a site the clause says."""
+        said = self.norm.words_of(mention)
+        words = self.norm.words_of(clause)
+        if side in _SIDES:
+            words.add(side)
+        heads = self.norm.heads & words & (heads if heads is not None else words)
+        if not heads:
+            return None
+        weight = self.norm.extra_weight
+        best: tuple | None = None
+        for head in heads:
+            for code, described, default in self.heads.get(head, ()):
+                covered = words & described
+                site = covered - _SIDES - heads
+                if not site - self.norm.qualifiers:
+                    continue
+                score = len(covered) + 0.5 * len(covered & said) - weight * len(described - words)
+                rank = (score, default, len(code), code)    # then the default, then the more detailed code
+                if best is None or rank > best[0]:
+                    best = (rank, Composed(code, score, frozenset(site)))
+        return best[1] if best else None
+
+    def covers(self, description: str, clause: str, side: str | None = None, mention: str = "") -> float:
+        """How well a code's description covers the clause, on the scale of :meth:`compose`."""
+        words = self.norm.words_of(clause)
+        if side in _SIDES:
+            words.add(side)
+        described = self.norm.description_words(description)
+        covered = words & described
+        return len(covered) + 0.5 * len(covered & self.norm.words_of(mention)) - \
+            self.norm.extra_weight * len(described - words)
 
     # -- lookup ----------------------------------------------------------------------------
     def _word(self, raw: str) -> tuple[tuple[str, ...], bool]:
