@@ -98,6 +98,7 @@ class Engine:
         self._term_cache: OrderedDict[str | tuple[str, tuple], list] = OrderedDict()
         roles = lexicons.section_roles
         self._term_sections = frozenset(roles["reason"]) | {"impression"}
+        self._reason_before_read = frozenset(roles.get("reason_before_read", ()))
         self.covers = frozenset(prefix for c in lexicons.concepts for prefix in c.covers)
         self.support_prefixes = {k: tuple(v["prefixes"]) for k, v in lexicons.icd_support["support"].items()}
         self._documenting: dict[str, frozenset[str]] = {}
@@ -240,10 +241,12 @@ class Engine:
         starts = [sp.start for sp in spans]
         indications = list(note.indications)
         changed = False
+        # a condition said with no part in a study of one part is of that part ("question stress fracture")
+        study_part = note.parts[0] if len(note.parts) == 1 and note.parts_imaged else None
         for k, ind in enumerate(indications):
             n = bisect.bisect_right(starts, ind.start) - 1
             f = facts[n]
-            if not f.parts or ind.match == "abbreviation":
+            if not (f.parts or study_part) or ind.match == "abbreviation":
                 continue
             heads = frozenset(norm.words_of(ind.text)) & norm.heads
             if not heads:
@@ -264,7 +267,7 @@ class Engine:
         taken = [(i.start, i.end) for i in indications]
         for n, section in enumerate(note.sections):
             f = facts[n]
-            if section not in self._term_sections or not f.parts:
+            if section not in self._term_sections or not (f.parts or study_part):
                 continue
             base = spans[n].start
             for m in _HEAD_WORD.finditer(f.text):
@@ -302,7 +305,7 @@ class Engine:
 
     def _composed(self, note: Note, f, local: tuple[int, int], heads: frozenset[str]):
         """The composed code of a condition at ``local`` in a sentence, with its clause and side;
-        None unless the clause names a limb part. The side is the one said with the nearest part,
+        None unless the clause names a limb part or the note images one part only. The side is the one said with the nearest part,
         else a side word of the sentence, else the side the note images that part on."""
         text = f.text
         lo = max((m.end() for m in _COMPOSED_MARK.finditer(text, max(0, local[0] - 60), local[0])),
@@ -310,17 +313,20 @@ class Engine:
         hi = next((m.start() for m in _COMPOSED_MARK.finditer(text, local[1], min(len(text), local[1] + 80))),
                   min(len(text), local[1] + 80))
         parts = [p for p in f.parts if lo <= p[1] < hi]
-        if not parts:
+        clause = text[lo:hi]
+        if parts:
+            part, side = min(parts, key=lambda p: abs(p[1] - local[0]))[0::4]
+        elif len(note.parts) == 1 and note.parts_imaged:
+            part, side = note.parts[0], None
+            clause = f"{clause} {part.replace('_', ' ')}"      # the study's part, said by its name
+        else:
             return None
-        nearest = min(parts, key=lambda p: abs(p[1] - local[0]))
-        side = nearest[4]
         if side is None and f.laterality:
             side = min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
         if side is None:
-            side = note.sides.get(nearest[0])
+            side = note.sides.get(part)
             side = None if side == "unclear" else side
         side = {"both": "bilateral"}.get(side or "", side)
-        clause = text[lo:hi]
         composed = self.terms.compose(clause, side, heads, text[local[0]:local[1]]) if self.terms is not None else None
         return (composed, clause, side) if composed is not None else None
 
@@ -475,7 +481,8 @@ class Engine:
                       distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"],
                       covers=self.covers, support_prefixes=self.support_prefixes,
                       documenting_cache=self._documenting, region_said_before=self.region_said_before,
-                      side_modifiers=self.side_modifiers, part_patterns=self.part_patterns)
+                      side_modifiers=self.side_modifiers, part_patterns=self.part_patterns,
+                      reason_before_read=self._reason_before_read)
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:

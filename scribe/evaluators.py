@@ -46,6 +46,7 @@ class Context:
     region_said_before: re.Pattern[str] | None = None   # a region word right before a condition ("left lumbar ...")
     side_modifiers: dict[str, str] = field(default_factory=dict)   # digit modifiers that name a side (F5: right)
     part_patterns: tuple = ()     # (part, pattern) of the families' body parts, to read a code's description
+    reason_before_read: frozenset[str] = frozenset()   # reason sections written before the images are read
 
     @property
     def parts_strong(self) -> bool:
@@ -126,6 +127,17 @@ def _reason_ok(ctx: Context, necessity: str, reasons) -> bool:
     if necessity == "dynamic":
         return "dynamic_reason" in tagged
     if tagged & {f"{necessity}_reason", "red_flag", "trauma"}:
+        return True
+    # a reason linked to a condition whose code supports the study (a suspected tear, an
+    # osteochondral lesion, a bone tumour), non-specific pain aside
+    prefixes = ctx.support_prefixes.get(necessity)
+    if prefixes is None:
+        prefixes = tuple(ctx.support.get("support", {}).get(necessity, {}).get("prefixes", ()))
+    linked = ctx.linked_code
+    before_read = ctx.reason_before_read
+    if prefixes and any((code := linked.get((m.start, m.end))) and code.startswith(prefixes)
+                        and not _nonspecific(ctx, code) for m in reasons
+                        if m.assertion in ("present", "possible") and m.section in before_read):
         return True
     return "conservative_care" in tagged and ctx.note.duration_weeks >= ctx.support.get("conservative_weeks", 6)
 

@@ -359,6 +359,7 @@ class ComposedSpec(BaseModel):
     extra_weight: float = Field(0.75, gt=0, le=5)
     heads: list[str]
     qualifiers: list[str] = []
+    site_codes: list[str] = []
     phrases: list[tuple[str, str]] = []
 
     @field_validator("phrases")

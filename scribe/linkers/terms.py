@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
-_FORMAT = 5
+_FORMAT = 6
 _SIDES = frozenset({"right", "left", "bilateral"})
 _ABSENT = re.compile(r"\bwithout\b[^,]*|\bnot elsewhere classified\b", re.I)   # what a note leaves unsaid
+_EPISODE_TAIL = re.compile(r",\s*(?:(?:initial|subsequent) encounter|sequela).*$", re.I)
 _EPISODE = re.compile(r"\b(?:encounter|sequela)\b", re.I)   # a 7th-character code: its parent is composed
 
 
@@ -67,6 +68,7 @@ class TermNormalizer:
             frozenset(composed.get("qualifiers", ()))
         self.extra_weight = float(composed.get("extra_weight", 0.75))
         self.phrases = [(re.compile(rx, re.I), to) for rx, to in composed.get("phrases", ())]
+        self.site_codes = tuple(composed.get("site_codes", ()))
 
     def words_of(self, text: str) -> set[str]:
         """The content words of a stretch of note text, its phrases said the Tabular's way first
@@ -121,9 +123,11 @@ class TermNormalizer:
 
 class TermIndex:
     def __init__(self, entries: dict[frozenset[str], str], normalizer: TermNormalizer,
-                 heads: dict[str, list[tuple[str, frozenset[str], int]]] | None = None):
+                 heads: dict[str, list[tuple[str, frozenset[str], int]]] | None = None,
+                 sites: frozenset[str] = frozenset()):
         self.entries = entries
         self.heads = heads or {}
+        self.sites = sites
         self.norm = normalizer
         self.vocabulary = frozenset(w for k in entries for w in k)
         self._words: dict[str, tuple[tuple[str, ...], bool]] = {}
@@ -150,7 +154,21 @@ class TermIndex:
         for item in spec.get("index_terms", ()):
             for key in norm.term_keys(item["term"]):
                 entries[key] = item["code"]
-        return cls(entries, norm, cls._postings(codeset, norm))
+        return cls(entries, norm, cls._postings(codeset, norm), cls._sites(codeset, norm))
+
+    @staticmethod
+    def _sites(codeset: IcdCodeSet, norm: TermNormalizer) -> frozenset[str]:
+        """The words that name a site of a limb: those of the limb injury codes' descriptions
+        (``composed.site_codes``), less heads, qualifiers, sides and the encounter's words."""
+        prefixes = tuple(norm.site_codes)
+        if not prefixes:
+            return frozenset()
+        words: set[str] = set()
+        for code in codeset:
+            if code.startswith(prefixes):
+                text = _EPISODE_TAIL.sub("", codeset.description(code) or "")
+                words |= norm.description_words(text)
+        return frozenset(words - norm.heads - norm.qualifiers - _SIDES)
 
     @staticmethod
     def _postings(codeset: IcdCodeSet, norm: TermNormalizer) -> dict[str, list[tuple[str, frozenset[str], int]]]:
@@ -181,14 +199,15 @@ class TermIndex:
             payload = marshal.loads(path.read_bytes())
             if isinstance(payload, dict) and isinstance(payload.get("entries"), dict):
                 heads = {h: [(c, frozenset(w), d) for c, w, d in rows] for h, rows in payload.get("heads", {}).items()}
-                return cls(payload["entries"], TermNormalizer(spec), heads)
+                return cls(payload["entries"], TermNormalizer(spec), heads, frozenset(payload.get("sites", ())))
         except (OSError, EOFError, ValueError, TypeError):
             pass
         index = cls.build(codeset, spec)
         try:
             _write_atomically(path, {"entries": index.entries,
                                      "heads": {h: [(c, tuple(sorted(w)), d) for c, w, d in rows]
-                                               for h, rows in index.heads.items()}})
+                                               for h, rows in index.heads.items()},
+                                     "sites": tuple(sorted(index.sites))})
             for stale in path.parent.glob("icd10cm-terms-*.marshal"):   # indexes of earlier lexicons
                 if stale != path:
                     stale.unlink(missing_ok=True)
@@ -218,10 +237,12 @@ class TermIndex:
             for code, described, default in self.heads.get(head, ()):
                 covered = words & described
                 site = covered - _SIDES - heads
-                if not site - self.norm.qualifiers:
+                if not (site - self.norm.qualifiers) & self.sites:
                     continue
-                score = len(covered) + 0.5 * len(covered & said) - weight * len(described - words)
-                rank = (score, default, len(code), code)    # then the default, then the more detailed code
+                # a code of the side said beats the unspecified one it would tie with
+                score = len(covered) + 0.5 * len(covered & said) + 0.25 * (side in covered) - \
+                    weight * len(described - words)
+                rank = (score, default, len(code))    # then the default, the more detailed code, the first in the Tabular
                 if best is None or rank > best[0]:
                     best = (rank, Composed(code, score, frozenset(site)))
         return best[1] if best else None
@@ -233,7 +254,7 @@ class TermIndex:
             words.add(side)
         described = self.norm.description_words(description)
         covered = words & described
-        return len(covered) + 0.5 * len(covered & self.norm.words_of(mention)) - \
+        return len(covered) + 0.5 * len(covered & self.norm.words_of(mention)) + 0.25 * (side in covered) - \
             self.norm.extra_weight * len(described - words)
 
     # -- lookup ----------------------------------------------------------------------------

@@ -471,7 +471,9 @@ class FactExtractor:
             return
         taken = [(s, e) for _, s, e in facts.projections]
         head = facts.header[1] if facts.header else 0
-        imaging = bool(facts.view_counts or facts.projections) or bool(self.study_nouns.search(text[head:]))
+        # a study noun after the header, or the header itself ("MRI RIGHT ELBOW", "XR: left knee")
+        imaging = bool(facts.view_counts or facts.projections) or bool(self.study_nouns.search(text[head:])) or \
+            (head > 0 and bool(self.study_nouns.search(text[:head])))
         for part, m, not_after in sorted(found, key=lambda x: (x[1].start() - x[1].end(), x[1].start())):
             s, e = m.start(), m.end()
             if any(ts < e and s < te for ts, te in taken):

@@ -76,3 +76,21 @@ def test_an_ordinal_digit_is_not_a_spine_level(engine):
             "Findings: no fracture or dislocation.\nImpression: normal left little finger." + SIGNED)
     result, _ = indications(engine, text, "73140", ["LT"])
     assert result["facts"]["levels"] == [] and result["supported_cpt"][0] == "73140"
+
+
+def test_a_condition_said_without_a_part_is_of_the_one_part_the_study_images(engine):
+    text = ("MRI LEFT LOWER LEG WITHOUT CONTRAST\nHistory: distance runner with six weeks of shin pain, "
+            "radiographs negative. Question stress fracture.\nTechnique: coronal T1, axial STIR and T2 fat-sat "
+            "images of the left tibia and fibula.\nFindings: cortical fracture line of the mid tibia with marrow edema.\n"
+            "Impression: tibial stress fracture." + SIGNED)
+    result, found = indications(engine, text, "73718", ["LT"], ["M84.362A"])
+    assert ("possible", "M84.362A") in found
+    assert result["facts"]["levels"] == []                 # T1 here is a sequence, not a vertebra
+    assert not {"INDICATION_NOT_SPECIFIC", "DX_NOT_SUPPORTING"} & {g["code"] for g in result["gaps"]}
+
+
+def test_a_condition_of_someone_else_is_not_the_patients(engine):
+    text = ("RIGHT KNEE 3 VIEWS\nHistory: knee pain after a run; his roommate had a meniscus tear last year.\n"
+            "AP, lateral and sunrise views.\nFindings: no fracture, no effusion.\nImpression: normal right knee." + SIGNED)
+    _, found = indications(engine, text, "73562")
+    assert not any(a == "present" and code.startswith("S83.2") for a, code in found)
