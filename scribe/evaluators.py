@@ -47,6 +47,7 @@ class Context:
     side_modifiers: dict[str, str] = field(default_factory=dict)   # digit modifiers that name a side (F5: right)
     part_patterns: tuple = ()     # (part, pattern) of the families' body parts, to read a code's description
     reason_before_read: frozenset[str] = frozenset()   # reason sections written before the images are read
+    condition_words: Any = None   # description -> the words naming the condition (TermIndex.condition_words)
 
     @property
     def parts_strong(self) -> bool:
@@ -601,6 +602,9 @@ def _code_set_more_specific(ctx: Context, icd: str, desc: str, note_codes):
         other = (ctx.codeset.description(code) or "").lower()
         if other.count("unspecified") >= desc.count("unspecified"):
             continue
+        if ctx.condition_words is not None and \
+                not ctx.condition_words(other) & ctx.condition_words(desc):
+            continue        # another condition of the category (an osteophyte is not a more specific pain)
         if ctx.codeset.is_billable(code):
             return code, ind
         return code + "-", ind
@@ -635,8 +639,11 @@ def _side_contradicted(ctx: Context, icd: str):
     side = _side_of(ctx, icd)
     if side is None:
         return None
+    linked = _note_codes(ctx, ("present", "historical"))
+    if any(code == icd for code, _ in linked) or _icd_study_side(ctx, icd)[0] == "both":
+        return None         # the note documents this side too (both legs, one link per side)
     parent = ctx.codeset.parent(icd)
-    for code, ind in _note_codes(ctx, ("present", "historical")):
+    for code, ind in linked:
         if code != icd and ctx.codeset.parent(code) == parent and ind.icd10 and ind.icd10[0].code == code:
             other = _side_of(ctx, code)
             if other is not None and other != side:
@@ -723,6 +730,10 @@ def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
     hits = []
     for icd in _valid_icd(ctx):
         mentions = _covering_mentions(ctx, icd)
+        # and the conditions linked over the code set to this very code ("r/o scaphoid fracture")
+        spans = {(m.start, m.end) for m in mentions}
+        mentions = mentions + [i for i in ctx.note.indications if i.match == "codeset" and (i.start, i.end) not in spans
+                               and any(c.code == icd for c in i.icd10)]
         linked = ctx.linked_code
         # a mention confirms the code only when it speaks of the same condition: its own link is in the
         # code's category ("fever" does not confirm the discitis a lumped concept also covers)

@@ -145,6 +145,7 @@ class _Levels(_Fold):
 class _Views(_Fold):
     best: tuple[int, Evidence] | None = None                   # the largest view count
     projections: dict[str, Evidence] = field(default_factory=dict)
+    listed: set[str] = field(default_factory=set)   # projections said with a count, a study noun or the technique
     region_views: dict[str, int] = field(default_factory=dict)
     region_projections: dict[str, frozenset[str]] = field(default_factory=dict)
     reduced: list[Evidence] = field(default_factory=list)
@@ -183,6 +184,7 @@ class _Ordering(_Fold):
     own_office: list[Evidence] = field(default_factory=list)
     today: list[Evidence] = field(default_factory=list)
     clinic: bool = False          # the note has a clinic note's sections
+    told: bool = False            # the note tells the visit in running text (no report header)
 
 
 @dataclass
@@ -247,6 +249,7 @@ class NoteAggregator:
         self.exam_sections = roles.get("examination", frozenset())
         self.ordered_sections = roles.get("ordered", frozenset())
         self.clinic_sections = roles.get("clinic", frozenset())
+        self.clinic_if_today = roles.get("clinic_if_today", frozenset())
         self.title_only_regions = title_only_regions
         self.region_folds = region_folds
         self.imaging_finding = imaging_finding
@@ -379,6 +382,8 @@ class NoteAggregator:
             order.today.append(_ev(text, base + f.acquired_today[0], base + f.acquired_today[1]))
         if section in self.clinic_sections or f.clinic_note:
             order.clinic = True
+        elif section in self.clinic_if_today:
+            order.told = True
         if section == "comparison":
             # the rest describes the prior study; a signature or an ordering provider dictated
             # on after "comparison none" (no line break) still counts
@@ -404,9 +409,14 @@ class NoteAggregator:
         for name, _s, _e in f.projections_not_taken:
             # said later as not taken: an earlier mention (an order, a request) did not take it
             views.projections.pop(name, None)
+        # a projection said in a sentence with no count and no study word ("no bar on the obliques",
+        # "anterior drawer 1+") refers to a view or is not one: it does not add to a stated count
+        listing = bool(f.view_counts or f.study_noun) or section in ("technique", "title")
         for name, s, e in f.projections:
             if name not in views.projections:
                 views.projections[name] = _ev(text, base + s, base + e)
+            if listing:
+                views.listed.add(name)
             if f.regions:   # "AP and lateral views of the lumbar spine": the projections of that region
                 region = _region_of(f, s, e)
                 views.region_projections[region] = views.region_projections.get(region, frozenset()) | {name}
@@ -537,7 +547,7 @@ class NoteAggregator:
                 said = [projections[p] for p in group if p in projections]
                 if len(said) == len(group) > 1 and len({ev.start for ev in said}) == 1:
                     listed -= len(group) - 1
-        if best and best[0] >= listed:
+        if best and (best[0] >= listed or best[0] >= len(views.listed & set(names)) > 0):
             note.views = best[0]
             note.view_evidence = [best[1]] + [projections[p] for p in names]
         elif names:
@@ -586,9 +596,11 @@ class NoteAggregator:
         if note.signed and not note.ordering_evidence and order.own_office:
             # the signing author of an office note who took the films ordered them (contract 1.1)
             note.ordering_evidence = list(order.own_office[:1])
-        elif note.signed and not note.ordering_evidence and order.clinic and (order.today or note.views):
+        elif note.signed and not note.ordering_evidence and ((order.clinic and (order.today or note.views))
+                                                             or (order.told and order.today)):
             # a clinic note (a visit, an exam, an assessment, a plan) that reports its own films: the
-            # signing author ordered them (contract 1.1: clinic notes with an in-office read)
+            # signing author ordered them (contract 1.1: clinic notes with an in-office read); so does a
+            # visit told in running text whose films were taken today
             note.ordering_evidence = list(order.today[:1]) or list(note.view_evidence[:1])
         note.encounter = next((cue for cue in self.encounter_priority if cue in self.reason.encounter_cues),
                               self.encounter_default)

@@ -257,6 +257,12 @@ class TermIndex:
         return len(covered) + 0.5 * len(covered & self.norm.words_of(mention)) + 0.25 * (side in covered) - \
             self.norm.extra_weight * len(described - words)
 
+    def condition_words(self, description: str) -> frozenset[str]:
+        """What a description says of the condition itself: its words less the limb sites, sides
+        and qualifiers ("Pain in unspecified ankle" is {pain}; "Osteophyte, ankle" {osteophyte})."""
+        return self.norm.description_words(description) - self.sites - _SIDES - self.norm.qualifiers | \
+            (self.norm.description_words(description) & self.norm.heads)
+
     # -- lookup ----------------------------------------------------------------------------
     def _word(self, raw: str) -> tuple[tuple[str, ...], bool]:
         """A written word's content words and whether they are all words of some term (cached)."""

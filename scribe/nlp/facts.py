@@ -70,6 +70,7 @@ class SentenceFacts:
     finding_vocab: bool = False
     imaging_statement: bool = False
     imaging_noun: bool = False
+    study_noun: bool = False      # a word for the imaging itself (x-ray, views, MRI), not "exam" or "study"
     laterality: list[tuple[str, int]] = field(default_factory=list)
     region_words: list[tuple[str, int]] = field(default_factory=list)
     age: int | None = None
@@ -223,6 +224,8 @@ class FactExtractor:
         elif ("projection_hint" in gates and not self.projection_words.isdisjoint(_WORD.findall(text))) or (
                 digits and self.projection_count.search(text)):
             self._views(text, facts, triggers, bare=True)
+        if facts.projections:
+            facts.study_noun = bool(self.study_nouns.search(text))
         self._regions(text, gates, facts, triggers)
         if self.parts:
             self._parts(text, gates, facts, triggers)

@@ -1,0 +1,64 @@
+"""Limb notes as clinics write them: who ordered in-office films, views referred to in the read, codes
+and abbreviations that look like spine levels."""
+from __future__ import annotations
+
+from scribe import Encounter
+
+
+def check(engine, text, cpt, modifiers=("LT",), icd10=()):
+    enc = Encounter.from_dict({"cpt": [cpt], "modifiers": list(modifiers), "icd10": list(icd10), "site": "office"})
+    return engine.check(text, enc).to_dict()
+
+
+def codes(result):
+    return {g["code"] for g in result["gaps"]}
+
+
+VISIT = ("Foot clinic walk-in\nWoman of 52 who turned her left ankle on a stair two days ago, swelling laterally.\n"
+         "XR L ankle: AP, mortise and lateral taken today, no prior films.\n No fracture, mortise congruent.\n"
+         "Impression: no fracture, lateral soft tissue swelling.\nDx: L ankle sprain, brace and RICE.\n"
+         "Signed - Ines Okafor, DPM")
+
+
+def test_a_visit_told_in_running_text_whose_films_were_taken_today_names_its_author_as_ordering(engine):
+    assert "ORDERING_PROVIDER_MISSING" not in codes(check(engine, VISIT, "73610"))
+
+
+def test_a_radiology_report_without_an_ordering_provider_still_lacks_one(engine):
+    report = ("XR LEFT ANKLE 3 VIEWS\nHistory: inversion injury.\nTechnique: AP, mortise and lateral views.\n"
+              "Comparison: none.\nFindings: no fracture.\nImpression: no fracture.\nElectronically signed by Ana Ruiz, MD")
+    assert "ORDERING_PROVIDER_MISSING" in codes(check(engine, report, "73610"))
+
+
+def test_views_named_again_in_the_read_do_not_add_to_the_stated_count(engine):
+    text = ("Podiatry\nFlattening arches both feet.\nStanding AP, lateral and oblique views of both feet (3 views each), "
+            "in office; no prior imaging.\nFindings: low calcaneal pitch, no coalition bar seen on the obliques.\n"
+            "Impression: bilateral flexible flatfoot.\nElectronically signed: Ines Okafor, DPM")
+    result = check(engine, text, "73630", ["50"])
+    assert result["facts"]["views"] == 3 and "VIEWS_MISMATCH" not in codes(result)
+
+
+def test_an_abbreviation_that_starts_like_a_level_is_not_one(engine):
+    text = ("Diabetic foot clinic\n70 yo with T2DM and neuropathy, ulcer of the right great toe.\n"
+            "XR R great toe, 2 views (AP and lateral), in office, no prior films.\nFindings: no erosion, no gas.\n"
+            "Impression: no osteomyelitis seen.\nElectronically signed by Ines Okafor, DPM")
+    result = check(engine, text, "73660", ["RT"])
+    assert result["facts"]["levels"] == [] and result["supported_cpt"][0] == "73660"
+
+
+def test_a_fracture_only_to_be_ruled_out_is_not_confirmed_by_its_code(engine):
+    text = ("Hand clinic\nFell onto the outstretched left hand yesterday, snuffbox tender. R/o scaphoid fracture.\n"
+            "XR L wrist 4 views (PA, lateral, oblique, scaphoid view) today; no prior films.\n"
+            "No fracture line in the scaphoid or the distal radius.\nImpression: no radiographic fracture, left wrist.\n"
+            "Electronically signed by Ines Okafor, MD")
+    result = check(engine, text, "73110", ["LT"], ["S62.002A"])
+    assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(result)
+    assert "DX_UNCERTAIN_AS_CONFIRMED" not in codes(check(engine, text, "73110", ["LT"], ["M25.532"]))
+
+
+def test_another_condition_of_the_category_is_not_a_more_specific_code(engine):
+    text = ("XR ANKLE 3 VIEWS\nOrdering provider: Lee Park, NP\nIndication: ankle pain, no injury.\n"
+            "Views: AP, mortise and lateral.\nComparison: none.\nFindings: small anterior tibial osteophyte, no fracture.\n"
+            "Impression: mild degenerative change.\nElectronically signed by Ana Ruiz, MD")
+    result = check(engine, text, "73610", ["RT"], ["M25.579"])
+    assert not [g for g in result["gaps"] if g["code"] == "DX_MORE_SPECIFIC_AVAILABLE" and "M25.7" in g["message"]]
