@@ -316,6 +316,8 @@ class Engine:
         clause = text[lo:hi]
         if parts:
             part, side = min(parts, key=lambda p: abs(p[1] - local[0]))[0::4]
+            if self.terms is not None and not self.terms.norm.words_of(clause) & self.terms.sites:
+                clause = f"{clause} {part.replace('_', ' ')}"   # "forefoot" is the foot the code set names
         elif len(note.parts) == 1 and note.parts_imaged:
             part, side = note.parts[0], None
             clause = f"{clause} {part.replace('_', ' ')}"      # the study's part, said by its name
