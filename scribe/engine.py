@@ -13,7 +13,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scribe.engine")
 _HEAD_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
+_COORDINATION = re.compile(r"\s*(?:and|&|/|,|or)\s*(?:the\s+)?", re.I)   # "ankle and foot", "hand/wrist"
 _COMPOSED_MARK = re.compile(r"[.;:\n]")      # a composed condition's clause: its sentence part, asides and lists kept
 
 
@@ -243,7 +244,9 @@ class Engine:
         changed = False
         # a condition said with no part in a study of one part is of that part ("question stress fracture")
         study_part = note.parts[0] if len(note.parts) == 1 and note.parts_imaged else None
+        extra_same: list[Indication] = []
         for k, ind in enumerate(indications):
+            coordinated: list = []
             n = bisect.bisect_right(starts, ind.start) - 1
             f = facts[n]
             if not (f.parts or study_part) or ind.match == "abbreviation":
@@ -256,11 +259,20 @@ class Engine:
             if got is None:
                 continue
             composed, clause, side = got
+            # "R ankle and foot pain": one condition per part said together, each composed without the other
+            for other in self._coordinated(note, f, (ind.start - base, ind.end - base), heads):
+                if other.code != composed.code and all(o.code != other.code for o in coordinated):
+                    coordinated.append(other)
+                    extra_same.append(replace(ind, concept="icd10:" + other.code, match="codeset",
+                                              icd10=self._term_candidates(self._with_encounter(other.code, note.encounter))))
             first = ind.icd10[0] if ind.icd10 else None
             if first is not None and terms.covers(first.description, clause, side, ind.text) >= composed.score:
                 continue
             indications[k] = replace(ind, icd10=self._term_candidates(self._with_encounter(composed.code, note.encounter)),
                                      match="codeset")
+            changed = True
+        if extra_same:
+            indications = sorted(indications + extra_same, key=lambda i: (i.start, i.end))
             changed = True
         extra, reasons = [], []
         reason_roles = self.lexicons.section_roles["reason"]
@@ -331,6 +343,47 @@ class Engine:
         side = {"both": "bilateral"}.get(side or "", side)
         composed = self.terms.compose(clause, side, heads, text[local[0]:local[1]]) if self.terms is not None else None
         return (composed, clause, side) if composed is not None else None
+
+    def _coordinated(self, note: Note, f, local: tuple[int, int], heads: frozenset[str]) -> list:
+        """The composed codes of each limb part said together with a condition ("ankle and foot
+        pain"), each composed with the other parts left out; none for a single part."""
+        if self.terms is None or len(f.parts) < 2:
+            return []
+        text = f.text
+        lo = max((m.end() for m in _COMPOSED_MARK.finditer(text, max(0, local[0] - 60), local[0])),
+                 default=max(0, local[0] - 60))
+        hi = next((m.start() for m in _COMPOSED_MARK.finditer(text, local[1], min(len(text), local[1] + 80))),
+                  min(len(text), local[1] + 80))
+        parts = sorted((p for p in f.parts if lo <= p[1] < hi), key=lambda p: p[1])
+        if not parts:
+            return []
+        # the run of parts joined by "and", "/" or commas that holds the part nearest the mention
+        runs: list[list] = [[parts[0]]]
+        for a, b in pairwise(parts):
+            if _COORDINATION.fullmatch(text[a[2]:b[1]]):
+                runs[-1].append(b)
+            else:
+                runs.append([b])
+        nearest = min(parts, key=lambda p: abs(p[1] - local[0]))
+        every = parts
+        parts = next(run for run in runs if nearest in run)
+        if len({p[0] for p in parts}) < 2:
+            return []
+        out = []
+        for p in parts:
+            clause = self._blank(text[lo:hi], [(q[1] - lo, q[2] - lo) for q in every if q[0] != p[0]])
+            side = p[4] or next((q[4] for q in parts if q[4]), None)
+            side = {"both": "bilateral"}.get(side or "", side)
+            got = self.terms.compose(clause, side, heads, text[p[1]:p[2]])
+            if got is not None:
+                out.append(got)
+        return out
+
+    @staticmethod
+    def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+        for a, b in spans:
+            text = text[:a] + " " * (b - a) + text[b:]
+        return text
 
     @staticmethod
     def _site_span(text: str, head: re.Match[str], site: frozenset[str], norm) -> tuple[int, int]:

@@ -94,3 +94,11 @@ def test_a_condition_of_someone_else_is_not_the_patients(engine):
             "AP, lateral and sunrise views.\nFindings: no fracture, no effusion.\nImpression: normal right knee." + SIGNED)
     _, found = indications(engine, text, "73562")
     assert not any(a == "present" and code.startswith("S83.2") for a, code in found)
+
+
+def test_two_parts_said_together_with_one_condition_are_two_conditions(engine):
+    text = ("XR ANKLE RT 3V / XR FOOT RT 3V\nIndication: R ankle and foot pain after an inversion injury.\n"
+            "Technique: ankle AP, mortise, lateral; foot AP, oblique, lateral.\nFindings: no fracture.\n"
+            "Impression: no fracture." + SIGNED)
+    _, found = indications(engine, text, "73610")
+    assert {("present", "M25.571"), ("present", "M79.671")} <= found
