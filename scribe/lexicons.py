@@ -360,6 +360,7 @@ class ComposedSpec(BaseModel):
     heads: list[str]
     qualifiers: list[str] = []
     site_codes: list[str] = []
+    equivalents: list[dict[str, Any]] = []
     phrases: list[tuple[str, str]] = []
 
     @field_validator("phrases")

@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
-_FORMAT = 6
+_FORMAT = 7
 _SIDES = frozenset({"right", "left", "bilateral"})
-_ABSENT = re.compile(r"\bwithout\b[^,]*|\bnot elsewhere classified\b", re.I)   # what a note leaves unsaid
+_ABSENT = re.compile(r"\bwithout\b[^,]*|\bnot elsewhere classified\b|\bnot specified as \w+", re.I)   # what a note leaves unsaid
 _EPISODE_TAIL = re.compile(r",\s*(?:(?:initial|subsequent) encounter|sequela).*$", re.I)
 _EPISODE = re.compile(r"\b(?:encounter|sequela)\b", re.I)   # a 7th-character code: its parent is composed
 
@@ -69,13 +69,18 @@ class TermNormalizer:
         self.extra_weight = float(composed.get("extra_weight", 0.75))
         self.phrases = [(re.compile(rx, re.I), to) for rx, to in composed.get("phrases", ())]
         self.site_codes = tuple(composed.get("site_codes", ()))
+        self.equivalents = [(e["with"], frozenset(e["from"]), e["to"]) for e in composed.get("equivalents", ())]
 
     def words_of(self, text: str) -> set[str]:
         """The content words of a stretch of note text, its phrases said the Tabular's way first
         ("small finger" is the little finger)."""
         for rx, to in self.phrases:
             text = rx.sub(to, text)
-        return {x for tok in _TOKEN.findall(text) for x in self.word(tok)}
+        words = {x for tok in _TOKEN.findall(text) for x in self.word(tok)}
+        for said_with, said, filed in self.equivalents:
+            if said_with in words and words & said:
+                words = (words - said) | {filed}
+        return words
 
     def description_words(self, description: str) -> frozenset[str]:
         """A code's description as the words a note must say for it, less the implied ones."""

@@ -102,3 +102,16 @@ def test_two_parts_said_together_with_one_condition_are_two_conditions(engine):
             "Impression: no fracture." + SIGNED)
     _, found = indications(engine, text, "73610")
     assert {("present", "M25.571"), ("present", "M79.671")} <= found
+
+
+def test_a_torn_ligament_is_filed_as_a_sprain_and_a_cuff_tendon_as_the_rotator_cuff(engine):
+    knee = ("MRI RIGHT KNEE WITHOUT CONTRAST\nHistory: pivoting injury playing soccer, instability.\n"
+            "Technique: sagittal and coronal PD fat-sat, axial T2.\nFindings: complete tear of the ACL, menisci intact.\n"
+            "Impression: complete ACL tear, right knee." + SIGNED)
+    _, found = indications(engine, knee, "73721")
+    assert ("present", "S83.511A") in found
+    shoulder = ("MRI LEFT SHOULDER WITHOUT CONTRAST\nHistory: six months of pain, failed therapy.\n"
+                "Technique: oblique coronal PD fat-sat, axial T2.\nFindings: full-thickness supraspinatus tear.\n"
+                "Impression: full thickness tear of the supraspinatus tendon, left shoulder." + SIGNED)
+    _, found = indications(engine, shoulder, "73221", ["LT"])
+    assert ("present", "M75.122") in found
