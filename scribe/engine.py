@@ -25,7 +25,7 @@ from .linkers.cpt import CptRequirements
 from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_icd
 from .linkers.indications import IndicationLinker, _clause
 from .linkers.ncci import NcciEdits
-from .linkers.terms import TermIndex
+from .linkers.terms import TOKEN, TermIndex
 from .nlp.analyzer import SentenceAnalyzer
 from .nlp.dictation import DictationNormalizer
 from .nlp.facts import SentenceFacts
@@ -38,9 +38,23 @@ if TYPE_CHECKING:
     from .explain import Explainer
 
 log = logging.getLogger("scribe.engine")
-_HEAD_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
 _COORDINATION = re.compile(r"\s*(?:and|&|/|,|or)\s*(?:the\s+)?", re.I)   # "ankle and foot", "hand/wrist"
 _COMPOSED_MARK = re.compile(r"[.;:\n]")      # a composed condition's clause: its sentence part, asides and lists kept
+
+
+def _composed_clause(text: str, local: tuple[int, int], before: int = 60, after: int = 80) -> tuple[int, int]:
+    """The stretch a composed condition at ``local`` reads: back to the last sentence mark (at most
+    ``before`` characters), on to the next (at most ``after``); commas and asides stay in."""
+    lo = max((m.end() for m in _COMPOSED_MARK.finditer(text, max(0, local[0] - before), local[0])),
+             default=max(0, local[0] - before))
+    hi = next((m.start() for m in _COMPOSED_MARK.finditer(text, local[1], min(len(text), local[1] + after))),
+              min(len(text), local[1] + after))
+    return lo, hi
+
+
+def _icd_side(side: str | None) -> str | None:
+    """A note's side as the code set says it ("both" is bilateral; an unclear side is none)."""
+    return None if side in (None, "unclear") else {"both": "bilateral"}.get(side, side)
 
 
 class _Tags(dict):
@@ -241,12 +255,10 @@ class Engine:
         norm = terms.norm
         starts = [sp.start for sp in spans]
         indications = list(note.indications)
-        changed = False
         # a condition said with no part in a study of one part is of that part ("question stress fracture")
         study_part = note.parts[0] if len(note.parts) == 1 and note.parts_imaged else None
         extra_same: list[Indication] = []
         for k, ind in enumerate(indications):
-            coordinated: list = []
             n = bisect.bisect_right(starts, ind.start) - 1
             f = facts[n]
             if not (f.parts or study_part) or ind.match == "abbreviation":
@@ -260,9 +272,10 @@ class Engine:
                 continue
             composed, clause, side = got
             # "R ankle and foot pain": one condition per part said together, each composed without the other
+            seen = {composed.code}
             for other in self._coordinated(note, f, (ind.start - base, ind.end - base), heads):
-                if other.code != composed.code and all(o.code != other.code for o in coordinated):
-                    coordinated.append(other)
+                if other.code not in seen:
+                    seen.add(other.code)
                     extra_same.append(replace(ind, concept="icd10:" + other.code, match="codeset",
                                               icd10=self._term_candidates(self._with_encounter(other.code, note.encounter))))
             first = ind.icd10[0] if ind.icd10 else None
@@ -270,10 +283,8 @@ class Engine:
                 continue
             indications[k] = replace(ind, icd10=self._term_candidates(self._with_encounter(composed.code, note.encounter)),
                                      match="codeset")
-            changed = True
         if extra_same:
             indications = sorted(indications + extra_same, key=lambda i: (i.start, i.end))
-            changed = True
         extra, reasons = [], []
         reason_roles = self.lexicons.section_roles["reason"]
         taken = [(i.start, i.end) for i in indications]
@@ -282,7 +293,8 @@ class Engine:
             if section not in self._term_sections or not (f.parts or study_part):
                 continue
             base = spans[n].start
-            for m in _HEAD_WORD.finditer(f.text):
+            triggers = None
+            for m in TOKEN.finditer(f.text):
                 heads = frozenset(norm.word(m.group(0))) & norm.heads
                 if not heads:
                     continue
@@ -298,7 +310,9 @@ class Engine:
                 if any(a < end and start < b for a, b in taken):
                     continue
                 context = self._component.context
-                assertion = context.assertion(f.text, context.triggers(f.text), lo, hi)
+                if triggers is None:
+                    triggers = context.triggers(f.text)
+                assertion = context.assertion(f.text, triggers, lo, hi)
                 concept = "icd10:" + composed.code
                 extra.append(Indication(text=note.text[start:end], start=start, end=end, assertion=assertion,
                                         concept=concept, section=section,
@@ -309,9 +323,7 @@ class Engine:
                     reasons.append(NoteMention(concept, start, end, assertion, section, n, "codeset"))
         if extra:
             indications = sorted(indications + extra, key=lambda i: (i.start, i.end))
-            changed = True
-        if changed:
-            note.indications = indications
+        note.indications = indications
         if reasons:
             note.reason_mentions = note.reason_mentions + reasons
 
@@ -320,10 +332,7 @@ class Engine:
         None unless the clause names a limb part or the note images one part only. The side is the one said with the nearest part,
         else a side word of the sentence, else the side the note images that part on."""
         text = f.text
-        lo = max((m.end() for m in _COMPOSED_MARK.finditer(text, max(0, local[0] - 60), local[0])),
-                 default=max(0, local[0] - 60))
-        hi = next((m.start() for m in _COMPOSED_MARK.finditer(text, local[1], min(len(text), local[1] + 80))),
-                  min(len(text), local[1] + 80))
+        lo, hi = _composed_clause(text, local)
         parts = [p for p in f.parts if lo <= p[1] < hi]
         clause = text[lo:hi]
         if parts:
@@ -339,8 +348,7 @@ class Engine:
             side = min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
         if side is None:
             side = note.sides.get(part)
-            side = None if side == "unclear" else side
-        side = {"both": "bilateral"}.get(side or "", side)
+        side = _icd_side(side)
         composed = self.terms.compose(clause, side, heads, text[local[0]:local[1]]) if self.terms is not None else None
         return (composed, clause, side) if composed is not None else None
 
@@ -350,10 +358,7 @@ class Engine:
         if self.terms is None or len(f.parts) < 2:
             return []
         text = f.text
-        lo = max((m.end() for m in _COMPOSED_MARK.finditer(text, max(0, local[0] - 60), local[0])),
-                 default=max(0, local[0] - 60))
-        hi = next((m.start() for m in _COMPOSED_MARK.finditer(text, local[1], min(len(text), local[1] + 80))),
-                  min(len(text), local[1] + 80))
+        lo, hi = _composed_clause(text, local)
         parts = sorted((p for p in f.parts if lo <= p[1] < hi), key=lambda p: p[1])
         if not parts:
             return []
@@ -372,8 +377,7 @@ class Engine:
         out = []
         for p in parts:
             clause = self._blank(text[lo:hi], [(q[1] - lo, q[2] - lo) for q in every if q[0] != p[0]])
-            side = p[4] or next((q[4] for q in parts if q[4]), None)
-            side = {"both": "bilateral"}.get(side or "", side)
+            side = _icd_side(p[4] or next((q[4] for q in parts if q[4]), None))
             got = self.terms.compose(clause, side, heads, text[p[1]:p[2]])
             if got is not None:
                 out.append(got)
@@ -390,7 +394,7 @@ class Engine:
         """The evidence of a composed condition: its head word and the site words near it."""
         lo, hi = _clause(text, (head.start(), head.end()))
         start, end = head.start(), head.end()
-        for m in _HEAD_WORD.finditer(text, lo, hi):
+        for m in TOKEN.finditer(text, lo, hi):
             if site & set(norm.words_of(m.group(0))):
                 start, end = min(start, m.start()), max(end, m.end())
         return start, end

@@ -131,9 +131,7 @@ def _reason_ok(ctx: Context, necessity: str, reasons) -> bool:
         return True
     # a reason linked to a condition whose code supports the study (a suspected tear, an
     # osteochondral lesion, a bone tumour), non-specific pain aside
-    prefixes = ctx.support_prefixes.get(necessity)
-    if prefixes is None:
-        prefixes = tuple(ctx.support.get("support", {}).get(necessity, {}).get("prefixes", ()))
+    prefixes = _support_prefixes(ctx, necessity)
     linked = ctx.linked_code
     before_read = ctx.reason_before_read
     if prefixes and any((code := linked.get((m.start, m.end))) and code.startswith(prefixes)
@@ -148,13 +146,18 @@ def _nonspecific(ctx: Context, code: str) -> bool:
     return code in ctx.support["nonspecific_pain"] or code.startswith(tuple(ctx.support.get("nonspecific_prefixes", ())))
 
 
+def _support_prefixes(ctx: Context, necessity: str) -> tuple[str, ...]:
+    """The code prefixes that support a study of this necessity class (icd10_support.json)."""
+    prefixes = ctx.support_prefixes.get(necessity)
+    if prefixes is None:
+        prefixes = tuple(ctx.support.get("support", {}).get(necessity, {}).get("prefixes", ()))
+    return prefixes
+
+
 def _supports(ctx: Context, code: str, necessity: str, *, suggesting: bool = False) -> bool:
     if _nonspecific(ctx, code):
         return necessity == "plain"
-    prefixes = ctx.support_prefixes.get(necessity)
-    if prefixes is None:
-        prefixes = tuple(ctx.support["support"][necessity]["prefixes"])
-    if code.startswith(prefixes):
+    if code.startswith(_support_prefixes(ctx, necessity)):
         return True
     # contract 1.1: non-specific pain codes alone are what fails; another code names a condition,
     # which supports the study when the note gives the reason the study needs (a code for the

@@ -357,6 +357,8 @@ class ComposedSpec(BaseModel):
     doc: str = Field("", alias="_doc")
     source: str
     extra_weight: float = Field(0.75, gt=0, le=5)
+    mention_weight: float = Field(0.5, ge=0, le=5)
+    side_weight: float = Field(0.25, ge=0, le=5)
     heads: list[str]
     qualifiers: list[str] = []
     site_codes: list[str] = []

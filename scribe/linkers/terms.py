@@ -30,7 +30,8 @@ from .icd10 import IcdCodeSet, _write_atomically, default_cache_dir
 
 log = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")
+TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")    # a written word, as terms and composed conditions read it
+_TOKEN = TOKEN
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
 _FORMAT = 7
@@ -67,6 +68,8 @@ class TermNormalizer:
         self.qualifiers = frozenset(w for q in composed.get("qualifiers", ()) for w in self.word(q)) | \
             frozenset(composed.get("qualifiers", ()))
         self.extra_weight = float(composed.get("extra_weight", 0.75))
+        self.mention_weight = float(composed.get("mention_weight", 0.5))
+        self.side_weight = float(composed.get("side_weight", 0.25))
         self.phrases = [(re.compile(rx, re.I), to) for rx, to in composed.get("phrases", ())]
         self.site_codes = tuple(composed.get("site_codes", ()))
         self.equivalents = [(e["with"], frozenset(e["from"]), e["to"]) for e in composed.get("equivalents", ())]
@@ -236,7 +239,6 @@ class TermIndex:
         heads = self.norm.heads & words & (heads if heads is not None else words)
         if not heads:
             return None
-        weight = self.norm.extra_weight
         best: tuple | None = None
         for head in heads:
             for code, described, default in self.heads.get(head, ()):
@@ -244,9 +246,7 @@ class TermIndex:
                 site = covered - _SIDES - heads
                 if not (site - self.norm.qualifiers) & self.sites:
                     continue
-                # a code of the side said beats the unspecified one it would tie with
-                score = len(covered) + 0.5 * len(covered & said) + 0.25 * (side in covered) - \
-                    weight * len(described - words)
+                score = self._score(words, described, said, side)
                 rank = (score, default, len(code))    # then the default, the more detailed code, the first in the Tabular
                 if best is None or rank > best[0]:
                     best = (rank, Composed(code, score, frozenset(site)))
@@ -257,16 +257,22 @@ class TermIndex:
         words = self.norm.words_of(clause)
         if side in _SIDES:
             words.add(side)
-        described = self.norm.description_words(description)
+        return self._score(words, self.norm.description_words(description), self.norm.words_of(mention), side)
+
+    def _score(self, words: set[str], described: frozenset[str], said: set[str], side: str | None) -> float:
+        """The clause's words a description covers, a word of the mention itself and the side said
+        counting extra (a code of that side beats the unspecified one it would tie with), less each
+        description word the clause does not say (weights: ``composed`` in icd10_terms.json)."""
+        norm = self.norm
         covered = words & described
-        return len(covered) + 0.5 * len(covered & self.norm.words_of(mention)) + 0.25 * (side in covered) - \
-            self.norm.extra_weight * len(described - words)
+        return len(covered) + norm.mention_weight * len(covered & said) + norm.side_weight * (side in covered) - \
+            norm.extra_weight * len(described - words)
 
     def condition_words(self, description: str) -> frozenset[str]:
         """What a description says of the condition itself: its words less the limb sites, sides
         and qualifiers ("Pain in unspecified ankle" is {pain}; "Osteophyte, ankle" {osteophyte})."""
-        return self.norm.description_words(description) - self.sites - _SIDES - self.norm.qualifiers | \
-            (self.norm.description_words(description) & self.norm.heads)
+        words = self.norm.description_words(description)
+        return (words - self.sites - _SIDES - self.norm.qualifiers) | (words & self.norm.heads)
 
     # -- lookup ----------------------------------------------------------------------------
     def _word(self, raw: str) -> tuple[tuple[str, ...], bool]:
