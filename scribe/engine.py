@@ -279,10 +279,10 @@ class Engine:
                     extra_same.append(replace(ind, concept="icd10:" + other.code, match="codeset",
                                               icd10=self._term_candidates(self._with_encounter(other.code, note.encounter))))
             first = ind.icd10[0] if ind.icd10 else None
-            if first is not None and terms.covers(first.description, clause, side, ind.text) >= composed.score:
+            if first is not None and (first.code in (composed.code, composed.also) or
+                                      terms.covers(first.description, clause, side, ind.text) >= composed.score):
                 continue
-            indications[k] = replace(ind, icd10=self._term_candidates(self._with_encounter(composed.code, note.encounter)),
-                                     match="codeset")
+            indications[k] = replace(ind, icd10=self._composed_candidates(composed, note.encounter), match="codeset")
         if extra_same:
             indications = sorted(indications + extra_same, key=lambda i: (i.start, i.end))
         extra, reasons = [], []
@@ -316,8 +316,7 @@ class Engine:
                 concept = "icd10:" + composed.code
                 extra.append(Indication(text=note.text[start:end], start=start, end=end, assertion=assertion,
                                         concept=concept, section=section,
-                                        icd10=self._term_candidates(self._with_encounter(composed.code, note.encounter)),
-                                        match="codeset"))
+                                        icd10=self._composed_candidates(composed, note.encounter), match="codeset"))
                 taken.append((start, end))
                 if section in reason_roles:
                     reasons.append(NoteMention(concept, start, end, assertion, section, n, "codeset"))
@@ -349,7 +348,7 @@ class Engine:
         if side is None:
             side = note.sides.get(part)
         side = _icd_side(side)
-        composed = self.terms.compose(clause, side, heads, text[local[0]:local[1]]) if self.terms is not None else None
+        composed = self.terms.compose_sides(clause, side, heads, text[local[0]:local[1]]) if self.terms is not None else None
         return (composed, clause, side) if composed is not None else None
 
     def _coordinated(self, note: Note, f, local: tuple[int, int], heads: frozenset[str]) -> list:
@@ -528,6 +527,13 @@ class Engine:
         if stem and res is not None and not res.billable and res.code != code and not res.defaulted:
             return res.code         # the side chosen; the encounter comes next
         return res.code if res is not None and res.billable and not res.defaulted else code
+
+    def _composed_candidates(self, composed, encounter: str | None) -> tuple[CodeCandidate, ...]:
+        """A composed code's candidates; of both sides, the right side's then the left side's."""
+        out = self._term_candidates(self._with_encounter(composed.code, encounter))
+        if composed.also:
+            out += self._term_candidates(self._with_encounter(composed.also, encounter))
+        return out
 
     def _term_candidates(self, code: str) -> tuple[CodeCandidate, ...]:
         cand = CodeCandidate(code, self.codeset.description(code) or "", 1.0 if self.codeset.is_billable(code) else 0.5)

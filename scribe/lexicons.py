@@ -308,6 +308,7 @@ class DictationSpec(BaseModel):
     not_after_header: list[str]
     break_before: list[str]
     not_after_break: list[str]
+    spelled: list[str] = []
     export: ExportLayout | None = None
 
 

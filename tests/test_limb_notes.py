@@ -62,3 +62,33 @@ def test_another_condition_of_the_category_is_not_a_more_specific_code(engine):
             "Impression: mild degenerative change.\nElectronically signed by Ana Ruiz, MD")
     result = check(engine, text, "73610", ["RT"], ["M25.579"])
     assert not [g for g in result["gaps"] if g["code"] == "DX_MORE_SPECIFIC_AVAILABLE" and "M25.7" in g["message"]]
+
+
+def _links(result):
+    return [(i["assertion"], [c["code"] for c in i["icd10"]]) for i in result["indications"]]
+
+
+def test_pain_of_both_knees_is_the_right_and_the_left_knee_code(engine):
+    text = ("Internal medicine referral. Pain in both knees for a year, stiff mornings.\n"
+            "Standing AP and lateral of each knee, in clinic, no earlier films.\nFindings: mild medial narrowing both sides.\n"
+            "Impression: early degenerative change.\nSigned: Paul Reyes, MD")
+    links = _links(check(engine, text, "73562", ["50"]))
+    assert ("present", ["M25.561", "M25.562"]) in links
+
+
+def test_a_bilateral_code_stays_one_code(engine):
+    text = ("Knees, standing AP both sides, in clinic, no prior films.\nHistory: knee pain.\n"
+            "Impression: bilateral primary osteoarthritis of knee, moderate.\nSigned: Paul Reyes, MD")
+    links = _links(check(engine, text, "73565", []))
+    assert any(codes[:1] == ["M17.0"] for _, codes in links)
+    assert not any("M17.11" in codes for _, codes in links)
+
+
+def test_credentials_spelled_letter_by_letter_by_the_recogniser_sign_the_note(engine):
+    said = ("history colon knee pain period three views of the left knee in clinic today comma no prior films period "
+            "findings colon no fracture period impression colon normal left knee period electronically signed by "
+            "nadia perez m d")
+    result = check(engine, said, "73562")
+    assert result["facts"]["signed"] is True and "SIGNATURE_MISSING" not in codes(result)
+    unsigned = said.replace(" electronically signed by nadia perez m d", " dictated by nadia perez m d")
+    assert check(engine, unsigned, "73562")["facts"]["signed"] is False

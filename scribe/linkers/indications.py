@@ -101,7 +101,26 @@ class IndicationLinker:
                                   encounter, claudication)
         base = self._base(concept.icd, assertion, region)
         cand = self._resolve(base, tuple(sorted(axes.items()))) if base else None
+        if cand is not None and axes.get("laterality") == "bilateral":
+            sides = self._each_side(base, axes)
+            if sides:
+                return sides
         return self.with_options(cand, axes) if cand is not None else ()
+
+    def _each_side(self, base: str, axes: dict[str, str]) -> tuple[CodeCandidate, ...]:
+        """A condition of both sides where the code set has no bilateral code ("bilateral knee
+        pain"): the right and the left code, both billable (Guidelines I.B.13: a bilateral
+        condition without a bilateral code is reported for each side)."""
+        try:
+            res = self.codeset.resolve(base, axes)
+        except (KeyError, ValueError):
+            return ()
+        if "laterality" not in res.defaulted:
+            return ()
+        pair = [self._resolve(base, tuple(sorted({**axes, "laterality": side}.items()))) for side in ("right", "left")]
+        if any(c is None or c.score < 1.0 or c.code == res.code for c in pair) or pair[0].code == pair[1].code:
+            return ()
+        return tuple(c for c in pair if c is not None)
 
     def with_options(self, cand: CodeCandidate, axes: dict[str, str] | None = None) -> tuple[CodeCandidate, ...]:
         """A code, and when it is not billable (the note does not decide a required character) its

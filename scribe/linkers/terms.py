@@ -45,6 +45,8 @@ class Composed(NamedTuple):
     code: str
     score: float
     site: frozenset[str]       # the clause's words the code names besides its head and side
+    sides: frozenset[str] = frozenset()   # the side words of its description
+    also: str | None = None    # both sides, where the code set has no bilateral code: the left side's code
 
 
 class TermMatch(NamedTuple):
@@ -249,8 +251,24 @@ class TermIndex:
                 score = self._score(words, described, said, side)
                 rank = (score, default, len(code))    # then the default, the more detailed code, the first in the Tabular
                 if best is None or rank > best[0]:
-                    best = (rank, Composed(code, score, frozenset(site)))
+                    best = (rank, Composed(code, score, frozenset(site), described & _SIDES))
         return best[1] if best else None
+
+    def compose_sides(self, clause: str, side: str | None = None, heads: frozenset[str] | None = None,
+                      mention: str = "") -> Composed | None:
+        """:meth:`compose`, and for a condition of both sides whose best code is not a bilateral one
+        ("bilateral knee pain"), the right side's code with the left side's as ``also`` (Guidelines
+        I.B.13: without a bilateral code, each side is reported)."""
+        best = self.compose(clause, side, heads, mention)
+        if best is None or side != "bilateral":
+            return best
+        right = self.compose(clause, "right", heads, mention)
+        left = self.compose(clause, "left", heads, mention)
+        if right is None or left is None or right.code == left.code or best.code in (right.code, left.code):
+            return best
+        if "bilateral" in best.sides:
+            return best
+        return right._replace(also=left.code)
 
     def covers(self, description: str, clause: str, side: str | None = None, mention: str = "") -> float:
         """How well a code's description covers the clause, on the scale of :meth:`compose`."""

@@ -39,6 +39,8 @@ class DictationNormalizer:
         self._breaks = frozenset(w.lower() for w in spec.get("break_before", ()))
         self._not_after_break = frozenset(w.lower() for w in spec.get("not_after_break", ()))
         self._not_before_header = not_before_header
+        # "m d" -> "md ": letters said one by one, written as the abbreviation they spell
+        self._spelled = {" ".join(w.lower()): w.lower() for w in spec.get("spelled", ()) if len(w) > 1}
         self._marks_multi = [p for p in self._marks if " " in p]
         export = spec.get("export") or {}
         self._line_breaks = [re.compile(re.escape(lit)) for lit in export.get("line_breaks", ())]
@@ -49,7 +51,8 @@ class DictationNormalizer:
         if self._separator is not None:
             marks.append(self._separator.pattern)
         self._export_marks = re.compile("|".join(marks), re.M) if marks else None
-        phrases = sorted(set(self._marks) | self._fillers | self._cancel | self._replace | self._headers | self._breaks)
+        phrases = sorted(set(self._marks) | set(self._spelled) | self._fillers | self._cancel | self._replace
+                         | self._headers | self._breaks)
         # one scan finds every phrase that may need work; most sentences hold none
         self._any = re.compile(rf"(?<![\w'-])(?:{trie_pattern(phrases, flexible_space=True)})(?![\w'-])", re.I) if phrases else None
 
@@ -148,6 +151,10 @@ class DictationNormalizer:
             nxt = nxt_m.group(0).lower() if nxt_m else None
             if phrase in self._fillers:
                 blank(a, b)
+            elif phrase in self._spelled:
+                blank(a, b)
+                for k, ch in enumerate(text[a:b].replace(" ", "").replace("\t", "")):
+                    out[a + k - begin] = ch
             elif phrase in self._marks:
                 mark, not_after, not_before = self._marks[phrase]
                 if prev in not_after or nxt in not_before or (prev is None and mark in ",:"):
