@@ -101,7 +101,7 @@ class IndicationLinker:
                                   encounter, claudication)
         base = self._base(concept.icd, assertion, region)
         cand = self._resolve(base, tuple(sorted(axes.items()))) if base else None
-        if cand is not None and axes.get("laterality") == "bilateral":
+        if cand is not None and base and axes.get("laterality") == "bilateral":
             sides = self._each_side(base, axes)
             if sides:
                 return sides
