@@ -548,7 +548,8 @@ class Engine:
                       documenting_cache=self._documenting, region_said_before=self.region_said_before,
                       side_modifiers=self.side_modifiers, part_patterns=self.part_patterns,
                       reason_before_read=self._reason_before_read,
-                      condition_words=self.terms.condition_words if self.terms is not None else None)
+                      condition_words=self.terms.condition_words if self.terms is not None else None,
+                      words_of=self.terms.norm.words_of if self.terms is not None else None)
         gaps: list[Gap] = []
         for rule in self.rules:
             if rule.code.startswith("DX_") and not encounter.icd10:

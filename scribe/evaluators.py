@@ -48,6 +48,7 @@ class Context:
     part_patterns: tuple = ()     # (part, pattern) of the families' body parts, to read a code's description
     reason_before_read: frozenset[str] = frozenset()   # reason sections written before the images are read
     condition_words: Any = None   # description -> the words naming the condition (TermIndex.condition_words)
+    words_of: Any = None          # note text -> its content words as the code set says them (TermNormalizer.words_of)
 
     @property
     def parts_strong(self) -> bool:
@@ -785,14 +786,27 @@ def dx_documented(ctx: Context, params: dict) -> list[Hit]:
             if not _described(ctx, icd, frozenset(params.get("description_stopwords", ()))):
                 hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, [], icd10=icd))
             continue
-        mentions = [m for m in _covering_mentions(ctx, icd) if not _names_another_region(ctx, m, icd)]
+        covering = _covering_mentions(ctx, icd)
+        mentions = [m for m in covering if not _names_another_region(ctx, m, icd)]
         if any(m.assertion == "possible" or _documents(icd, m.assertion) for m in mentions):
             continue
+        if not covering and _condition_said(ctx, icd):
+            continue            # a concept covers the code, but the note says its condition in the code set's words
         if _supported_in_region(ctx, icd):
             continue
         negated = [m for m in mentions if m.assertion == "negated"]
         hits.append(Hit({"icd10": icd, "description": ctx.codeset.description(icd) or ""}, _ev(ctx, negated), icd10=icd))
     return hits
+
+
+def _condition_said(ctx: Context, icd: str) -> bool:
+    """The note says every word of the code's condition ("loosening" and the artificial joint of
+    T84.03-, "Loosening of the right femoral stem" after "right THA"), though no concept of the
+    lexicon found it: a concept's coverage of a category does not make it the only way to say it."""
+    if ctx.condition_words is None or ctx.words_of is None:
+        return False
+    condition = ctx.condition_words(ctx.codeset.description(icd) or "")
+    return bool(condition) and condition <= ctx.words_of(ctx.note.text)
 
 
 def _unspecified_of_documented(ctx: Context, icd: str) -> bool:

@@ -185,6 +185,8 @@ class _Ordering(_Fold):
     today: list[Evidence] = field(default_factory=list)
     clinic: bool = False          # the note has a clinic note's sections
     told: bool = False            # the note tells the visit in running text (no report header)
+    treating: list[Evidence] = field(default_factory=list)   # signed by a treating clinician ("..., DC")
+    for_another: bool = False     # the films were sent to the author to read
 
 
 @dataclass
@@ -245,6 +247,7 @@ class NoteAggregator:
         self.reason_roles = roles["reason"]
         self.read_opens_in = roles.get("read_opens_in", frozenset())
         self.described_read_opens_in = roles.get("described_read_opens_in", frozenset())
+        self.headed_read_opens_in = roles.get("headed_read_opens_in", frozenset())
         self.future_sections = roles.get("future", frozenset())
         self.exam_sections = roles.get("examination", frozenset())
         self.ordered_sections = roles.get("ordered", frozenset())
@@ -260,7 +263,7 @@ class NoteAggregator:
         self._reset()
 
     def _reset(self) -> None:
-        self.sectionizer = Sectionizer(self.read_opens_in, self.described_read_opens_in)
+        self.sectionizer = Sectionizer(self.read_opens_in, self.described_read_opens_in, self.headed_read_opens_in)
         self.mentions = _Mentions()
         self.levels = _Levels()
         self.views = _Views()
@@ -380,6 +383,10 @@ class NoteAggregator:
             order.own_office.append(_ev(text, base + f.own_office[0], base + f.own_office[1]))
         if f.acquired_today and section not in ("comparison", "plan"):
             order.today.append(_ev(text, base + f.acquired_today[0], base + f.acquired_today[1]))
+        if f.treating_signer:
+            order.treating.append(_ev(text, base + f.treating_signer[0], base + f.treating_signer[1]))
+        if f.read_for_another:
+            order.for_another = True
         if section in self.clinic_sections or f.clinic_note:
             order.clinic = True
         elif section in self.clinic_if_today:
@@ -602,6 +609,10 @@ class NoteAggregator:
             # signing author ordered them (contract 1.1: clinic notes with an in-office read); so does a
             # visit told in running text whose films were taken today
             note.ordering_evidence = list(order.today[:1]) or list(note.view_evidence[:1])
+        elif note.signed and not note.ordering_evidence and order.treating and not order.for_another:
+            # signed by a treating clinician (a chiropractor, a podiatrist, a nurse practitioner), who
+            # reads the films of their own patient: the signing author ordered them (contract 1.1)
+            note.ordering_evidence = list(order.treating[:1])
         note.encounter = next((cue for cue in self.encounter_priority if cue in self.reason.encounter_cues),
                               self.encounter_default)
         note.earlier_levels = list(lvs.earlier)

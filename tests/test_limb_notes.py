@@ -92,3 +92,47 @@ def test_credentials_spelled_letter_by_letter_by_the_recogniser_sign_the_note(en
     assert result["facts"]["signed"] is True and "SIGNATURE_MISSING" not in codes(result)
     unsigned = said.replace(" electronically signed by nadia perez m d", " dictated by nadia perez m d")
     assert check(engine, unsigned, "73562")["facts"]["signed"] is False
+
+
+def test_a_chiropractors_own_report_names_its_author_as_ordering(engine):
+    text = ("Lumbar radiographs\nReason: low back pain after lifting, 3 weeks.\nViews: AP and lateral (2).\n"
+            "Comparison: none on file.\nFindings: mild L5-S1 disc narrowing, no listhesis.\n"
+            "Impression: mild lower lumbar disc narrowing.\nSgd: Tomas Rivera, DC")
+    result = check(engine, text, "72100", [])
+    assert result["facts"]["signed"] is True
+    assert "ORDERING_PROVIDER_MISSING" not in codes(result)
+    second = text.replace("Lumbar radiographs\n", "Lumbar radiographs received for second read\n")
+    assert "ORDERING_PROVIDER_MISSING" in codes(check(engine, second, "72100", []))
+
+
+def test_an_objective_line_that_reports_the_films_opens_their_read(engine):
+    text = ("S: neck pain after a rear-end collision yesterday.\nO: Cervical x-rays, 3 views - AP, lateral, odontoid. "
+            "No prior imaging to compare.\n Lateral: lordosis straightened, no listhesis.\n No fracture seen.\n"
+            "A: cervical strain.\nSigned: Tomas Rivera, DC")
+    assert "FINDINGS_MISSING" not in codes(check(engine, text, "72040", []))
+
+
+def test_a_view_a_finding_is_not_seen_on_stays_a_view(engine):
+    text = ("Hx: low back pain.\nViews: AP, lateral, RPO, LPO (4).\nComparison: none.\n"
+            "Findings: faint lucency of the left pars on the LPO, not seen on the other views.\n"
+            "Impression: possible pars defect.\nSigned: Tomas Rivera, DC")
+    assert check(engine, text, "72110", [])["facts"]["views"] == 4
+
+
+def test_an_arthroplasty_is_the_status_code_of_its_side_and_its_loosening_is_documented(engine):
+    text = ("XR RIGHT HIP 2 VIEWS\nOrdering: Ana Ruiz, MD\nHistory: thigh pain 10 years after right THA.\n"
+            "Technique: AP pelvis and lateral right hip.\nComparison: 2023.\n"
+            "Findings: lucent line around the femoral stem with subsidence.\n"
+            "Impression: loosening of the right femoral stem.\nElectronically signed by Paul Reyes, MD")
+    result = check(engine, text, "73502", ["RT"], ["T84.030A", "Z96.641"])
+    assert any("Z96.641" in c for _, c in _links(result))
+    assert "DX_NOT_DOCUMENTED" not in codes(result) and "FINDINGS_MISSING" not in codes(result)
+
+
+def test_a_healed_malunion_is_the_malunion_encounter(engine):
+    text = ("XR LEFT ANKLE 3 VIEWS\nOrdering: Ana Ruiz, MD\nHistory: one year after ORIF of a left bimalleolar fracture.\n"
+            "Technique: AP, mortise and lateral.\nComparison: 2024.\n"
+            "Findings: the bimalleolar fracture has healed in malunion with lateral talar shift.\n"
+            "Impression: healed bimalleolar fracture, malunion.\nElectronically signed by Paul Reyes, MD")
+    links = _links(check(engine, text, "73610", ["LT"], ["S82.842P"]))
+    assert any(c and c[0].endswith("P") and c[0].startswith("S82.84") for _, c in links)

@@ -34,8 +34,10 @@ TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")    # a written word, as terms and 
 _TOKEN = TOKEN
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
-_FORMAT = 7
+_FORMAT = 8
 _SIDES = frozenset({"right", "left", "bilateral"})
+# "fracture of shaft of humerus, right arm": the arm or leg after a side only says the side
+_SIDE_LIMB = re.compile(r",\s*(right|left|unspecified)\s+(?:arm|leg)\b", re.I)
 _ABSENT = re.compile(r"\bwithout\b[^,]*|\bnot elsewhere classified\b|\bnot specified as \w+", re.I)   # what a note leaves unsaid
 _EPISODE_TAIL = re.compile(r",\s*(?:(?:initial|subsequent) encounter|sequela).*$", re.I)
 _EPISODE = re.compile(r"\b(?:encounter|sequela)\b", re.I)   # a 7th-character code: its parent is composed
@@ -89,7 +91,7 @@ class TermNormalizer:
 
     def description_words(self, description: str) -> frozenset[str]:
         """A code's description as the words a note must say for it, less the implied ones."""
-        text = _ABSENT.sub(" ", _ASIDE.sub(" ", description))
+        text = _ABSENT.sub(" ", _ASIDE.sub(" ", _SIDE_LIMB.sub(r", \1", description)))
         return frozenset(x for tok in _TOKEN.findall(text) for x in self.word(tok) if x not in self.implied)
 
     def word(self, raw: str) -> tuple[str, ...]:
@@ -289,7 +291,7 @@ class TermIndex:
     def condition_words(self, description: str) -> frozenset[str]:
         """What a description says of the condition itself: its words less the limb sites, sides
         and qualifiers ("Pain in unspecified ankle" is {pain}; "Osteophyte, ankle" {osteophyte})."""
-        words = self.norm.description_words(description)
+        words = self.norm.description_words(_EPISODE_TAIL.sub("", description))
         return (words - self.sites - _SIDES - self.norm.qualifiers) | (words & self.norm.heads)
 
     # -- lookup ----------------------------------------------------------------------------

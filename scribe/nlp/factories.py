@@ -49,9 +49,10 @@ class SectionizerComponent:
         self.analyzer = SentenceAnalyzer(lexicons)
         self.read_opens_in = lexicons.section_roles.get("read_opens_in", frozenset())
         self.described_read_opens_in = lexicons.section_roles.get("described_read_opens_in", frozenset())
+        self.headed_read_opens_in = lexicons.section_roles.get("headed_read_opens_in", frozenset())
 
     def __call__(self, doc: Doc) -> Doc:
-        sectionizer = Sectionizer(self.read_opens_in, self.described_read_opens_in)
+        sectionizer = Sectionizer(self.read_opens_in, self.described_read_opens_in, self.headed_read_opens_in)
         out = []
         for i, sent in enumerate(doc.sents):
             start, end = sent.start_char, sent.end_char

@@ -80,6 +80,8 @@ class SentenceFacts:
     own_office: tuple[int, int] | None = None      # films said to be taken in the author's office
     acquired_today: tuple[int, int] | None = None  # films said to be taken today
     clinic_note: bool = False                      # the sentence names a clinic visit ("Office visit")
+    treating_signer: tuple[int, int] | None = None  # a signature or name line of a treating clinician ("..., DC")
+    read_for_another: bool = False                 # the films were sent to the author to read ("second read")
     prior_block: str | None = None                 # "open": a pasted earlier report starts; "close": the current study
     upper_title: bool = False                      # an upper-case line naming a study ("XR LUMBAR SPINE 2 VIEWS")
 
@@ -161,6 +163,9 @@ class FactExtractor:
         self.own_office = CaseFree(p.get("own_office", r"(?!)"))
         self.acquired_today = CaseFree(p.get("acquired_today", r"(?!)"))
         self.clinic_note = CaseFree(p.get("clinic_note", r"(?!)"))
+        self.not_taken = CaseFree(p.get("projection_not_taken", r"(?!)"))
+        self.treating_credential = CaseFree(p.get("treating_credential", r"(?!)"))
+        self.read_for_another = CaseFree(p.get("read_for_another", r"(?!)"))
         block = p.get("prior_block", {})
         self.prior_open = re.compile(block.get("open", r"(?!)"), re.I)
         self.prior_close = re.compile(block.get("close", r"(?!)"), re.I)
@@ -275,6 +280,11 @@ class FactExtractor:
         if self.roles is not None and not facts.roles and not facts.name_line:
             facts.name_line = self.roles.is_name_line(text)
         facts.clinic_note = self.clinic_note.search(text) is not None
+        if facts.signature or facts.name_line:
+            m = self.treating_credential.search(text)
+            if m:
+                facts.treating_signer = (m.start(), m.end())
+        facts.read_for_another = self.read_for_another.search(text) is not None
         if self.prior_open.match(text):
             facts.prior_block = "open"
         elif self.prior_close.match(text):
@@ -370,7 +380,7 @@ class FactExtractor:
                     continue
                 assertion = self._asserted(text, triggers, m.start(), m.end())
                 prior = self._prior(text, m.start(), m.end())
-                if assertion == "negated" and not prior:
+                if assertion == "negated" and not prior and self.not_taken.search(text):
                     facts.projections_not_taken.extend((proj, m.start(), m.end()) for proj in expands)
                 if assertion in EXCLUDED or prior:
                     continue

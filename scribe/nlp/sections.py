@@ -113,9 +113,11 @@ class Sectionizer:
     """
 
     def __init__(self, read_opens_in: frozenset[str] = frozenset(),
-                 described_read_opens_in: frozenset[str] = frozenset()):
+                 described_read_opens_in: frozenset[str] = frozenset(),
+                 headed_read_opens_in: frozenset[str] = frozenset()):
         self.read_opens_in = read_opens_in
         self.described_read_opens_in = described_read_opens_in
+        self.headed_read_opens_in = headed_read_opens_in
         self.sections: list[str] = []
         self.current: str | None = None
         self.last_multiline: str | None = None
@@ -164,7 +166,11 @@ class Sectionizer:
             current = "findings"
         listed = bool(f.view_counts or f.projections)
         described = f.finding_vocab and (listed or ":" in f.text.rstrip()[:-1])
-        if header is None and span.starts_line and f.imaging_noun and (
+        if header in self.headed_read_opens_in and f.imaging_noun and listed:
+            # the header's own line reports the films ("O: Cervical x-rays, 4 views - AP, lateral"):
+            # the objective part of the visit is the imaging read
+            current = "imaging"
+        elif header is None and span.starts_line and f.imaging_noun and (
                 (current in self.read_opens_in and (listed or described))
                 or (current in self.described_read_opens_in and described)):
             # an office note's line that reports the films ("XR L-spine 2 views (AP/lat) done in office
