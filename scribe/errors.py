@@ -63,7 +63,7 @@ _CODES = (
     ErrorCode("INVALID_ICD10", "the ICD-10-CM code is malformed or not in the code set", _ENGINE_INPUT),
     ErrorCode("BAD_SITE", "the place of service is not office or facility", _ENGINE_INPUT),
     ErrorCode("BAD_ENCOUNTER", "the encounter (codes, modifiers, claim lines) is malformed: `lines` with `cpt` or "
-              "`modifiers`, a line without exactly one code (its `line` index is given)",
+              "`modifiers` that say otherwise, a line without exactly one code (its `line` index is given)",
               _ENGINE_INPUT),
     ErrorCode("BAD_NOTE", "the note is not text", _ENGINE_INPUT),
     ErrorCode("EMPTY_NOTE", "the note is empty", _ENGINE_INPUT),

@@ -91,7 +91,8 @@ class Encounter:
     def from_dict(cls, data: dict[str, Any], *,
                   validate: Callable[["Encounter"], object] | None = None) -> "Encounter":
         """The encounter of a case, a ``start`` or a ``context`` (contract section 2): either
-        ``cpt`` + ``modifiers`` or ``lines``, never both. ``validate`` (the engine's
+        ``cpt`` + ``modifiers`` or ``lines`` (``cpt``/``modifiers`` besides ``lines`` only restating
+        them, as ``to_dict`` writes them). ``validate`` (the engine's
         ``validate_encounter``) checks each line's code on its own, so that an unknown or deleted
         code is refused naming its line; the engine checks the codes again either way."""
         from .errors import InputError
@@ -119,23 +120,32 @@ class Encounter:
             raise InputError("choose the study code: 'lines' is empty; give at least one claim line "
                              "{\"cpt\": CODE, \"modifiers\": [...]}, or leave 'lines' out and give 'cpt'",
                              code="CPT_MISSING")
-        for key in ("cpt", "modifiers"):
-            if data.get(key):
-                raise InputError(f"give either 'lines' or '{key}', not both: with 'lines' each line carries its own "
-                                 "CPT code and modifiers", code="BAD_ENCOUNTER")
         encounter = cls(icd10=strings("icd10"), site=site, provider=provider,
                         lines=tuple(_line(i, raw) for i, raw in enumerate(raw_lines)))
+        encounter._agrees(strings("cpt"), strings("modifiers"))
         if validate is not None:
             encounter.check_lines(validate)
         return encounter
 
-    @classmethod
-    def from_stored(cls, data: dict[str, Any]) -> "Encounter":
-        """An encounter as ``to_dict`` wrote it (the service's stored rows): its ``lines``, when
-        present, and not the ``cpt``/``modifiers`` derived from them."""
-        if isinstance(data, dict) and data.get("lines"):
-            data = {k: v for k, v in data.items() if k not in ("cpt", "modifiers")}
-        return cls.from_dict(data)
+    def _agrees(self, cpt: tuple[str, ...], modifiers: tuple[str, ...]) -> None:
+        """``cpt`` or ``modifiers`` given besides ``lines`` may only restate them, as ``to_dict``
+        writes them (the codes in line order, the union of the lines' modifiers); anything else
+        is two claims at once, refused naming the first line they disagree on."""
+        from .errors import InputError
+
+        both = "give either 'lines' or 'cpt' + 'modifiers', not both: with 'lines' each line carries its own CPT code"
+        if cpt and cpt != self.cpt:
+            i = next((i for i, (a, b) in enumerate(zip(cpt, self.cpt)) if a != b), min(len(cpt), len(self.cpt)))
+            if i < len(self.lines):
+                said = f"'cpt' has {cpt[i]}" if i < len(cpt) else f"'cpt' has no code {i + 1}"
+                raise InputError(f"{both}; {_where(i)} is {self.lines[i].cpt} but {said}", code="BAD_ENCOUNTER",
+                                 line=i, cpt=self.lines[i].cpt)
+            raise InputError(f"{both}; 'cpt' lists {len(cpt)} codes for {len(self.lines)} line"
+                             f"{'' if len(self.lines) == 1 else 's'}", code="BAD_ENCOUNTER")
+        if modifiers and set(modifiers) != set(self.modifiers):
+            each = "; ".join(f"{_where(i)}: {', '.join(line.modifiers) or 'none'}" for i, line in enumerate(self.lines))
+            raise InputError(f"give either 'lines' or 'cpt' + 'modifiers', not both: 'modifiers' {', '.join(modifiers)} "
+                             f"differs from the lines' own modifiers ({each})", code="BAD_ENCOUNTER")
 
     def check_lines(self, validate: Callable[["Encounter"], object]) -> None:
         """Each line's code checked alone by ``validate``: its InputError names the line."""

@@ -309,7 +309,7 @@ class DictationHub:
                                 "start a new dictation")
         r = replay(events, row["partial_seq"], row["partial_text"])
         try:
-            session = self.engine.new_session(Encounter.from_stored(r["encounter"]))
+            session = self.engine.new_session(Encounter.from_dict(r["encounter"]))
             if r["last_final_seq"] is not None:
                 session.segment(r["last_final_seq"], r["text"], True)
             elif r["text"]:

@@ -65,7 +65,7 @@ def review_item(dictation_id: str, who: Scribe, store: StoreDep, request: Reques
     detail = dictation_detail(store, dictation_id, who, queue_only=True)
     if explain:
         try:
-            result = request.app.state.engine.check(detail["text"] or " ", Encounter.from_stored(detail["encounter"]),
+            result = request.app.state.engine.check(detail["text"] or " ", Encounter.from_dict(detail["encounter"]),
                                                     explain=True).to_dict()
         except InputError as exc:
             raise ApiError(422, exc.code, exc.message) from None
@@ -110,7 +110,7 @@ def resolve_with_addendum(store: Store, engine, gap_id: int, addendum: str, who:
     gap, row = _open_gap(store, gap_id)
     text = (row["final_text"] or "") + "".join("\n" + a["text"] for a in store.addenda(row["id"])) + "\n" + addendum
     try:
-        recheck = engine.check(text, Encounter.from_stored(row["encounter"])).to_dict()["gaps"]
+        recheck = engine.check(text, Encounter.from_dict(row["encounter"])).to_dict()["gaps"]
     except InputError as exc:
         raise ApiError(422, exc.code, exc.message) from None
     store.audit(who, "recheck_note_text", dictation_id=row["id"], detail=f"gap {gap_id}")
