@@ -83,3 +83,14 @@ def test_a_bad_line_on_the_command_line_is_one_line_on_stderr(tmp_path):
     assert out.stderr.startswith("scribe: line 2 (lines[1]): CPT 73599 is not a code scribe checks")
     good = scribe("check", str(note), "--line", "73560:RT", "--line", "73560:LT", "--compact")
     assert good.returncode == 0 and json.loads(good.stdout)["gaps"] == []
+
+
+def test_a_stored_encounter_reads_back_as_it_was():
+    """The service stores ``to_dict`` (the lines and, restating them, ``cpt`` and ``modifiers``):
+    reading it back (resume, review, addenda) is the same encounter, not a refusal."""
+    from scribe import Encounter
+
+    enc = Encounter.from_dict({"lines": [BOTH_SIDES[0], {"cpt": "73560", "modifiers": ["LT", "26"]}], "site": "facility"})
+    stored = enc.to_dict()
+    assert stored["cpt"] == ["73560", "73560"] and stored["modifiers"] == ["RT", "LT", "26"] and stored["lines"]
+    assert Encounter.from_dict(stored) == enc
