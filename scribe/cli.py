@@ -61,19 +61,37 @@ def _iter_cases(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str | N
             raise InputError(f"{path} is not UTF-8 text (byte {exc.start})", code="NOT_UTF8") from None
 
 
-def check_case(engine, case: dict[str, Any], *, explain: bool = False) -> dict[str, Any]:
+def run_case(engine, case: dict[str, Any], *, explain: bool = False):
     """One case (the contract's fields: id, text, cpt or lines, modifiers, icd10, site, provider)
-    checked: the result's JSON with the case ``id``, or ``{"id", "error": {"code", "message"}}``
-    for a case the engine cannot use. ``check --jsonl`` and ``scribe audit`` both check this way."""
+    checked: the engine's result, or the InputError of unusable input (a claim line at fault
+    is named, with its ``line`` index and ``cpt`` in the error's details)."""
+    if not case.get("cpt") and case.get("lines") is None:
+        raise InputError(NO_CPT + ": give the case a \"cpt\" list or \"lines\"", code="CPT_MISSING")
+    encounter = Encounter.from_dict(case, validate=engine.validate_encounter)
+    result = engine.check(case.get("text"), encounter, explain=explain)
+    result.id = case.get("id")
+    return result
+
+
+def error_row(case_id: Any, exc: InputError) -> dict[str, Any]:
+    """The result row of a case that could not be checked."""
+    return {"id": case_id, "error": {"code": exc.code, "message": exc.message, **exc.details}}
+
+
+def check_case(engine, case: dict[str, Any], *, explain: bool = False) -> dict[str, Any]:
+    """One case checked: the result's JSON with the case ``id``, or ``{"id", "error": {"code",
+    "message"[, "line", "cpt"]}}`` for a case the engine cannot use. ``check --jsonl`` and
+    ``scribe audit`` both check this way."""
     try:
-        if not case.get("cpt") and not case.get("lines"):
-            raise InputError(NO_CPT + ": give the case a \"cpt\" list or \"lines\"", code="CPT_MISSING")
-        encounter = Encounter.from_dict(case)
-        result = engine.check(case.get("text"), encounter, explain=explain)
-        result.id = case.get("id")
-        return result.to_dict()
+        return run_case(engine, case, explain=explain).to_dict()
     except InputError as exc:
-        return {"id": case.get("id"), "error": {"code": exc.code, "message": exc.message}}
+        return error_row(case.get("id"), exc)
+
+
+def _line_arg(value: str) -> dict[str, Any]:
+    """``--line 73562:RT,59`` as a claim line ``{"cpt": "73562", "modifiers": ["RT", "59"]}``."""
+    code, _, mods = value.partition(":")
+    return {"cpt": code.strip(), "modifiers": [m for m in (x.strip() for x in mods.split(",")) if m]}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -93,12 +111,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise InputError("give a NOTE file (or - for stdin), or --jsonl CASES", code="NO_INPUT")
     if args.fhir or args.detected_issues:
         return _check_bundle(engine, args)
-    if not args.cpt:
-        raise InputError(NO_CPT + ": give --cpt CODE (e.g. --cpt 72100; repeat it for several codes)",
-                         code="CPT_MISSING")
+    if not args.cpt and not args.line:
+        raise InputError(NO_CPT + ": give --cpt CODE (e.g. --cpt 72100; repeat it for several codes) or "
+                         "--line CODE:MODIFIERS", code="CPT_MISSING")
     text = _read_note(args.note)
-    encounter = Encounter.from_dict({"cpt": args.cpt, "modifiers": args.modifier,
-                                     "icd10": args.icd10, "site": args.site})
+    given: dict[str, Any] = {"cpt": args.cpt, "modifiers": args.modifier, "icd10": args.icd10, "site": args.site}
+    if args.line:
+        given["lines"] = [_line_arg(v) for v in args.line]
+    encounter = Encounter.from_dict(given, validate=engine.validate_encounter)
     result = engine.check(text, encounter, explain=args.explain)
     print(json.dumps(result.to_dict(), ensure_ascii=False, indent=None if args.compact else 2))
     return 0
@@ -151,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--jsonl", metavar="CASES", help="one case a line in, one result a line out")
     check.add_argument("--cpt", action="append", default=[], help="chosen CPT code (required; repeatable)")
     check.add_argument("--modifier", action="append", default=[], help="chosen modifier (repeatable)")
+    check.add_argument("--line", action="append", default=[], metavar="CODE[:MOD,MOD]",
+                       help="a claim line with its own modifiers, e.g. --line 73562:RT --line 73562:LT (repeatable; "
+                       "instead of --cpt and --modifier)")
     check.add_argument("--icd10", action="append", default=[], help="chosen ICD-10-CM code (repeatable)")
     check.add_argument("--site", default="office", choices=["office", "facility"])
     check.add_argument("--compact", action="store_true", help="one-line JSON")

@@ -6,6 +6,7 @@ input or the data files. The two namespaces never mix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class ScribeError(Exception):
@@ -13,11 +14,14 @@ class ScribeError(Exception):
 
     code = "SCRIBE_ERROR"
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, **details: Any):
         super().__init__(message)
         if code:
             self.code = code
         self.message = message
+        #: where the problem is, for machines (e.g. ``line`` and ``cpt`` of a claim line at fault):
+        #: answered next to ``code`` and ``message`` in error rows and messages
+        self.details: dict[str, Any] = details
 
     def __str__(self) -> str:  # one readable line, no traceback noise
         return f"[{self.code}] {self.message}"
@@ -52,12 +56,15 @@ _CODES = (
     ErrorCode("SCRIBE_ERROR", "an engineering error without a more specific code"),
     ErrorCode("BAD_INPUT", "the caller's input cannot be used", _ENGINE_INPUT),
     ErrorCode("LEXICON_INVALID", "a lexicon file is invalid (its name and key are in the message)", where="lexicons"),
-    ErrorCode("UNKNOWN_CPT", "the CPT code is not a spine imaging code scribe knows", _ENGINE_INPUT),
-    ErrorCode("DELETED_CPT", "the CPT code was deleted from the code set (the message names its replacement)",
-              _ENGINE_INPUT),
+    ErrorCode("UNKNOWN_CPT", "the CPT code is not an imaging code scribe checks (on a claim line the message "
+              "names the line, and the error carries its `line` index and `cpt`)", _ENGINE_INPUT),
+    ErrorCode("DELETED_CPT", "the CPT code was deleted from the code set (the message names its replacement; "
+              "the line as for UNKNOWN_CPT)", _ENGINE_INPUT),
     ErrorCode("INVALID_ICD10", "the ICD-10-CM code is malformed or not in the code set", _ENGINE_INPUT),
     ErrorCode("BAD_SITE", "the place of service is not office or facility", _ENGINE_INPUT),
-    ErrorCode("BAD_ENCOUNTER", "the encounter (codes, modifiers, claim lines) is malformed", _ENGINE_INPUT),
+    ErrorCode("BAD_ENCOUNTER", "the encounter (codes, modifiers, claim lines) is malformed: `lines` with `cpt` or "
+              "`modifiers` that say otherwise, a line without exactly one code (its `line` index is given)",
+              _ENGINE_INPUT),
     ErrorCode("BAD_NOTE", "the note is not text", _ENGINE_INPUT),
     ErrorCode("EMPTY_NOTE", "the note is empty", _ENGINE_INPUT),
     ErrorCode("NOTE_TOO_LARGE", "the note is over the size limit (types.MAX_NOTE_CHARS)", _ENGINE_INPUT),
@@ -66,7 +73,8 @@ _CODES = (
     ErrorCode("EDIT_OUT_OF_RANGE", "an edit's range lies outside the final text", _ENGINE_INPUT),
     ErrorCode("SEQ_REPEATED", "a segment's sequence number was already applied", _ENGINE_INPUT),
     ErrorCode("SEQ_OUT_OF_ORDER", "a segment's sequence number is lower than one already applied", _ENGINE_INPUT),
-    ErrorCode("CPT_MISSING", "no study code chosen (`--cpt`, or a case without cpt or lines)", where="cli"),
+    ErrorCode("CPT_MISSING", "no study code chosen (`--cpt`, a case without cpt or lines, an empty `lines` "
+              "list in a case, a `start` or a `context`)", _ENGINE_INPUT, where="cli"),
     ErrorCode("NO_INPUT", "neither a note file nor --jsonl was given", where="cli"),
     ErrorCode("UNREADABLE_FILE", "the note or cases file cannot be read", where="cli"),
     ErrorCode("NOT_UTF8", "the note file is not UTF-8 text", where="cli"),

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from .errors import LexiconError
 
@@ -395,6 +396,295 @@ class TermSpec(BaseModel):
     composed: ComposedSpec | None = None
 
 
+# -- patterns.json, sections.json, icd10_support.json ---------------------------------------
+# Each file's shape, checked at load time so that a misspelt key, a list where a pattern belongs
+# or a pattern that does not compile stops start-up naming the file and the key path. The engine
+# keeps reading the file's own JSON: the models check it, they do not reshape it.
+
+def _compiles(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"the pattern does not compile: {exc}") from None
+    return value
+
+
+Rx = Annotated[str, AfterValidator(_compiles)]      # a regular expression (Python ``re``)
+
+
+def _no_comments(data: Any) -> Any:
+    """An object without its comment keys (``_doc`` and any other key starting with ``_``)."""
+    return {k: v for k, v in data.items() if not str(k).startswith("_")} if isinstance(data, dict) else data
+
+
+class _Data(BaseModel):
+    """A strict object of a JSON lexicon file: unknown keys are errors, ``_`` keys comments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _comments(cls, data: Any) -> Any:
+        return _no_comments(data)
+
+
+class _DocMap(BaseModel):
+    """A JSON object of named entries, each of the type ``__pydantic_extra__`` gives (``_`` keys
+    are comments)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _comments(cls, data: Any) -> Any:
+        return _no_comments(data)
+
+    def entries(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+class _Lists(_DocMap):
+    __pydantic_extra__: dict[str, list[str]] = Field(init=False)
+
+
+class _Names(_DocMap):
+    __pydantic_extra__: dict[str, str] = Field(init=False)
+
+
+class ProjectionPattern(_Data):
+    name: str
+    pattern: Rx
+    skip_near: Rx | None = None         # not this projection within a few words of it ("bending")
+    expands: list[str] | None = None    # the projections it stands for ("flexion and extension")
+
+
+class RegionPattern(_Data):
+    region: str
+    pattern: Rx
+    not_after: Rx | None = None
+
+
+class ValuePattern(_Data):
+    value: str
+    pattern: Rx
+
+
+class ContrastComposed(_Data):
+    agents: Rx
+    before_after: Rx
+    given: Rx
+    not_given: Rx
+    given_field: Rx
+
+
+class PriorBlock(_Data):
+    open: Rx
+    close: Rx
+
+
+class ProjectionHint(_Data):
+    words: list[str]
+    count: Rx
+
+
+class Laterality(_Data):
+    right: Rx
+    left: Rx
+    bilateral: Rx
+
+
+class Sides(_Data):
+    source: str
+    before: Rx
+    after: Rx
+    after_letter: Rx
+    field: Rx
+    values: dict[str, Literal["right", "left", "both"]]
+    plural_irregular: list[str] = []
+
+
+class PatternsSpec(_Data):
+    """``patterns.json``: the regular-expression fragments of the report facts (scribe/nlp/facts.py);
+    the families' anatomy is added to them at load time (``with_anatomy``)."""
+
+    number_words: dict[str, int]
+    view_nouns: list[Rx]
+    view_context: Rx
+    view_count_excludes: Rx
+    view_count_ordered: Rx
+    view_count_ordered_before: Rx
+    view_count_ordered_contrast: Rx
+    view_count_after: Rx
+    projections: list[ProjectionPattern]
+    dynamic_projections: list[str]
+    dynamic_view_anchor: Rx | None = None
+    projection_source: str | None = None
+    projection_hint: ProjectionHint
+    regions: list[RegionPattern]
+    region_folds: _Lists
+    region_title_only: list[str]
+    region_labels: dict[str, str]
+    region_source: str | None = None
+    imaging_nouns: Rx
+    level: Rx
+    level_not_after: Rx
+    spoken_level: Rx
+    level_limits: dict[Literal["C", "T", "L", "S"], int]
+    level_regions: dict[Literal["C", "T", "L", "S"], str]
+    contrast: list[ValuePattern]
+    contrast_composed: ContrastComposed | None = None
+    contrast_source: str | None = None
+    signature: Rx
+    signature_negative: Rx
+    signature_source: str | None = None
+    ordering: Rx
+    ordering_source: str | None = None
+    comparison: Rx
+    comparison_source: str | None = None
+    own_office: Rx | None = None
+    acquired_today: Rx | None = None
+    clinic_note: Rx | None = None
+    own_office_source: str | None = None
+    prior_block: PriorBlock | None = None
+    prior_cues: Rx
+    prior_after: Rx
+    reduced_study: Rx
+    reduced_source: str | None = None
+    finding_vocab: list[str]
+    imaging_statement: Rx
+    encounter_cues: list[ValuePattern]
+    encounter_default: str | None = None
+    encounter_priority: list[str]
+    encounter_default_source: str | None = None
+    encounter_source: str | None = None
+    duration: Rx
+    laterality: Laterality
+    icd_region_words: dict[str, Rx]
+    icd_region_family: _Names
+    study_region_to_icd: _Names
+    age: Rx
+    mri_sequence: Rx
+    placeholder: Rx | None = None
+    placeholder_source: str | None = None
+    empty_content: Rx
+    gates: _Lists
+    study_nouns: Rx | None = None
+    study_nouns_doc: str | None = None
+    sides: Sides | None = None
+
+    @field_validator("dynamic_projections")
+    @classmethod
+    def _projections_known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        projections = info.data.get("projections")
+        if projections is not None:
+            _known(v, {p.name for p in projections} | {e for p in projections for e in p.expands or ()}, "projection")
+        return v
+
+    @field_validator("region_folds", "region_title_only", "level_regions")
+    @classmethod
+    def _regions_known(cls, v: Any, info: ValidationInfo) -> Any:
+        regions = info.data.get("regions")
+        if regions is not None:
+            known = {r.region for r in regions}
+            if isinstance(v, _Lists):
+                for wider, narrower in v.entries().items():
+                    _known([wider] + [r for r in narrower if r != "*"], known, "region", f"{wider}: ")
+            else:
+                _known(list(v.values()) if isinstance(v, dict) else v, known, "region")
+        return v
+
+    @field_validator("encounter_priority")
+    @classmethod
+    def _encounters_known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        cues = info.data.get("encounter_cues")
+        if cues is not None:
+            _known(v, {c.value for c in cues} | {info.data.get("encounter_default")} - {None}, "encounter value")
+        return v
+
+
+def _known(names: list[str], known: set, kind: str, where: str = "") -> None:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"{where}unknown {kind} {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known))})")
+
+
+class Literals(_Data):
+    literals: list[str]
+
+
+class SoftHeaders(_Data):
+    literals: list[str]
+    not_before: list[str]
+
+
+class SectionRoles(_Lists):
+    """``sections.json`` ``roles``: which sections play which part (each role a list of section
+    categories, ``narrative`` being text under no header)."""
+
+    reason: list[str]
+    no_findings: list[str]
+
+
+#: the section of text under no header (scribe/nlp/sections.py)
+UNDER_NO_HEADER = "narrative"
+SECTION_ROLES = ("reason", "clinic_if_today", "reason_before_read", "no_findings", "future", "examination", "ordered",
+                 "clinic", "read_opens_in", "described_read_opens_in")
+
+
+class SectionsSpec(_Data):
+    """``sections.json``: section headers, the categories that may open mid-line, section roles."""
+
+    source: str
+    sections: list[SectionRule]
+    midline_categories: list[str]
+    midline_exclude: list[str]
+    roles: SectionRoles
+    needs_colon: Literals | None = None
+    soft_headers: SoftHeaders | None = None
+
+    @field_validator("midline_categories")
+    @classmethod
+    def _midline_known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if "sections" in info.data:
+            _known(v, {s.category for s in info.data["sections"]}, "section category")
+        return v
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_known(cls, v: SectionRoles, info: ValidationInfo) -> SectionRoles:
+        roles = {"reason": v.reason, "no_findings": v.no_findings, **v.entries()}
+        _known(list(roles), set(SECTION_ROLES), "role")
+        if "sections" in info.data:
+            categories = {s.category for s in info.data["sections"]} | {UNDER_NO_HEADER}
+            for role, names in roles.items():
+                _known(names, categories, "section category", f"{role}: ")
+        return v
+
+
+ICD_PREFIX = r"^(?:[A-Z][0-9A-Z]{0,2}(?:\.[0-9A-Z]{0,4})?)?$"
+
+
+class SupportClass(_Data):
+    """A medical-necessity class: the ICD-10-CM code prefixes that support its studies."""
+
+    prefixes: list[Annotated[str, Field(pattern=ICD_PREFIX)]]
+    source: str
+    reason_text: str | None = None      # what the gap says such a study needs
+    needed: str | None = None
+
+
+class SupportSpec(_Data):
+    """``icd10_support.json``: which chosen ICD-10-CM codes support medical necessity."""
+
+    not_supporting: Literal["nonspecific_pain_only"] | None = None
+    not_supporting_doc: str | None = None
+    nonspecific_pain: list[Annotated[str, Field(pattern=r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")]]
+    nonspecific_source: str | None = None
+    nonspecific_prefixes: list[Annotated[str, Field(pattern=ICD_PREFIX)]] = []
+    nonspecific_prefixes_source: str | None = None
+    support: dict[str, SupportClass]
+
+
 @dataclass(frozen=True)
 class Lexicons:
     """Everything the engine reads from ``lexicons/``, validated."""
@@ -564,9 +854,21 @@ def load_lexicons(root: Path | None = None) -> Lexicons:
 
 
 def _load_lexicons(root: Path) -> Lexicons:
+    # checked by their schemas, then read as the files say (the models do not reshape them)
     sections = _read_json(root / "sections.json")
+    _validated(SectionsSpec, sections, "sections.json")
+    patterns = _read_json(root / "patterns.json")
+    _validated(PatternsSpec, patterns, "patterns.json")
+    support = _read_json(root / "icd10_support.json")
+    _validated(SupportSpec, support, "icd10_support.json")
     rules_doc = _read_toml(root / "rules.toml")
-    families = [_validated(Family, _read_toml(path), path.name) for path in sorted((root / "families").glob("*.toml"))]
+    paths = sorted((root / "families").glob("*.toml"))
+    families = [_validated(Family, _read_toml(path), path.name) for path in paths]
+    for path, family in zip(paths, families):
+        for i, code in enumerate(family.codes):
+            if code.necessity not in support["support"]:
+                raise LexiconError(f"{path.name}: codes.{i}.necessity: {code.necessity!r} (CPT {code.code}) is not a "
+                                   f"class of icd10_support.json support ({', '.join(support['support'])})")
     rules = [_validated(RuleSpec, r, f"rules.toml rule {r.get('id', '?')}") for r in rules_doc.get("rule", [])]
     ids = [r.id for r in rules]
     if len(ids) != len(set(ids)):
@@ -579,10 +881,10 @@ def _load_lexicons(root: Path) -> Lexicons:
                               for lit in s["literals"] if lit not in sections["midline_exclude"]),
         context=tuple(_read_jsonl(root / "context_rules.jsonl", ContextRule)),
         concepts=tuple(_read_jsonl(root / "concepts.jsonl", Concept)),
-        patterns=with_anatomy(_read_json(root / "patterns.json"), families),
+        patterns=with_anatomy(patterns, families),
         rules=tuple(rules),
         families=tuple(families),
-        icd_support=_read_json(root / "icd10_support.json"),
+        icd_support=support,
         soft_headers={**{k: v for k, v in sections.get("soft_headers", {}).items() if not k.startswith("_")},
                       "needs_colon": sections.get("needs_colon", {}).get("literals", [])},
         dictation=_validated(DictationSpec, _read_json(root / "dictation.json"), "dictation.json").model_dump()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 SITES = ("office", "facility")
 ASSERTIONS = ("present", "negated", "possible", "historical", "hypothetical", "family")
@@ -20,6 +20,44 @@ class Line:
 
     def to_dict(self) -> dict[str, Any]:
         return {"cpt": self.cpt, "modifiers": list(self.modifiers)}
+
+
+LINE_KEYS = ("cpt", "modifiers")
+
+
+def _where(i: int) -> str:
+    """How a message names claim line ``i`` (0-based, as the ``line`` of a gap): "line 2 (lines[1])"."""
+    return f"line {i + 1} (lines[{i}])"
+
+
+def _strings(obj: dict[str, Any], key: str, name: str) -> tuple[str, ...]:
+    from .errors import InputError
+
+    value = obj.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"'{name}' must be a list of strings", code="BAD_ENCOUNTER")
+    return tuple(v.strip().upper() for v in value if v.strip())
+
+
+def _line(i: int, raw: Any) -> Line:
+    """Claim line ``i`` of an encounter's ``lines``; an InputError naming it when malformed."""
+    from .errors import InputError
+
+    where = _where(i)
+    if not isinstance(raw, dict):
+        raise InputError(f"{where} must be an object {{\"cpt\": CODE, \"modifiers\": [...]}}, not "
+                         f"{type(raw).__name__}", code="BAD_ENCOUNTER", line=i)
+    unknown = sorted(str(k) for k in raw if k not in LINE_KEYS)
+    if unknown:
+        raise InputError(f"{where} has unknown key(s) {', '.join(map(repr, unknown))}; a line carries 'cpt' and "
+                         "'modifiers'", code="BAD_ENCOUNTER", line=i)
+    codes = _strings(raw, "cpt", f"lines[{i}].cpt")
+    if len(codes) != 1:
+        raise InputError(f"{where} carries {len(codes) or 'no'} CPT code{'' if len(codes) == 1 else 's'}; each line "
+                         "carries exactly one (give one line per code)", code="BAD_ENCOUNTER", line=i)
+    return Line(codes[0], _strings(raw, "modifiers", f"lines[{i}].modifiers"))
 
 
 @dataclass(frozen=True)
@@ -50,22 +88,20 @@ class Encounter:
         return len({line.modifiers for line in self.lines}) > 1
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Encounter":
+    def from_dict(cls, data: dict[str, Any], *,
+                  validate: Callable[["Encounter"], object] | None = None) -> "Encounter":
+        """The encounter of a case, a ``start`` or a ``context`` (contract section 2): either
+        ``cpt`` + ``modifiers`` or ``lines`` (``cpt``/``modifiers`` besides ``lines`` only restating
+        them, as ``to_dict`` writes them). ``validate`` (the engine's
+        ``validate_encounter``) checks each line's code on its own, so that an unknown or deleted
+        code is refused naming its line; the engine checks the codes again either way."""
         from .errors import InputError
 
         if not isinstance(data, dict):
             raise InputError("the encounter must be an object", code="BAD_ENCOUNTER")
 
         def strings(key: str) -> tuple[str, ...]:
-            return strings_of(data, key)
-
-        def strings_of(obj: dict[str, Any], key: str) -> tuple[str, ...]:
-            value = obj.get(key) or []
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InputError(f"'{key}' must be a list of strings", code="BAD_ENCOUNTER")
-            return tuple(v.strip().upper() for v in value if v.strip())
+            return _strings(data, key, key)
 
         site = data.get("site") or "office"
         if site not in SITES:
@@ -74,18 +110,52 @@ class Encounter:
         if provider is not None and not isinstance(provider, str):
             raise InputError("'provider' must be a string", code="BAD_ENCOUNTER")
         raw_lines = data.get("lines")
-        if raw_lines:
-            if not isinstance(raw_lines, list) or not all(isinstance(x, dict) for x in raw_lines):
-                raise InputError("'lines' must be a list of objects with 'cpt' and 'modifiers'", code="BAD_ENCOUNTER")
-            lines = []
-            for raw in raw_lines:
-                codes = strings_of(raw, "cpt")
-                if len(codes) != 1:
-                    raise InputError("each line carries exactly one 'cpt' code", code="BAD_ENCOUNTER")
-                lines.append(Line(codes[0], strings_of(raw, "modifiers")))
-            return cls(icd10=strings("icd10"), site=site, provider=provider, lines=tuple(lines))
-        return cls(cpt=strings("cpt"), modifiers=strings("modifiers"), icd10=strings("icd10"),
-                   site=site, provider=provider)
+        if raw_lines is None:
+            return cls(cpt=strings("cpt"), modifiers=strings("modifiers"), icd10=strings("icd10"),
+                       site=site, provider=provider)
+        if not isinstance(raw_lines, list):
+            raise InputError("'lines' must be a list of claim lines, each {\"cpt\": CODE, \"modifiers\": [...]}",
+                             code="BAD_ENCOUNTER")
+        if not raw_lines:
+            raise InputError("choose the study code: 'lines' is empty; give at least one claim line "
+                             "{\"cpt\": CODE, \"modifiers\": [...]}, or leave 'lines' out and give 'cpt'",
+                             code="CPT_MISSING")
+        encounter = cls(icd10=strings("icd10"), site=site, provider=provider,
+                        lines=tuple(_line(i, raw) for i, raw in enumerate(raw_lines)))
+        encounter._agrees(strings("cpt"), strings("modifiers"))
+        if validate is not None:
+            encounter.check_lines(validate)
+        return encounter
+
+    def _agrees(self, cpt: tuple[str, ...], modifiers: tuple[str, ...]) -> None:
+        """``cpt`` or ``modifiers`` given besides ``lines`` may only restate them, as ``to_dict``
+        writes them (the codes in line order, the union of the lines' modifiers); anything else
+        is two claims at once, refused naming the first line they disagree on."""
+        from .errors import InputError
+
+        both = "give either 'lines' or 'cpt' + 'modifiers', not both: with 'lines' each line carries its own CPT code"
+        if cpt and cpt != self.cpt:
+            i = next((i for i, (a, b) in enumerate(zip(cpt, self.cpt)) if a != b), min(len(cpt), len(self.cpt)))
+            if i < len(self.lines):
+                said = f"'cpt' has {cpt[i]}" if i < len(cpt) else f"'cpt' has no code {i + 1}"
+                raise InputError(f"{both}; {_where(i)} is {self.lines[i].cpt} but {said}", code="BAD_ENCOUNTER",
+                                 line=i, cpt=self.lines[i].cpt)
+            raise InputError(f"{both}; 'cpt' lists {len(cpt)} codes for {len(self.lines)} line"
+                             f"{'' if len(self.lines) == 1 else 's'}", code="BAD_ENCOUNTER")
+        if modifiers and set(modifiers) != set(self.modifiers):
+            each = "; ".join(f"{_where(i)}: {', '.join(line.modifiers) or 'none'}" for i, line in enumerate(self.lines))
+            raise InputError(f"give either 'lines' or 'cpt' + 'modifiers', not both: 'modifiers' {', '.join(modifiers)} "
+                             f"differs from the lines' own modifiers ({each})", code="BAD_ENCOUNTER")
+
+    def check_lines(self, validate: Callable[["Encounter"], object]) -> None:
+        """Each line's code checked alone by ``validate``: its InputError names the line."""
+        from .errors import InputError
+
+        for i, line in enumerate(self.lines):
+            try:
+                validate(Encounter(cpt=(line.cpt,)))
+            except InputError as exc:
+                raise InputError(f"{_where(i)}: {exc.message}", code=exc.code, line=i, cpt=line.cpt) from None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cpt": list(self.cpt), "modifiers": list(self.modifiers), "icd10": list(self.icd10),

@@ -124,11 +124,11 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
                  1000 * (time.perf_counter() - start))
         return response
 
-    from . import (routes_admin, routes_dictations, routes_pages, routes_review, routes_rules, routes_session,
-                   routes_stats, routes_ws)
+    from . import (routes_admin, routes_check, routes_dictations, routes_pages, routes_review, routes_rules,
+                   routes_session, routes_stats, routes_ws)
 
     for module in (routes_pages, routes_ws, routes_session, routes_admin, routes_dictations, routes_review,
-                   routes_stats, routes_rules):
+                   routes_stats, routes_rules, routes_check):
         app.include_router(module.router)
     from . import cds, fhir_io, smart   # the EHR integration (README, "Inside the EHR"); rule pages: routes_rules
 

@@ -134,7 +134,7 @@ async def check_bundle(request: Request, who: CheckerRole,
         result = await asyncio.get_running_loop().run_in_executor(request.app.state.executor, engine.check,
                                                                   case.text, case.encounter)
     except InputError as exc:
-        raise ApiError(422, exc.code, exc.message) from None
+        raise ApiError(422, exc.code, exc.message, **exc.details) from None
     if format == "DetectedIssue":
         from .cds import public_url, runtime
 

@@ -102,7 +102,8 @@ class DictationHub:
                                 "(starting with a letter or digit)")
         elif dictation_id.lower() in RESERVED_IDS:
             raise ProtocolError("BAD_DICTATION_ID", f"'{dictation_id}' is reserved; choose another dictation id")
-        session = self.engine.new_session(Encounter.from_dict(encounter))   # InputError on bad codes
+        # InputError on bad codes, naming the claim line at fault
+        session = self.engine.new_session(Encounter.from_dict(encounter, validate=self.engine.validate_encounter))
         stored = session.encounter.to_dict()
         try:
             key = self.store.create_dictation(dictation_id=dictation_id, owner=who.name, encounter=stored)
@@ -171,7 +172,8 @@ class DictationHub:
 
     def context(self, who: Principal, dictation_id: str, encounter: Any) -> dict:
         def apply(live: Live) -> dict:
-            state = live.session.set_encounter(Encounter.from_dict(encounter))
+            # an InputError leaves the session on its previous encounter
+            state = live.session.set_encounter(Encounter.from_dict(encounter, validate=self.engine.validate_encounter))
             self._persist(live, "context", None, {"encounter": live.session.encounter.to_dict()})
             return state
 

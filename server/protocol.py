@@ -30,8 +30,9 @@ def dumps(message: dict) -> str:
     return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def error(code: str, message: str, *, seq: Any = None) -> dict:
-    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+def error(code: str, message: str, *, seq: Any = None, **details: Any) -> dict:
+    """An ``error`` answer; ``details`` say where (``line`` and ``cpt`` of a claim line at fault)."""
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message, **details}
     if isinstance(seq, int) and not isinstance(seq, bool):
         out["seq"] = seq
     return out
@@ -114,7 +115,9 @@ class Connection:
             if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
                 return dumps(error("BAD_MESSAGE", "a message must be a JSON object with a string 'type'"))
             return dumps(self._dispatch(msg))
-        except (InputError, ProtocolError) as exc:
+        except InputError as exc:
+            return dumps(error(exc.code, exc.message, seq=_seq_of(msg), **exc.details))
+        except ProtocolError as exc:
             return dumps(error(exc.code, exc.message, seq=_seq_of(msg)))
         except Exception as exc:  # a bug must not kill the connection (logged, so BLE001 is satisfied)
             log.error("internal error handling a %s message: %s", _type_of(msg), type(exc).__name__,

@@ -118,7 +118,8 @@ def test_cli_check_without_a_cpt_exits_2_and_a_jsonl_case_without_one_is_an_erro
     out = scribe("check", str(note), "--icd10", "M54.50")
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines() == [
-        "scribe: choose the study code: give --cpt CODE (e.g. --cpt 72100; repeat it for several codes)"]
+        "scribe: choose the study code: give --cpt CODE (e.g. --cpt 72100; repeat it for several codes) or "
+        "--line CODE:MODIFIERS"]
     cases = tmp_path / "cases.jsonl"
     cases.write_text("\n".join(json.dumps(c) for c in [
         {"id": "no-code", "text": NOTE},

@@ -143,9 +143,9 @@ def _family_key(path: Path) -> None:
 BREAKS = [
     ("rules.toml", lambda lex: _toml_typo(lex / "rules.toml"), ["rules.toml", "line"]),
     ("patterns.json", lambda lex: _rename_key(lex / "patterns.json", "projections", "projection"),
-     ["patterns.json", "'projections'"]),
+     ["patterns.json", "projections: Field required"]),
     ("sections.json", lambda lex: _rename_key(lex / "sections.json", "sections", "section"),
-     ["sections.json", "'sections'"]),
+     ["sections.json", "sections: Field required"]),
     ("bad JSON", lambda lex: (lex / "icd10_support.json").write_text("{bad", encoding="utf-8"),
      ["icd10_support.json"]),
     ("family key", _family_key, [".toml", "code"]),

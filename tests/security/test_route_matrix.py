@@ -71,6 +71,7 @@ RULES = {
     ("GET", "/api/rules"): (PUBLIC, False), ("GET", "/rules"): (PUBLIC, False), ("GET", "/rules/{rule_id}"): (PUBLIC, False),
     ("GET", "/api/stats/order-time"): (("manager",), False), ("GET", "/api/stats/rule-outcomes"): (("manager",), False),
     ("POST", "/api/fhir/check"): (("physician", "scribe"), False),
+    ("POST", "/api/check"): (("physician", "scribe"), False),
     ("GET", "/cds-services"): (PUBLIC, False),
 }
 # routes an EHR calls with credentials of its own (CDS Hooks JWTs, the SMART authorization flow), not scribe

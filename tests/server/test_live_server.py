@@ -3,6 +3,7 @@ client, including kill -9 of the server, a restart, and resume."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -52,6 +53,63 @@ def test_websockets_client_dictation_and_limits(server, engine):
         assert too_big["code"] == "MESSAGE_TOO_LARGE"
         done = ask(ws, {"type": "finalize"})
         assert done["type"] == "finalized" and done["gaps"] == expected["gaps"]
+
+
+KNEES = ("EXAM: XR BOTH KNEES 2 VIEWS\nIndication: bilateral knee pain after a fall.\nOrdering: Dr. Ana Ruiz.\n"
+         "Technique: AP and lateral of both knees.\nComparison: none.\nFindings: No fracture.\n"
+         "Impression: No acute abnormality.\nElectronically signed by Lee Park, MD")
+KNEE_LINES = [{"cpt": "73560", "modifiers": ["RT"]}, {"cpt": "73560", "modifiers": ["LT"]}]
+
+
+def test_a_bad_claim_line_is_an_error_naming_it_and_the_dictation_goes_on(server, engine):
+    """Issue 10, "Bad input", on the socket: a refused `start` opens nothing (a corrected one
+    does), a refused `context` leaves the dictation on its encounter, and a corrected `context`
+    then applies; the connection stays open throughout."""
+    token = server.page_tokens()["physician"]
+    with server.ws(token) as ws:
+        refused = ask(ws, {"type": "start", "encounter": {"lines": [KNEE_LINES[0], {"cpt": "73599", "modifiers": ["LT"]}]}})
+        assert (refused["type"], refused["code"], refused["line"], refused["cpt"]) == ("error", "UNKNOWN_CPT", 1, "73599")
+        assert refused["message"].startswith("line 2 (lines[1]): CPT 73599 ")
+        assert ask(ws, {"type": "segment", "seq": 1, "text": "x", "final": True})["type"] == "error"   # nothing open
+        empty = ask(ws, {"type": "start", "encounter": {"lines": []}})
+        assert empty["code"] == "CPT_MISSING" and "'lines' is empty" in empty["message"]
+        state = ask(ws, {"type": "start", "encounter": {"lines": KNEE_LINES}})
+        assert state["type"] == "state"
+        state = ask(ws, {"type": "segment", "seq": 1, "text": KNEES, "final": True})
+        assert state["type"] == "state" and state["gaps"] == []
+        for bad, code, line in (
+                ({"lines": [{"cpt": "73510", "modifiers": ["RT"]}]}, "DELETED_CPT", 0),
+                ({"cpt": ["73560", "73562"], "lines": KNEE_LINES}, "BAD_ENCOUNTER", 1),
+                ({"lines": [KNEE_LINES[0], {"cpt": ["73560", "73562"]}]}, "BAD_ENCOUNTER", 1)):
+            answer = ask(ws, {"type": "context", "encounter": bad})
+            assert (answer["type"], answer["code"], answer["line"]) == ("error", code, line), answer
+            assert f"line {line + 1} (lines[{line}])" in answer["message"]
+        # the dictation is still on its lines: one side billed now raises a mismatch, both again clears it
+        one = ask(ws, {"type": "context", "encounter": {"lines": KNEE_LINES[:1]}})
+        assert one["type"] == "state" and "LATERALITY_MISMATCH" in {g["code"] for g in one["raised"]}
+        fixed = ask(ws, {"type": "context", "encounter": {"lines": KNEE_LINES}})
+        assert fixed["type"] == "state" and fixed["gaps"] == [] and fixed["final_length"] == len(KNEES)
+        expected = engine.check(KNEES, Encounter.from_dict({"lines": KNEE_LINES})).to_dict()
+        done = ask(ws, {"type": "finalize"})
+        assert done["type"] == "finalized" and done["gaps"] == expected["gaps"] == []
+
+
+def test_post_api_check_answers_a_case_or_its_error_naming_the_line(server):
+    token = server.page_tokens()["physician"]
+
+    def post(case):
+        req = urllib.request.Request(server.base + "/api/check", data=json.dumps(case).encode(), method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    status, result = post({"id": "k", "text": KNEES, "lines": KNEE_LINES})
+    assert status == 200 and result["id"] == "k" and result["gaps"] == []
+    status, body = post({"id": "k", "text": KNEES, "lines": [KNEE_LINES[0], {"cpt": "73599", "modifiers": ["LT"]}]})
+    assert status == 422 and (body["error"]["code"], body["error"]["line"], body["error"]["cpt"]) == ("UNKNOWN_CPT", 1, "73599")
 
 
 def test_an_8_mib_frame_gets_message_too_large_and_the_dictation_goes_on(server):
