@@ -544,6 +544,11 @@ class PatternsSpec(_Data):
     own_office: Rx | None = None
     acquired_today: Rx | None = None
     clinic_note: Rx | None = None
+    treating_credential: Rx | None = None
+    treating_credential_source: str | None = None
+    read_for_another: Rx | None = None
+    projection_not_taken: Rx | None = None
+    projection_not_taken_source: str | None = None
     own_office_source: str | None = None
     prior_block: PriorBlock | None = None
     prior_cues: Rx
@@ -628,7 +633,7 @@ class SectionRoles(_Lists):
 #: the section of text under no header (scribe/nlp/sections.py)
 UNDER_NO_HEADER = "narrative"
 SECTION_ROLES = ("reason", "clinic_if_today", "reason_before_read", "no_findings", "future", "examination", "ordered",
-                 "clinic", "read_opens_in", "described_read_opens_in")
+                 "clinic", "read_opens_in", "described_read_opens_in", "headed_read_opens_in")
 
 
 class SectionsSpec(_Data):
