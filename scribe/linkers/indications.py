@@ -189,14 +189,17 @@ class IndicationLinker:
             context = self.context_of(note)
         starts = [sp.start for sp in spans]
         sentence_of = [bisect.bisect_right(starts, ind.start) - 1 for ind in indications]
+        in_sentence: dict[int, list[int]] = {}  # partners share a sentence: look only there
+        for j, n in enumerate(sentence_of):
+            in_sentence.setdefault(n, []).append(j)
         out = list(indications)
         for k, ind in enumerate(indications):
             icd = self._combining(ind)
             if icd is None or ind.assertion not in _PRESENT:
                 continue
             n = sentence_of[k]
-            partners = {other.concept for j, other in enumerate(indications)
-                        if j != k and sentence_of[j] == n and other.assertion == ind.assertion}
+            partners = {indications[j].concept for j in in_sentence[n]
+                        if j != k and indications[j].assertion == ind.assertion}
             rule = next((r for r in icd.combined if partners & set(r.with_concepts)), None)
             if rule is None:
                 continue
