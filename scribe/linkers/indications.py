@@ -40,11 +40,64 @@ def _by_region(bases: dict[str, str] | None, region: str | None) -> str | None:
     return bases.get(region or "", bases.get("_default"))
 
 
+def _start(item) -> int:
+    return item.start
+
+
+def _second(item) -> int:
+    return item[1]
+
+
+class _Nearest:
+    """``min(items, key=lambda it: abs(at(it) - x))`` (the first of equals in list order wins), by
+    bisection over an index built once per list when the list is long: a run-on sentence of
+    thousands of words holds thousands of levels, and every mention in it asks for the nearest."""
+
+    _LONG = 32
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, int], tuple] = {}
+
+    def _index(self, kind: str, items: list, make):
+        built = self._built.get((kind, id(items)))
+        if built is None or built[0] is not items or built[1] != len(items):
+            if len(self._built) > 256:
+                self._built.clear()
+            built = self._built[(kind, id(items))] = (items, len(items), make(items))
+        return built[2]
+
+    def singles(self, levels: list) -> list:
+        """The levels that name one vertebra."""
+        if len(levels) <= self._LONG:
+            return [lv for lv in levels if lv.vertebra]
+        return self._index("singles", levels, lambda items: [lv for lv in items if lv.vertebra])
+
+    def __call__(self, items: list, x: int, at):
+        if len(items) <= self._LONG:
+            return min(items, key=lambda it: abs(at(it) - x))
+
+        def make(items):
+            order = sorted(range(len(items)), key=lambda i: (at(items[i]), i))
+            return [at(items[i]) for i in order], order
+
+        keys, order = self._index(at.__name__, items, make)
+        j = bisect.bisect_left(keys, x)
+        distance = min(abs(keys[i] - x) for i in (j - 1, j) if 0 <= i < len(keys))
+        best = None
+        for p in (x - distance, x + distance):
+            i = bisect.bisect_left(keys, p)
+            if i < len(keys) and keys[i] == p and (best is None or order[i] < best):
+                best = order[i]
+        assert best is not None
+        return items[best]
+
+
 class IndicationLinker:
     def __init__(self, concepts, codeset, patterns):
         self.family = {k: v for k, v in patterns["icd_region_family"].items() if not k.startswith("_")}
         self.study_to_icd = {k: v for k, v in patterns["study_region_to_icd"].items() if not k.startswith("_")}
         self.concepts = {c.concept: c for c in concepts}
+        self._nearest = _Nearest()
         self.codeset = codeset
         self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
         self._linked: dict[tuple, tuple[CodeCandidate, ...]] = {}
@@ -260,10 +313,10 @@ class IndicationLinker:
         axes: dict[str, str] = {}
         word_region = None
         if f.region_words:
-            word_region = min(f.region_words, key=lambda rw: abs(rw[1] - local[0]))[0]
+            word_region = self._nearest(f.region_words, local[0], _second)[0]
         region = None
         if same:
-            nearest = min(same, key=lambda lv: abs(lv.start - local[0]))  # the level nearest the mention
+            nearest = self._nearest(same, local[0], _start)  # the level nearest the mention
             region = nearest.region
         elif word_region and earlier and self.family.get(word_region) == self.family.get(earlier.region):
             region = earlier.region
@@ -280,10 +333,10 @@ class IndicationLinker:
         if "laterality" in wanted and f.laterality:
             sides = {side for side, _ in f.laterality}
             axes["laterality"] = "bilateral" if "bilateral" in sides or {"right", "left"} <= sides else \
-                min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
+                self._nearest(f.laterality, local[0], _second)[0]
         if "vertebra" in wanted:
-            singles = [lv for lv in same if lv.vertebra]
-            vertebra = min(singles, key=lambda lv: abs(lv.start - local[0])).vertebra if singles else \
+            singles = self._nearest.singles(same)
+            vertebra = self._nearest(singles, local[0], _start).vertebra if singles else \
                 (earlier.vertebra if earlier and earlier.vertebra else None)
             if vertebra:
                 axes["vertebra"] = vertebra
