@@ -205,7 +205,9 @@ class IndicationLinker:
             return
         if context is None:
             context = self.context_of(note)
-        present_codes = [c.code for ind in indications if ind.assertion in _PRESENT for c in ind.icd10[:1]]
+        # read only through any(...): each code once, not once per mention
+        present_codes = list(dict.fromkeys(c.code for ind in indications if ind.assertion in _PRESENT
+                                           for c in ind.icd10[:1]))
         assertions: dict[str, set[str]] = {}
         for ind in indications:
             assertions.setdefault(ind.concept, set()).add(ind.assertion)

@@ -13,6 +13,7 @@ is the cue's assertion, from the same ConText scope machinery as every mention.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from typing import NamedTuple
 
@@ -94,6 +95,12 @@ class RoleFinder:
     # -- mentions ----------------------------------------------------------------------------
     def providers(self, text: str) -> list[Provider]:
         found: list[Provider] = []
+        # the spans kept so far never overlap, so in start order their ends ascend: a mention is
+        # tested against the one kept span that could overlap it (a note of thousands of names
+        # would otherwise test each against all); an empty match falls back to the plain test
+        starts: list[int] = []
+        ends: list[int] = []
+        plain = False
         named = self._name_hint.search(text) is not None     # a title or a credential is said
         for kind, rx in self._providers:
             if kind in ("titled", "credentialed") and not named:
@@ -108,9 +115,18 @@ class RoleFinder:
                         continue       # "what do", "x-rays dc": a credential only when written as one
                 if kind == "name" and all(w.lower() in self._role_of for w in m.group(0).split()):
                     continue
-                if any(p.start <= m.start() < p.end or m.start() <= p.start < m.end() for p in found):
-                    continue
-                found.append(Provider(m.start(), m.end(), kind))
+                s, e = m.start(), m.end()
+                plain = plain or s == e
+                if plain:
+                    if any(p.start <= s < p.end or s <= p.start < e for p in found):
+                        continue
+                else:
+                    at = bisect.bisect_right(ends, s)
+                    if at < len(starts) and starts[at] < e:
+                        continue
+                    starts.insert(at, s)
+                    ends.insert(at, e)
+                found.append(Provider(s, e, kind))
         found.sort()
         return found
 
