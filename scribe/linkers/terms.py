@@ -136,12 +136,12 @@ class TermNormalizer:
 class TermIndex:
     def __init__(self, entries: dict[frozenset[str], str], normalizer: TermNormalizer,
                  heads: dict[str, list[tuple[str, frozenset[str], int]]] | None = None,
-                 sites: frozenset[str] = frozenset()):
+                 sites: frozenset[str] = frozenset(), vocabulary: frozenset[str] | None = None):
         self.entries = entries
         self.heads = heads or {}
         self.sites = sites
         self.norm = normalizer
-        self.vocabulary = frozenset(w for k in entries for w in k)
+        self.vocabulary = frozenset(w for k in entries for w in k) if vocabulary is None else vocabulary
         self._words: dict[str, tuple[tuple[str, ...], bool]] = {}
 
     # -- building --------------------------------------------------------------------------
@@ -210,16 +210,15 @@ class TermIndex:
         try:
             payload = marshal.loads(path.read_bytes())
             if isinstance(payload, dict) and isinstance(payload.get("entries"), dict):
-                heads = {h: [(c, frozenset(w), d) for c, w, d in rows] for h, rows in payload.get("heads", {}).items()}
-                return cls(payload["entries"], TermNormalizer(spec), heads, frozenset(payload.get("sites", ())))
-        except (OSError, EOFError, ValueError, TypeError):
+                # marshal keeps frozensets, so the rows and the vocabulary load as they were built
+                return cls(payload["entries"], TermNormalizer(spec), payload["heads"], payload["sites"],
+                           payload["vocabulary"])
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
             pass
         index = cls.build(codeset, spec)
         try:
-            _write_atomically(path, {"entries": index.entries,
-                                     "heads": {h: [(c, tuple(sorted(w)), d) for c, w, d in rows]
-                                               for h, rows in index.heads.items()},
-                                     "sites": tuple(sorted(index.sites))})
+            _write_atomically(path, {"entries": index.entries, "heads": index.heads, "sites": index.sites,
+                                     "vocabulary": index.vocabulary})
             for stale in path.parent.glob("icd10cm-terms-*.marshal"):   # indexes of earlier lexicons
                 if stale != path:
                     stale.unlink(missing_ok=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from . import compiled
+
 
 def trie_pattern(phrases: list[str], *, flexible_space: bool = False) -> str:
     """A pattern (no anchors or boundaries) matching the longest of ``phrases`` first.
@@ -60,7 +62,7 @@ class CaseFree:
     def __init__(self, pattern: str, flags: int = 0):
         self.pattern, self.flags = pattern, flags
         self._slow: re.Pattern[str] | None = None
-        self.fast = re.compile(_lower_pattern(pattern), flags)
+        self.fast = compiled.compile(_lower_pattern(pattern), flags)
 
     @property
     def slow(self) -> re.Pattern[str]:
