@@ -94,7 +94,11 @@ class ContextAnnotator:
         found: dict[str, Trigger] = {}
         # a mention that holds its own polarity words ("no improvement with therapy") is not in the
         # scope of an earlier trigger ("no leg symptoms, no improvement with therapy")
-        own = any(start <= t.start < end and t.category == "pseudo" for t in triggers)
+        if isinstance(triggers, TriggerList):     # ascending: only those starting inside are read
+            inside = triggers[bisect.bisect_left(triggers.starts, start):bisect.bisect_left(triggers.starts, end)]
+            own = any(t.category == "pseudo" for t in inside)
+        else:
+            own = any(start <= t.start < end and t.category == "pseudo" for t in triggers)
         for t in triggers:
             if t.category in NOT_ASSERTING or (t.start < end and t.end > start):
                 continue
