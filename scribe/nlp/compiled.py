@@ -22,9 +22,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 try:   # CPython's matcher and compiler: present on CPython 3.11+, the only interpreter supported
-    import _sre
-    from re import _compiler, _parser
-    _STAMP = (sys.implementation.name, sys.hexversion, _sre.MAGIC, _sre.CODESIZE)
+    import _sre  # type: ignore[import-not-found]
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+    _STAMP: tuple = (sys.implementation.name, sys.hexversion, _sre.MAGIC, _sre.CODESIZE)
 except (ImportError, AttributeError):    # pragma: no cover - another interpreter: plain re.compile
     _sre = None
     _STAMP = ()

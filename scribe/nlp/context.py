@@ -167,7 +167,8 @@ class LazyTriggers:
     __slots__ = ("_annotator", "_text", "_items")
 
     def __init__(self, annotator: ContextAnnotator, text: str):
-        self._annotator, self._text, self._items = annotator, text, None
+        self._annotator, self._text = annotator, text
+        self._items: list[Trigger] | None = None
 
     def __iter__(self):
         return iter(self.items())
