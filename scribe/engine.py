@@ -26,6 +26,7 @@ from .linkers.icd10 import get_code_set, is_well_formed, normalize as normalize_
 from .linkers.indications import IndicationLinker, _clause
 from .linkers.ncci import NcciEdits
 from .linkers.terms import TOKEN, TermIndex
+from .nlp import compiled
 from .nlp.analyzer import SentenceAnalyzer
 from .nlp.dictation import DictationNormalizer
 from .nlp.facts import SentenceFacts
@@ -653,6 +654,8 @@ def build_engine(lexicon_dir: str | Path | None = None) -> Engine:
 
 def _engine_of(lexicons: Lexicons) -> Engine:
     try:
-        return Engine(lexicons)
+        engine = Engine(lexicons)
     except KeyError as exc:      # a key the pipeline reads is missing from a lexicon file
         raise missing_key(Path(lexicons.root), exc.args[0]) from None
+    compiled.save()              # the patterns compiled for the first time, kept for the next start
+    return engine

@@ -64,13 +64,22 @@ def without_contradictions(indications: list[Indication], codeset) -> list[Indic
     present = [(k, i) for k, i in enumerate(indications) if i.assertion == "present"]
     if not present or not any("without" in c.description.lower() for i in indications for c in i.icd10):
         return indications
-    facts = [(k, _words(i.text) | _described(i)) for k, i in present]
+    # The tests read each documented word set only through any(...), so a word set said by many
+    # indications counts once: a note that repeats a sentence costs its distinct word sets, not
+    # the square of its indications. Each set keeps the indications that say it, since the one
+    # being checked (and any sharing its span) must not count as its own evidence.
+    owners: dict[frozenset[str], list[int]] = {}
+    for k, i in present:
+        owners.setdefault(frozenset(_words(i.text) | _described(i)), []).append(k)
+    verdicts: dict[tuple[str, frozenset[frozenset[str]]], bool] = {}
     out = list(indications)
     for k, ind in enumerate(indications):
         if not any("without" in c.description.lower() for c in ind.icd10):
             continue
-        documented = [d for j, d in facts if j != k and not _same_span(indications[j], ind)]
-        keep = tuple(c for c in ind.icd10 if not contradicts(c.description, documented))
+        chosen = frozenset(d for d, js in owners.items()
+                           if any(j != k and not _same_span(indications[j], ind) for j in js))
+        documented = [set(d) for d in chosen]
+        keep = tuple(c for c in ind.icd10 if not _contradicts_cached(c.description, chosen, documented, verdicts))
         if len(keep) == len(ind.icd10):
             continue
         if not keep:
@@ -78,6 +87,14 @@ def without_contradictions(indications: list[Indication], codeset) -> list[Indic
         if keep:
             out[k] = replace(ind, icd10=keep)
     return out
+
+
+def _contradicts_cached(description: str, chosen: frozenset[frozenset[str]], documented: Sequence[set[str]],
+                        verdicts: dict[tuple[str, frozenset[frozenset[str]]], bool]) -> bool:
+    key = (description, chosen)
+    if key not in verdicts:
+        verdicts[key] = contradicts(description, documented)
+    return verdicts[key]
 
 
 def _described(ind: Indication) -> set[str]:

@@ -40,11 +40,64 @@ def _by_region(bases: dict[str, str] | None, region: str | None) -> str | None:
     return bases.get(region or "", bases.get("_default"))
 
 
+def _start(item) -> int:
+    return item.start
+
+
+def _second(item) -> int:
+    return item[1]
+
+
+class _Nearest:
+    """``min(items, key=lambda it: abs(at(it) - x))`` (the first of equals in list order wins), by
+    bisection over an index built once per list when the list is long: a run-on sentence of
+    thousands of words holds thousands of levels, and every mention in it asks for the nearest."""
+
+    _LONG = 32
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, int], tuple] = {}
+
+    def _index(self, kind: str, items: list, make):
+        built = self._built.get((kind, id(items)))
+        if built is None or built[0] is not items or built[1] != len(items):
+            if len(self._built) > 256:
+                self._built.clear()
+            built = self._built[(kind, id(items))] = (items, len(items), make(items))
+        return built[2]
+
+    def singles(self, levels: list) -> list:
+        """The levels that name one vertebra."""
+        if len(levels) <= self._LONG:
+            return [lv for lv in levels if lv.vertebra]
+        return self._index("singles", levels, lambda items: [lv for lv in items if lv.vertebra])
+
+    def __call__(self, items: list, x: int, at):
+        if len(items) <= self._LONG:
+            return min(items, key=lambda it: abs(at(it) - x))
+
+        def make(items):
+            order = sorted(range(len(items)), key=lambda i: (at(items[i]), i))
+            return [at(items[i]) for i in order], order
+
+        keys, order = self._index(at.__name__, items, make)
+        j = bisect.bisect_left(keys, x)
+        distance = min(abs(keys[i] - x) for i in (j - 1, j) if 0 <= i < len(keys))
+        best = None
+        for p in (x - distance, x + distance):
+            i = bisect.bisect_left(keys, p)
+            if i < len(keys) and keys[i] == p and (best is None or order[i] < best):
+                best = order[i]
+        assert best is not None
+        return items[best]
+
+
 class IndicationLinker:
     def __init__(self, concepts, codeset, patterns):
         self.family = {k: v for k, v in patterns["icd_region_family"].items() if not k.startswith("_")}
         self.study_to_icd = {k: v for k, v in patterns["study_region_to_icd"].items() if not k.startswith("_")}
         self.concepts = {c.concept: c for c in concepts}
+        self._nearest = _Nearest()
         self.codeset = codeset
         self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
         self._linked: dict[tuple, tuple[CodeCandidate, ...]] = {}
@@ -152,7 +205,9 @@ class IndicationLinker:
             return
         if context is None:
             context = self.context_of(note)
-        present_codes = [c.code for ind in indications if ind.assertion in _PRESENT for c in ind.icd10[:1]]
+        # read only through any(...): each code once, not once per mention
+        present_codes = list(dict.fromkeys(c.code for ind in indications if ind.assertion in _PRESENT
+                                           for c in ind.icd10[:1]))
         assertions: dict[str, set[str]] = {}
         for ind in indications:
             assertions.setdefault(ind.concept, set()).add(ind.assertion)
@@ -189,14 +244,17 @@ class IndicationLinker:
             context = self.context_of(note)
         starts = [sp.start for sp in spans]
         sentence_of = [bisect.bisect_right(starts, ind.start) - 1 for ind in indications]
+        in_sentence: dict[int, list[int]] = {}  # partners share a sentence: look only there
+        for j, n in enumerate(sentence_of):
+            in_sentence.setdefault(n, []).append(j)
         out = list(indications)
         for k, ind in enumerate(indications):
             icd = self._combining(ind)
             if icd is None or ind.assertion not in _PRESENT:
                 continue
             n = sentence_of[k]
-            partners = {other.concept for j, other in enumerate(indications)
-                        if j != k and sentence_of[j] == n and other.assertion == ind.assertion}
+            partners = {indications[j].concept for j in in_sentence[n]
+                        if j != k and indications[j].assertion == ind.assertion}
             rule = next((r for r in icd.combined if partners & set(r.with_concepts)), None)
             if rule is None:
                 continue
@@ -257,10 +315,10 @@ class IndicationLinker:
         axes: dict[str, str] = {}
         word_region = None
         if f.region_words:
-            word_region = min(f.region_words, key=lambda rw: abs(rw[1] - local[0]))[0]
+            word_region = self._nearest(f.region_words, local[0], _second)[0]
         region = None
         if same:
-            nearest = min(same, key=lambda lv: abs(lv.start - local[0]))  # the level nearest the mention
+            nearest = self._nearest(same, local[0], _start)  # the level nearest the mention
             region = nearest.region
         elif word_region and earlier and self.family.get(word_region) == self.family.get(earlier.region):
             region = earlier.region
@@ -277,10 +335,10 @@ class IndicationLinker:
         if "laterality" in wanted and f.laterality:
             sides = {side for side, _ in f.laterality}
             axes["laterality"] = "bilateral" if "bilateral" in sides or {"right", "left"} <= sides else \
-                min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
+                self._nearest(f.laterality, local[0], _second)[0]
         if "vertebra" in wanted:
-            singles = [lv for lv in same if lv.vertebra]
-            vertebra = min(singles, key=lambda lv: abs(lv.start - local[0])).vertebra if singles else \
+            singles = self._nearest.singles(same)
+            vertebra = self._nearest(singles, local[0], _start).vertebra if singles else \
                 (earlier.vertebra if earlier and earlier.vertebra else None)
             if vertebra:
                 axes["vertebra"] = vertebra

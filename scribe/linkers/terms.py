@@ -136,13 +136,14 @@ class TermNormalizer:
 class TermIndex:
     def __init__(self, entries: dict[frozenset[str], str], normalizer: TermNormalizer,
                  heads: dict[str, list[tuple[str, frozenset[str], int]]] | None = None,
-                 sites: frozenset[str] = frozenset()):
+                 sites: frozenset[str] = frozenset(), vocabulary: frozenset[str] | None = None):
         self.entries = entries
         self.heads = heads or {}
         self.sites = sites
         self.norm = normalizer
-        self.vocabulary = frozenset(w for k in entries for w in k)
+        self.vocabulary = frozenset(w for k in entries for w in k) if vocabulary is None else vocabulary
         self._words: dict[str, tuple[tuple[str, ...], bool]] = {}
+        self._by_site: dict[str, dict[str, list[int]]] = {}
 
     # -- building --------------------------------------------------------------------------
     @classmethod
@@ -210,16 +211,15 @@ class TermIndex:
         try:
             payload = marshal.loads(path.read_bytes())
             if isinstance(payload, dict) and isinstance(payload.get("entries"), dict):
-                heads = {h: [(c, frozenset(w), d) for c, w, d in rows] for h, rows in payload.get("heads", {}).items()}
-                return cls(payload["entries"], TermNormalizer(spec), heads, frozenset(payload.get("sites", ())))
-        except (OSError, EOFError, ValueError, TypeError):
+                # marshal keeps frozensets, so the rows and the vocabulary load as they were built
+                return cls(payload["entries"], TermNormalizer(spec), payload["heads"], payload["sites"],
+                           payload["vocabulary"])
+        except (OSError, EOFError, ValueError, TypeError, KeyError):
             pass
         index = cls.build(codeset, spec)
         try:
-            _write_atomically(path, {"entries": index.entries,
-                                     "heads": {h: [(c, tuple(sorted(w)), d) for c, w, d in rows]
-                                               for h, rows in index.heads.items()},
-                                     "sites": tuple(sorted(index.sites))})
+            _write_atomically(path, {"entries": index.entries, "heads": index.heads, "sites": index.sites,
+                                     "vocabulary": index.vocabulary})
             for stale in path.parent.glob("icd10cm-terms-*.marshal"):   # indexes of earlier lexicons
                 if stale != path:
                     stale.unlink(missing_ok=True)
@@ -243,18 +243,36 @@ class TermIndex:
         heads = self.norm.heads & words & (heads if heads is not None else words)
         if not heads:
             return None
+        # a candidate must name a site the clause says (not a side, a head or a qualifier): only
+        # the rows filed under one of those site words are read, in their Tabular order
+        wanted = (words & self.sites) - _SIDES - heads - self.norm.qualifiers
+        if not wanted:
+            return None
         best: tuple | None = None
         for head in heads:
-            for code, described, default in self.heads.get(head, ()):
+            rows = self.heads.get(head, ())
+            by_site = self._site_rows(head, rows)
+            picked = sorted({i for w in wanted for i in by_site.get(w, ())})
+            for code, described, default in (rows[i] for i in picked):
                 covered = words & described
                 site = covered - _SIDES - heads
-                if not (site - self.norm.qualifiers) & self.sites:
-                    continue
                 score = self._score(words, described, said, side)
                 rank = (score, default, len(code))    # then the default, the more detailed code, the first in the Tabular
                 if best is None or rank > best[0]:
                     best = (rank, Composed(code, score, frozenset(site), described & _SIDES))
         return best[1] if best else None
+
+    def _site_rows(self, head: str, rows) -> dict[str, list[int]]:
+        """The positions of a head's rows by each limb site word their description names (built
+        on the first condition of that head)."""
+        index = self._by_site.get(head)
+        if index is None:
+            index = {}
+            for i, (_code, described, _default) in enumerate(rows):
+                for w in described & self.sites:
+                    index.setdefault(w, []).append(i)
+            self._by_site[head] = index
+        return index
 
     def compose_sides(self, clause: str, side: str | None = None, heads: frozenset[str] | None = None,
                       mention: str = "") -> Composed | None:

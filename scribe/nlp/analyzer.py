@@ -17,6 +17,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from ..lexicons import Lexicons
+from . import compiled
 from .concepts import ConceptMatcher
 from .context import ContextAnnotator
 from .facts import FactExtractor, SentenceFacts
@@ -53,7 +54,7 @@ class SentenceAnalyzer:
                                        roles=RoleFinder(lexicons.roles) if lexicons.roles else None)
         # a header word then a spoken "colon" ("signed colon doctor roe"): the report patterns
         # read it as written ("signed:"), the text padded to keep every offset
-        self._spoken_colon = re.compile(rf"\b(?:{trie_pattern(self.headers.literals)})(?P<c>\s+colon)\b", re.I)
+        self._spoken_colon = compiled.compile(rf"\b(?:{trie_pattern(self.headers.literals)})(?P<c>\s+colon)\b", re.I)
         self._nlp = nlp
         self._detector: Any = None
         self._lock = threading.Lock()

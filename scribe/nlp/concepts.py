@@ -9,6 +9,8 @@ lexicon word as its norm, and two tokens whose concatenation is a lexicon word
 """
 from __future__ import annotations
 
+import bisect
+
 import re
 import threading
 from functools import lru_cache
@@ -318,8 +320,20 @@ def _longest_first(mentions: list[Mention]) -> list[Mention]:
     """Keep the longest of overlapping mentions (the spaCy span-filter policy)."""
     mentions.sort(key=lambda m: (-(m.end - m.start), m.start))
     kept: list[Mention] = []
-    for m in mentions:
-        if all(m.end <= k.start or m.start >= k.end for k in kept):
-            kept.append(m)
+    if any(m.end <= m.start for m in mentions):
+        for m in mentions:
+            if all(m.end <= k.start or m.start >= k.end for k in kept):
+                kept.append(m)
+    else:
+        # kept spans never overlap, so in start order their ends ascend too: the one kept span
+        # that could overlap a mention is the first ending after the mention starts
+        starts: list[int] = []
+        ends: list[int] = []
+        for m in mentions:
+            at = bisect.bisect_right(ends, m.start)
+            if at == len(starts) or starts[at] >= m.end:
+                starts.insert(at, m.start)
+                ends.insert(at, m.end)
+                kept.append(m)
     kept.sort(key=lambda m: m.start)
     return kept

@@ -10,6 +10,7 @@ and a trigger inside the mention itself never modifies it.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -35,6 +36,22 @@ class Trigger(NamedTuple):
 NOT_ASSERTING = frozenset({"terminate", "terminate_historical", "terminate_listed", "pseudo"})
 
 
+class TriggerList(list):
+    """A sentence's triggers as the regex finds them: ascending and non-overlapping, so the ones
+    near a mention can be found by bisection (a sentence of thousands of words holds thousands)."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, items: Iterable[Trigger]):
+        super().__init__(items)
+        self.starts = [t.start for t in self]
+        self.ends = [t.end for t in self]
+
+
+# with more triggers than this in a sentence, a mention reads only those within reach of its scope
+_WINDOW_FROM = 32
+
+
 class ContextAnnotator:
     def __init__(self, rules, max_scope: int = 10):
         table: dict[str, tuple[str, str]] = {}
@@ -54,10 +71,11 @@ class ContextAnnotator:
         alternatives += [trie_pattern(others)] if others else []
         self._regex = CaseFree(rf"(?<![\w/])(?:{'|'.join(alternatives) or '(?!)'})")
         self.max_scope = max_scope
+        self._runs: dict[str, tuple[list[int], list[int]]] = {}
 
     def triggers(self, text: str) -> list[Trigger]:
         table = self._table
-        return [Trigger(m.start(), m.end(), *table[m.group(0).lower()]) for m in self._regex.finditer(text)]
+        return TriggerList(Trigger(m.start(), m.end(), *table[m.group(0).lower()]) for m in self._regex.finditer(text))
 
     def lazy_triggers(self, text: str) -> LazyTriggers:
         """The sentence's triggers, found on first use: most sentences hold nothing to assert."""
@@ -69,10 +87,18 @@ class ContextAnnotator:
 
     def explain(self, text: str, triggers, start: int, end: int) -> tuple[str, Trigger | None]:
         """The assertion and the trigger that decided it (None for a plain present mention)."""
+        if isinstance(triggers, LazyTriggers):
+            triggers = triggers.items()
+        if isinstance(triggers, TriggerList) and len(triggers) > _WINDOW_FROM:
+            triggers = self._within_reach(text, triggers, start, end)
         found: dict[str, Trigger] = {}
         # a mention that holds its own polarity words ("no improvement with therapy") is not in the
         # scope of an earlier trigger ("no leg symptoms, no improvement with therapy")
-        own = any(start <= t.start < end and t.category == "pseudo" for t in triggers)
+        if isinstance(triggers, TriggerList):     # ascending: only those starting inside are read
+            inside = triggers[bisect.bisect_left(triggers.starts, start):bisect.bisect_left(triggers.starts, end)]
+            own = any(t.category == "pseudo" for t in inside)
+        else:
+            own = any(start <= t.start < end and t.category == "pseudo" for t in triggers)
         for t in triggers:
             if t.category in NOT_ASSERTING or (t.start < end and t.end > start):
                 continue
@@ -88,6 +114,23 @@ class ContextAnnotator:
             if category in found:
                 return category, found[category]
         return "present", None
+
+    def _within_reach(self, text: str, triggers: TriggerList, start: int, end: int) -> list[Trigger]:
+        """The triggers that can bear on text[start:end]: a trigger more than ``max_scope`` words
+        away is out of scope whatever lies between (the word count of ``_in_scope``), so only
+        the contiguous run of triggers from max_scope + 1 words before to after is kept."""
+        runs = self._runs.get(text)
+        if runs is None:
+            if len(self._runs) > 8:
+                self._runs.clear()
+            matches = list(_WORD.finditer(text))
+            runs = self._runs[text] = ([m.start() for m in matches], [m.end() for m in matches])
+        word_starts, word_ends = runs
+        before = bisect.bisect_left(word_starts, start) - self.max_scope - 2
+        low = word_starts[before] if before >= 0 else -1
+        after = bisect.bisect_right(word_ends, end) + self.max_scope
+        high = max(word_starts[after], end) if after < len(word_starts) else len(text) + 1
+        return triggers[bisect.bisect_left(triggers.ends, low):bisect.bisect_right(triggers.starts, high)]
 
     def _in_scope(self, text: str, triggers: list[Trigger], trig: Trigger, a: int, b: int,
                   backward: bool = False) -> bool:
@@ -124,9 +167,13 @@ class LazyTriggers:
     __slots__ = ("_annotator", "_text", "_items")
 
     def __init__(self, annotator: ContextAnnotator, text: str):
-        self._annotator, self._text, self._items = annotator, text, None
+        self._annotator, self._text = annotator, text
+        self._items: list[Trigger] | None = None
 
     def __iter__(self):
+        return iter(self.items())
+
+    def items(self) -> list[Trigger]:
         if self._items is None:
             self._items = self._annotator.triggers(self._text)
-        return iter(self._items)
+        return self._items

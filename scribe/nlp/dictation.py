@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+from . import compiled
 from .trie import trie_pattern
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/-]*")
@@ -44,17 +45,17 @@ class DictationNormalizer:
         self._marks_multi = [p for p in self._marks if " " in p]
         export = spec.get("export") or {}
         self._line_breaks = [re.compile(re.escape(lit)) for lit in export.get("line_breaks", ())]
-        self._segment = re.compile(export.get("segment", r"(?!)"), re.M)
+        self._segment = compiled.compile(export.get("segment", r"(?!)"), re.M)
         seps = "".join(re.escape(c) for c in export.get("separators", ()))
-        self._separator = re.compile(rf"[{seps}](?={export['header_ahead']})") if seps and export.get("header_ahead") else None
+        self._separator = compiled.compile(rf"[{seps}](?={export['header_ahead']})") if seps and export.get("header_ahead") else None
         marks = [re.escape(lit) for lit in export.get("line_breaks", ())] + ([export["segment"]] if export.get("segment") else [])
         if self._separator is not None:
             marks.append(self._separator.pattern)
-        self._export_marks = re.compile("|".join(marks), re.M) if marks else None
+        self._export_marks = compiled.compile("|".join(marks), re.M) if marks else None
         phrases = sorted(set(self._marks) | set(self._spelled) | self._fillers | self._cancel | self._replace
                          | self._headers | self._breaks)
         # one scan finds every phrase that may need work; most sentences hold none
-        self._any = re.compile(rf"(?<![\w'-])(?:{trie_pattern(phrases, flexible_space=True)})(?![\w'-])", re.I) if phrases else None
+        self._any = compiled.compile(rf"(?<![\w'-])(?:{trie_pattern(phrases, flexible_space=True)})(?![\w'-])", re.I) if phrases else None
 
     def export_layout(self, text: str) -> str:
         """A report as an EHR or RIS exported it, laid out in lines (same length): an escaped line

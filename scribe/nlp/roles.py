@@ -13,9 +13,11 @@ is the cue's assertion, from the same ConText scope machinery as every mention.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from typing import NamedTuple
 
+from . import compiled
 from .context import ContextAnnotator
 from .trie import trie_pattern
 
@@ -63,28 +65,28 @@ class RoleFinder:
         roles = trie_pattern([r.lower() for r in p.get("role_nouns", ())], flexible_space=True)
         speaker = trie_pattern([s.lower() for s in p.get("speaker", ())])
         self._providers = [
-            ("titled", re.compile(rf"\b(?:{titles})\b\.?\s+(?:{name})(?:\s+(?:{name})){{0,2}}"
+            ("titled", compiled.compile(rf"\b(?:{titles})\b\.?\s+(?:{name})(?:\s+(?:{name})){{0,2}}"
                                   rf"(?:,?\s+(?:{trie_pattern(creds)})(?![\w-]))?", re.I)),
             # "Meera Prakash, MD", and as exports write it, last name first: "PRAKASH, MEERA J MD"
             # a middle initial may stand without its period in capitals ("RUTH A KOWALCZYK, MD")
-            ("credentialed", re.compile(rf"\b(?:(?:{name}),\s+)?(?:(?:{name}|(?-i:[A-Z]))\s+){{0,3}}(?:{name}),?\s+"
+            ("credentialed", compiled.compile(rf"\b(?:(?:{name}),\s+)?(?:(?:{name}|(?-i:[A-Z]))\s+){{0,3}}(?:{name}),?\s+"
                                         rf"(?P<cred>{trie_pattern(creds)})(?![\w-])", re.I)),
-            ("role", re.compile(rf"\b(?:(?:{quals})\s+){{1,3}}(?:{roles})s?\b", re.I)),
-            ("speaker", re.compile(rf"\b(?:{speaker})\b", re.I)),
-            ("name", re.compile(rf"(?<![\w.])(?:{cap})(?:\s+(?:{cap})){{1,3}}(?![\w])")),
+            ("role", compiled.compile(rf"\b(?:(?:{quals})\s+){{1,3}}(?:{roles})s?\b", re.I)),
+            ("speaker", compiled.compile(rf"\b(?:{speaker})\b", re.I)),
+            ("name", compiled.compile(rf"(?<![\w.])(?:{cap})(?:\s+(?:{cap})){{1,3}}(?![\w])")),
         ]
-        self._cues = re.compile(rf"(?<![\w-])(?:{trie_pattern(sorted(self._role_of), flexible_space=True)})(?![\w-])", re.I)
+        self._cues = compiled.compile(rf"(?<![\w-])(?:{trie_pattern(sorted(self._role_of), flexible_space=True)})(?![\w-])", re.I)
         self._forward = frozenset(w.lower() for w in spec.get("link_forward", ())) | set(self._role_of)
         self._backward = frozenset(w.lower() for w in spec.get("link_backward", ())) | set(self._role_of)
         self._status = ContextAnnotator(_StatusRule.of(spec.get("status", ())), max_scope=6)
         self._keywords = tuple(sorted({w.split()[0].lower() for w in self._role_of}))
         self._objects = frozenset(w.lower() for w in spec.get("coordinated_objects", ()))
         self._ambiguous = frozenset(w.lower() for w in spec.get("ambiguous_credentials", ()))
-        self._date_time = re.compile(spec.get("date_time", r"(?!)"), re.I)
-        self._role_hint = re.compile(rf"\b(?:{roles})", re.I)
+        self._date_time = compiled.compile(spec.get("date_time", r"(?!)"), re.I)
+        self._role_hint = compiled.compile(rf"\b(?:{roles})", re.I)
         # a cheap first test for a name line: a title or a credential word
         hints = sorted(self._creds | {t.lower().rstrip(".") for t in p.get("titles", ())})
-        self._name_hint = re.compile(rf"(?<![\w-])(?:{trie_pattern(hints)})(?![\w-])", re.I)
+        self._name_hint = compiled.compile(rf"(?<![\w-])(?:{trie_pattern(hints)})(?![\w-])", re.I)
 
 
     def might_hold(self, lower: str) -> bool:
@@ -94,6 +96,12 @@ class RoleFinder:
     # -- mentions ----------------------------------------------------------------------------
     def providers(self, text: str) -> list[Provider]:
         found: list[Provider] = []
+        # the spans kept so far never overlap, so in start order their ends ascend: a mention is
+        # tested against the one kept span that could overlap it (a note of thousands of names
+        # would otherwise test each against all); an empty match falls back to the plain test
+        starts: list[int] = []
+        ends: list[int] = []
+        plain = False
         named = self._name_hint.search(text) is not None     # a title or a credential is said
         for kind, rx in self._providers:
             if kind in ("titled", "credentialed") and not named:
@@ -108,9 +116,18 @@ class RoleFinder:
                         continue       # "what do", "x-rays dc": a credential only when written as one
                 if kind == "name" and all(w.lower() in self._role_of for w in m.group(0).split()):
                     continue
-                if any(p.start <= m.start() < p.end or m.start() <= p.start < m.end() for p in found):
-                    continue
-                found.append(Provider(m.start(), m.end(), kind))
+                s, e = m.start(), m.end()
+                plain = plain or s == e
+                if plain:
+                    if any(p.start <= s < p.end or s <= p.start < e for p in found):
+                        continue
+                else:
+                    at = bisect.bisect_right(ends, s)
+                    if at < len(starts) and starts[at] < e:
+                        continue
+                    starts.insert(at, s)
+                    ends.insert(at, e)
+                found.append(Provider(s, e, kind))
         found.sort()
         return found
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from . import compiled
 from .trie import trie_pattern
 
 if TYPE_CHECKING:
@@ -39,14 +40,14 @@ class HeaderDetector:
         # or after it: "Impression/Concluzie:"
         translated = r"(?:[ \t]*/[ \t]*[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}(?=[ \t]*(?::|\s+colon\b)))?"
         literals, ending = trie_pattern(list(table)), r"(?:(?P<end>\s*(?::|\s+colon\b|\s*-\s+|$))|(?=\s+\S))"
-        self._plain = re.compile(rf"^\s*(?P<h>{literals})(?:{qualifier})?{ending}", re.I)
+        self._plain = compiled.compile(rf"^\s*(?P<h>{literals})(?:{qualifier})?{ending}", re.I)
         # the bilingual forms are tried only where a slash stands near the start (they cost more)
-        self._bilingual = re.compile(rf"^\s*{other_language}(?P<h>{literals}){translated}(?:{qualifier})?{ending}", re.I)
+        self._bilingual = compiled.compile(rf"^\s*{other_language}(?P<h>{literals}){translated}(?:{qualifier})?{ending}", re.I)
 
         soft = soft_headers or {}
         self._soft_literals = frozenset(w.lower() for w in soft.get("literals", ()))
         # said with a pause written as a comma: "Impression, cervical spondylosis at C5-6"
-        self._soft_comma = re.compile(rf"^\s*(?P<h>{trie_pattern(sorted(self._soft_literals))}),\s+(?=\S)", re.I) \
+        self._soft_comma = compiled.compile(rf"^\s*(?P<h>{trie_pattern(sorted(self._soft_literals))}),\s+(?=\S)", re.I) \
             if self._soft_literals else None
         self._not_before = frozenset(w.lower() for w in soft.get("not_before", ()))
         self._needs_colon = frozenset(w.lower() for w in soft.get("needs_colon", ()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import compiled
 from .trie import CaseFree, trie_pattern
 
 # How far (in characters) a boundary decision may look back or ahead; the session
@@ -62,7 +63,7 @@ class SentenceSplitter:
         """``header_literals`` may open a section mid-line; ``all_literals`` are every
         header, used so that "Report status:" is not cut before "status"."""
         self._candidates = _candidate_regex(header_literals)
-        self._any_header = re.compile(rf"(?:{_heads(all_literals or header_literals)})\s*(?::|\s+colon\b)", re.I)
+        self._any_header = compiled.compile(rf"(?:{_heads(all_literals or header_literals)})\s*(?::|\s+colon\b)", re.I)
 
     def _is_boundary(self, text: str, m: re.Match[str]) -> bool:
         if m.group("nl"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from . import compiled
+
 
 def trie_pattern(phrases: list[str], *, flexible_space: bool = False) -> str:
     """A pattern (no anchors or boundaries) matching the longest of ``phrases`` first.
@@ -60,7 +62,7 @@ class CaseFree:
     def __init__(self, pattern: str, flags: int = 0):
         self.pattern, self.flags = pattern, flags
         self._slow: re.Pattern[str] | None = None
-        self.fast = re.compile(_lower_pattern(pattern), flags)
+        self.fast = compiled.compile(_lower_pattern(pattern), flags)
 
     @property
     def slow(self) -> re.Pattern[str]:
@@ -80,9 +82,18 @@ class CaseFree:
             _last = (text, low)
         return (self.fast, low) if len(low) == len(text) else (self.slow, text)
 
+    # search and finditer, called a few hundred times a sentence, pick inline rather than through _pick
     def search(self, text: str, *args):
-        rx, t = self._pick(text)
-        return rx.search(t, *args)
+        global _last
+        last = _last
+        if last[0] is text:
+            low = last[1]
+        else:
+            low = text.lower()
+            _last = (text, low)
+        if len(low) == len(text):
+            return self.fast.search(low, *args)
+        return self.slow.search(text, *args)
 
     def match(self, text: str, *args):
         rx, t = self._pick(text)
@@ -93,5 +104,13 @@ class CaseFree:
         return rx.fullmatch(t, *args)
 
     def finditer(self, text: str, *args):
-        rx, t = self._pick(text)
-        return rx.finditer(t, *args)
+        global _last
+        last = _last
+        if last[0] is text:
+            low = last[1]
+        else:
+            low = text.lower()
+            _last = (text, low)
+        if len(low) == len(text):
+            return self.fast.finditer(low, *args)
+        return self.slow.finditer(text, *args)
