@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 
 from . import errors
 from .config import Settings
+from .claim_lines import code_families
 from .db import safe_url
 from .access import TokenGuard
 from .hardening import BodyLimit, SecurityHeaders
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
         app.state.store = store
         app.state.engine = scribe_engine
         app.state.fees = load_fees(settings, scribe_engine)
+        app.state.families = code_families(scribe_engine)    # {cpt: family}, for the statistics
         app.state.executor = executor
         app.state.hub = hub = DictationHub(scribe_engine, store, idle_seconds=settings.idle_evict_seconds,
                                            max_cached=settings.max_cached_sessions)

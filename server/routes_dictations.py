@@ -6,6 +6,7 @@ from typing import Literal
 from fastapi import APIRouter
 
 from .auth import Physician
+from .claim_lines import line_of_gap
 from .deps import Limit, Offset, StoreDep
 from .errors import ApiError
 from .hub import replay
@@ -114,5 +115,6 @@ def dictation_detail(store, dictation_id: str, who, *, owner: str | None = None,
         partial = r["partial"][1] if r and r["partial"] else None
     store.audit(who, action, dictation_id=dictation_id)
     out = store.summary(row)
-    out.update(text=text, partial=partial, addenda=store.addenda(dictation_id), gaps=store.gaps_of(dictation_id))
+    gaps = [{**g, "line": line_of_gap(g, out["lines"])} for g in store.gaps_of(dictation_id)]
+    out.update(text=text, partial=partial, addenda=store.addenda(dictation_id), gaps=gaps)
     return out

@@ -12,6 +12,7 @@ import html
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from .claim_lines import code_catalogue
 from .errors import ApiError
 
 router = APIRouter(tags=["rules"])
@@ -33,6 +34,15 @@ def titles_of(rules) -> dict[str, str]:
 def _out(r) -> dict:
     return {"id": r.id, "symbol": r.symbol, "code": r.code, "title": r.title, "severity": r.severity,
             "why": r.why, "source": r.source, "page": f"/rules/{r.id}"}
+
+
+@router.get("/api/codes")
+def list_codes(request: Request) -> dict:
+    """Every CPT code scribe checks, with its imaging family and side policy (``unilateral``: one
+    side a line, RT/LT or 50; ``bilateral``: both sides by definition, no side modifier; ``none``:
+    midline, no side modifier), and each family's side modifiers: what the encounter form needs
+    to offer side buttons. No token needed: codes hold no patient data."""
+    return code_catalogue(request.app.state.engine)
 
 
 @router.get("/api/rules")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Iterable, Literal, Sequence
 from fastapi import APIRouter, Query, Request, Response
 
 from .auth import Manager
+from .claim_lines import code_catalogue
 from .deps import FiltersDep, StoreDep
 from .errors import ApiError
 from .store import DISMISS_REASONS, SEVERITIES, Filters, Store
@@ -22,21 +23,22 @@ router = APIRouter(prefix="/api/stats", tags=["statistics (manager)"])
 RiskSeverity = Annotated[list[Literal["error", "warning", "info"]],
                          Query(description="open gaps of these severities put a line at risk")]
 Format = Annotated[Literal["json", "csv"], Query(alias="format", description="json (default) or csv")]
-MoneyTable = Annotated[Literal["cpt", "gap_code", "provider", "month"],
+MoneyTable = Annotated[Literal["cpt", "family", "gap_code", "provider", "month"],
                        Query(description="with format=csv: which of the tables to export")]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @router.get("/clean-share", response_model=list[ShareRow])
-def clean_share(who: Manager, store: StoreDep, f: FiltersDep,
-                by: Literal["provider", "cpt", "gap_code", "week"] = "provider",
+def clean_share(who: Manager, store: StoreDep, f: FiltersDep, request: Request,
+                by: Literal["provider", "cpt", "family", "gap_code", "week"] = "provider",
                 ignore_dismissed: Annotated[bool, Query(description="a dismissed gap does not count against a "
                                                         "dictation (the checker was wrong)")] = False,
                 fmt: Format = "json"):
     """Share of finalized dictations with no error/warning gap open at finalization, per
-    provider, CPT code or week (Monday's date). ``by=gap_code``: per gap code, the share
+    provider, CPT code, imaging family (``lexicons/families``; a dictation counts once in each
+    family of its codes) or week (Monday's date). ``by=gap_code``: per gap code, the share
     of finalized dictations that did not have that gap open."""
-    rows = store.clean_share(f, by=by, ignore_dismissed=ignore_dismissed)
+    rows = store.clean_share(f, by=by, ignore_dismissed=ignore_dismissed, families=request.app.state.families)
     if fmt == "csv":
         return csv_response(f"completeness-by-{by}", [by, "finalized", "clean", "share"],
                             ([r["key"], r["finalized"], r["clean"], r["share"]] for r in rows))
@@ -82,15 +84,17 @@ def money_at_risk(who: Manager, store: StoreDep, f: FiltersDep, request: Request
                   severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):  # noqa: B006 - a new list per request
     """Dollars of CPT lines with an open gap (not resolved or dismissed), priced with the
     service's fee table (``SCRIBE_FEE_TABLE``, else the payments in the lexicons; see
-    ``/api/stats/fee-schedule``), in total and by CPT code, gap code, provider and month."""
-    return _money(store.money_at_risk(request.app.state.fees, f, _severities(severity)), fmt, by)
+    ``/api/stats/fee-schedule``), in total and by CPT code, family, gap code, provider and month."""
+    return _money(store.money_at_risk(request.app.state.fees, f, _severities(severity),
+                                      families=request.app.state.families), fmt, by)
 
 
 @router.post("/money-at-risk", response_model=MoneyAtRisk)
-def money_at_risk_priced(body: FeesIn, who: Manager, store: StoreDep, f: FiltersDep,
+def money_at_risk_priced(body: FeesIn, who: Manager, store: StoreDep, f: FiltersDep, request: Request,
                          severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):  # noqa: B006 - a new list per request
     """The same, priced with the fee table in the body (``{"fees": {cpt: dollars}}``)."""
-    return _money(store.money_at_risk(body.fees, f, _severities(severity)), fmt, by)
+    return _money(store.money_at_risk(body.fees, f, _severities(severity), families=request.app.state.families),
+                  fmt, by)
 
 
 @router.get("/fee-schedule", response_model=FeeSchedule)
@@ -101,10 +105,12 @@ def fee_schedule(who: Manager, request: Request):
 
 
 @router.get("/facets", response_model=Facets)
-def facets(who: Manager, store: StoreDep):
-    """Providers, CPT codes and gap codes of finalized dictations (for filter menus), and
-    the labels of the dismissal reasons."""
-    return {**store.facets(Filters(), open_only=False), "dismiss_reasons": DISMISS_REASONS}
+def facets(who: Manager, store: StoreDep, request: Request):
+    """Providers, CPT codes and gap codes of finalized dictations (for filter menus), the
+    labels of the dismissal reasons, and the imaging families (name and what each holds)."""
+    families = [{"family": f["family"], "description": f["description"]}
+                for f in code_catalogue(request.app.state.engine)["families"]]
+    return {**store.facets(Filters(), open_only=False), "dismiss_reasons": DISMISS_REASONS, "families": families}
 
 
 @router.get("/audits", response_model=list[RetroAuditOut])
@@ -115,18 +121,20 @@ def audits(who: Manager, store: StoreDep):
 
 
 @router.get("/audits/{audit_id}/compare", response_model=AuditCompareOut)
-def audit_compare(audit_id: int, who: Manager, store: StoreDep, f: FiltersDep,
-                  by: Literal["gap_code", "cpt", "provider"] = "gap_code",
+def audit_compare(audit_id: int, who: Manager, store: StoreDep, f: FiltersDep, request: Request,
+                  by: Literal["gap_code", "cpt", "family", "provider"] = "gap_code",
                   ignore_dismissed: Annotated[bool, Query(description="live: a dismissed gap does not count (an "
                                                           "audit has no reviewer, so the default counts them as "
                                                           "the audit does)")] = False,
                   fmt: Format = "json"):
     """An audit's completeness next to live completeness, per gap code (share of cases without
-    it), CPT code or provider. The filters' dates choose the live dictations; provider and codes
+    it), CPT code, imaging family or provider. The filters' dates choose the live dictations; provider and codes
     apply to both sides; the audit keeps its own date range."""
     audit = _audit_or_404(store, audit_id)
-    audit_rows = {r["key"]: r for r in store.audit_clean_share(audit_id, f, by=by)}
-    live_rows = {r["key"]: r for r in store.clean_share(f, by=by, ignore_dismissed=ignore_dismissed)}
+    families = request.app.state.families
+    audit_rows = {r["key"]: r for r in store.audit_clean_share(audit_id, f, by=by, families=families)}
+    live_rows = {r["key"]: r for r in store.clean_share(f, by=by, ignore_dismissed=ignore_dismissed,
+                                                        families=families)}
     live_total = store.clean_share(f, by="provider", ignore_dismissed=ignore_dismissed)
     finalized, clean = sum(r["finalized"] for r in live_total), sum(r["clean"] for r in live_total)
     audit_total = store.audit_clean_share(audit_id, f, by="provider")
@@ -161,7 +169,8 @@ def audit_money(audit_id: int, who: Manager, store: StoreDep, f: FiltersDep, req
                 severity: RiskSeverity = ["error"], fmt: Format = "json", by: MoneyTable = "cpt"):  # noqa: B006 - a new list per request
     """An audit's money at risk, priced and counted as the live one (months: the cases' dates)."""
     _audit_or_404(store, audit_id)
-    return _money(store.audit_money_at_risk(audit_id, request.app.state.fees, f, _severities(severity)), fmt, by)
+    return _money(store.audit_money_at_risk(audit_id, request.app.state.fees, f, _severities(severity),
+                                            families=request.app.state.families), fmt, by)
 
 
 def _audit_or_404(store: Store, audit_id: int) -> dict:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .config import DEFAULT_TOKEN_DAYS   # a new token's lifetime when the caller names none
+from .claim_lines import line_of_gap, lines_of
 from .db import (ROLES, api_tokens, audit_case_codes, audit_cases, audit_gaps, audit_log, audits, cds_cards,
                  dictation_codes, dictations, events, gap_actions, gaps, make_engine, migrate, token_epoch, utcnow,
                  web_sessions)
@@ -33,8 +34,9 @@ DISMISS_REASONS = {
     "payer_exception": "the payer does not require it",
     "other": "other (explain in the note)",
 }
-GROUPINGS = ("provider", "cpt", "gap_code", "week")
-AUDIT_GROUPINGS = ("provider", "cpt", "gap_code")
+GROUPINGS = ("provider", "cpt", "family", "gap_code", "week")
+AUDIT_GROUPINGS = ("provider", "cpt", "family", "gap_code")
+UNKNOWN_FAMILY = "unknown"               # a stored code no family of the lexicons holds (any more)
 RISK_SEVERITIES = ("error", "warning")   # gaps that make a dictation incomplete
 
 
@@ -126,6 +128,11 @@ def priced_lines(fees: Mapping[str, float], severities: Sequence[str], per_cpt: 
             "total_lines": sum(r["lines"] for r in by_cpt),
             "unpriced_lines": sum(r["lines"] for r in by_cpt if r["dollars"] is None),
             "by_cpt": by_cpt, **tables}
+
+
+def family_rows(per_cpt: Iterable[Sequence[Any]], families: Mapping[str, str]) -> list[tuple[str, str, int]]:
+    """(cpt, lines) counts as (family, cpt, lines): the money-at-risk table by family."""
+    return [(families.get(cpt, UNKNOWN_FAMILY), cpt, n) for cpt, n in per_cpt]
 
 
 class Store:
@@ -494,7 +501,7 @@ class Store:
     @staticmethod
     def summary(r: Mapping[Any, Any]) -> dict:
         out = {"dictation_id": r["id"], "ref": r.get("ref") or r["id"], "owner": r["owner"], "provider": r["provider"],
-               "encounter": r["encounter"],
+               "encounter": r["encounter"], "lines": lines_of(r["encounter"]),
                "status": r["status"], "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"]),
                "finalized_at": iso(r["finalized_at"])}
         if r["status"] == "finalized":
@@ -651,19 +658,21 @@ class Store:
             rows = conn.execute(page).mappings().all()
             ids = [r["id"] for r in rows]
             open_gaps = conn.execute(
-                sa.select(gaps.c.id, gaps.c.dictation_id, gaps.c.code, gaps.c.severity, gaps.c.cpt, gaps.c.queried)
+                sa.select(gaps.c.id, gaps.c.dictation_id, gaps.c.code, gaps.c.severity, gaps.c.cpt, gaps.c.queried,
+                          gaps.c.message)
                 .where(gaps.c.dictation_id.in_(ids), gaps.c.status == "open").order_by(gaps.c.id)
             ).mappings().all() if ids else []
             answered = set(conn.execute(
                 sa.select(gap_actions.c.gap_id).where(gap_actions.c.dictation_id.in_(ids),
                                                       gap_actions.c.action == "answer")).scalars()) if ids else set()
+        lines = {r["id"]: lines_of(r["encounter"]) for r in rows}
         by_dictation: dict[str, list[dict]] = defaultdict(list)
         for g in open_gaps:
             by_dictation[g["dictation_id"]].append({"id": g["id"], "code": g["code"], "severity": g["severity"],
-                                                    "cpt": g["cpt"], "queried": g["queried"],
-                                                    "answered": g["id"] in answered})
+                                                    "cpt": g["cpt"], "line": line_of_gap(dict(g), lines[g["dictation_id"]]),
+                                                    "queried": g["queried"], "answered": g["id"] in answered})
         items = [{"dictation_id": r["id"], "owner": r["owner"], "provider": r["provider"],
-                  "encounter": r["encounter"], "finalized_at": iso(r["finalized_at"]),
+                  "encounter": r["encounter"], "lines": lines[r["id"]], "finalized_at": iso(r["finalized_at"]),
                   "open_gaps": by_dictation[r["id"]]} for r in rows]
         return {"total": total, "limit": limit, "offset": offset, "items": items}
 
@@ -691,14 +700,23 @@ class Store:
         return ~sa.exists().where(gaps.c.dictation_id == dictations.c.id, gaps.c.severity.in_(RISK_SEVERITIES),
                                   gaps.c.status != "dismissed").correlate(dictations)
 
-    def clean_share(self, f: Filters, *, by: str, ignore_dismissed: bool = False) -> list[dict]:
+    def clean_share(self, f: Filters, *, by: str, ignore_dismissed: bool = False,
+                    families: Mapping[str, str] | None = None) -> list[dict]:
         """Share of finalized dictations with no error/warning gap open at finalization,
-        grouped by provider, CPT code or week; by gap code it is the share of dictations
-        finalized without that (error/warning) gap open."""
+        grouped by provider, CPT code, family (``families``: {cpt: family}; a dictation counts
+        once in each family its codes belong to) or week; by gap code it is the share of
+        dictations finalized without that (error/warning) gap open."""
         if by not in GROUPINGS:
             raise ValueError(f"'by' must be one of {', '.join(GROUPINGS)}")
         where = self._dictation_filters(f)
-        clean = sa.func.sum(sa.case((self._is_clean(ignore_dismissed=ignore_dismissed), 1), else_=0))
+        is_clean = sa.case((self._is_clean(ignore_dismissed=ignore_dismissed), 1), else_=0)
+        clean = sa.func.sum(is_clean)
+        if by == "family":
+            with self.engine.connect() as conn:
+                coded = conn.execute(sa.select(dictations.c.id, dictation_codes.c.code, is_clean)
+                                     .join(dictations, dictations.c.id == dictation_codes.c.dictation_id)
+                                     .where(*where, dictation_codes.c.kind == "cpt")).all()
+            return self._family_shares(coded, families or {})
         with self.engine.connect() as conn:
             if by == "gap_code":
                 total = conn.execute(sa.select(sa.func.count()).select_from(dictations).where(*where)).scalar_one()
@@ -720,6 +738,14 @@ class Store:
                 q = sa.select(key, sa.func.count(), clean).where(*where)
             rows = conn.execute(q.group_by(key).order_by(key)).all()
         return [self._share(k, n, int(c or 0)) for k, n, c in rows]
+
+    @classmethod
+    def _family_shares(cls, rows: Iterable[Sequence[Any]], families: Mapping[str, str]) -> list[dict]:
+        """(case, CPT code, clean 0/1) rows folded into one share per family, each case once."""
+        cases: dict[str, dict[Any, int]] = defaultdict(dict)
+        for case, code, clean in rows:
+            cases[families.get(code, UNKNOWN_FAMILY)][case] = int(clean or 0)
+        return [cls._share(fam, len(seen), sum(seen.values())) for fam, seen in sorted(cases.items())]
 
     @staticmethod
     def _share(key: str, finalized: int, clean: int) -> dict:
@@ -836,7 +862,7 @@ class Store:
         return sa.func.to_char(column, "YYYY-MM")
 
     def money_at_risk(self, fees: Mapping[str, float], f: Filters,
-                      severities: Sequence[str] = ("error",)) -> dict:
+                      severities: Sequence[str] = ("error",), *, families: Mapping[str, str] | None = None) -> dict:
         """Dollars of the CPT lines that carry a gap still open (not resolved or dismissed).
 
         A gap naming a CPT code puts that line at risk; a gap naming none puts every CPT
@@ -869,7 +895,8 @@ class Store:
             per_cpt = conn.execute(sa.select(pairs.c.cpt, lines).group_by(pairs.c.cpt)).all()
             per_gap, per_provider, per_month = per(pairs.c.code), per(pairs.c.provider), per(pairs.c.month)
 
-        return priced_lines(fees, severities, per_cpt, gap_code=per_gap, provider=per_provider, month=per_month)
+        return priced_lines(fees, severities, per_cpt, gap_code=per_gap, provider=per_provider, month=per_month,
+                            family=family_rows(per_cpt, families or {}))
 
     def facets(self, f: Filters = Filters(), *, open_only: bool) -> dict:
         """The providers, CPT codes and gap codes that occur among finalized dictations
@@ -978,14 +1005,24 @@ class Store:
                             .correlate(audit_cases))
         return cond
 
-    def audit_clean_share(self, audit_id: int, f: Filters, *, by: str) -> list[dict]:
-        """An audit's completeness (cases with no error/warning gap) by provider or CPT code; by
-        gap code, the share of its cases without that (error/warning) gap. ``f``'s provider and
-        codes apply; its dates do not (an audit has its own date range)."""
+    def audit_clean_share(self, audit_id: int, f: Filters, *, by: str,
+                          families: Mapping[str, str] | None = None) -> list[dict]:
+        """An audit's completeness (cases with no error/warning gap) by provider, CPT code or
+        family (``families``: {cpt: family}; a case counts once per family); by gap code, the
+        share of its cases without that (error/warning) gap. ``f``'s provider and codes apply;
+        its dates do not (an audit has its own date range)."""
         if by not in AUDIT_GROUPINGS:
             raise ValueError(f"'by' must be one of {', '.join(AUDIT_GROUPINGS)}")
         where = self._audit_filters(audit_id, f)
-        clean = sa.func.sum(sa.case((audit_cases.c.clean.is_(True), 1), else_=0))
+        is_clean = sa.case((audit_cases.c.clean.is_(True), 1), else_=0)
+        clean = sa.func.sum(is_clean)
+        if by == "family":
+            with self.engine.connect() as conn:
+                coded = conn.execute(sa.select(audit_cases.c.row, audit_case_codes.c.code, is_clean)
+                                     .join(audit_cases, sa.and_(audit_cases.c.audit_id == audit_case_codes.c.audit_id,
+                                                                audit_cases.c.row == audit_case_codes.c.row))
+                                     .where(*where, audit_case_codes.c.kind == "cpt")).all()
+            return self._family_shares(coded, families or {})
         with self.engine.connect() as conn:
             if by == "gap_code":
                 total = conn.execute(sa.select(sa.func.count()).select_from(audit_cases).where(*where)).scalar_one()
@@ -1010,7 +1047,8 @@ class Store:
         return [self._share(k, n, int(c or 0)) for k, n, c in rows]
 
     def audit_money_at_risk(self, audit_id: int, fees: Mapping[str, float], f: Filters,
-                            severities: Sequence[str] = ("error",)) -> dict:
+                            severities: Sequence[str] = ("error",), *,
+                            families: Mapping[str, str] | None = None) -> dict:
         """An audit's money at risk, counted as for live dictations (``money_at_risk``): a gap
         naming a CPT code puts that line at risk, one naming none every CPT line of its case; a
         line counts once (once per gap code in ``by_gap_code``); months are the cases' dates."""
@@ -1038,7 +1076,8 @@ class Store:
             per_cpt = conn.execute(sa.select(pairs.c.cpt, lines).group_by(pairs.c.cpt)).all()
             per_gap, per_provider = per(pairs.c.code), per(pairs.c.provider)
             per_month = [(m or "undated", cpt, n) for m, cpt, n in per(pairs.c.month)]
-        return priced_lines(fees, severities, per_cpt, gap_code=per_gap, provider=per_provider, month=per_month)
+        return priced_lines(fees, severities, per_cpt, gap_code=per_gap, provider=per_provider, month=per_month,
+                            family=family_rows(per_cpt, families or {}))
 
     # -- demo data ---------------------------------------------------------------------------
     def backdate(self, dictation_id: str, *, finalized_at: datetime, reviewed_at: datetime | None = None,

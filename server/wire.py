@@ -92,12 +92,19 @@ class TokenRotated(TokenCreated):
     replaced: TokenOut = Field(description="the old token, now expiring at the end of the grace period")
 
 
+class ClaimLine(_Out):
+    cpt: str
+    modifiers: list[str]
+
+
 class DictationSummary(_Out):
     dictation_id: str = Field(description="the id to use with this API (for a physician: the id they gave)")
     ref: str = Field(description="the id the physician gave in 'start'")
     owner: str
     provider: str
     encounter: dict[str, Any]
+    lines: list[ClaimLine] = Field([], description="the claim lines (one per code, each with every modifier, "
+                                   "when the encounter gave codes and modifiers)")
     status: Literal["open", "finalized", "discarded"]
     created_at: str
     updated_at: str
@@ -132,6 +139,9 @@ class StoredGap(_Out):
     evidence: list[dict[str, Any]]
     status: Literal["open", "resolved", "dismissed"]
     queried: bool
+    cpt: str | None = None
+    icd10: str | None = None
+    line: int | None = Field(None, description="index of the claim line the gap is about (0-based), if one")
     actions: list[GapAction]
     trace: dict[str, Any] | None = Field(None, description="why the gap was raised (with ?explain=true)")
 
@@ -149,6 +159,7 @@ class QueueGap(_Out):
     code: str
     severity: str
     cpt: str | None
+    line: int | None = Field(None, description="index of the claim line the gap is about (0-based), if one")
     queried: bool
     answered: bool = Field(False, description="the physician answered a query about it")
 
@@ -158,6 +169,7 @@ class QueueItem(_Out):
     owner: str
     provider: str
     encounter: dict[str, Any]
+    lines: list[ClaimLine] = []
     finalized_at: str
     open_gaps: list[QueueGap]
 
@@ -233,6 +245,8 @@ class MoneyAtRisk(_Out):
     total_lines: int = Field(0, description="(dictation, CPT) lines with an open gap of these severities")
     unpriced_lines: int = Field(description="lines whose code has no fee in the table (not in the dollars)")
     by_cpt: list[dict[str, Any]] = Field(description="{cpt, lines, fee, dollars}")
+    by_family: list[dict[str, Any]] = Field([], description="{family, lines, dollars, unpriced_lines}: by imaging "
+                                            "family (lexicons/families)")
     by_gap_code: list[dict[str, Any]] = Field(description="{gap_code, lines, dollars, unpriced_lines}")
     by_provider: list[dict[str, Any]] = Field([], description="{provider, lines, dollars, unpriced_lines}")
     by_month: list[dict[str, Any]] = Field([], description="{month (YYYY-MM, UTC), lines, dollars, unpriced_lines}")
@@ -262,6 +276,7 @@ class Facets(_Out):
     severities: list[str]
     first_finalized_at: str | None
     last_finalized_at: str | None
+    families: list[dict[str, str]] = Field([], description="statistics: the imaging families {family, description}")
 
 
 class AuditRow(_Out):

@@ -5,7 +5,7 @@ import { barChart, columnChart } from "./dashboard.charts.js";
 import { $, $$, api, el, fetchApi, formFromUrl, notice, pad, plural, signIn } from "./page.js";
 
 const FILTERS = ["date_from", "date_to", "provider", "cpt", "risk"];
-const GROUPS = ["provider", "cpt", "gap_code", "week"];
+const GROUPS = ["provider", "cpt", "family", "gap_code", "week"];
 const REASON_CLASSES = ["r0", "r1", "r2", "r3", "r4", "r5"];
 
 const dollars = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
@@ -13,7 +13,9 @@ const money = (x) => dollars.format(x || 0);
 const pct = (x) => (x === null || x === undefined ? "n/a" : `${Math.round(x * 1000) / 10}%`);
 
 // -- filters and queries --------------------------------------------------------------------
-const state = { reasons: {}, data: null };
+const state = { reasons: {}, data: null, families: {} };
+// an imaging family (lexicons/families) by its name, with what it holds (from /api/stats/facets)
+const familyTitle = (name) => (state.families[name] ? `${name}: ${state.families[name]}` : name);
 
 function filterValues() {
   const form = $("#filters");
@@ -62,7 +64,7 @@ function paths() {
 function csvPath(name) {
   if (name === "audit-compare") return comparePath("csv");
   const p = paths();
-  const money = name.match(/^money-(provider|gap_code|month)$/);
+  const money = name.match(/^money-(provider|family|gap_code|month)$/);
   if (money) {
     const source = money[1] === "month" ? p["money-range"] : p["money-this-month"];
     return `${source}&format=csv&by=${money[1]}`;
@@ -148,7 +150,7 @@ const shareClass = (r) => (r.share >= 0.9 ? "good" : r.share >= 0.7 ? "fair" : "
 const weekLabel = (key) => new Date(`${key}T00:00:00Z`).toLocaleString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
 
 function renderCompleteness(data) {
-  const names = { provider: "provider", cpt: "CPT code", gap_code: "gap code", week: "week" };
+  const names = { provider: "provider", cpt: "CPT code", family: "imaging family", gap_code: "gap code", week: "week" };
   for (const by of GROUPS) {
     const rows = data[`completeness-${by}`];
     const plot = $(`[data-testid=chart-completeness-${by}] .plot`);
@@ -156,7 +158,7 @@ function renderCompleteness(data) {
       rows, max: 1, name: `Documentation completeness by ${names[by]}`, testid: `plot-completeness-${by}`,
       key: (r) => r.key, value: (r) => r.share, text: (r) => pct(r.share), className: shareClass,
       tick: (v) => `${Math.round(v * 100)}%`,
-      tip: (r) => [by === "week" ? `Week of ${r.key}` : by === "cpt" ? `CPT ${r.key}` : r.key,
+      tip: (r) => [by === "week" ? `Week of ${r.key}` : by === "cpt" ? `CPT ${r.key}` : by === "family" ? familyTitle(r.key) : r.key,
                    by === "gap_code"
                      ? `${pct(r.share)} of dictations without this gap (${r.clean} of ${r.finalized})`
                      : `${pct(r.share)} complete: ${r.clean} of ${plural(r.finalized, "dictation")}`],
@@ -179,6 +181,10 @@ function renderMoney(data) {
   barChart($("[data-testid=chart-money-provider] .plot"), {
     ...common, rows: month.by_provider, name: `Dollars at risk in ${label} by provider`, testid: "plot-money-provider",
     key: (r) => r.provider, label: (r) => r.provider, tip: (r) => moneyTip(`${r.provider}, ${label}`, r),
+  });
+  barChart($("[data-testid=chart-money-family] .plot"), {
+    ...common, rows: month.by_family || [], name: `Dollars at risk in ${label} by imaging family`, testid: "plot-money-family",
+    key: (r) => r.family, label: (r) => r.family, tip: (r) => moneyTip(`${familyTitle(r.family)}, ${label}`, r),
   });
   barChart($("[data-testid=chart-money-gap_code] .plot"), {
     ...common, rows: month.by_gap_code, name: `Dollars at risk in ${label} by gap code`, testid: "plot-money-gap_code",
@@ -271,7 +277,7 @@ function table(name, caption, headers, rows) {
 
 function renderTables(data) {
   const out = [];
-  const names = { provider: "Provider", cpt: "CPT code", gap_code: "Gap code", week: "Week of" };
+  const names = { provider: "Provider", cpt: "CPT code", family: "Imaging family", gap_code: "Gap code", week: "Week of" };
   for (const by of GROUPS) {
     out.push(table(`completeness-${by}`, `Completeness by ${names[by].toLowerCase()}`,
                    [names[by], "Finalized", "Complete", "Share"],
@@ -280,6 +286,8 @@ function renderTables(data) {
   const month = data["money-this-month"];
   out.push(table("money-provider", `$ at risk in ${thisMonth().label} by provider`, ["Provider", "Lines", "Dollars", "Unpriced lines"],
                  month.by_provider.map((r) => [r.provider, r.lines, money(r.dollars), r.unpriced_lines])));
+  out.push(table("money-family", `$ at risk in ${thisMonth().label} by imaging family`, ["Family", "Lines", "Dollars", "Unpriced lines"],
+                 (month.by_family || []).map((r) => [r.family, r.lines, money(r.dollars), r.unpriced_lines])));
   out.push(table("money-gap_code", `$ at risk in ${thisMonth().label} by gap code`, ["Gap code", "Lines", "Dollars", "Unpriced lines"],
                  month.by_gap_code.map((r) => [r.gap_code, r.lines, money(r.dollars), r.unpriced_lines])));
   out.push(table("money-month", "$ at risk by month", ["Month", "Lines", "Dollars", "Unpriced lines"],
@@ -295,7 +303,7 @@ function renderTables(data) {
 // its numbers come from their own API and are shown beside the live ones, never added to them.
 const audits = { list: [], asked: 0 };
 const auditRange = (a) => (a.date_from ? `${a.date_from} to ${a.date_to}` : "dates not given");
-const BY_NAMES = { gap_code: "Gap code", cpt: "CPT code", provider: "Provider" };
+const BY_NAMES = { gap_code: "Gap code", cpt: "CPT code", family: "Imaging family", provider: "Provider" };
 
 function comparePath(format) {
   const form = $("#audit-form");
@@ -404,6 +412,7 @@ async function start() {
   $("#app").hidden = false;
   try {
     const [facets, fees] = await Promise.all([api("/api/stats/facets"), api("/api/stats/fee-schedule")]);
+    state.families = Object.fromEntries((facets.families || []).map((f) => [f.family, f.description]));
     state.reasons = facets.dismiss_reasons || {};
     const form = $("#filters");
     for (const [name, values] of [["provider", facets.providers], ["cpt", facets.cpt]]) {

@@ -98,6 +98,19 @@ function renderQueue() {
   $("#more").hidden = state.items.length >= state.total;
 }
 
+/* Claim lines: each its CPT code and its own modifiers ("73562-RT"). A row stored before claim
+ * lines (or without them) reads as one line per code, each with every modifier (the server says so). */
+const lineText = (line) => [line.cpt, ...(line.modifiers || [])].join("-");
+
+function linesText(lines, enc = {}) {
+  const list = lines && lines.length ? lines : (enc.cpt || []).map((cpt) => ({ cpt, modifiers: enc.modifiers || [] }));
+  return list.map(lineText).join(", ") || "none";
+}
+
+function lineTag(gap, lines) {     // which claim line a gap is about, when there are several
+  return gap.line != null && lines && lines.length > 1 ? ` (line ${gap.line + 1})` : "";
+}
+
 function queueItem(item) {
   const enc = item.encounter || {};
   const gaps = [...item.open_gaps].sort((a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity]);
@@ -109,11 +122,11 @@ function queueItem(item) {
     el("span", { class: "qi-provider", "data-testid": "queue-provider", text: item.provider }),
     el("span", { class: "qi-when" }, timeEl(item.finalized_at))),
   el("span", { class: "qi-codes", "data-testid": "queue-codes",
-               text: `CPT ${(enc.cpt || []).join(", ") || "none"} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
+               text: `CPT ${linesText(item.lines, enc)} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
   el("span", { class: "qi-gaps" }, ...gaps.map((g) => el("span", {
     class: `chip sev-${g.severity}`, "data-testid": "queue-gap", "data-severity": g.severity,
-    title: g.code, "data-code": g.code,
-    text: `${titleOf(g.code)}${g.queried ? " (queried)" : g.answered ? " (answered)" : ""}`,
+    title: g.code, "data-code": g.code, "data-line": g.line ?? null,
+    text: `${titleOf(g.code)}${lineTag(g, item.lines)}${g.queried ? " (queried)" : g.answered ? " (answered)" : ""}`,
   }))));
   button.addEventListener("click", () => openDetail(item.dictation_id, { focus: true }));
   return el("li", {}, button);
@@ -161,11 +174,20 @@ function renderDetail() {
   $("#detail-empty").hidden = true;
   $("#detail-body").hidden = false;
   $("#detail-heading").textContent = `${d.provider}: CPT ${(enc.cpt || []).join(", ")}`;
+  const lines = d.lines && d.lines.length ? d.lines : (enc.cpt || []).map((cpt) => ({ cpt, modifiers: enc.modifiers || [] }));
+  const lineList = lines.length
+    ? el("ol", { class: "claim-lines", "data-testid": "claim-lines" }, ...lines.map((line, i) => el("li", {
+      class: "claim-line", "data-testid": "claim-line", "data-line": String(i), "data-cpt": line.cpt,
+      "data-modifiers": (line.modifiers || []).join(","),
+    }, el("span", { class: "cl-cpt", text: line.cpt }), " ",
+       el("span", { class: "cl-mods", text: (line.modifiers || []).length ? `modifiers ${line.modifiers.join(", ")}` : "no modifier" }),
+       ...lineGaps(d.gaps, i))))
+    : "none";
   const meta = [["Dictation", d.dictation_id], ["Provider", d.provider], ["Physician account", d.owner],
-    ["CPT", (enc.cpt || []).join(", ") || "none"], ["ICD-10-CM", (enc.icd10 || []).join(", ") || "none"],
-    ["Modifiers", (enc.modifiers || []).join(", ") || "none"], ["Site", enc.site || ""],
+    ["Claim lines", lineList], ["ICD-10-CM", (enc.icd10 || []).join(", ") || "none"], ["Site", enc.site || ""],
     ["Finalized", when(d.finalized_at)]];
-  $("#detail-meta").replaceChildren(...meta.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
+  $("#detail-meta").replaceChildren(...meta.flatMap(([k, v]) => [el("dt", { text: k }),
+    typeof v === "string" ? el("dd", { text: v }) : el("dd", {}, v)]));
   const open = d.gaps.filter((g) => g.status === "open");
   setStatus(open.length ? "" : "No open gaps are left: this dictation has left the queue.");
   renderNote($("#note"), d.text, d.gaps);
@@ -176,6 +198,12 @@ function renderDetail() {
     || SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] || a.id - b.id);
   $("#gaps").replaceChildren(...gaps.map(gapCard));
   renderHistory(d.gaps);
+}
+
+function lineGaps(gaps, i) {      // the open gaps about claim line i, after the line in the detail's list
+  const mine = gaps.filter((g) => g.line === i && g.status === "open");
+  return mine.length ? [" ", el("span", { class: "cl-gaps", "data-testid": "claim-line-gaps" },
+    `: ${mine.map((g) => titleOf(g.code)).join("; ")}`)] : [];
 }
 
 function setStatus(message) {
@@ -240,8 +268,12 @@ function gapCard(gap) {
   $("[data-testid=gap-severity]", card).textContent = gap.severity;
   $("[data-testid=gap-severity]", card).className = `badge sev-${gap.severity}`;
   $("[data-testid=gap-title]", card).textContent = titleOf(gap.code);
-  $("[data-testid=gap-code]", card).textContent = gap.code + (gap.cpt ? ` (CPT ${gap.cpt})` : "")
+  const lines = state.detail?.lines || [];
+  const line = gap.line != null ? lines[gap.line] : null;
+  $("[data-testid=gap-code]", card).textContent = gap.code
+    + (line && lines.length > 1 ? ` (claim line ${gap.line + 1}: ${lineText(line)})` : gap.cpt ? ` (CPT ${gap.cpt})` : "")
     + (gap.icd10 ? ` (${gap.icd10})` : "");
+  if (gap.line != null) card.dataset.line = String(gap.line);
   const answers = (gap.actions || []).filter((a) => a.action === "answer");
   $("[data-testid=gap-status]", card).textContent = STATUS_TEXT[gap.status]
     + (gap.queried ? ", queried" : answers.length ? ", answered" : "");
@@ -416,7 +448,7 @@ async function loadLeftOpen() {
     return el("li", { class: "left-open-item", "data-testid": "left-open-item", "data-dictation-id": d.dictation_id },
       el("span", { class: "qi-top" }, el("span", { class: "qi-provider", text: d.provider }),
          el("span", { class: "qi-when" }, "started ", timeEl(d.created_at))),
-      el("span", { class: "qi-codes", text: `CPT ${(enc.cpt || []).join(", ") || "none"} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
+      el("span", { class: "qi-codes", text: `CPT ${linesText(d.lines, enc)} · ICD-10 ${(enc.icd10 || []).join(", ") || "none"}` }),
       el("span", { class: "qi-when" }, "last change ", timeEl(d.last_activity_at)),
       el("span", { class: "words", "data-testid": "left-open-words", text: `“${d.first_words}”` }));
   }));

@@ -1,6 +1,7 @@
 /* scribe sidebar: the physician's live documentation check (/sidebar).
  *
  * URL: /sidebar?access_token=T[&cpt=72100,72110][&modifiers=26][&icd10=M54.50,M43.16][&site=office|facility]
+ *              [&lines=73562-RT,73562-LT] (claim lines, each its code and its own modifiers, instead of cpt + modifiers)
  *              [&provider=Dr%20Lee][&dictation_id=ID]
  * The encounter fields are pre-filled from the query; with dictation_id the page reloads that
  * dictation's text and its stored partial (GET /api/dictations/ID) and resumes it instead of starting a new one. A started
@@ -9,7 +10,12 @@
  * Stable data-testid attributes (tests and EHR integrations may rely on them):
  *   status              connection state: data-state = connecting | live | offline | refused | finalized | stopped,
  *                       data-synced = "true" once the server has checked everything typed
- *   encounter           the encounter form: enc-cpt, enc-modifiers, enc-icd10, enc-site, enc-provider
+ *   encounter           the encounter form: claim-lines (one claim-line a line, data-line, data-cpt: its CPT box
+ *                       (enc-cpt on the first line, line-cpt after), line-sides (side-RT, side-LT, side-both),
+ *                       line-modifiers chips (modifier-chip, data-modifier: a click removes it), a modifier box
+ *                       (enc-modifiers on the first line, line-modifier after), remove-line, line-note for a
+ *                       code of both sides by definition, line-gaps (line-gap, data-code: the open gaps about
+ *                       the line)), add-line, enc-icd10, enc-site, enc-provider
  *   encounter-summary   one-line summary of the encounter (the form folds away)
  *   dictation           the dictation textarea
  *   error               an error from the server or the connection (code + message); error-dismiss hides it
@@ -78,7 +84,7 @@ const ui = {
   error: byId("error"), errorText: byId("error-text"), errorDismiss: byId("error-dismiss"),
   encBox: byId("encounter-box"), encForm: byId("encounter"), encFields: byId("encounter-fields"),
   encSummary: byId("encounter-summary"), noCpt: byId("no-cpt"), chooseCpt: byId("choose-cpt"),
-  cpt: byId("enc-cpt"), modifiers: byId("enc-modifiers"), icd10: byId("enc-icd10"), site: byId("enc-site"),
+  lines: byId("enc-lines"), addLine: byId("add-line"), icd10: byId("enc-icd10"), site: byId("enc-site"),
   provider: byId("enc-provider"),
   text: byId("dictation"),
   live: byId("live"), gapCount: byId("gap-count"), gapSummary: byId("gap-summary"), supported: byId("supported-cpt"),
@@ -109,6 +115,8 @@ const S = {
   serverPartial: "", partialKnown: true, partialDue: false, partialTimer: 0, partialFirst: 0,
   seq: 0,
   serverEncounter: null, encounterDirty: false,
+  invalidCodes: new Set(),    // CPT codes the server refused (their boxes are marked invalid)
+  linesTimer: 0,
   finalizeWanted: false,
   pumping: false, blocked: false, retryTimer: 0, resyncing: false,
   errorGroup: null,           // the kind of message whose error is shown: "encounter" | "text" | ...
@@ -221,6 +229,12 @@ const gapTitle = (g) => GAP_TITLES[g.code] || g.code.toLowerCase().replace(/_/g,
 const bySeverity = (a, b) => (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9) || a.code.localeCompare(b.code);
 
 // -- encounter ---------------------------------------------------------------------------------
+/* The encounter form holds one row per claim line: its CPT code, side buttons (RT / LT / both,
+ * for codes of one side of a paired part), its modifiers as chips, and the open gaps about that
+ * line. What a code is (its family, its side policy) comes from the lexicons (GET /api/codes);
+ * the page names no code range. The encounter goes out as `lines`, each line its own modifiers. */
+const CATALOGUE = { codes: new Map(), families: new Map() };
+
 function codes(value, upper = true) {
   const seen = new Set();
   for (let part of value.split(/[\s,;]+/)) {
@@ -231,17 +245,45 @@ function codes(value, upper = true) {
   return [...seen];
 }
 
+/* The codes of an encounter (sent or stored): its lines' codes, else its `cpt`. */
+const encCpts = (enc) => (enc?.lines ? enc.lines.map((l) => l.cpt) : enc?.cpt || []);
+const lineText = (line) => [line.cpt, ...line.modifiers].join("-");
+
+/* An encounter's lines as the form shows them: `lines`, else one line a code with every modifier. */
+function linesOfEncounter(enc = {}) {
+  if (Array.isArray(enc.lines) && enc.lines.length) {
+    return enc.lines.map((l) => ({ cpt: String(l.cpt || "").toUpperCase(), modifiers: codes((l.modifiers || []).join(",")) }));
+  }
+  const mods = codes((enc.modifiers || []).join(","));
+  return (enc.cpt || []).map((cpt) => ({ cpt, modifiers: [...mods] }));
+}
+
+/* The rows as typed: a CPT box holding several codes is several lines (each with the row's modifiers);
+ * text typed in a modifier box and not yet made a chip counts. Empty rows are kept (as {cpt: ""}). */
+function rowsFromForm() {
+  const rows = [];
+  for (const li of ui.lines.querySelectorAll(":scope > .claim-line")) {
+    const chips = [...li.querySelectorAll(".chip")].map((c) => c.dataset.modifier);
+    const modifiers = [...new Set([...chips, ...codes(li.querySelector(".line-mod").value)])];
+    const cpts = codes(li.querySelector(".line-cpt").value);
+    if (!cpts.length) rows.push({ cpt: "", modifiers });
+    for (const cpt of cpts) rows.push({ cpt, modifiers: [...modifiers] });
+  }
+  return rows;
+}
+
 function readEncounter() {
-  return {
-    cpt: codes(ui.cpt.value), modifiers: codes(ui.modifiers.value), icd10: codes(ui.icd10.value),
-    site: ui.site.value === "facility" ? "facility" : "office",
+  const lines = rowsFromForm().filter((r) => r.cpt);
+  const out = {};
+  if (lines.length) out.lines = lines;
+  return Object.assign(out, {
+    icd10: codes(ui.icd10.value), site: ui.site.value === "facility" ? "facility" : "office",
     provider: ui.provider.value.trim() || null,
-  };
+  });
 }
 
 function fillEncounter(enc) {
-  ui.cpt.value = (enc.cpt || []).join(", ");
-  ui.modifiers.value = (enc.modifiers || []).join(", ");
+  renderLines(linesOfEncounter(enc));
   ui.icd10.value = (enc.icd10 || []).join(", ");
   ui.site.value = enc.site === "facility" ? "facility" : "office";
   ui.provider.value = enc.provider || "";
@@ -250,17 +292,226 @@ function fillEncounter(enc) {
 
 function encounterFromUrl() {
   const list = (name) => codes(params.get(name) || "");
+  // ?lines=73562-RT,73562-LT (each line its code and modifiers), else ?cpt=...&modifiers=...
+  const lines = codes(params.get("lines") || "").map((item) => {
+    const [cpt, ...mods] = item.split("-");
+    return { cpt, modifiers: [...new Set(mods.filter(Boolean))] };
+  }).filter((l) => l.cpt);
   return {
-    cpt: list("cpt"), modifiers: list("modifiers"), icd10: list("icd10"),
+    ...(lines.length ? { lines } : { cpt: list("cpt"), modifiers: list("modifiers") }), icd10: list("icd10"),
     site: params.get("site") === "facility" ? "facility" : "office",
     provider: (params.get("provider") || "").trim() || null,
   };
 }
 
+/* What the form offers for a code: side buttons for a one-side code of a paired part; for a code
+ * of both sides by definition a note that it takes no side modifier; nothing for midline codes. */
+function sidePolicy(cpt) {
+  const code = CATALOGUE.codes.get(cpt);
+  if (!code) return { laterality: null };
+  const family = CATALOGUE.families.get(code.family) || { laterality_modifiers: [] };
+  const mods = family.laterality_modifiers || [];
+  return {
+    laterality: code.laterality, family: code.family,
+    sides: mods.includes("RT") && mods.includes("LT"),
+    // both sides: an RT line and an LT line; 50 only where the family has no RT/LT but takes 50
+    both: mods.includes("RT") && mods.includes("LT") ? "two-lines" : mods.includes("50") ? "50" : null,
+  };
+}
+
+function renderLines(rows, focus = null) {
+  if (!rows.length) rows = [{ cpt: "", modifiers: [] }];
+  ui.lines.replaceChildren(...rows.map((row, i) => lineRow(row, i, rows.length)));
+  renderLineGaps();
+  if (focus) {
+    const target = ui.lines.querySelector(`[data-focus="${CSS.escape(focus)}"]`) || ui.addLine;
+    target.focus({ preventScroll: true });
+  }
+}
+
+function lineRow(row, i, count) {
+  const n = i + 1;
+  const cptId = i === 0 ? "enc-cpt" : `enc-cpt-${n}`;
+  const modId = i === 0 ? "enc-modifiers" : `enc-modifiers-${n}`;
+  const invalid = S.invalidCodes.has(row.cpt);
+  const cpt = el("input", {
+    id: cptId, class: `line-cpt${!row.cpt && count === 1 ? " needs-value" : ""}`, name: "cpt",
+    "data-testid": i === 0 ? "enc-cpt" : "line-cpt", "data-focus": `cpt-${i}`, autocomplete: "off", spellcheck: "false",
+    "aria-describedby": "enc-hint", placeholder: "e.g. 72100", value: row.cpt, "aria-invalid": invalid ? "true" : null,
+  });
+  cpt.value = row.cpt;
+  const policy = sidePolicy(row.cpt);
+  const sides = policy.laterality === "unilateral" && policy.sides ? el("span", {
+    class: "sides", role: "group", "aria-label": `Side of line ${n}`, "data-testid": "line-sides",
+  }, ...[["RT", "RT", "Right"], ["LT", "LT", "Left"]].map(([mod, text, word]) => el("button", {
+    type: "button", class: "btn btn-small side", "data-testid": `side-${mod}`, "data-focus": `side-${mod}-${i}`,
+    "aria-pressed": String(row.modifiers.includes(mod)), "aria-label": `${word} side (${mod}), line ${n}`, text,
+    onclick: () => setSide(i, mod),
+  })), policy.both ? el("button", {
+    type: "button", class: "btn btn-small side", "data-testid": "side-both", "data-focus": `side-both-${i}`,
+    "aria-pressed": policy.both === "50" ? String(row.modifiers.includes("50")) : null,
+    "aria-label": policy.both === "50" ? `Both sides (50), line ${n}` : `Both sides: an RT line and an LT line, line ${n}`,
+    text: "Both", onclick: () => setSide(i, "both"),
+  }) : null) : null;
+  const chips = el("ul", { class: "chips", "aria-label": `Modifiers of line ${n}`, "data-testid": "line-modifiers" },
+    ...row.modifiers.map((m) => el("li", {}, el("button", {
+      type: "button", class: "chip", "data-testid": "modifier-chip", "data-modifier": m, "data-focus": `chip-${m}-${i}`,
+      "aria-label": `Remove modifier ${m} from line ${n}`, onclick: () => removeModifier(i, m),
+    }, m, el("span", { "aria-hidden": "true", text: " \u00d7" })))));
+  const note = policy.laterality === "bilateral"
+    ? el("p", { class: "line-note", "data-testid": "line-note", text: "Both sides by definition: no side modifier." }) : null;
+  return el("li", { class: "claim-line", "data-testid": "claim-line", "data-line": String(i), "data-cpt": row.cpt },
+    el("div", { class: "line-main" },
+      el("span", { class: "line-cpt-field" }, el("label", { for: cptId },
+        el("span", { "aria-hidden": "true", text: `Line ${n} \u00b7 ` }), "CPT",
+        el("span", { class: "visually-hidden", text: `, line ${n}` })), cpt),
+      sides,
+      el("button", {
+        type: "button", class: "btn btn-small remove-line", "data-testid": "remove-line", "data-focus": `remove-${i}`,
+        "aria-label": `Remove line ${n}`, title: `Remove line ${n}`, text: "Remove",
+        hidden: count === 1 && !row.cpt && !row.modifiers.length, onclick: () => removeLine(i),
+      })),
+    el("div", { class: "line-mods" }, chips,
+      el("label", { for: modId, class: "visually-hidden", text: `Add modifiers to line ${n}` }),
+      el("input", {
+        id: modId, class: "line-mod", name: "modifiers", "data-testid": i === 0 ? "enc-modifiers" : "line-modifier",
+        "data-focus": `mod-${i}`, autocomplete: "off", spellcheck: "false", "aria-describedby": "enc-hint",
+        placeholder: "optional, e.g. 26",
+      })),
+    note,
+    el("ul", { class: "line-gaps", "data-testid": "line-gaps", "aria-label": `Gaps about line ${n}` }));
+}
+
+/* Changes to the rows: each rebuilds the form from what is typed, then checks the encounter. */
+function changeLines(fn, focus) {
+  const rows = rowsFromForm();
+  fn(rows);
+  renderLines(rows, focus);
+  onEncounterChanged();
+}
+
+function setSide(i, side) {
+  changeLines((rows) => {
+    const row = rows[i];
+    if (!row) return;
+    const on = side !== "both" && row.modifiers.includes(side);
+    row.modifiers = row.modifiers.filter((m) => m !== "RT" && m !== "LT" && m !== "50");
+    if (side === "both") {
+      if (sidePolicy(row.cpt).both === "50") {
+        row.modifiers.push("50");
+        return;
+      }
+      row.modifiers.push("RT");
+      const other = rows.find((r, k) => k !== i && r.cpt === row.cpt && r.modifiers.includes("LT"));
+      if (!other) rows.splice(i + 1, 0, { cpt: row.cpt, modifiers: [...row.modifiers.filter((m) => m !== "RT"), "LT"] });
+    } else if (!on) {
+      row.modifiers.push(side);
+    }
+  }, `side-${side}-${i}`);
+}
+
+function removeModifier(i, mod) {
+  changeLines((rows) => {
+    if (rows[i]) rows[i].modifiers = rows[i].modifiers.filter((m) => m !== mod);
+  }, `mod-${i}`);
+}
+
+function removeLine(i) {
+  changeLines((rows) => { rows.splice(i, 1); }, `cpt-${Math.max(0, i - 1)}`);
+  announceNow(`Line ${i + 1} removed.`);
+}
+
+function addLine() {
+  const rows = rowsFromForm();
+  rows.push({ cpt: "", modifiers: [] });
+  renderLines(rows, `cpt-${rows.length - 1}`);
+  announceNow(`Line ${rows.length} added. Enter its CPT code.`);
+}
+
+/* A typed CPT or modifier is taken in: modifiers become chips, several codes several rows. When
+ * the rows stay as they are, only what depends on a row's code (its side buttons) is redrawn in
+ * place: the boxes and buttons under the pointer or the caret stay. */
+function onLineFieldChanged() {
+  onEncounterChanged();
+  // redrawn once the focus has moved on (a change fires as the box loses focus, before the next
+  // control has it): the control the focus went to is then known and found again in the new rows
+  clearTimeout(S.linesTimer);
+  S.linesTimer = setTimeout(redrawLines, 0);
+}
+
+function redrawLines() {
+  const rows = rowsFromForm();
+  const shown = [...ui.lines.querySelectorAll(":scope > .claim-line")];
+  if (rows.length !== shown.length || ui.lines.querySelector(".line-mod:not(:placeholder-shown)")) {
+    const active = ui.lines.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
+    renderLines(rows, active);
+  } else {
+    refreshRows(rows);
+  }
+}
+
+function refreshRows(rows = rowsFromForm()) {
+  const shown = [...ui.lines.querySelectorAll(":scope > .claim-line")];
+  shown.forEach((li, i) => {
+    const row = rows[i];
+    if (!row) return;
+    const fresh = lineRow(row, i, rows.length);
+    li.dataset.cpt = row.cpt;
+    const active = document.activeElement;
+    let lost = null;                 // the focused control was a side button of the code before
+    for (const sel of [".sides", ".line-note"]) {
+      const old = li.querySelector(sel);
+      const now = fresh.querySelector(sel);
+      if (old && old.contains(active)) lost = active.dataset.focus;
+      if (old && now) old.replaceWith(now);
+      else if (old) old.remove();
+      else if (now && sel === ".sides") li.querySelector(".remove-line").before(now);
+      else if (now) li.querySelector(".line-gaps").before(now);
+    }
+    li.querySelector(".remove-line").hidden = fresh.querySelector(".remove-line").hidden;
+    if (lost) {
+      const again = li.querySelector(`[data-focus="${CSS.escape(lost)}"]`) || li.querySelector(".sides button")
+        || [li.querySelector(".remove-line"), li.querySelector(".line-mod")].find((b) => !b.hidden);
+      again.focus({ preventScroll: true });
+    }
+  });
+  renderLineGaps();
+}
+
+/* The open gaps about a line, under the line: a gap's `line` (an index into the lines sent, the
+ * empty rows skipped), else the only line of its CPT code. */
+function renderLineGaps() {
+  const gaps = [...(S.lastState?.gaps || [])].sort(bySeverity);
+  const shown = [...ui.lines.querySelectorAll(":scope > .claim-line")];
+  const filled = shown.filter((li) => li.dataset.cpt);
+  const sent = encCpts(S.serverEncounter);
+  for (const li of shown) {
+    const k = filled.indexOf(li);
+    const cpt = li.dataset.cpt;
+    const mine = k < 0 ? [] : gaps.filter((g) => (g.line != null ? g.line === k && sent[k] === cpt
+      : g.cpt && g.cpt === cpt && filled.filter((x) => x.dataset.cpt === cpt).length === 1));
+    li.classList.toggle("has-gaps", mine.length > 0);
+    li.querySelector(".line-gaps").replaceChildren(...mine.map((g) => el("li", {
+      "data-testid": "line-gap", "data-code": g.code, "data-severity": g.severity,
+    }, el("span", { class: `sev sev-${g.severity}` }, icon(g.severity), (SEVERITY[g.severity] || {}).label || g.severity),
+       el("span", { text: `${gapTitle(g)}${g.fix ? `: ${g.fix}` : ""}` }))));
+  }
+}
+
+async function loadCatalogue() {
+  try {
+    const body = await api("/api/codes", { cache: "force-cache" });
+    for (const f of body?.families || []) CATALOGUE.families.set(f.family, f);
+    for (const c of body?.codes || []) CATALOGUE.codes.set(c.cpt, c);
+  } catch {
+    return;        // the form works without side buttons
+  }
+  refreshRows();
+}
+
 function renderEncounterSummary() {
   const e = readEncounter();
-  const parts = [e.cpt.join(", ") || "choose the study code"];
-  if (e.modifiers.length) parts.push(`mod ${e.modifiers.join(", ")}`);
+  const parts = [(e.lines || []).map(lineText).join(", ") || "choose the study code"];
   parts.push(e.icd10.join(", ") || "no ICD-10");
   parts.push(e.site);
   if (e.provider) parts.push(e.provider);
@@ -270,27 +521,29 @@ function renderEncounterSummary() {
 
 /* No CPT chosen: nothing is checked against a code; the page says so (and not "complete"). */
 function renderNoCpt(e = readEncounter()) {
-  const none = e.cpt.length === 0;
+  const none = encCpts(e).length === 0;
   ui.noCpt.hidden = !none;
-  ui.cpt.classList.toggle("needs-value", none);
+  const first = ui.lines.querySelector(".line-cpt");
+  if (first) first.classList.toggle("needs-value", none);
 }
 
 /* A filled encounter (a CPT chosen) folds to its one-line summary once the physician leaves it, so
  * the text box and the first gaps stay above the fold at 400 px. */
 function foldEncounterIfFilled() {
-  if (ui.encBox.open && readEncounter().cpt.length && !S.refused && ui.error.dataset.code !== "BAD_ENCOUNTER"
+  if (ui.encBox.open && encCpts(readEncounter()).length && !S.refused && ui.error.dataset.code !== "BAD_ENCOUNTER"
       && !ui.encFields.querySelector("[aria-invalid=true]")) ui.encBox.open = false;
 }
 
 function chooseCpt() {
   ui.encBox.open = true;
-  ui.cpt.focus();
+  (ui.lines.querySelector(".line-cpt:placeholder-shown") || ui.lines.querySelector(".line-cpt")).focus();
 }
 
 function onEncounterChanged() {
   renderEncounterSummary();
   const enc = readEncounter();
-  for (const f of [ui.cpt, ui.modifiers, ui.icd10, ui.site, ui.provider]) f.removeAttribute("aria-invalid");
+  S.invalidCodes.clear();
+  for (const f of ui.encFields.querySelectorAll("input, select")) f.removeAttribute("aria-invalid");
   if (S.dictationOpen && JSON.stringify(enc) === JSON.stringify(S.serverEncounter)) {
     S.encounterDirty = false;                  // back to what the server has: nothing to send
     if (S.errorGroup === "encounter") clearError();
@@ -302,10 +555,19 @@ function onEncounterChanged() {
   pump();
 }
 
-function markInvalid(code) {
-  const id = FIELD_OF_ERROR[code];
-  if (id) byId(id).setAttribute("aria-invalid", "true");
-  if (id || code === "BAD_ENCOUNTER") ui.encBox.open = true;
+function markInvalid(code, message = "") {
+  if (code === "UNKNOWN_CPT" || code === "DELETED_CPT" || code === "BAD_ENCOUNTER") {
+    const inputs = [...ui.lines.querySelectorAll(".line-cpt")];
+    const named = inputs.filter((f) => f.value.trim() && message.includes(f.value.trim().toUpperCase()));
+    for (const f of named.length ? named : code === "BAD_ENCOUNTER" ? [] : inputs.slice(0, 1)) {
+      f.setAttribute("aria-invalid", "true");
+      S.invalidCodes.add(f.value.trim().toUpperCase());
+    }
+  } else {
+    const id = FIELD_OF_ERROR[code];
+    if (id) byId(id).setAttribute("aria-invalid", "true");
+  }
+  if (FIELD_OF_ERROR[code] || code === "BAD_ENCOUNTER") ui.encBox.open = true;
 }
 
 // -- connection --------------------------------------------------------------------------------
@@ -521,7 +783,7 @@ function startMessage() {
         S.startAcked = true;
         return true;
       }
-      markInvalid(err.code);
+      markInvalid(err.code, err.message);
       S.blocked = true;           // until the encounter changes
     },
   };
@@ -577,7 +839,7 @@ function contextMessage() {
     },
     failed: (err) => {
       if (!err) S.encounterDirty = true;
-      else markInvalid(err.code);
+      else markInvalid(err.code, err.message);
     },
   };
 }
@@ -759,7 +1021,7 @@ function onFinalized(msg) {
   const gaps = [...(msg.gaps || [])].sort(bySeverity);
   ui.finalizedSummary.textContent = gaps.length
     ? `${countText(gaps)} left open. ${gaps.length === 1 ? "It goes" : "They go"} to the review queue.`
-    : (S.serverEncounter?.cpt || []).length ? "No gaps left open. The note is complete for the chosen codes."
+    : encCpts(S.serverEncounter).length ? "No gaps left open. The note is complete for the chosen codes."
       : "No gaps left open in what every report needs. No study code was chosen, so nothing was checked against a code.";
   ui.finalizedGaps.replaceChildren(...gaps.map((g) => el("li",
     { class: `gap sev-line-${g.severity}`, "data-testid": "finalized-gap", dataset: { code: g.code, severity: g.severity } },
@@ -960,6 +1222,7 @@ function renderAll() {
   const state = S.lastState;
   withFocusKept(() => {
     renderGaps();
+    renderLineGaps();
     renderChecklist(state?.checklist || []);
     renderIndications(state?.indications || []);
   });
@@ -980,7 +1243,8 @@ function withFocusKept(fn) {
 
 function gapHeader(g, isNew = false) {
   const sev = SEVERITY[g.severity] || { label: g.severity };
-  const target = [g.cpt, g.icd10].filter(Boolean).join(" \u00b7 ");
+  const line = g.line != null && (S.serverEncounter?.lines || []).length > 1 ? `line ${g.line + 1}` : null;
+  const target = [line, g.cpt, g.icd10].filter(Boolean).join(" \u00b7 ");
   return el("span", { class: "gap-head" },
     el("span", { class: `sev sev-${g.severity}` }, icon(g.severity), sev.label),
     el("span", { class: "gap-title", text: gapTitle(g) }),
@@ -1163,7 +1427,7 @@ function renderNote(scroll = false) {
 }
 
 function renderChecklist(items) {
-  const cpt = S.serverEncounter?.cpt || [];
+  const cpt = [...new Set(encCpts(S.serverEncounter))];
   ui.checkCpt.textContent = cpt.length ? `for ${cpt.join(", ")}` : "every report needs (no study code chosen)";
   const sel = S.selection?.kind === "check" ? S.selection.id : null;
   const gaps = S.lastState?.gaps || [];
@@ -1223,6 +1487,7 @@ function selectCheck(id) {
   S.selection = same ? null : { kind: "check", id };
   withFocusKept(() => {
     renderGaps();
+    renderLineGaps();
     renderChecklist(S.lastState?.checklist || []);
   });
   renderNote(true);
@@ -1293,7 +1558,7 @@ function addCode(code) {
 
 function renderSupported(state) {
   const supported = state?.supported_cpt || [];
-  const chosen = S.serverEncounter?.cpt || [];
+  const chosen = encCpts(S.serverEncounter);
   const differs = supported.length > 0 && !chosen.every((c) => supported.includes(c));
   ui.supported.hidden = !differs;
   if (differs) {
@@ -1443,17 +1708,22 @@ function onShortcut(ev) {
 async function init() {
   const fromUrl = encounterFromUrl();
   fillEncounter(fromUrl);
-  ui.encBox.open = fromUrl.cpt.length === 0;       // an EHR launch pre-fills it: folded to its summary
+  loadCatalogue();
+  ui.encBox.open = encCpts(fromUrl).length === 0;  // an EHR launch pre-fills it: folded to its summary
   renderAll();
   ui.text.addEventListener("input", onInput);
   ui.text.addEventListener("blur", commitAll);
-  for (const f of [ui.cpt, ui.modifiers, ui.icd10, ui.site, ui.provider]) {
+  for (const f of [ui.icd10, ui.site, ui.provider]) {
     f.addEventListener("change", onEncounterChanged);
   }
+  ui.lines.addEventListener("change", (ev) => {
+    if (ev.target.matches(".line-cpt, .line-mod")) onLineFieldChanged();
+  });
+  ui.addLine.addEventListener("click", addLine);
   ui.encForm.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    onEncounterChanged();
-    if (readEncounter().cpt.length) {     // Enter in a filled form: on to the dictation
+    onLineFieldChanged();
+    if (encCpts(readEncounter()).length) {     // Enter in a filled form: on to the dictation
       foldEncounterIfFilled();
       ui.text.focus();
     }
@@ -1464,7 +1734,10 @@ async function init() {
     ui.encForm.requestSubmit();
   });
   ui.encBox.addEventListener("focusout", (ev) => {
-    if (!ev.relatedTarget || !ui.encBox.contains(ev.relatedTarget)) setTimeout(foldEncounterIfFilled, 0);
+    // a line redrawn under the focus moves it to its new control within the form: that is no leaving
+    if (!ev.relatedTarget || !ui.encBox.contains(ev.relatedTarget)) {
+      setTimeout(() => { if (!ui.encBox.contains(document.activeElement)) foldEncounterIfFilled(); }, 0);
+    }
   });
   document.addEventListener("keydown", onShortcut);
   document.addEventListener("pointerdown", () => { S.pointerDown = true; }, true);
@@ -1523,7 +1796,7 @@ async function loadDictation() {
   }
   clearError();
   fillEncounter(detail.encounter || {});
-  ui.encBox.open = !(detail.encounter?.cpt || []).length;
+  ui.encBox.open = !encCpts(detail.encounter).length;
   S.serverEncounter = readEncounter();
   // the final text and the pending partial (the unfinished sentence, stored with each partial) come back
   const partial = detail.status === "finalized" ? "" : detail.partial || "";

@@ -68,7 +68,7 @@ RULES = {
     ("POST", "/api/dictations/{dictation_id}/discard"): (("physician",), False),
     ("POST", "/api/queries/{query_id}/answer"): (("physician",), False),
     ("GET", "/api/review/open"): (("scribe",), True),
-    ("GET", "/api/rules"): (PUBLIC, False), ("GET", "/rules"): (PUBLIC, False), ("GET", "/rules/{rule_id}"): (PUBLIC, False),
+    ("GET", "/api/rules"): (PUBLIC, False), ("GET", "/api/codes"): (PUBLIC, False), ("GET", "/rules"): (PUBLIC, False), ("GET", "/rules/{rule_id}"): (PUBLIC, False),
     ("GET", "/api/stats/order-time"): (("manager",), False), ("GET", "/api/stats/rule-outcomes"): (("manager",), False),
     ("POST", "/api/fhir/check"): (("physician", "scribe"), False),
     ("POST", "/api/check"): (("physician", "scribe"), False),
@@ -79,9 +79,9 @@ RULES = {
 OWN_AUTH = {("POST", "/cds-services/{service_id}"), ("POST", "/cds-services/{service_id}/feedback"),
             ("GET", "/smart/launch"), ("GET", "/smart/callback")}
 # the queries of some routes, so that CSV exports are called too
-EXTRA_QUERIES = {"/api/stats/clean-share": ["?format=csv", "?by=gap_code&format=csv"],
+EXTRA_QUERIES = {"/api/stats/clean-share": ["?format=csv", "?by=gap_code&format=csv", "?by=family&format=csv"],
                  "/api/stats/dismissals": ["?format=csv"], "/api/stats/rule-outcomes": ["?format=csv"],
-                 "/api/stats/money-at-risk": ["?format=csv", "?format=csv&by=provider"]}
+                 "/api/stats/money-at-risk": ["?format=csv", "?format=csv&by=provider", "?format=csv&by=family"]}
 TRANSPORTS = ("header", "query", "cookie")
 
 
