@@ -6,6 +6,11 @@ memory (they are rebuilt from the database on resume), another closes the socket
 token was revoked or expired (``server/access.py``). Every HTTP answer goes through the
 hardening middleware (``server/hardening.py``: security headers, the body cap, CORS
 only for configured origins).
+
+On PostgreSQL the process may be one of several sharing the database (``scribe serve
+--workers N`` runs ``worker_app`` in each of uvicorn's worker processes): the lifespan then
+also listens for the other processes' dictation changes, counts connection caps and keeps
+WebSocket tickets in the database (``server/shared.py``).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Mapping
@@ -89,18 +95,36 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
         app.state.families = code_families(scribe_engine)    # {cpt: family}, for the statistics
         app.state.executor = executor
         app.state.hub = hub = DictationHub(scribe_engine, store, idle_seconds=settings.idle_evict_seconds,
-                                           max_cached=settings.max_cached_sessions)
+                                           max_cached=settings.max_cached_sessions,
+                                           origin=f"{os.getpid():x}{os.urandom(3).hex()}")
         app.state.guard = guard = TokenGuard(store)
-        app.state.tickets = TicketBook(store, seconds=settings.ws_ticket_seconds)
-        app.state.sockets = SocketCounts()
+        listener = None
+        if hub.shared:      # other processes may serve the same dictations (server/shared.py)
+            from .shared import ChangeListener, SharedSocketCounts, SharedTicketBook
+
+            app.state.tickets = SharedTicketBook(store, seconds=settings.ws_ticket_seconds)
+            app.state.sockets = SharedSocketCounts(settings.database_url)
+            def missed() -> None:       # the listener was away: bring every watched dictation up to date
+                executor.submit(hub.refresh_watched)
+
+            listener = ChangeListener(settings.database_url, hub.origin, on_change=hub.follow(executor),
+                                      on_reconnect=missed)
+            await asyncio.to_thread(listener.start)
+        else:
+            app.state.tickets = TicketBook(store, seconds=settings.ws_ticket_seconds)
+            app.state.sockets = SocketCounts()
         evictor = asyncio.create_task(_evict_forever(hub, min(60.0, settings.idle_evict_seconds)))
         sweeper = asyncio.create_task(_sweep_forever(guard, settings.token_sweep_seconds))
-        log.info("scribe service ready (database %s)", safe_url(settings.database_url))
+        log.info("scribe service ready (process %d, database %s%s)", os.getpid(), safe_url(settings.database_url),
+                 ", shared with other processes" if hub.shared else "")
         try:
             yield
         finally:
             evictor.cancel()
             sweeper.cancel()
+            if listener is not None:
+                await asyncio.to_thread(listener.stop)
+                await asyncio.to_thread(app.state.sockets.close)
             executor.shutdown(wait=True, cancel_futures=False)
             store.dispose()
 
@@ -137,6 +161,17 @@ def create_app(settings: Settings | None = None, *, engine: Any = None) -> FastA
     for router in (cds.router, cds.stats_router, smart.router, fhir_io.router):
         app.include_router(router)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The application of one worker process of ``scribe serve --workers N`` (uvicorn calls
+    it in each worker): settings from the environment the command set, the PHI-safe logging
+    configured in this process too."""
+    from .logsafe import configure_logging
+
+    settings = Settings.load()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 async def _sweep_forever(guard: TokenGuard, every: float) -> None:

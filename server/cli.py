@@ -20,6 +20,9 @@ def add_commands(subparsers) -> None:
                        "in $SCRIBE_DATA_DIR); postgresql://user:pass@host/db for PostgreSQL")
     serve.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                        help="DEBUG may log note text; never use it with real patients")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="server processes behind the one port (default $SCRIBE_WORKERS, else 1); more than one "
+                       "needs PostgreSQL (--db postgresql://...), which they share: any worker serves any dictation")
     serve.add_argument("--demo", action="store_true",
                        help="load example dictations (invented notes, several providers and codes, some with open "
                        "gaps) so that the review queue and the dashboard have data; skipped when already loaded")
@@ -331,10 +334,18 @@ RESTART_HINT = ("scribe: page links are printed only when their token is created
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from scribe.errors import InputError
+
     from .app import create_app
     from .logsafe import configure_logging
 
-    settings, store = _store(args.db, host=args.host, port=args.port, log_level=args.log_level)
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers must be at least 1", code="BAD_SETTINGS")
+    settings, store = _store(args.db, host=args.host, port=args.port, log_level=args.log_level, workers=args.workers)
+    if settings.workers > 1 and not store.shared:
+        store.dispose()
+        raise InputError(f"--workers {settings.workers} needs PostgreSQL (--db postgresql://user@host/db): the "
+                         "workers share the database, and a SQLite file has one writer", code="BAD_SETTINGS")
     configure_logging(settings.log_level)
     base = base_url(settings)
     lines = first_run_tokens(store, base, settings) or [RESTART_HINT]
@@ -351,9 +362,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for line in load_demo(store, engine):
             print(line, flush=True)
     store.dispose()
+    options: dict = {"host": settings.host, "port": settings.port, "ws_max_size": settings.frame_cap,
+                     "access_log": False, "log_config": None, "log_level": settings.log_level.lower()}
+    if settings.workers > 1:
+        import os
+
+        # each worker is a new process that reads its settings from the environment (Settings.load)
+        os.environ.update({"SCRIBE_DB_URL": settings.database_url, "SCRIBE_HOST": settings.host,
+                           "SCRIBE_PORT": str(settings.port), "SCRIBE_LOG_LEVEL": settings.log_level,
+                           "SCRIBE_WORKERS": str(settings.workers)})
+        print(f"scribe: serving on {base} with {settings.workers} worker processes (API docs {base}/docs); "
+              "each builds the engine...", flush=True)
+        uvicorn.run("scribe_server.app:worker_app", factory=True, workers=settings.workers, **options)
+        return 0
     print(f"scribe: serving on {base} (API docs {base}/docs)" + ("; building the engine..." if engine is None else ""),
           flush=True)
-    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port,
-                ws_max_size=settings.frame_cap, access_log=False, log_config=None,
-                log_level=settings.log_level.lower())
+    uvicorn.run(create_app(settings, engine=engine), **options)
     return 0

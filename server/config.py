@@ -51,6 +51,8 @@ class Settings(BaseModel):
     rate_per_second: float = Field(20.0, gt=0, description="sustained messages per second per connection")
     rate_burst: int = Field(60, ge=1, description="messages a connection may send at once")
     # live dictations
+    workers: int = Field(1, ge=1, le=64, description="server processes behind the port (more than one needs "
+                         "PostgreSQL)")
     worker_threads: int = Field(4, ge=1, le=64, description="threads that analyse and persist messages")
     idle_evict_seconds: float = Field(1800.0, gt=0, description="unattached sessions leave memory after this")
     max_cached_sessions: int = Field(5000, ge=1)

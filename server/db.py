@@ -31,6 +31,8 @@ Tables:
   audit_cases     one row per audited case: provider, date, open gaps by severity, complete or not
   audit_case_codes the audited case's CPT / ICD-10-CM codes
   audit_gaps      one row per gap an audit found (code, severity, rule, CPT, line, ICD-10-CM; no text)
+  ws_tickets      one-time WebSocket tickets when several processes serve (PostgreSQL): sha256, the
+                  token it stands for, its deadline (a single process keeps them in memory)
 """
 from __future__ import annotations
 
@@ -285,6 +287,18 @@ audit_gaps = sa.Table(
 )
 
 
+ws_tickets = sa.Table(
+    "ws_tickets", METADATA,
+    sa.Column("ticket_hash", sa.String(64), primary_key=True),  # sha256 of the ticket
+    sa.Column("token_id", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
+# Several `scribe serve` processes starting at once on one PostgreSQL database take turns to
+# migrate it (a transaction-scoped advisory lock; its key is arbitrary and used for nothing else).
+MIGRATION_LOCK = 0x5C21BE0001
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -307,7 +321,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # PostgreSQL: each server process (a worker of `scribe serve --workers N`) holds at most 16 pooled
+    # connections and two of its own (notifications, connection caps), so four workers stay well inside
+    # the server's default max_connections (100)
+    return sa.create_engine(url, hide_parameters=True, pool_size=8, max_overflow=8, pool_pre_ping=True)
 
 
 def alembic_config(connection=None):
@@ -336,6 +353,8 @@ def migrate(engine: sa.Engine) -> None:
             conn.commit()
         try:
             with conn.begin():
+                if conn.dialect.name == "postgresql":   # several processes starting at once take turns
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 command.upgrade(alembic_config(conn), "head")
                 if sqlite:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()

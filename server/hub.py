@@ -16,6 +16,20 @@ segment is not an event; the newest one is kept on the dictation row.
 
 All methods are synchronous and thread-safe: connections call them from worker
 threads. Messages on one dictation are serialized by its lock.
+
+Several processes on one PostgreSQL database (``scribe serve --workers N``, or several
+servers; ``shared``): any process may receive any message of any dictation, so a cached
+session may be behind. Each change then runs in one transaction that locks the
+dictation's row (``Store.dictation_tx``): the session is first brought up to the
+database (the events after the last one it holds are applied to it, and the newest
+partial; a change of status elsewhere, finalize or discard, is answered as such), then
+the message is applied, stored and, at commit, announced (NOTIFY). Two processes
+receiving messages of one dictation at the same moment therefore apply them one after
+the other, each on the state the other left: no segment is lost or applied twice, and
+seq order is checked against what the database holds. A read (resume, watch) brings the
+session up to date the same way without the lock. Watchers of a dictation changed by
+another process hear of it through ``refresh`` (``server/shared.py`` listens), which
+brings the session up to date and pushes one state per change.
 """
 from __future__ import annotations
 
@@ -58,6 +72,7 @@ class Live:
     last_used: float = field(default_factory=time.monotonic)
     attached: int = 0
     valid: bool = True                # False once dropped from the hub
+    partial_seq: int | None = None    # the partial of the dictation row it holds (shared mode)
 
 
 def replay(events: list[dict], partial_seq: int | None, partial_text: str | None) -> dict:
@@ -81,11 +96,15 @@ def replay(events: list[dict], partial_seq: int | None, partial_text: str | None
 
 
 class DictationHub:
-    def __init__(self, engine, store: Store, *, idle_seconds: float = 1800.0, max_cached: int = 5000):
+    def __init__(self, engine, store: Store, *, idle_seconds: float = 1800.0, max_cached: int = 5000,
+                 shared: bool | None = None, origin: str | None = None):
         self.engine = engine
         self.store = store
         self.idle_seconds = idle_seconds
         self.max_cached = max_cached
+        # other processes write the same dictations: check and lock each change in the database
+        self.shared = store.shared if shared is None else shared
+        self.origin = origin or uuid.uuid4().hex[:12]   # this process, in notifications
         self._cache: dict[str, Live] = {}
         self._watchers: dict[str, set[Callable[[dict], None]]] = {}   # dictation id -> push callbacks
         self._lock = threading.Lock()           # guards _cache
@@ -123,7 +142,7 @@ class DictationHub:
         if not isinstance(dictation_id, str) or not dictation_id:
             raise ProtocolError("BAD_MESSAGE", f"'{action.split('_')[0]}' needs a 'dictation_id' string")
         key = self.key_of(who, dictation_id)
-        state = self._with_live(who, key, lambda live: live.session.state())
+        state = self._with_live(who, key, lambda live, _tx: live.session.state(), write=False)
         try:
             self.store.audit(who, action, dictation_id=key)
         except SQLAlchemyError as exc:
@@ -152,54 +171,60 @@ class DictationHub:
         if isinstance(seq, int) and not isinstance(seq, bool) and abs(seq) > MAX_SEQ:
             raise ProtocolError("BAD_SEGMENT", f"'seq' must be an integer of at most {MAX_SEQ} (2^53 - 1)")
 
-        def apply(live: Live) -> dict:
+        def apply(live: Live, tx) -> dict:
             state = live.session.segment(seq, text, final)
             if final:
-                self._persist(live, "segment", seq, {"text": text})
+                self._persist(live, "segment", seq, {"text": text}, tx)
             else:
-                self._persist_partial(live, seq, text)
+                self._persist_partial(live, seq, text, tx)
             return state
 
         return self._with_live(who, dictation_id, apply)
 
     def edit(self, who: Principal, dictation_id: str, start: Any, end: Any, text: Any) -> dict:
-        def apply(live: Live) -> dict:
+        def apply(live: Live, tx) -> dict:
             state = live.session.edit(start, end, text)
-            self._persist(live, "edit", None, {"start": start, "end": end, "text": text})
+            self._persist(live, "edit", None, {"start": start, "end": end, "text": text}, tx)
             return state
 
         return self._with_live(who, dictation_id, apply)
 
     def context(self, who: Principal, dictation_id: str, encounter: Any) -> dict:
-        def apply(live: Live) -> dict:
+        def apply(live: Live, tx) -> dict:
             # an InputError leaves the session on its previous encounter
             state = live.session.set_encounter(Encounter.from_dict(encounter, validate=self.engine.validate_encounter))
-            self._persist(live, "context", None, {"encounter": live.session.encounter.to_dict()})
+            self._persist(live, "context", None, {"encounter": live.session.encounter.to_dict()}, tx)
             return state
 
         return self._with_live(who, dictation_id, apply)
 
     def finalize(self, who: Principal, dictation_id: str) -> dict:
         """Store the outcome: the gaps open on the final text (a pending partial is dropped)."""
-        def apply(live: Live) -> dict:
+        def apply(live: Live, tx) -> dict:
             session = live.session
-            if session.partial:   # the outcome is about the final text only
-                final_only = self.engine.new_session(session.encounter)
-                state = (final_only.segment(session.last_seq, session.final_text, True)
-                         if session.final_text else final_only.state())
-            else:
-                state = session.state()
+            gaps = self.outcome(session)
             try:
                 self.store.finalize(dictation_id=live.id, n=live.n + 1, final_text=session.final_text,
-                                    open_gaps=state["gaps"], last_seq=session.last_seq)
+                                    open_gaps=gaps, last_seq=session.last_seq, conn=tx,
+                                    notify=self.origin if tx is not None else None)
             except SQLAlchemyError as exc:
                 self._drop(live)
                 raise _storage_error(exc) from None
             self._drop(live)
-            log.info("dictation %s finalized with %d open gaps", live.id, len(state["gaps"]))
-            return {"dictation_id": live.ref, "seq": session.last_seq, "gaps": state["gaps"]}
+            log.info("dictation %s finalized with %d open gaps", live.id, len(gaps))
+            return {"dictation_id": live.ref, "seq": session.last_seq, "gaps": gaps}
 
         return self._with_live(who, dictation_id, apply)
+
+    def outcome(self, session) -> list[dict]:
+        """The gaps open on the session's final text (a pending partial does not count)."""
+        if session.partial:
+            final_only = self.engine.new_session(session.encounter)
+            state = (final_only.segment(session.last_seq, session.final_text, True)
+                     if session.final_text else final_only.state())
+        else:
+            state = session.state()
+        return state["gaps"]
 
     # -- watchers ---------------------------------------------------------------------------
     def watch(self, who: Principal, dictation_id: Any, push: Callable[[dict], None]) -> tuple[str, dict]:
@@ -263,23 +288,178 @@ class DictationHub:
     # -- internals ----------------------------------------------------------------------------
     def traces(self, who: Principal, dictation_id: str) -> dict:
         """Why each open gap was raised and how each indication was read (the ``explain`` flag)."""
-        def trace(live: Live) -> dict:
+        def trace(live: Live, _tx) -> dict:
             from dataclasses import replace
 
             session = live.session
             result = self.engine.explain(replace(session.result()), session.text)
             return {"gaps": result.gap_traces or [], "indications": result.indication_traces or []}
-        return self._with_live(who, dictation_id, trace)
+        return self._with_live(who, dictation_id, trace, write=False)
 
-    def _with_live(self, who: Principal, dictation_id: str, fn: Callable[[Live], dict]) -> dict:
+    def _with_live(self, who: Principal, dictation_id: str, fn: Callable[[Live, Any], dict], *,
+                   write: bool = True) -> dict:
+        """``fn(live, tx)`` on the dictation's session, under its lock; ``tx`` is the database
+        transaction of the change in shared mode (else None)."""
         for _ in range(5):
             live = self._get(who, dictation_id)
             with live.lock:
                 if not live.valid:        # dropped while we waited: fetch again
                     continue
                 live.last_used = time.monotonic()
-                return fn(live)
+                if not self.shared:
+                    return fn(live, None)
+                try:
+                    with self.store.dictation_tx(live.id, lock=write) as (tx, row):
+                        self._catch_up(live, tx, row)
+                        if not live.valid:     # rebuilt during the catch-up: use the new one
+                            continue
+                        return fn(live, tx)
+                except SQLAlchemyError as exc:
+                    self._drop(live)           # the session may be ahead of the database
+                    raise _storage_error(exc) from None
         raise ProtocolError("BUSY", "the dictation is being reloaded; send the message again")
+
+    # -- several processes (shared mode) --------------------------------------------------------
+    def _catch_up(self, live: Live, tx, row: dict | None) -> list[dict]:
+        """Bring ``live`` up to the database (``row``: ``Store.dictation_tx``'s); returns the
+        states of the changes it applied. A dictation finalized or discarded elsewhere leaves
+        the cache and is answered as such."""
+        if row is None:
+            self._drop(live)
+            raise _not_found(live.ref)
+        if row["status"] != "open":
+            self._drop(live)
+            raise _closed(live.ref, row["status"])
+        last_n = row["last_n"] or 0
+        if last_n == live.n and row["partial_seq"] == live.partial_seq:
+            return []
+        states: list[dict] = []
+        try:
+            if last_n < live.n:
+                raise InputError("the database is behind the session", code="REBUILD")
+            session = live.session
+            for event in self.store.events_after(tx, live.id, live.n):
+                kind, payload = event["kind"], event["payload"]
+                if kind == "segment":
+                    states.append(session.segment(event["seq"], payload["text"], True))
+                elif kind == "edit":
+                    states.append(session.edit(payload["start"], payload["end"], payload["text"]))
+                elif kind == "context":
+                    states.append(session.set_encounter(Encounter.from_dict(payload["encounter"])))
+                live.n = event["n"]
+            seq = row["partial_seq"]
+            if seq is not None and seq != live.partial_seq and (session.last_seq is None or seq > session.last_seq):
+                states.append(session.segment(seq, row["partial_text"] or "", False))
+            live.partial_seq = seq
+        except InputError:    # cannot happen for events the database accepted in order; rebuild to be sure
+            self._drop(live)
+            self._put(self._rebuild(live.id, owner=live.owner))
+            log.warning("dictation %s rebuilt: its session could not follow the database", live.id)
+            return []
+        log.debug("dictation %s caught up to event %d", live.id, live.n)
+        return states
+
+    def refresh(self, dictation_id: str) -> None:
+        """Another process changed ``dictation_id``: when this process has watchers on it,
+        bring its session up to date and push them a state per change (or ``finalized``)."""
+        with self._lock:
+            if not self._watchers.get(dictation_id):
+                return
+            live = self._cache.get(dictation_id)
+        messages: list[dict] = []
+        try:
+            if live is None:      # left memory while watched: rebuilt, and its state pushed
+                try:
+                    with self._rebuild_lock:
+                        live = self._cache.get(dictation_id) or self._rebuild(dictation_id)
+                        self._put(live)
+                    messages.append(self._pushed(live, live.session.state()))
+                except ProtocolError as exc:
+                    if exc.code != "DICTATION_FINALIZED":
+                        raise
+                    messages.append(self._finalized_from_store(dictation_id))
+            else:
+                with live.lock:
+                    if live.valid:
+                        with self.store.dictation_tx(live.id, lock=False) as (tx, row):
+                            try:
+                                messages += [self._pushed(live, st) for st in self._catch_up(live, tx, row)]
+                            except ProtocolError as exc:
+                                if exc.code != "DICTATION_FINALIZED":
+                                    raise
+                                messages.append(self._finalized_elsewhere(live, tx))
+        except ProtocolError as exc:      # discarded, gone, or not rebuildable: nothing to push
+            log.info("watched dictation %s: %s", dictation_id, exc.code)
+            return
+        except SQLAlchemyError as exc:
+            log.error("database error while following dictation %s: %s", dictation_id, type(exc).__name__)
+            return
+        for message in messages:
+            self.publish(dictation_id, message)
+
+    def follow(self, executor) -> Callable[[str], None]:
+        """The listener's callback: ``refresh`` the dictation in ``executor``, at most one
+        pending refresh per dictation (a burst of notifications costs one catch-up)."""
+        pending: set[str] = set()
+        guard = threading.Lock()
+
+        def run(key: str) -> None:
+            with guard:
+                pending.discard(key)
+            self.refresh(key)
+
+        def on_change(key: str) -> None:
+            with self._lock:
+                if key not in self._watchers:
+                    return
+            with guard:
+                if key in pending:
+                    return
+                pending.add(key)
+            executor.submit(run, key)
+
+        return on_change
+
+    def refresh_watched(self) -> None:
+        """After notifications may have been missed (the listener reconnected)."""
+        with self._lock:
+            keys = list(self._watchers)
+        for key in keys:
+            self.refresh(key)
+
+    def _pushed(self, live: Live, state: dict) -> dict:
+        return {"type": "state", "dictation_id": live.ref, **state, "pushed": True}
+
+    def _finalized_elsewhere(self, live: Live, tx) -> dict:
+        """The ``finalized`` push of a dictation another process finalized: its session brought
+        to the final events, its outcome computed here (the finalize event holds the seq)."""
+        session, last_seq = live.session, live.session.last_seq
+        for event in self.store.events_after(tx, live.id, live.n):
+            kind, payload = event["kind"], event["payload"]
+            if kind == "segment":
+                session.segment(event["seq"], payload["text"], True)
+            elif kind == "edit":
+                session.edit(payload["start"], payload["end"], payload["text"])
+            elif kind == "context":
+                session.set_encounter(Encounter.from_dict(payload["encounter"]))
+            elif kind == "finalize":
+                last_seq = event["seq"]
+                break
+        return {"type": "finalized", "dictation_id": live.ref, "seq": last_seq, "gaps": self.outcome(session),
+                "pushed": True}
+
+    def _finalized_from_store(self, dictation_id: str) -> dict:
+        """The same from the stored final text, for a dictation this process no longer held."""
+        loaded = self.store.load(dictation_id)
+        if loaded is None:
+            raise _not_found(dictation_id)
+        row, events = loaded
+        last_seq = next((e["seq"] for e in reversed(events) if e["kind"] == "finalize"), None)
+        session = self.engine.new_session(Encounter.from_dict(row["encounter"]))
+        text = row["final_text"] or ""
+        gaps = (session.segment(last_seq if last_seq is not None else 0, text, True) if text else session.state())["gaps"]
+        return {"type": "finalized", "dictation_id": row.get("ref") or dictation_id, "seq": last_seq, "gaps": gaps,
+                "pushed": True}
 
     def _get(self, who: Principal, dictation_id: str) -> Live:
         live = self._cache.get(dictation_id)
@@ -287,26 +467,23 @@ class DictationHub:
             with self._rebuild_lock:
                 live = self._cache.get(dictation_id)
                 if live is None:
-                    live = self._rebuild(who, dictation_id)
+                    live = self._rebuild(dictation_id, owner=who.name)
                     self._put(live)
         if live.owner != who.name:
             raise _not_found(dictation_id)
         return live
 
-    def _rebuild(self, who: Principal, dictation_id: str) -> Live:
+    def _rebuild(self, dictation_id: str, *, owner: str | None = None) -> Live:
+        """The dictation's session from its events (``owner``: only if it is theirs)."""
         try:
             loaded = self.store.load(dictation_id)
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
-        if loaded is None or loaded[0]["owner"] != who.name:
+        if loaded is None or (owner is not None and loaded[0]["owner"] != owner):
             raise _not_found(dictation_id)
         row, events = loaded
-        if row["status"] == "discarded":
-            raise ProtocolError("DICTATION_DISCARDED", f"dictation {dictation_id} was discarded; "
-                                "start a new dictation")
         if row["status"] != "open":
-            raise ProtocolError("DICTATION_FINALIZED", f"dictation {dictation_id} is finalized; "
-                                "start a new dictation")
+            raise _closed(dictation_id, row["status"])
         r = replay(events, row["partial_seq"], row["partial_text"])
         try:
             session = self.engine.new_session(Encounter.from_dict(r["encounter"]))
@@ -319,23 +496,26 @@ class DictationHub:
         except InputError as exc:     # e.g. the lexicons changed and a stored code is now unknown
             raise ProtocolError("RESUME_FAILED", f"dictation {dictation_id} cannot be rebuilt: {exc.message}") from None
         log.info("dictation %s rebuilt from %d events", dictation_id, len(events))
-        return Live(id=dictation_id, owner=row["owner"], ref=row.get("ref") or dictation_id, session=session, n=r["n"])
+        return Live(id=dictation_id, owner=row["owner"], ref=row.get("ref") or dictation_id, session=session, n=r["n"],
+                    partial_seq=row["partial_seq"])
 
-    def _persist(self, live: Live, kind: str, seq: int | None, payload: dict) -> None:
+    def _persist(self, live: Live, kind: str, seq: int | None, payload: dict, tx=None) -> None:
         try:
             self.store.append_event(dictation_id=live.id, n=live.n + 1, kind=kind, seq=seq, payload=payload,
-                                    owner=live.owner)
+                                    owner=live.owner, conn=tx, notify=self.origin if tx is not None else None)
         except SQLAlchemyError as exc:
             self._drop(live)      # the session is ahead of the database: forget it
             raise _storage_error(exc) from None
         live.n += 1
 
-    def _persist_partial(self, live: Live, seq: int, text: str) -> None:
+    def _persist_partial(self, live: Live, seq: int, text: str, tx=None) -> None:
         try:
-            self.store.set_partial(dictation_id=live.id, seq=seq, text=text)
+            self.store.set_partial(dictation_id=live.id, seq=seq, text=text, conn=tx,
+                                   notify=self.origin if tx is not None else None)
         except SQLAlchemyError as exc:
             self._drop(live)
             raise _storage_error(exc) from None
+        live.partial_seq = seq
 
     def _put(self, live: Live) -> None:
         with self._lock:
@@ -346,6 +526,12 @@ class DictationHub:
         with self._lock:
             if self._cache.get(live.id) is live:
                 del self._cache[live.id]
+
+
+def _closed(dictation_id: str, status: str) -> ProtocolError:
+    if status == "discarded":
+        return ProtocolError("DICTATION_DISCARDED", f"dictation {dictation_id} was discarded; start a new dictation")
+    return ProtocolError("DICTATION_FINALIZED", f"dictation {dictation_id} is finalized; start a new dictation")
 
 
 def _not_found(dictation_id: str) -> ProtocolError:

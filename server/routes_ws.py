@@ -2,7 +2,8 @@
 
 Before anything else: a browser ``Origin`` that is neither the service's own nor in
 ``SCRIBE_WS_ORIGINS`` gets ORIGIN_NOT_ALLOWED and close 4003 (no credential is even looked
-at); an address or token over its open-connection cap (``SCRIBE_MAX_CONNECTIONS_PER_*``)
+at); an address or token over its open-connection cap (``SCRIBE_MAX_CONNECTIONS_PER_*``,
+counted across the processes sharing a PostgreSQL database: ``server/shared.py``)
 gets TOO_MANY_CONNECTIONS and 4429. Authentication (one credential, in the order of
 ``server/auth.py``: header, ``access_token``, one-time ``ticket``, session cookie) happens
 before the first message: a missing or bad one gets an ``error`` frame (UNAUTHENTICATED /
@@ -28,6 +29,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from .access import CLOSE_CODE, REASONS
 from .auth import credential_of, origin_allowed, resolve
 from .protocol import Connection, dumps, error
+from .shared import SharedSocketCounts
 
 log = logging.getLogger("scribe.server.ws")
 router = APIRouter()
@@ -36,14 +38,14 @@ router = APIRouter()
 @router.websocket("/ws/dictation")
 async def dictation_socket(ws: WebSocket) -> None:
     state, s = ws.app.state, ws.app.state.settings
-    counts: SocketCounts = state.sockets
+    counts: SocketCounts | SharedSocketCounts = state.sockets
     address = ws.client.host if ws.client else "unknown"
     await ws.accept()
     if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), s.ws_origin_list):
         await _refuse(ws, "ORIGIN_NOT_ALLOWED", "a page of another site may not open this WebSocket "
                       "(allowed: the service's own pages and SCRIBE_WS_ORIGINS)", ORIGIN_CLOSE)
         return
-    if not counts.take("address", address, s.max_connections_per_address):
+    if not await counts.acquire("address", address, s.max_connections_per_address):
         await _refuse(ws, "TOO_MANY_CONNECTIONS", f"this address has {s.max_connections_per_address} open "
                       "connections (SCRIBE_MAX_CONNECTIONS_PER_ADDRESS); close one first", CROWDED_CLOSE)
         return
@@ -56,16 +58,16 @@ async def dictation_socket(ws: WebSocket) -> None:
         if refusal is not None or who is None:   # _refusal refuses a missing principal
             await _refuse(ws, *(refusal or _BAD_TOKEN))
             return
-        if not counts.take("token", who.token_id, s.max_connections_per_token):
+        if not await counts.acquire("token", who.token_id, s.max_connections_per_token):
             await _refuse(ws, "TOO_MANY_CONNECTIONS", f"this token has {s.max_connections_per_token} open "
                           "connections (SCRIBE_MAX_CONNECTIONS_PER_TOKEN); close one first", CROWDED_CLOSE)
             return
         try:
             await _serve(ws, dataclasses.replace(who, address=address))
         finally:
-            counts.give_back("token", who.token_id)
+            await counts.release("token", who.token_id)
     finally:
-        counts.give_back("address", address)
+        await counts.release("address", address)
 
 
 async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:
@@ -75,10 +77,18 @@ async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> No
 
 
 class SocketCounts:
-    """Open WebSockets per client address and per token (touched on the event loop only)."""
+    """Open WebSockets per client address and per token (touched on the event loop only).
+    Several processes on one database count together instead (``shared.SharedSocketCounts``,
+    the same ``acquire``/``release``)."""
 
     def __init__(self) -> None:
         self._open: dict[tuple[str, object], int] = {}
+
+    async def acquire(self, kind: str, key: object, limit: int) -> bool:
+        return self.take(kind, key, limit)
+
+    async def release(self, kind: str, key: object) -> None:
+        self.give_back(kind, key)
 
     def take(self, kind: str, key: object, limit: int) -> bool:
         held = self._open.get((kind, key), 0)

@@ -4,6 +4,12 @@ statistics, the audit log) behind one class. Callers never write SQL.
 Every method opens its own short transaction; the methods on the dictation hot path
 (``append_event``, ``set_partial``) do one statement each plus the commit, so that a
 state is acknowledged only once what it acknowledges is on disk.
+
+On PostgreSQL several server processes may share the database (``scribe serve --workers
+N``, or several servers): the hub then runs each change of a dictation inside
+``dictation_tx``, which locks the dictation's row, and hands that transaction to the hot
+path methods (``conn=``), which also notify the other processes (``notify=``, PostgreSQL
+NOTIFY, delivered at commit). See ``server/hub.py`` and ``server/shared.py``.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from .config import DEFAULT_TOKEN_DAYS   # a new token's lifetime when the calle
 from .claim_lines import line_of_gap, lines_of
 from .db import (ROLES, api_tokens, audit_case_codes, audit_cases, audit_gaps, audit_log, audits, cds_cards,
                  dictation_codes, dictations, events, gap_actions, gaps, make_engine, migrate, token_epoch, utcnow,
-                 web_sessions)
+                 web_sessions, ws_tickets)
 
 TOKEN_PREFIX = "scr_"
 SEVERITIES = ("error", "warning", "info")
@@ -41,6 +47,7 @@ RISK_SEVERITIES = ("error", "warning")   # gaps that make a dictation incomplete
 
 
 TOKEN_OK, TOKEN_UNKNOWN, TOKEN_REVOKED, TOKEN_EXPIRED = "ok", "unknown", "revoked", "expired"
+CHANGES_CHANNEL = "scribe_dictation"     # PostgreSQL NOTIFY channel: "ORIGIN:KEY" of each changed dictation
 
 
 class DictationExists(Exception):
@@ -148,6 +155,11 @@ class Store:
         with self._writer, self.engine.begin() as conn:
             yield conn
 
+    @property
+    def shared(self) -> bool:
+        """True when other processes may write the same dictations (PostgreSQL)."""
+        return self.engine.dialect.name == "postgresql"
+
     def migrate(self) -> None:
         migrate(self.engine)
 
@@ -201,6 +213,16 @@ class Store:
             return None, TOKEN_UNKNOWN
         who = Principal(row.id, row.name, row.role, row.expires_at)
         return who, self._status(row.revoked_at, row.expires_at)
+
+    def token_by_id(self, token_id: int) -> tuple[Principal | None, str]:
+        """Like ``token_status`` for a token known by its id (a redeemed ticket's)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role,
+                                         api_tokens.c.revoked_at, api_tokens.c.expires_at)
+                               .where(api_tokens.c.id == token_id)).first()
+        if row is None:
+            return None, TOKEN_UNKNOWN
+        return Principal(row.id, row.name, row.role, row.expires_at), self._status(row.revoked_at, row.expires_at)
 
     @staticmethod
     def _status(revoked_at: datetime | None, expires_at: datetime | None, now: datetime | None = None) -> str:
@@ -363,23 +385,93 @@ class Store:
                                                                  dictations.c.ref == ref)).scalar_one_or_none()
 
     def append_event(self, *, dictation_id: str, n: int, kind: str, seq: int | None, payload: dict,
-                     owner: str | None = None) -> None:
-        """Event ``n`` of a dictation; a ``context`` event also updates the current encounter."""
-        now = utcnow()
-        with self._write() as conn:
-            conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=n, kind=kind, seq=seq,
-                                                  payload=payload, created_at=now))
-            if kind == "context":
-                encounter = payload["encounter"]
-                conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
-                    encounter=encounter, provider=encounter.get("provider") or owner, updated_at=now))
-                conn.execute(sa.delete(dictation_codes).where(dictation_codes.c.dictation_id == dictation_id))
-                self._write_codes(conn, dictation_id, encounter)
+                     owner: str | None = None, conn=None, notify: str | None = None) -> None:
+        """Event ``n`` of a dictation; a ``context`` event also updates the current encounter.
+        With ``conn`` (a ``dictation_tx``) it is written in that transaction, and with
+        ``notify`` (this process's name) the other processes hear of it at commit."""
+        if conn is None:
+            with self._write() as own:
+                self._append(own, dictation_id, n, kind, seq, payload, owner)
+        else:
+            self._append(conn, dictation_id, n, kind, seq, payload, owner)
+            if notify:
+                self.notify_change(conn, dictation_id, notify)
 
-    def set_partial(self, *, dictation_id: str, seq: int, text: str) -> None:
+    def _append(self, conn, dictation_id: str, n: int, kind: str, seq: int | None, payload: dict,
+                owner: str | None) -> None:
+        now = utcnow()
+        conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=n, kind=kind, seq=seq,
+                                              payload=payload, created_at=now))
+        if kind == "context":
+            encounter = payload["encounter"]
+            conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
+                encounter=encounter, provider=encounter.get("provider") or owner, updated_at=now))
+            conn.execute(sa.delete(dictation_codes).where(dictation_codes.c.dictation_id == dictation_id))
+            self._write_codes(conn, dictation_id, encounter)
+
+    def set_partial(self, *, dictation_id: str, seq: int, text: str, conn=None, notify: str | None = None) -> None:
+        statement = sa.update(dictations).where(dictations.c.id == dictation_id).values(partial_seq=seq,
+                                                                                        partial_text=text)
+        if conn is None:
+            with self._write() as own:
+                own.execute(statement)
+        else:
+            conn.execute(statement)
+            if notify:
+                self.notify_change(conn, dictation_id, notify)
+
+    # -- several processes on one database (PostgreSQL) ------------------------------------------
+    @contextlib.contextmanager
+    def dictation_tx(self, dictation_id: str, *, lock: bool):
+        """A transaction on one dictation: yields (connection, its version row), the row
+        ``status``, ``owner``, ``partial_seq``, ``partial_text`` and ``last_n`` (the number of
+        its last event), or None when there is no such dictation. With ``lock`` the row is
+        locked until commit (``SELECT ... FOR UPDATE``), so the changes of one dictation are
+        applied one at a time whichever process receives them."""
+        last_n = (sa.select(sa.func.max(events.c.n)).where(events.c.dictation_id == dictations.c.id)
+                  .correlate(dictations).scalar_subquery())
+        q = sa.select(dictations.c.status, dictations.c.owner, dictations.c.partial_seq, dictations.c.partial_text,
+                      last_n.label("last_n")).where(dictations.c.id == dictation_id)
+        with self.engine.begin() as conn:
+            if lock:
+                # the lock first, in a statement of its own: a statement that waited for the lock
+                # reads the row as the other transaction left it, but its subqueries with the
+                # snapshot it started with; the next statement sees everything committed before
+                conn.execute(sa.select(dictations.c.id).where(dictations.c.id == dictation_id)
+                             .with_for_update())
+            row = conn.execute(q).mappings().first()
+            yield conn, (None if row is None else dict(row))
+
+    @staticmethod
+    def events_after(conn, dictation_id: str, n: int) -> list[dict]:
+        """The dictation's events after event ``n``, in order."""
+        rows = conn.execute(sa.select(events.c.n, events.c.kind, events.c.seq, events.c.payload)
+                            .where(events.c.dictation_id == dictation_id, events.c.n > n)
+                            .order_by(events.c.n)).mappings().all()
+        return [dict(e) for e in rows]
+
+    @staticmethod
+    def notify_change(conn, dictation_id: str, origin: str) -> None:
+        """Tell the other processes (at commit) that ``dictation_id`` changed; ``origin`` names
+        this process, which ignores its own notifications."""
+        conn.execute(sa.select(sa.func.pg_notify(CHANGES_CHANNEL, f"{origin}:{dictation_id}")))
+
+    def issue_ticket(self, ticket_hash: str, *, token_id: int, expires_at: datetime) -> None:
+        """A one-time WebSocket ticket any process can redeem (expired ones are cleared)."""
         with self._write() as conn:
-            conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id)
-                         .values(partial_seq=seq, partial_text=text))
+            conn.execute(sa.delete(ws_tickets).where(ws_tickets.c.expires_at < utcnow()))
+            conn.execute(sa.insert(ws_tickets).values(ticket_hash=ticket_hash, token_id=token_id,
+                                                      expires_at=expires_at))
+
+    def redeem_ticket(self, ticket_hash: str) -> int | None:
+        """The token id of a ticket not yet used nor past its deadline; using it deletes it
+        (one statement: two processes redeeming the same ticket cannot both succeed)."""
+        with self._write() as conn:
+            row = conn.execute(sa.delete(ws_tickets).where(ws_tickets.c.ticket_hash == ticket_hash)
+                               .returning(ws_tickets.c.token_id, ws_tickets.c.expires_at)).first()
+        if row is None or utcnow() > row.expires_at:
+            return None
+        return row.token_id
 
     @staticmethod
     def _write_codes(conn, dictation_id: str, encounter: Mapping[str, Any]) -> None:
@@ -403,11 +495,14 @@ class Store:
         return None if row is None else dict(row)
 
     def finalize(self, *, dictation_id: str, n: int, final_text: str, open_gaps: Sequence[Mapping[str, Any]],
-                 last_seq: int | None) -> datetime:
-        """Event ``n`` (finalize), the text snapshot, the open gaps as rows: one transaction."""
+                 last_seq: int | None, conn=None, notify: str | None = None) -> datetime:
+        """Event ``n`` (finalize), the text snapshot, the open gaps as rows: one transaction
+        (``conn``'s, when given; ``notify`` as in ``append_event``)."""
         now = utcnow()
         counts = {s: sum(1 for g in open_gaps if g["severity"] == s) for s in SEVERITIES}
-        with self._write() as conn:
+        with contextlib.ExitStack() as stack:
+            if conn is None:
+                conn = stack.enter_context(self._write())
             conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=n, kind="finalize", seq=last_seq,
                                                   payload={"open_gaps": len(open_gaps)}, created_at=now))
             conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
@@ -417,6 +512,8 @@ class Store:
                 clean=counts["error"] == 0 and counts["warning"] == 0))
             if open_gaps:
                 conn.execute(sa.insert(gaps), [self._gap_row(dictation_id, g, now) for g in open_gaps])
+            if notify:
+                self.notify_change(conn, dictation_id, notify)
         return now
 
     @staticmethod

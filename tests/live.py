@@ -25,8 +25,9 @@ URL_LINE = re.compile(r"^\s+(\w+)\s+\((\w+)\): (http://\S+/(\w+)\?access_token=(
 
 
 class Server:
-    def __init__(self, tmp_path, db_url: str):
+    def __init__(self, tmp_path, db_url: str, env: dict | None = None):
         self.tmp_path, self.db_url, self.port = tmp_path, db_url, free_port()
+        self.env = dict(env or {})          # extra SCRIBE_* settings of this server
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
 
@@ -35,7 +36,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *extra: str, timeout: float = 90.0) -> None:
-        env = {**os.environ, "SCRIBE_DATA_DIR": str(self.tmp_path), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "SCRIBE_DATA_DIR": str(self.tmp_path), "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("SCRIBE_DB_URL", None)
         self.proc = subprocess.Popen([sys.executable, "-m", "scribe.cli", "serve", "--port", str(self.port),
                                       "--db", self.db_url, *extra], env=env, stdout=subprocess.PIPE,
@@ -54,6 +55,19 @@ class Server:
             except OSError:
                 time.sleep(0.2)
         raise AssertionError("scribe serve did not answer /healthz:\n" + "".join(self.output))
+
+    def wait_for(self, pattern: str, count: int = 1, timeout: float = 90.0) -> list[str]:
+        """Wait until ``count`` lines of the server's output match ``pattern`` (a regex)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain()
+            found = [line for line in self.output if rx.search(line)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline or (self.proc is not None and self.proc.poll() is not None):
+                raise AssertionError(f"no {count} lines matching {pattern!r}:\n" + "".join(self.output))
+            time.sleep(0.1)
 
     def _drain(self) -> None:
         try:

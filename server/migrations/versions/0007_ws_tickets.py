@@ -1,0 +1,37 @@
+"""One-time WebSocket tickets in the database, for several server processes.
+
+``scribe serve --workers N`` (PostgreSQL) runs N processes behind one port: a page may ask
+one worker for a ticket (``POST /api/ws-ticket``) and open its WebSocket on another, so
+the tickets live in the shared database: the sha256 of the ticket, the token it stands
+for and its deadline. Redeeming deletes the row (one use). A single process (SQLite)
+still keeps its tickets in memory and leaves this table empty.
+
+Revision ID: 0007
+Revises: 0004
+Create Date: 2026-12-15
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "ws_tickets",
+        sa.Column("ticket_hash", sa.String(64), nullable=False),
+        sa.Column("token_id", sa.Integer, nullable=False),
+        sa.Column("expires_at", sa.DateTime, nullable=False),
+        sa.PrimaryKeyConstraint("ticket_hash", name="pk_ws_tickets"),
+    )
+    op.create_index("ix_ws_tickets_expires_at", "ws_tickets", ["expires_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_ws_tickets_expires_at", table_name="ws_tickets")
+    op.drop_table("ws_tickets")
