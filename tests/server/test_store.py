@@ -38,7 +38,7 @@ def test_migrations_are_idempotent_and_match_the_tables(store):
     from alembic.script import ScriptDirectory
 
     assert diff == []
-    assert version == ScriptDirectory.from_config(db.alembic_config()).get_current_head() == "0005"
+    assert version == ScriptDirectory.from_config(db.alembic_config()).get_current_head() == "0007"
 
 
 def test_tokens_are_stored_hashed_and_revocable(store):

@@ -4,6 +4,7 @@ PostgreSQL on loopback, driven by real WebSocket clients; and `scribe serve --wo
 behind one port, with kill -9 of its workers."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -49,12 +51,12 @@ def pair(postgres_server, tmp_path_factory):
     url = postgres_server()
     setup = Store(Settings(db_url=url).database_url)
     setup.migrate()
-    servers = []
+    servers = [Server(tmp_path_factory.mktemp(name), url, env={"SCRIBE_MAX_CONNECTIONS_PER_TOKEN": str(CAP)})
+               for name in ("a", "b")]
     try:
-        for name in ("a", "b"):
-            server = Server(tmp_path_factory.mktemp(name), url, env={"SCRIBE_MAX_CONNECTIONS_PER_TOKEN": str(CAP)})
-            server.start()
-            servers.append(server)
+        with ThreadPoolExecutor(2) as starting:        # both build their engines at once
+            for started in [starting.submit(server.start) for server in servers]:
+                started.result()
         yield setup, servers[0], servers[1]
     finally:
         for server in servers:
@@ -177,15 +179,17 @@ def _connect_refused(server: Server, token: str) -> dict:
     return refusal
 
 
+@contextlib.contextmanager
 def _until_accepted(server: Server, token: str, seconds: float = 15.0):
-    """A connection once the cap has room again (closing is noticed asynchronously)."""
+    """A connection once the cap has room again (a closed or killed holder is noticed
+    asynchronously, so the first attempts may still be refused)."""
     deadline = time.monotonic() + seconds
     while True:
-        ws = server.ws(token)
-        first = ask(ws, {"type": "start", "encounter": ENCOUNTER})
-        if first["type"] == "state":
-            return ws
-        ws.close()
+        with server.ws(token) as ws:
+            first = ask(ws, {"type": "start", "encounter": ENCOUNTER})
+            if first["type"] == "state":
+                yield ws
+                return
         assert first["code"] == "TOO_MANY_CONNECTIONS" and time.monotonic() < deadline, first
         time.sleep(0.2)
 
@@ -261,7 +265,8 @@ def test_serve_workers_behind_one_port_survive_kill_9_of_each_worker(postgres_se
     try:
         token = server.page_tokens()["physician"]
         first, second = _pids(server, 2)
-        ws = server.ws(token)
+        connections = contextlib.ExitStack()
+        ws = connections.enter_context(server.ws(token))
         ask(ws, {"type": "start", "encounter": ENCOUNTER, "dictation_id": "workers"})
         text, seq, dropped = "", 0, 0
         lines = iter(LINES)
@@ -277,7 +282,7 @@ def test_serve_workers_behind_one_port_survive_kill_9_of_each_worker(postgres_se
                 state = ask(ws, {"type": "segment", "seq": seq, "text": line, "final": True})
             except ConnectionClosed:        # the dictation's worker died: resume through the same port
                 dropped += 1
-                ws = server.ws(token)
+                ws = connections.enter_context(server.ws(token))
                 assert ask(ws, {"type": "resume", "dictation_id": "workers"})["final_length"] == len(text)
                 state = ask(ws, {"type": "segment", "seq": seq, "text": line, "final": True})
             text += line
@@ -290,7 +295,7 @@ def test_serve_workers_behind_one_port_survive_kill_9_of_each_worker(postgres_se
             state = ask(ws, {"type": "segment", "seq": seq, "text": line, "final": True})
         assert analysed(state) == batch(engine, text)
         assert ask(ws, {"type": "finalize"})["gaps"] == batch(engine, text)["gaps"]
-        ws.close()
+        connections.close()
     finally:
         server.stop()
 
