@@ -56,6 +56,10 @@ class Settings(BaseModel):
     worker_threads: int = Field(4, ge=1, le=64, description="threads that analyse and persist messages")
     idle_evict_seconds: float = Field(1800.0, gt=0, description="unattached sessions leave memory after this")
     max_cached_sessions: int = Field(5000, ge=1)
+    gc_freeze_seconds: float = Field(10.0, ge=0, description="how often what survived is moved out of the cyclic "
+                                     "collector's reach (0: never); see server/app.py")
+    gc_full_minutes: float = Field(60.0, ge=0, description="how often one full collection looks at everything "
+                                   "(0: never)")
     stale_open_minutes: float = Field(120.0, gt=0, description="an open dictation with no change this long "
                                       "is listed for the scribes (GET /api/review/open)")
     # tokens and the HTTP surface (README, "Security")

@@ -10,8 +10,8 @@ Tables:
                   expires_at, rotated_to: the token a rotation issued in its place)
   token_epoch     one row: a counter every revocation, rotation or account deletion bumps,
                   so that live connections (in any process) notice a change with one read
-  dictations      one row per dictation: owner, the owner's id for it (ref), current encounter, status, timestamps;
-                  the final text and the counts of open gaps are filled at finalize
+  dictations      one row per dictation: owner, the owner's id for it (ref), current encounter, status, timestamps,
+                  version (a count of its changes); the final text and the counts of open gaps are filled at finalize
   dictation_codes the dictation's CPT / ICD-10-CM / modifier codes, one row each (filters)
   events          append-only log: start, segment (final), edit, context, finalize;
                   a dictation is rebuilt by replaying it
@@ -96,6 +96,9 @@ dictations = sa.Table(
     sa.Column("open_warnings", sa.Integer),
     sa.Column("open_infos", sa.Integer),
     sa.Column("clean", sa.Boolean),                            # no error/warning gap at finalize
+    # how many changes it has had (event or partial): processes sharing the database compare it
+    # with the version their cached session holds (server/hub.py)
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.UniqueConstraint("owner", "ref"),
 )
 
@@ -324,7 +327,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
     # PostgreSQL: each server process (a worker of `scribe serve --workers N`) holds at most 16 pooled
     # connections and two of its own (notifications, connection caps), so four workers stay well inside
     # the server's default max_connections (100)
-    return sa.create_engine(url, hide_parameters=True, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    # No ping before each use (a round trip per message): a connection PostgreSQL dropped fails its
+    # one statement (STORAGE_UNAVAILABLE: "send again"), the pool is then renewed.
+    return sa.create_engine(url, hide_parameters=True, pool_size=8, max_overflow=8, pool_pre_ping=False)
 
 
 def alembic_config(connection=None):

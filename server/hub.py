@@ -20,9 +20,10 @@ threads. Messages on one dictation are serialized by its lock.
 Several processes on one PostgreSQL database (``scribe serve --workers N``, or several
 servers; ``shared``): any process may receive any message of any dictation, so a cached
 session may be behind. Each change then runs in one transaction that locks the
-dictation's row (``Store.dictation_tx``): the session is first brought up to the
-database (the events after the last one it holds are applied to it, and the newest
-partial; a change of status elsewhere, finalize or discard, is answered as such), then
+dictation's row (``Store.dictation_tx``, which also reads the row's ``version``, a count
+of its changes): a session behind that version is first brought up to the database (the
+events after the last one it holds are applied to it, then the newest partial; a change
+of status elsewhere, finalize or discard, is answered as such), then
 the message is applied, stored and, at commit, announced (NOTIFY). Two processes
 receiving messages of one dictation at the same moment therefore apply them one after
 the other, each on the state the other left: no segment is lost or applied twice, and
@@ -72,7 +73,7 @@ class Live:
     last_used: float = field(default_factory=time.monotonic)
     attached: int = 0
     valid: bool = True                # False once dropped from the hub
-    partial_seq: int | None = None    # the partial of the dictation row it holds (shared mode)
+    version: int = 1                  # the dictation row's version the session reflects
 
 
 def replay(events: list[dict], partial_seq: int | None, partial_text: str | None) -> dict:
@@ -105,6 +106,9 @@ class DictationHub:
         # other processes write the same dictations: check and lock each change in the database
         self.shared = store.shared if shared is None else shared
         self.origin = origin or uuid.uuid4().hex[:12]   # this process, in notifications
+        # how a committed change is announced to the other processes (server/shared.py's Notifier
+        # in the service; by default a transaction of the store's)
+        self.notify: Callable[[str], None] = lambda key: store.notify_change(key, self.origin)
         self._cache: dict[str, Live] = {}
         self._watchers: dict[str, set[Callable[[dict], None]]] = {}   # dictation id -> push callbacks
         self._lock = threading.Lock()           # guards _cache
@@ -131,7 +135,7 @@ class DictationHub:
                                 "use 'resume' to reattach to it") from None
         except SQLAlchemyError as exc:
             raise _storage_error(exc) from None
-        live = Live(id=key, owner=who.name, ref=dictation_id, session=session, n=1)
+        live = Live(id=key, owner=who.name, ref=dictation_id, session=session, n=1, version=1)
         self._put(live)
         log.info("dictation %s started by token %s", key, who.token_id)
         return key, dictation_id, session.state()
@@ -205,8 +209,7 @@ class DictationHub:
             gaps = self.outcome(session)
             try:
                 self.store.finalize(dictation_id=live.id, n=live.n + 1, final_text=session.final_text,
-                                    open_gaps=gaps, last_seq=session.last_seq, conn=tx,
-                                    notify=self.origin if tx is not None else None)
+                                    open_gaps=gaps, last_seq=session.last_seq, conn=tx)
             except SQLAlchemyError as exc:
                 self._drop(live)
                 raise _storage_error(exc) from None
@@ -313,13 +316,23 @@ class DictationHub:
                         self._catch_up(live, tx, row)
                         if not live.valid:     # rebuilt during the catch-up: use the new one
                             continue
-                        return fn(live, tx)
+                        result = fn(live, tx)
                 except SQLAlchemyError as exc:
                     self._drop(live)           # the session may be ahead of the database
                     raise _storage_error(exc) from None
+                if write:
+                    self._announce(live.id)
+                return result
         raise ProtocolError("BUSY", "the dictation is being reloaded; send the message again")
 
     # -- several processes (shared mode) --------------------------------------------------------
+    def _announce(self, dictation_id: str) -> None:
+        """The change committed: the other processes' watchers of the dictation hear of it."""
+        try:
+            self.notify(dictation_id)
+        except Exception as exc:  # noqa: BLE001 - the change stands; a remote watcher gets it with the next one
+            log.error("could not notify the other processes of a change: %s", type(exc).__name__)
+
     def _catch_up(self, live: Live, tx, row: dict | None) -> list[dict]:
         """Bring ``live`` up to the database (``row``: ``Store.dictation_tx``'s); returns the
         states of the changes it applied. A dictation finalized or discarded elsewhere leaves
@@ -330,12 +343,11 @@ class DictationHub:
         if row["status"] != "open":
             self._drop(live)
             raise _closed(live.ref, row["status"])
-        last_n = row["last_n"] or 0
-        if last_n == live.n and row["partial_seq"] == live.partial_seq:
+        if row["version"] == live.version:
             return []
         states: list[dict] = []
         try:
-            if last_n < live.n:
+            if row["version"] < live.version:
                 raise InputError("the database is behind the session", code="REBUILD")
             session = live.session
             for event in self.store.events_after(tx, live.id, live.n):
@@ -347,11 +359,11 @@ class DictationHub:
                 elif kind == "context":
                     states.append(session.set_encounter(Encounter.from_dict(payload["encounter"])))
                 live.n = event["n"]
-            seq = row["partial_seq"]
-            if seq is not None and seq != live.partial_seq and (session.last_seq is None or seq > session.last_seq):
+            seq = row["partial_seq"]      # the newest partial, unless a final segment came after it
+            if seq is not None and (session.last_seq is None or seq > session.last_seq):
                 states.append(session.segment(seq, row["partial_text"] or "", False))
-            live.partial_seq = seq
-        except InputError:    # cannot happen for events the database accepted in order; rebuild to be sure
+            live.version = row["version"]
+        except InputError:    # cannot happen for changes the database accepted in order; rebuild to be sure
             self._drop(live)
             self._put(self._rebuild(live.id, owner=live.owner))
             log.warning("dictation %s rebuilt: its session could not follow the database", live.id)
@@ -497,25 +509,25 @@ class DictationHub:
             raise ProtocolError("RESUME_FAILED", f"dictation {dictation_id} cannot be rebuilt: {exc.message}") from None
         log.info("dictation %s rebuilt from %d events", dictation_id, len(events))
         return Live(id=dictation_id, owner=row["owner"], ref=row.get("ref") or dictation_id, session=session, n=r["n"],
-                    partial_seq=row["partial_seq"])
+                    version=row["version"])
 
     def _persist(self, live: Live, kind: str, seq: int | None, payload: dict, tx=None) -> None:
         try:
             self.store.append_event(dictation_id=live.id, n=live.n + 1, kind=kind, seq=seq, payload=payload,
-                                    owner=live.owner, conn=tx, notify=self.origin if tx is not None else None)
+                                    owner=live.owner, conn=tx)
         except SQLAlchemyError as exc:
             self._drop(live)      # the session is ahead of the database: forget it
             raise _storage_error(exc) from None
         live.n += 1
+        live.version += 1
 
     def _persist_partial(self, live: Live, seq: int, text: str, tx=None) -> None:
         try:
-            self.store.set_partial(dictation_id=live.id, seq=seq, text=text, conn=tx,
-                                   notify=self.origin if tx is not None else None)
+            self.store.set_partial(dictation_id=live.id, seq=seq, text=text, conn=tx)
         except SQLAlchemyError as exc:
             self._drop(live)
             raise _storage_error(exc) from None
-        live.partial_seq = seq
+        live.version += 1
 
     def _put(self, live: Live) -> None:
         with self._lock:

@@ -6,8 +6,10 @@ sessions in memory; the database is the truth (``server/hub.py``: every change o
 dictation locks its row, brings the session up to date and is announced at commit). This
 module holds the three things that would otherwise live in one process's memory:
 
-* ``ChangeListener``: one connection per process that ``LISTEN``s on the channel the
-  hub notifies (``Store.notify_change``: ``ORIGIN:KEY``) and hands each change made by
+* ``Notifier`` and ``ChangeListener``: after each committed change the hub sends
+  ``NOTIFY scribe_dictation, 'ORIGIN:KEY'`` on a connection of its own (autocommit, without
+  waiting for the disk: see ``Store.notify_change``), and one connection per process
+  ``LISTEN``s on that channel and hands each change made by
   another process to ``DictationHub.refresh`` (which pushes states to this process's
   watchers of that dictation). No broker: PostgreSQL delivers a notification only after
   its transaction committed. After a lost connection it reconnects and refreshes every
@@ -33,7 +35,7 @@ import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Callable
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
@@ -56,6 +58,37 @@ def _connect(url: str):
     import psycopg
 
     return psycopg.connect(libpq_url(url), autocommit=True, application_name="scribe")
+
+
+class Notifier:
+    """``NOTIFY`` on one connection of this process (guarded by a lock; one round trip each)."""
+
+    def __init__(self, url: str, origin: str):
+        self.url, self.origin = url, origin
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, dictation_id: str) -> None:
+        with self._lock:
+            try:
+                conn = self._conn
+                if conn is None or conn.closed:
+                    self._conn = conn = _connect(self.url)
+                    # what is announced is committed already: the announcement need not wait for the disk
+                    conn.execute("SET synchronous_commit TO off")
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, f"{self.origin}:{dictation_id}"))
+            except Exception:
+                self.close_now()
+                raise
+
+    def close_now(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self.close_now()
 
 
 class ChangeListener:

@@ -7,9 +7,9 @@ state is acknowledged only once what it acknowledges is on disk.
 
 On PostgreSQL several server processes may share the database (``scribe serve --workers
 N``, or several servers): the hub then runs each change of a dictation inside
-``dictation_tx``, which locks the dictation's row, and hands that transaction to the hot
-path methods (``conn=``), which also notify the other processes (``notify=``, PostgreSQL
-NOTIFY, delivered at commit). See ``server/hub.py`` and ``server/shared.py``.
+``dictation_tx``, which locks the dictation's row, hands that transaction to the hot path
+methods (``conn=``) and, once it committed, tells the other processes (``notify_change``).
+See ``server/hub.py`` and ``server/shared.py``.
 """
 from __future__ import annotations
 
@@ -368,7 +368,7 @@ class Store:
                 with self._write() as conn:
                     conn.execute(sa.insert(dictations).values(
                         id=key, ref=dictation_id, owner=owner, provider=encounter.get("provider") or owner,
-                        encounter=encounter, status="open", created_at=now, updated_at=now))
+                        encounter=encounter, status="open", created_at=now, updated_at=now, version=1))
                     self._write_codes(conn, key, encounter)
                     conn.execute(sa.insert(events).values(dictation_id=key, n=1, kind="start", seq=None,
                                                           payload={"encounter": encounter}, created_at=now))
@@ -385,61 +385,55 @@ class Store:
                                                                  dictations.c.ref == ref)).scalar_one_or_none()
 
     def append_event(self, *, dictation_id: str, n: int, kind: str, seq: int | None, payload: dict,
-                     owner: str | None = None, conn=None, notify: str | None = None) -> None:
+                     owner: str | None = None, conn=None) -> None:
         """Event ``n`` of a dictation; a ``context`` event also updates the current encounter.
-        With ``conn`` (a ``dictation_tx``) it is written in that transaction, and with
-        ``notify`` (this process's name) the other processes hear of it at commit."""
+        With ``conn`` (a ``dictation_tx``) it is written in that transaction."""
         if conn is None:
             with self._write() as own:
                 self._append(own, dictation_id, n, kind, seq, payload, owner)
         else:
             self._append(conn, dictation_id, n, kind, seq, payload, owner)
-            if notify:
-                self.notify_change(conn, dictation_id, notify)
 
     def _append(self, conn, dictation_id: str, n: int, kind: str, seq: int | None, payload: dict,
                 owner: str | None) -> None:
         now = utcnow()
-        conn.execute(sa.insert(events).values(dictation_id=dictation_id, n=n, kind=kind, seq=seq,
-                                              payload=payload, created_at=now))
+        insert = sa.insert(events).values(dictation_id=dictation_id, n=n, kind=kind, seq=seq, payload=payload,
+                                          created_at=now)
+        row = sa.update(dictations).where(dictations.c.id == dictation_id)
         if kind == "context":
             encounter = payload["encounter"]
-            conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
-                encounter=encounter, provider=encounter.get("provider") or owner, updated_at=now))
+            conn.execute(insert)
+            conn.execute(row.values(encounter=encounter, provider=encounter.get("provider") or owner, updated_at=now,
+                                    version=dictations.c.version + 1))
             conn.execute(sa.delete(dictation_codes).where(dictation_codes.c.dictation_id == dictation_id))
             self._write_codes(conn, dictation_id, encounter)
+        elif conn.dialect.name == "postgresql":     # one statement: WITH bump AS (UPDATE ...) INSERT ...
+            conn.execute(insert.add_cte(row.values(version=dictations.c.version + 1).cte("bump")))
+        else:
+            conn.execute(insert)
+            conn.execute(row.values(version=dictations.c.version + 1))
 
-    def set_partial(self, *, dictation_id: str, seq: int, text: str, conn=None, notify: str | None = None) -> None:
-        statement = sa.update(dictations).where(dictations.c.id == dictation_id).values(partial_seq=seq,
-                                                                                        partial_text=text)
+    def set_partial(self, *, dictation_id: str, seq: int, text: str, conn=None) -> None:
+        statement = sa.update(dictations).where(dictations.c.id == dictation_id).values(
+            partial_seq=seq, partial_text=text, version=dictations.c.version + 1)
         if conn is None:
             with self._write() as own:
                 own.execute(statement)
         else:
             conn.execute(statement)
-            if notify:
-                self.notify_change(conn, dictation_id, notify)
 
     # -- several processes on one database (PostgreSQL) ------------------------------------------
     @contextlib.contextmanager
     def dictation_tx(self, dictation_id: str, *, lock: bool):
-        """A transaction on one dictation: yields (connection, its version row), the row
-        ``status``, ``owner``, ``partial_seq``, ``partial_text`` and ``last_n`` (the number of
-        its last event), or None when there is no such dictation. With ``lock`` the row is
-        locked until commit (``SELECT ... FOR UPDATE``), so the changes of one dictation are
-        applied one at a time whichever process receives them."""
-        last_n = (sa.select(sa.func.max(events.c.n)).where(events.c.dictation_id == dictations.c.id)
-                  .correlate(dictations).scalar_subquery())
-        q = sa.select(dictations.c.status, dictations.c.owner, dictations.c.partial_seq, dictations.c.partial_text,
-                      last_n.label("last_n")).where(dictations.c.id == dictation_id)
+        """A transaction on one dictation: yields (connection, its row's ``status``, ``owner``,
+        ``version``, ``partial_seq`` and ``partial_text``; None when there is no such
+        dictation). With ``lock`` the row is locked until commit (``SELECT ... FOR UPDATE``),
+        so the changes of one dictation are applied one at a time whichever process receives
+        them; a statement that waited for the lock reads the row as the other left it."""
+        q = sa.select(dictations.c.status, dictations.c.owner, dictations.c.version, dictations.c.partial_seq,
+                      dictations.c.partial_text).where(dictations.c.id == dictation_id)
         with self.engine.begin() as conn:
-            if lock:
-                # the lock first, in a statement of its own: a statement that waited for the lock
-                # reads the row as the other transaction left it, but its subqueries with the
-                # snapshot it started with; the next statement sees everything committed before
-                conn.execute(sa.select(dictations.c.id).where(dictations.c.id == dictation_id)
-                             .with_for_update())
-            row = conn.execute(q).mappings().first()
+            row = conn.execute(q.with_for_update() if lock else q).mappings().first()
             yield conn, (None if row is None else dict(row))
 
     @staticmethod
@@ -450,11 +444,18 @@ class Store:
                             .order_by(events.c.n)).mappings().all()
         return [dict(e) for e in rows]
 
-    @staticmethod
-    def notify_change(conn, dictation_id: str, origin: str) -> None:
-        """Tell the other processes (at commit) that ``dictation_id`` changed; ``origin`` names
-        this process, which ignores its own notifications."""
-        conn.execute(sa.select(sa.func.pg_notify(CHANGES_CHANNEL, f"{origin}:{dictation_id}")))
+    def notify_change(self, dictation_id: str, origin: str) -> None:
+        """Tell the other processes that ``dictation_id`` changed (call it after the change
+        committed); ``origin`` names this process, which ignores its own notifications.
+
+        A transaction of its own, committed without waiting for the disk: PostgreSQL holds one
+        lock for every notifying transaction from its commit until the commit is flushed, so
+        a NOTIFY in the transaction of the change would line every change of every dictation
+        up behind one disk flush at a time. The notification itself needs no durability
+        (what it announces is already committed; a lost one is caught up by the next)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.select(sa.func.set_config("synchronous_commit", "off", True),
+                                   sa.func.pg_notify(CHANGES_CHANNEL, f"{origin}:{dictation_id}")))
 
     def issue_ticket(self, ticket_hash: str, *, token_id: int, expires_at: datetime) -> None:
         """A one-time WebSocket ticket any process can redeem (expired ones are cleared)."""
@@ -495,9 +496,9 @@ class Store:
         return None if row is None else dict(row)
 
     def finalize(self, *, dictation_id: str, n: int, final_text: str, open_gaps: Sequence[Mapping[str, Any]],
-                 last_seq: int | None, conn=None, notify: str | None = None) -> datetime:
+                 last_seq: int | None, conn=None) -> datetime:
         """Event ``n`` (finalize), the text snapshot, the open gaps as rows: one transaction
-        (``conn``'s, when given; ``notify`` as in ``append_event``)."""
+        (``conn``'s, when given)."""
         now = utcnow()
         counts = {s: sum(1 for g in open_gaps if g["severity"] == s) for s in SEVERITIES}
         with contextlib.ExitStack() as stack:
@@ -507,13 +508,12 @@ class Store:
                                                   payload={"open_gaps": len(open_gaps)}, created_at=now))
             conn.execute(sa.update(dictations).where(dictations.c.id == dictation_id).values(
                 status="finalized", finalized_at=now, finalized_week=week_of(now), updated_at=now,
+                version=dictations.c.version + 1,
                 final_text=final_text, partial_seq=None, partial_text=None, open_errors=counts["error"],
                 open_warnings=counts["warning"], open_infos=counts["info"],
                 clean=counts["error"] == 0 and counts["warning"] == 0))
             if open_gaps:
                 conn.execute(sa.insert(gaps), [self._gap_row(dictation_id, g, now) for g in open_gaps])
-            if notify:
-                self.notify_change(conn, dictation_id, notify)
         return now
 
     @staticmethod
@@ -564,7 +564,7 @@ class Store:
                                                             dictations.c.owner == owner,
                                                             dictations.c.status == "open")
                                 .values(status="discarded", updated_at=now, partial_seq=None,
-                                        partial_text=None)).rowcount
+                                        partial_text=None, version=dictations.c.version + 1)).rowcount
             if done:
                 n = conn.execute(sa.select(sa.func.max(events.c.n)).where(events.c.dictation_id == dictation_id)
                                  ).scalar_one() or 0
