@@ -18,7 +18,9 @@ Sections:
   ramp     the same load with more clients per step until p99 crosses 100 ms.
   memory   resident memory per open dictation (in-process, notes of 50, 500, 5,000 words).
 
-Every client runs in this process (asyncio, one core); the server is a separate process.
+The clients of load and ramp run in processes of their own (``benchmarks/loadgen.py``,
+``--load-procs``, default 2), the server in another; all on the same 2-core machine.
+Several worker processes on PostgreSQL: ``benchmarks/bench_workers.py``.
 Notes are words from the MTSamples spine corpora (../shared/corpora), else the examples.
 The server uses a SQLite file in a temp folder unless --db names another database.
 """
@@ -29,7 +31,6 @@ import asyncio
 import gc
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # loadgen
 ENCOUNTER = {"cpt": ["72100"], "icd10": ["M54.50"], "site": "office", "provider": "Dr Bench"}
 
 
@@ -249,62 +251,21 @@ async def _rtt(server: Server, words: Words, n: int) -> dict[int, list[float]]:
 
 
 # -- sections: load and ramp ------------------------------------------------------------------------
-async def _client(url: str, token: str, words: list[str], period: float, lat: list[float], errors: list[str],
-                  started: asyncio.Queue, go: asyncio.Event, clock: dict) -> None:
-    """Open a dictation, wait until every client has, then one segment every ``period``."""
-    import websockets
+def _load(server: Server, clients: int, duration: float, period: float, procs: int) -> dict:
+    """Every client connected and its dictation opened (not measured), then ``duration`` s of
+    load from ``procs`` processes of the load generator (``benchmarks/loadgen.py``)."""
+    from loadgen import Load, run
 
-    try:
-        async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
-                                      max_size=2**24, open_timeout=120) as ws:
-            await ws.send(json.dumps({"type": "start", "encounter": ENCOUNTER}))
-            first = await ws.recv()
-            if not first.startswith('{"type":"state"'):
-                errors.append(first[:120])
-            started.put_nowait(1)
-            await go.wait()
-            await asyncio.sleep(random.uniform(0, period))       # spread the clients over the period
-            seq, pos, due = 0, 0, time.monotonic()
-            while due + period <= clock["stop"]:
-                seq += 1
-                text = " ".join(words[pos:pos + 10]) + " "
-                pos = (pos + 10) % max(1, len(words) - 10)
-                t0 = time.perf_counter()
-                await ws.send(json.dumps({"type": "segment", "seq": seq, "text": text, "final": True}))
-                answer = await ws.recv()
-                lat.append(1000 * (time.perf_counter() - t0))
-                if not answer.startswith('{"type":"state"'):
-                    errors.append(answer[:120])
-                due += period
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-    except Exception as exc:  # noqa: BLE001 - counted, reported
-        errors.append(f"{type(exc).__name__}: {exc}"[:120])
-        started.put_nowait(0)
+    window: dict = {}
 
+    def started() -> None:
+        window.update(rss=server.rss_mb(), cpu=server.cpu_seconds(), t=time.monotonic())
 
-async def _load(server: Server, corpus: list[str], clients: int, duration: float, period: float) -> dict:
-    """Connect every client and open its dictation (not measured), then measure ``duration`` s."""
-    lat: list[float] = []
-    errors: list[str] = []
-    rng = random.Random(clients)
-    started: asyncio.Queue = asyncio.Queue()
-    go, clock = asyncio.Event(), {"stop": float("inf")}
-    tasks = []
-    for i in range(clients):
-        offset = rng.randrange(0, max(1, len(corpus) - 2000))
-        tasks.append(asyncio.create_task(_client(server.url, server.token, corpus[offset:offset + 2000], period,
-                                                 lat, errors, started, go, clock)))
-        if i % 50 == 49:
-            await asyncio.sleep(0.05)           # do not open every socket in one instant
-    for _ in range(clients):
-        await started.get()
-    rss0, cpu0, t0 = server.rss_mb(), server.cpu_seconds(), time.monotonic()
-    clock["stop"] = t0 + duration
-    go.set()
-    await asyncio.gather(*tasks)
-    elapsed = time.monotonic() - t0
-    return {"clients": clients, "lat": lat, "errors": errors, "rss_start": rss0, "rss_end": server.rss_mb(),
-            "cpu": (server.cpu_seconds() - cpu0) / elapsed, "client_cpu": time.process_time()}
+    r = run(Load(port=server.port, tokens=[server.token], clients=clients, duration=duration, period=period,
+                 procs=procs, per_address=10**6), on_start=started)
+    elapsed = time.monotonic() - window.get("t", time.monotonic() - duration)
+    return {"clients": clients, "lat": r.latencies, "errors": r.errors, "rss_start": window.get("rss", 0.0),
+            "rss_end": server.rss_mb(), "cpu": (server.cpu_seconds() - window.get("cpu", 0.0)) / elapsed}
 
 
 def _report_load(r: dict) -> None:
@@ -321,7 +282,7 @@ def bench_load(args, corpus: list[str]) -> None:
           f"for {args.duration:g} s ==")
     server = Server(args.db, Path(tempfile.mkdtemp(prefix="scribe-bench-")), args.env)
     try:
-        r = asyncio.run(_load(server, corpus, args.clients, args.duration, args.period))
+        r = _load(server, args.clients, args.duration, args.period, args.load_procs)
     finally:
         server.stop()
     _report_load(r)
@@ -336,7 +297,7 @@ def bench_ramp(args, corpus: list[str]) -> None:
     while clients <= args.ramp_max:
         server = Server(args.db, Path(tempfile.mkdtemp(prefix="scribe-bench-")), args.env)
         try:
-            r = asyncio.run(_load(server, corpus, clients, args.ramp_duration, args.period))
+            r = _load(server, clients, args.ramp_duration, args.period, args.load_procs)
         finally:
             server.stop()
         _report_load(r)
@@ -384,6 +345,7 @@ def main() -> None:
     p.add_argument("--ramp-max", type=int, default=3000)
     p.add_argument("--ramp-duration", type=float, default=30.0)
     p.add_argument("--mem-dictations", type=int, default=200)
+    p.add_argument("--load-procs", type=int, default=2, help="processes of the load generator (load, ramp)")
     p.add_argument("--server-env", nargs="*", default=[], metavar="KEY=VALUE",
                    help="settings for the server, e.g. SCRIBE_WORKER_THREADS=2")
     args = p.parse_args()

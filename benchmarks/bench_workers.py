@@ -14,8 +14,8 @@ Sections:
          until p99 crosses 100 ms (or an error), for each N of ``--workers``.
 
 The server is `scribe serve --workers N` on 127.0.0.1 with a throwaway PostgreSQL 15
-cluster of its own (default durability: fsync and synchronous_commit on; ``--db`` names
-another database instead). The clients run in ``--load-procs`` processes of their own
+cluster of its own (default durability: fsync and synchronous_commit on, unless
+``--synchronous-commit off``; ``--db`` names another database instead). The clients run in ``--load-procs`` processes of their own
 (``benchmarks/loadgen.py``), on the same 2-core machine as the server and the database:
 every figure includes that sharing. Each 16 dictations share a physician token (the
 default per-token cap) and each 250 a source address (127.0.0.2, .3, ...; the default
@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Load, run  # noqa: E402 - the benchmarks folder is not a package
+from loadgen import Load, run  # the benchmarks folder is not a package
 
 PG_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 
@@ -45,7 +45,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 # -- the database ------------------------------------------------------------------------------
@@ -75,13 +75,15 @@ class Postgres:
             raise SystemExit(f"PostgreSQL's {name} not found (or pass --db)")
         return found
 
-    def new_database(self) -> str:
+    def new_database(self, synchronous_commit: str = "on") -> str:
         import psycopg
 
         self.count += 1
         name = f"bench_{self.count}"
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
             c.execute(f"CREATE DATABASE {name}")
+            if synchronous_commit != "on":    # what an operator may choose for the service's database
+                c.execute(f"ALTER DATABASE {name} SET synchronous_commit = {synchronous_commit}")
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
@@ -236,6 +238,9 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=120.0)
     p.add_argument("--period", type=float, default=4.0)
     p.add_argument("--load-procs", type=int, default=2, help="processes of the load generator")
+    p.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
+                   help="the throwaway database's synchronous_commit (off: a commit is acknowledged before it is "
+                   "flushed to disk; see the README)")
     p.add_argument("--ramp-start", type=int, default=600)
     p.add_argument("--ramp-step", type=int, default=200)
     p.add_argument("--ramp-max", type=int, default=4000)
@@ -248,9 +253,10 @@ def main() -> None:
         args.duration, args.ramp_duration, args.ramp_step = 30.0, 20.0, 400
     sections = args.only or ["load", "ramp"]
     print(f"scribe service on worker processes, {os.cpu_count()} cores; sections: {', '.join(sections)}; "
-          f"load generator: {args.load_procs} processes", flush=True)
+          f"load generator: {args.load_procs} processes; PostgreSQL synchronous_commit {args.synchronous_commit}",
+          flush=True)
     pg = None if args.db else Postgres()
-    new_db = (lambda: args.db) if args.db else pg.new_database  # type: ignore[union-attr]
+    new_db = (lambda: args.db) if pg is None else (lambda: pg.new_database(args.synchronous_commit))
     try:
         if "load" in sections:
             bench_load(args, new_db)

@@ -199,8 +199,8 @@ async def _freeze_forever(every: float, full_minutes: float) -> None:
     stopped a worker for 150-700 ms, the largest part of the p99. Every ``every`` seconds
     what survived until then is frozen (``gc.freeze``: out of the collector's reach, freed
     as usual by reference counting when dropped), so a collection looks only at what was
-    made since. What the service drops holds almost no reference cycles (a full collection
-    after a load run finds a few hundred objects), and the few it would keep are reclaimed
+    made since. What the service drops holds almost no reference cycles (after 300 dictations of
+    20 segments, half of them finalized, a full collection found 985 unreachable objects), and the few it would keep are reclaimed
     by one full collection every ``full_minutes`` (everything unfrozen, collected, frozen
     again; a pause of the old kind, logged)."""
     if every <= 0:
