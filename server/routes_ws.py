@@ -29,7 +29,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from .access import CLOSE_CODE, REASONS
 from .auth import credential_of, origin_allowed, resolve
 from .protocol import Connection, dumps, error
-from .shared import SharedSocketCounts
+from .shared import CapsUnavailable, SharedSocketCounts
 
 log = logging.getLogger("scribe.server.ws")
 router = APIRouter()
@@ -45,7 +45,10 @@ async def dictation_socket(ws: WebSocket) -> None:
         await _refuse(ws, "ORIGIN_NOT_ALLOWED", "a page of another site may not open this WebSocket "
                       "(allowed: the service's own pages and SCRIBE_WS_ORIGINS)", ORIGIN_CLOSE)
         return
-    if not await counts.acquire("address", address, s.max_connections_per_address):
+    placed = await _acquire(ws, counts, "address", address, s.max_connections_per_address)
+    if placed is None:
+        return
+    if not placed:
         await _refuse(ws, "TOO_MANY_CONNECTIONS", f"this address has {s.max_connections_per_address} open "
                       "connections (SCRIBE_MAX_CONNECTIONS_PER_ADDRESS); close one first", CROWDED_CLOSE)
         return
@@ -58,7 +61,10 @@ async def dictation_socket(ws: WebSocket) -> None:
         if refusal is not None or who is None:   # _refusal refuses a missing principal
             await _refuse(ws, *(refusal or _BAD_TOKEN))
             return
-        if not await counts.acquire("token", who.token_id, s.max_connections_per_token):
+        placed = await _acquire(ws, counts, "token", who.token_id, s.max_connections_per_token)
+        if placed is None:
+            return
+        if not placed:
             await _refuse(ws, "TOO_MANY_CONNECTIONS", f"this token has {s.max_connections_per_token} open "
                           "connections (SCRIBE_MAX_CONNECTIONS_PER_TOKEN); close one first", CROWDED_CLOSE)
             return
@@ -68,6 +74,17 @@ async def dictation_socket(ws: WebSocket) -> None:
             await counts.release("token", who.token_id)
     finally:
         await counts.release("address", address)
+
+
+async def _acquire(ws: WebSocket, counts, kind: str, key: object, limit: int) -> bool | None:
+    """True: a place under the cap was taken; False: the cap is full; None: the caps cannot
+    be counted (the shared database is unreachable) and the connection was refused with
+    STORAGE_UNAVAILABLE and 1011."""
+    try:
+        return await counts.acquire(kind, key, limit)
+    except CapsUnavailable:
+        await _refuse(ws, "STORAGE_UNAVAILABLE", "the database is unavailable; connect again later", 1011)
+        return None
 
 
 async def _refuse(ws: WebSocket, code: str, message: str, close_code: int) -> None:

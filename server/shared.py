@@ -141,6 +141,10 @@ def slot_base(kind: str, key: object) -> int:
     return (int.from_bytes(digest, "big") >> (64 - 47)) << SLOT_BITS
 
 
+class CapsUnavailable(Exception):
+    """The database that counts the connection caps cannot be reached."""
+
+
 class SharedSocketCounts:
     """Open WebSockets per token and per address, across processes (advisory-lock slots).
 
@@ -179,14 +183,18 @@ class SharedSocketCounts:
         return self._conn
 
     def _take(self, kind: str, key: object, limit: int) -> bool:
-        held = self._held.setdefault((kind, key), [])
-        base = slot_base(kind, key)
-        # CASE keeps the order: a slot this session holds is never locked again (advisory locks
-        # are re-entrant within a session, which would count one connection twice)
-        row = self._session().execute(
-            "SELECT s FROM generate_series(0, %s) AS s "
-            "WHERE CASE WHEN s = ANY(%s) THEN false ELSE pg_try_advisory_lock(%s + s) END LIMIT 1",
-            (min(limit, MAX_SLOTS) - 1, held, base)).fetchone()
+        try:
+            session = self._session()
+            held = self._held.setdefault((kind, key), [])
+            # CASE keeps the order: a slot this session holds is never locked again (advisory locks
+            # are re-entrant within a session, which would count one connection twice)
+            row = session.execute(
+                "SELECT s FROM generate_series(0, %s) AS s "
+                "WHERE CASE WHEN s = ANY(%s) THEN false ELSE pg_try_advisory_lock(%s + s) END LIMIT 1",
+                (min(limit, MAX_SLOTS) - 1, held, slot_base(kind, key))).fetchone()
+        except Exception as exc:  # noqa: BLE001 - refused as such by the caller
+            log.error("connection caps unavailable: %s", type(exc).__name__)
+            raise CapsUnavailable() from None
         if row is None:
             if not held:
                 self._held.pop((kind, key), None)
@@ -203,9 +211,8 @@ class SharedSocketCounts:
             del self._held[(kind, key)]
         try:
             self._session().execute("SELECT pg_advisory_unlock(%s)", (slot_base(kind, key) + slot,))
-        except Exception as exc:  # noqa: BLE001 - the session is gone, and the lock with it
+        except Exception as exc:  # noqa: BLE001 - when the session is gone, the lock went with it
             log.error("could not release a connection slot: %s", type(exc).__name__)
-            self._conn = None
 
     def _close(self) -> None:
         if self._conn is not None and not self._conn.closed:
