@@ -348,7 +348,7 @@ class DictationHub:
         states: list[dict] = []
         try:
             if row["version"] < live.version:
-                raise InputError("the database is behind the session", code="REBUILD")
+                raise _Diverged()
             session = live.session
             for event in self.store.events_after(tx, live.id, live.n):
                 kind, payload = event["kind"], event["payload"]
@@ -363,7 +363,7 @@ class DictationHub:
             if seq is not None and (session.last_seq is None or seq > session.last_seq):
                 states.append(session.segment(seq, row["partial_text"] or "", False))
             live.version = row["version"]
-        except InputError:    # cannot happen for changes the database accepted in order; rebuild to be sure
+        except (InputError, _Diverged):   # cannot happen for changes the database accepted in order: rebuild
             self._drop(live)
             self._put(self._rebuild(live.id, owner=live.owner))
             log.warning("dictation %s rebuilt: its session could not follow the database", live.id)
@@ -538,6 +538,10 @@ class DictationHub:
         with self._lock:
             if self._cache.get(live.id) is live:
                 del self._cache[live.id]
+
+
+class _Diverged(Exception):
+    """The session holds changes the database does not (it must be rebuilt)."""
 
 
 def _closed(dictation_id: str, status: str) -> ProtocolError:
