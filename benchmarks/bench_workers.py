@@ -174,7 +174,7 @@ def measure(db: str, workers: int, clients: int, duration: float, args) -> dict:
             window["sample"], window["t"] = service.sample(), time.monotonic()
 
         load = Load(port=service.port, tokens=service.tokens, clients=clients, duration=duration, period=args.period,
-                    procs=args.load_procs)
+                    procs=args.load_procs, compression=not args.no_deflate)
         result = run(load, on_start=started)
         elapsed = time.monotonic() - window.get("t", time.monotonic() - duration)
         at_end = service.sample()
@@ -238,6 +238,8 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=120.0)
     p.add_argument("--period", type=float, default=4.0)
     p.add_argument("--load-procs", type=int, default=2, help="processes of the load generator")
+    p.add_argument("--no-deflate", action="store_true", help="clients that do not offer permessage-deflate "
+                   "(browsers do; without it the server does not compress each state)")
     p.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
                    help="the throwaway database's synchronous_commit (off: a commit is acknowledged before it is "
                    "flushed to disk; see the README)")

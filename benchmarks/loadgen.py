@@ -45,6 +45,7 @@ class Load:
     host: str = "127.0.0.1"
     per_address: int = 250              # clients per source address (127.0.0.2, .3, ...)
     seed: int = 1
+    compression: bool = True            # offer permessage-deflate, as browsers do
 
     def check(self) -> None:
         if self.host not in LOOPBACK:
@@ -172,6 +173,7 @@ async def _client(load: Load, token: str, source: str | None, words: list[str], 
     try:
         async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=2**24,
                                       open_timeout=120, ping_interval=None,
+                                      compression="deflate" if load.compression else None,
                                       local_addr=(source, 0) if source else None) as ws:
             await ws.send(json.dumps({"type": "start", "encounter": ENCOUNTER}))
             first = await ws.recv()

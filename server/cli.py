@@ -363,7 +363,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(line, flush=True)
     store.dispose()
     options: dict = {"host": settings.host, "port": settings.port, "ws_max_size": settings.frame_cap,
-                     "access_log": False, "log_config": None, "log_level": settings.log_level.lower()}
+                     "ws_per_message_deflate": settings.ws_compression, "access_log": False, "log_config": None,
+                     "log_level": settings.log_level.lower()}
     if settings.workers > 1:
         import os
 

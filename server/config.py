@@ -50,6 +50,9 @@ class Settings(BaseModel):
         "16 MiB and 4x max_message_bytes, never below max_message_bytes")
     rate_per_second: float = Field(20.0, gt=0, description="sustained messages per second per connection")
     rate_burst: int = Field(60, ge=1, description="messages a connection may send at once")
+    ws_compression: bool = Field(False, description="accept permessage-deflate (compressed frames) when a client "
+                                 "offers it; off: measured, compressing every state cost a quarter of a core at "
+                                 "1,000 dictations and multiplied p99 by six (docs/workers.md)")
     # live dictations
     workers: int = Field(1, ge=1, le=64, description="server processes behind the port (more than one needs "
                          "PostgreSQL)")
