@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import queue
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -61,34 +62,55 @@ def _connect(url: str):
 
 
 class Notifier:
-    """``NOTIFY`` on one connection of this process (guarded by a lock; one round trip each)."""
+    """Announces committed changes (``NOTIFY``) from a thread and a connection of its own.
+
+    ``notifier(key)`` only queues the key: the message that made the change is answered
+    without waiting for the announcement, and the keys queued meanwhile go out together,
+    in one statement (one round trip however many)."""
+
+    BATCH = 500
 
     def __init__(self, url: str, origin: str):
         self.url, self.origin = url, origin
-        self._conn: Any = None
-        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="scribe-notifier", daemon=True)
+        self._thread.start()
 
     def __call__(self, dictation_id: str) -> None:
-        with self._lock:
-            try:
-                conn = self._conn
-                if conn is None or conn.closed:
-                    self._conn = conn = _connect(self.url)
-                    # what is announced is committed already: the announcement need not wait for the disk
-                    conn.execute("SET synchronous_commit TO off")
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, f"{self.origin}:{dictation_id}"))
-            except Exception:
-                self.close_now()
-                raise
-
-    def close_now(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
+        self._queue.put(dictation_id)
 
     def close(self) -> None:
-        with self._lock:
-            self.close_now()
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        conn: Any = None
+        while True:
+            keys = [self._queue.get()]
+            while len(keys) < self.BATCH:
+                try:
+                    keys.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in keys
+            payloads = list(dict.fromkeys(f"{self.origin}:{k}" for k in keys if k is not None))
+            if payloads:
+                try:
+                    if conn is None or conn.closed:
+                        conn = _connect(self.url)
+                        # what is announced is committed already: the announcement need not wait for the disk
+                        conn.execute("SET synchronous_commit TO off")
+                    conn.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (CHANGES_CHANNEL, payloads))
+                except Exception as exc:  # noqa: BLE001 - the changes stand; remote watchers get the next ones
+                    log.error("could not notify the other processes of %d changes: %s", len(payloads),
+                              type(exc).__name__)
+                    if conn is not None and not conn.closed:
+                        conn.close()
+                    conn = None
+            if stop:
+                if conn is not None and not conn.closed:
+                    conn.close()
+                return
 
 
 class ChangeListener:
