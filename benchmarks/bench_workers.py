@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_workers.py --quick             # short runs of each (~6 min)
     .venv/bin/python benchmarks/bench_workers.py --only load --workers 2 --clients 1000 --duration 120
     .venv/bin/python benchmarks/bench_workers.py --only ramp --workers 1 2 4 --ramp-start 600 --ramp-step 200
+    .venv/bin/python benchmarks/bench_workers.py --only segment --segments 200
 
 Sections:
   load   ``--clients`` simultaneous dictations (default 1,000), each a 10-word final segment
@@ -12,6 +13,12 @@ Sections:
          worker (after start-up, with the engine built, and at the end of the load).
   ramp   the same with more dictations per step, a fresh server and database each step,
          until p99 crosses 100 ms (or an error), for each N of ``--workers``.
+  segment  server time per 10-word final segment on a 50-word and a 5,000-word note, in
+           process, through the hub as a worker runs it on PostgreSQL (JSON in, the locked
+           read of the dictation's version, engine session, commit, JSON out), the engine's
+           share apart; the ratio of the two (target <= 1.5x). The note is kept at its size:
+           each measured segment is removed again by an unmeasured edit; every segment has
+           new words (no sentence-cache hits).
 
 The server is `scribe serve --workers N` on 127.0.0.1 with a throwaway PostgreSQL 15
 cluster of its own (default durability: fsync and synchronous_commit on, unless
@@ -37,6 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import Load, run  # the benchmarks folder is not a package
+
+ENCOUNTER = {"cpt": ["72100"], "icd10": ["M54.50"], "site": "office", "provider": "Dr Bench"}
 
 PG_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 
@@ -227,10 +236,72 @@ def bench_ramp(args, new_db) -> None:
             print(f"  {workers} worker(s): p99 stayed under 100 ms up to {last_ok} (raise --ramp-max)", flush=True)
 
 
+def bench_segment(args, new_db) -> None:
+    import gc
+    import json
+    import statistics
+
+    from bench_server import Words, corpus_words, fmt
+
+    from scribe import Encounter, build_engine
+    from scribe_server.config import Settings
+    from scribe_server.hub import DictationHub
+    from scribe_server.protocol import Connection
+    from scribe_server.shared import Notifier
+    from scribe_server.store import Principal, Store
+
+    print(f"\n== per-segment server time, 10-word final segments, {args.segments} per note size, one process, "
+          "shared mode on PostgreSQL ==", flush=True)
+    engine = build_engine()
+    engine.warm()
+    store = Store(Settings(db_url=new_db()).database_url)
+    store.migrate()
+    hub = DictationHub(engine, store, shared=True)
+    hub.notify = notifier = Notifier(store.engine.url.render_as_string(hide_password=False), hub.origin)  # as served
+    who = Principal(1, "bench", "physician")
+    words = Words(corpus_words())
+    results: dict[int, tuple[list[float], list[float]]] = {}
+    for size in (50, 5000):
+        conn = Connection(hub, who, max_bytes=10**7, rate=1e9, burst=10**9)
+        conn.handle(json.dumps({"type": "start", "encounter": ENCOUNTER}))
+        conn.handle(json.dumps({"type": "segment", "seq": 1, "text": words.take(size), "final": True}))
+        session = hub._get(who, conn.dictation_id).session
+        total, engine_only = [], []
+        gc.collect()
+        for seq in range(2, args.segments + 2):
+            text = words.take(10)
+            length = len(session.final_text)
+            msg = json.dumps({"type": "segment", "seq": seq, "text": text, "final": True})
+            t0 = time.perf_counter()
+            answer = conn.handle(msg)
+            total.append(1000 * (time.perf_counter() - t0))
+            assert answer.startswith('{"type":"state"'), answer[:200]
+            conn.handle(json.dumps({"type": "edit", "start": length, "end": length + len(text), "text": ""}))
+        scratch = engine.new_session(Encounter.from_dict(ENCOUNTER))     # the engine's share, same note
+        scratch.segment(1, session.final_text, True)
+        for seq in range(2, args.segments + 2):
+            text = words.take(10)
+            length = len(scratch.final_text)
+            t0 = time.perf_counter()
+            scratch.segment(seq, text, True)
+            engine_only.append(1000 * (time.perf_counter() - t0))
+            scratch.edit(length, length + len(text), "")
+        results[size] = (total, engine_only)
+        print(f"  {size:>5}-word note, server time: {fmt(total)}", flush=True)
+        print(f"  {'':>5}  engine session share: {fmt(engine_only)}", flush=True)
+    ratio = statistics.fmean(results[5000][0]) / statistics.fmean(results[50][0])
+    median = statistics.median(results[5000][0]) / statistics.median(results[50][0])
+    engine_ratio = statistics.fmean(results[5000][1]) / statistics.fmean(results[50][1])
+    print(f"  5,000 / 50 words: server {ratio:.2f}x (mean), {median:.2f}x (median); engine alone {engine_ratio:.2f}x; "
+          f"target <= 1.5x: {'met' if ratio <= 1.5 else 'NOT met'}", flush=True)
+    notifier.close()
+    store.dispose()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="short runs (about 6 minutes)")
-    p.add_argument("--only", nargs="+", choices=["load", "ramp"])
+    p.add_argument("--only", nargs="+", choices=["load", "ramp", "segment"])
     p.add_argument("--db", help="a PostgreSQL URL to use (each run adds its tables and rows); default: a throwaway "
                    "cluster with a fresh database per run")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
@@ -243,6 +314,7 @@ def main() -> None:
     p.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
                    help="the throwaway database's synchronous_commit (off: a commit is acknowledged before it is "
                    "flushed to disk; see the README)")
+    p.add_argument("--segments", type=int, default=300, help="measured segments per note size (segment)")
     p.add_argument("--ramp-start", type=int, default=600)
     p.add_argument("--ramp-step", type=int, default=200)
     p.add_argument("--ramp-max", type=int, default=4000)
@@ -252,8 +324,8 @@ def main() -> None:
     args = p.parse_args()
     args.env = dict(kv.split("=", 1) for kv in args.server_env)
     if args.quick:
-        args.duration, args.ramp_duration, args.ramp_step = 30.0, 20.0, 400
-    sections = args.only or ["load", "ramp"]
+        args.duration, args.ramp_duration, args.ramp_step, args.segments = 30.0, 20.0, 400, 100
+    sections = args.only or ["load", "ramp", "segment"]
     print(f"scribe service on worker processes, {os.cpu_count()} cores; sections: {', '.join(sections)}; "
           f"load generator: {args.load_procs} processes; PostgreSQL synchronous_commit {args.synchronous_commit}",
           flush=True)
@@ -264,6 +336,8 @@ def main() -> None:
             bench_load(args, new_db)
         if "ramp" in sections:
             bench_ramp(args, new_db)
+        if "segment" in sections:
+            bench_segment(args, new_db)
     finally:
         if pg is not None:
             pg.stop()

@@ -51,8 +51,8 @@ class Settings(BaseModel):
     rate_per_second: float = Field(20.0, gt=0, description="sustained messages per second per connection")
     rate_burst: int = Field(60, ge=1, description="messages a connection may send at once")
     ws_compression: bool = Field(False, description="accept permessage-deflate (compressed frames) when a client "
-                                 "offers it; off: measured, compressing every state cost a quarter of a core at "
-                                 "1,000 dictations and multiplied p99 by six (docs/workers.md)")
+                                 "offers it; off by default: compressing every state frame costs server CPU (README, \"Several "
+                                 "worker processes\")")
     # live dictations
     workers: int = Field(1, ge=1, le=64, description="server processes behind the port (more than one needs "
                          "PostgreSQL)")

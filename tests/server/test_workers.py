@@ -206,6 +206,30 @@ def test_the_connection_cap_of_a_token_holds_across_processes(pair):
         assert _connect_refused(b, token)["code"] == "TOO_MANY_CONNECTIONS"
 
 
+def test_a_token_spread_over_both_processes_gets_at_most_cap_times_the_rate(pair):
+    """The message rate is per connection (its bucket lives with it, in one process) and the
+    per-token cap is counted across processes, so what one token sends is bounded by cap x
+    rate however many processes it reaches."""
+    store, a, b = pair
+    token = physician(store, "dr_rated")
+    burst, rate, sent = Settings().rate_burst, Settings().rate_per_second, 100
+    with a.ws(token) as wa, b.ws(token) as wb:
+        for ws in (wa, wb):
+            assert ask(ws, {"type": "start", "encounter": ENCOUNTER})["type"] == "state"
+        assert _connect_refused(a, token)["code"] == "TOO_MANY_CONNECTIONS"     # no third bucket
+        began = time.monotonic()
+        for ws in (wa, wb):
+            for _ in range(sent):
+                ws.send("not json")         # cheap frames: whatever is not refused is answered INVALID_JSON
+        codes = [[json.loads(ws.recv(timeout=30))["code"] for _ in range(sent)] for ws in (wa, wb)]
+        elapsed = time.monotonic() - began
+    for answered in codes:
+        assert set(answered) <= {"INVALID_JSON", "RATE_LIMITED"}
+        through = answered.count("INVALID_JSON")
+        assert burst <= through <= burst + rate * elapsed + 1, (through, elapsed)
+        assert answered.count("RATE_LIMITED") == sent - through
+
+
 def test_a_ticket_asked_of_one_process_opens_a_websocket_on_the_other(pair):
     store, a, b = pair
     token = physician(store, "dr_ticket_pair")
