@@ -187,13 +187,14 @@ def measure(db: str, workers: int, clients: int, duration: float, args) -> dict:
         result = run(load, on_start=started)
         elapsed = time.monotonic() - window.get("t", time.monotonic() - duration)
         at_end = service.sample()
+        load_avg = os.getloadavg()[0]
     finally:
         service.stop()
     begin = window.get("sample", at_start)
     cpu = [(e[0] - s[0]) / elapsed for s, e in zip(begin, at_end)]
     return {"workers": workers, "clients": clients, "lat": result.latencies, "errors": result.errors,
             "cpu": cpu, "rss_start": [s[1] for s in at_start], "rss_end": [e[1] for e in at_end],
-            "client_cpu": result.client_cpu / max(1.0, elapsed)}
+            "client_cpu": result.client_cpu / max(1.0, elapsed), "load_avg": load_avg}
 
 
 def report(r: dict) -> None:
@@ -204,7 +205,8 @@ def report(r: dict) -> None:
           f"round trip p50 {pct(lat, 50):.1f} ms  p95 {pct(lat, 95):.1f} ms  p99 {pct(lat, 99):.1f} ms  "
           f"max {max(lat or [0]):.1f} ms", flush=True)
     print(f"      server CPU {cpu} of a core, load generator {100 * r['client_cpu']:.0f}% (with connecting); "
-          f"worker RSS MB (start->end) {rss}", flush=True)
+          f"worker RSS MB (start->end) {rss}; machine load average {r['load_avg']:.1f} (1 min, "
+          f"{os.cpu_count()} cores)", flush=True)
     for e in sorted(set(r["errors"]))[:3]:
         print(f"      error: {e}", flush=True)
 

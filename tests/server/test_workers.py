@@ -226,7 +226,8 @@ def test_a_token_spread_over_both_processes_gets_at_most_cap_times_the_rate(pair
     for answered in codes:
         assert set(answered) <= {"INVALID_JSON", "RATE_LIMITED"}
         through = answered.count("INVALID_JSON")
-        assert burst <= through <= burst + rate * elapsed + 1, (through, elapsed)
+        # the start spent one token of the burst; the bucket refills at ``rate`` meanwhile
+        assert burst - 1 <= through <= burst + rate * elapsed + 1, (through, elapsed)
         assert answered.count("RATE_LIMITED") == sent - through
 
 
