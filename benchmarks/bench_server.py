@@ -44,20 +44,7 @@ ENCOUNTER = {"cpt": ["72100"], "icd10": ["M54.50"], "site": "office", "provider"
 
 
 # -- material ---------------------------------------------------------------------------------
-def corpus_words() -> list[str]:
-    words: list[str] = []
-    for path in sorted((ROOT.parent / "shared" / "corpora").glob("*.jsonl")):
-        seen = set()
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                text = json.loads(line)["text"]
-                if text not in seen:
-                    seen.add(text)
-                    words += text.split()
-    if not words:
-        base = (ROOT / "examples" / "lumbar_flexion_extension.txt").read_text().split()
-        words = [f"{w}{i // len(base)}" if w.isalpha() and i % 7 == 0 else w for i, w in enumerate(base * 3000)]
-    return words
+from loadgen import corpus_words  # noqa: E402  (one reader of the corpus for every benchmark)
 
 
 class Words:
