@@ -53,6 +53,28 @@ def _composed_clause(text: str, local: tuple[int, int], before: int = 60, after:
     return lo, hi
 
 
+# the words written right before a condition's head that modify it ("Colles", "distal radius")
+_PREMODIFIERS = re.compile(r"(?:[A-Za-z][A-Za-z0-9'-]*\s+){1,3}$")
+_NOT_MODIFIER = frozenset({"and", "or", "with", "without", "of", "the", "a", "an", "no", "not", "for", "to", "in", "on",
+                           "at", "from", "is", "are", "was", "were", "has", "have", "had", "shows", "show", "showed"})
+
+
+def _modified_mention(text: str, lo: int, local: tuple[int, int]) -> str:
+    """A condition's mention with the words written right before it in its clause that modify it,
+    back to a mark or a word that cannot modify it: "Colles fracture" of "... Colles fracture right
+    wrist", so the kind said with the head counts as the mention's own (``mention_weight``)."""
+    m = _PREMODIFIERS.search(text, max(lo, local[0] - 40), local[0])
+    if m is None:
+        return text[local[0]:local[1]]
+    words = m.group(0).split()
+    kept: list[str] = []
+    for w in reversed(words):
+        if w.lower() in _NOT_MODIFIER:
+            break
+        kept.insert(0, w)
+    return " ".join(kept + [text[local[0]:local[1]]])
+
+
 def _icd_side(side: str | None) -> str | None:
     """A note's side as the code set says it ("both" is bilateral; an unclear side is none)."""
     return None if side in (None, "unclear") else {"both": "bilateral"}.get(side, side)
@@ -132,6 +154,7 @@ class Engine:
         self.side_modifiers = {m: side for fam in lexicons.families for m, side in fam.side_modifiers.items()}
         self.part_patterns = tuple((part["part"], re.compile(part["pattern"], re.I))
                                    for part in lexicons.patterns.get("parts", ()))
+        self.part_folds = {part: tuple(wider) for part, wider in lexicons.patterns.get("part_folds", {}).items()}
         self.ncci = ncci if ncci is not None else NcciEdits.load_default()
         p = lexicons.patterns
         self.encounter_priority = p["encounter_priority"]
@@ -347,9 +370,11 @@ class Engine:
         if side is None and f.laterality:
             side = min(f.laterality, key=lambda s: abs(s[1] - local[0]))[0]
         if side is None:
-            side = note.sides.get(part)
+            # the side the note images the part on, or the wider part it lies in (a calcaneus of a foot series)
+            side = next((note.sides[p] for p in (part, *self.part_folds.get(part, ())) if p in note.sides), None)
         side = _icd_side(side)
-        composed = self.terms.compose_sides(clause, side, heads, text[local[0]:local[1]]) if self.terms is not None else None
+        composed = self.terms.compose_sides(clause, side, heads, _modified_mention(text, lo, local)) \
+            if self.terms is not None else None
         return (composed, clause, side) if composed is not None else None
 
     def _coordinated(self, note: Note, f, local: tuple[int, int], heads: frozenset[str]) -> list:

@@ -517,6 +517,8 @@ class PatternsSpec(_Data):
     view_count_after: Rx
     projections: list[ProjectionPattern]
     dynamic_projections: list[str]
+    qualifying_projections: list[str] = []
+    qualifying_source: str | None = None
     dynamic_view_anchor: Rx | None = None
     projection_source: str | None = None
     projection_hint: ProjectionHint

@@ -19,6 +19,7 @@ _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal p
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _RESTATED = re.compile(r"\s*\(\s*")     # what lies between a projection and its restatement in parentheses
+_QUALIFIED = re.compile(r"[\s-]*")      # between a projection and the one that qualifies it ("AP spot film")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
 
 
@@ -115,6 +116,8 @@ class FactExtractor:
         self.view_count_after = CaseFree(p["view_count_after"])
         self.view_context = CaseFree(p["view_context"])
         self.dynamic_anchor = CaseFree(p.get("dynamic_view_anchor", r"(?!)"))
+        # a projection that qualifies the one before it ("AP spot film", "lateral coned-down view")
+        self.qualifying = frozenset(p.get("qualifying_projections", ()))
         self.projections = []
         part_rx = {part["part"]: part["pattern"] for part in p.get("parts", ())}
         # a projection of a limb study only ("AP pelvis" of a hip series): the sentence names its part
@@ -393,6 +396,10 @@ class FactExtractor:
         # (scapular Y)", "ulnar-deviated PA (scaphoid)"
         spans = sorted({(s, e) for _, s, e in facts.projections[first:]})
         restated = {s for (_ps, pe), (s, _e) in pairwise(spans) if _RESTATED.fullmatch(text[pe:s])}
+        if self.qualifying:
+            names = {s: name for name, s, _e in facts.projections[first:]}
+            restated |= {s for (_ps, pe), (s, _e) in pairwise(spans)
+                         if names.get(s) in self.qualifying and _QUALIFIED.fullmatch(text[pe:s])}
         if restated:
             facts.projections[first:] = [p for p in facts.projections[first:] if p[1] not in restated]
         if bare and not (facts.header and facts.header[0] == "technique"):

@@ -65,7 +65,8 @@ class RoleFinder:
         roles = trie_pattern([r.lower() for r in p.get("role_nouns", ())], flexible_space=True)
         speaker = trie_pattern([s.lower() for s in p.get("speaker", ())])
         self._providers = [
-            ("titled", compiled.compile(rf"\b(?:{titles})\b\.?\s+(?:{name})(?:\s+(?:{name})){{0,2}}"
+            # "Dr. A Lee MD": initials may stand without their periods before the name
+            ("titled", compiled.compile(rf"\b(?:{titles})\b\.?\s+(?:(?-i:[A-Z])\s+){{0,2}}(?:{name})(?:\s+(?:{name})){{0,2}}"
                                   rf"(?:,?\s+(?:{trie_pattern(creds)})(?![\w-]))?", re.I)),
             # "Meera Prakash, MD", and as exports write it, last name first: "PRAKASH, MEERA J MD"
             # a middle initial may stand without its period in capitals ("RUTH A KOWALCZYK, MD")
