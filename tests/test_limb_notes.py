@@ -136,3 +136,47 @@ def test_a_healed_malunion_is_the_malunion_encounter(engine):
             "Impression: healed bimalleolar fracture, malunion.\nElectronically signed by Paul Reyes, MD")
     links = _links(check(engine, text, "73610", ["LT"], ["S82.842P"]))
     assert any(c and c[0].endswith("P") and c[0].startswith("S82.84") for _, c in links)
+
+
+def indication_codes(result):
+    return {c["code"] for i in result["indications"] for c in i["icd10"]}
+
+
+def test_a_spot_view_said_after_its_projection_is_one_view(engine):
+    text = ("XR RIGHT ELBOW LATERAL SPOT VIEW\nReason: olecranon bursa swelling.\nComparison: none.\n"
+            "Findings: soft tissue swelling over the olecranon, no fracture.\nImpression: olecranon bursitis, no fracture.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert check(engine, text, "73070", ["RT"])["facts"]["views"] == 1
+    two = text.replace("LATERAL SPOT VIEW", "AP AND LATERAL")
+    assert check(engine, two, "73070", ["RT"])["facts"]["views"] == 2
+
+
+def test_a_title_with_initials_written_without_periods_names_the_signer(engine):
+    text = ("XR LEFT SHOULDER 2 VIEWS\nReason: fall onto the shoulder.\nComparison: none.\nFindings: no fracture or "
+            "dislocation.\nImpression: negative.\nSigned Dr. J R Moreau MD")
+    assert check(engine, text, "73030", ["LT"])["facts"]["signed"] is True
+    assert "SIGNATURE_MISSING" in codes(check(engine, text.replace("Signed Dr. J R Moreau MD", "Dictated by J R Moreau"),
+                                                 "73030", ["LT"]))
+
+
+def test_a_bone_of_the_imaged_part_takes_the_part_side(engine):
+    text = ("XR LEFT FOOT 3 VIEWS\nReason: fell from a roof onto both heels, left worse.\nComparison: none.\n"
+            "Findings: there is a displaced intra-articular fracture of the calcaneus with loss of Bohler angle.\n"
+            "Impression: calcaneal fracture as above.\nElectronically signed by Tomas Ek, MD")
+    result = check(engine, text, "73630", ["LT"], ["S92.002A"])
+    assert "S92.062A" in indication_codes(result)      # displaced intraarticular fracture of left calcaneus
+    assert "DX_MORE_SPECIFIC_AVAILABLE" in codes(result)
+
+
+def test_the_kind_written_before_the_head_decides_between_sites_of_the_clause(engine):
+    text = ("XR RIGHT WRIST 3 VIEWS\nReason: fell on an icy step.\nComparison: none.\n"
+            "Findings: dorsally angulated distal radius fracture.\nImpression: Smith fracture ruled out; Colles fracture "
+            "right wrist.\nElectronically signed by Tomas Ek, MD")
+    assert "S52.531A" in indication_codes(check(engine, text, "73110", ["RT"]))   # Colles' fracture of right radius
+
+
+def test_the_waist_of_the_scaphoid_is_its_middle_third(engine):
+    text = ("XR LEFT WRIST 4 VIEWS\nReason: snuffbox tenderness after a fall.\nComparison: none.\n"
+            "Findings: nondisplaced fracture across the scaphoid waist.\nImpression: as above.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "S62.025A" in indication_codes(check(engine, text, "73110", ["LT"]))
