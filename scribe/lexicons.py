@@ -366,6 +366,7 @@ class ComposedSpec(BaseModel):
     site_codes: list[str] = []
     equivalents: list[dict[str, Any]] = []
     phrases: list[tuple[str, str]] = []
+    phrases_source: str | None = None
 
     @field_validator("phrases")
     @classmethod

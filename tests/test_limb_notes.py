@@ -180,3 +180,20 @@ def test_the_waist_of_the_scaphoid_is_its_middle_third(engine):
             "Findings: nondisplaced fracture across the scaphoid waist.\nImpression: as above.\n"
             "Electronically signed by Tomas Ek, MD")
     assert "S62.025A" in indication_codes(check(engine, text, "73110", ["LT"]))
+
+
+def test_a_part_said_as_the_index_says_it_links_the_inclusion_term_code_with_its_side(engine):
+    # "Fracture of hip NOS" and "Fracture of ankle NOS" are Tabular inclusion terms of S72.00 and S82.89
+    hip = ("XR LEFT HIP 2 VIEWS\nReason: fell from standing at her care home.\nComparison: none.\n"
+           "Findings: impacted fracture.\nImpression: left hip fracture.\nElectronically signed by Tomas Ek, MD")
+    assert "S72.002A" in indication_codes(check(engine, hip, "73502", ["LT"]))
+    ankle = ("XR RIGHT ANKLE 3 VIEWS\nReason: rolled it playing netball.\nComparison: none.\n"
+             "Findings: fracture of the ankle.\nImpression: right ankle fracture.\nElectronically signed by Tomas Ek, MD")
+    result = check(engine, ankle, "73610", ["RT"])
+    assert "S82.891A" in indication_codes(result) and not any(c.startswith("M84") for c in indication_codes(result))
+
+
+def test_an_eponymous_fracture_names_its_bone(engine):
+    text = ("XR RIGHT HAND 3 VIEWS\nReason: struck a door with a closed fist.\nComparison: none.\n"
+            "Findings: volarly angulated boxer's fracture.\nImpression: as above.\nElectronically signed by Tomas Ek, MD")
+    assert "S62.336A" in indication_codes(check(engine, text, "73130", ["RT"]))   # neck of fifth metacarpal, right hand

@@ -430,6 +430,13 @@ class IcdCodeSet:
             out.append(self._codes[i])
         return tuple(out)
 
+    def descendants(self, code: str) -> list[str]:
+        """Every code below ``code``, in Tabular order."""
+        i = self._find(code)
+        if i is None:
+            return []
+        return [self._codes[j] for j in range(i + 1, self._ends[i])]
+
     def billable_descendants(self, code: str) -> list[str]:
         """The billable codes below ``code``, in Tabular order (``[]`` for a billable or unknown code)."""
         i = self._find(code)

@@ -34,7 +34,7 @@ TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")    # a written word, as terms and 
 _TOKEN = TOKEN
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
-_FORMAT = 8
+_FORMAT = 9
 _SIDES = frozenset({"right", "left", "bilateral"})
 # "fracture of shaft of humerus, right arm": the arm or leg after a side only says the side
 _SIDE_LIMB = re.compile(r",\s*(right|left|unspecified)\s+(?:arm|leg)\b", re.I)
@@ -192,6 +192,7 @@ class TermIndex:
         heads: dict[str, list[tuple[str, frozenset[str], int]]] = {}
         if not norm.heads:
             return heads
+        rows: dict[str, tuple[frozenset[str], int]] = {}
         for code in codeset:
             description = codeset.description(code) or ""
             if _EPISODE.search(description):
@@ -199,8 +200,24 @@ class TermIndex:
             words = norm.description_words(description)
             lower = description.lower()
             default = 2 * ("unspecified" in lower) + ("other" not in lower.split())
+            rows[code] = (words, default)
             for head in norm.heads & words:
                 heads.setdefault(head, []).append((code, words, default))
+        # an inclusion term names its code's condition as a note says it ("Fracture of hip NOS",
+        # "Fracture of ankle NOS"): each code below it is filed under the term's words too, with
+        # what that code adds to its parent's description (the side, a further site)
+        for code, (words, _default) in rows.items():
+            terms = [t for t in codeset.inclusion_terms(code) if not _EPISODE.search(t)]
+            if not terms:
+                continue
+            below = [c for c in codeset.descendants(code) if c in rows] or [code]
+            for term in terms:
+                said = norm.description_words(term)
+                for child in below:
+                    child_words, child_default = rows[child]
+                    inherited = said | (child_words - words)
+                    for head in norm.heads & inherited:
+                        heads.setdefault(head, []).append((child, inherited, child_default))
         return heads
 
     @classmethod
