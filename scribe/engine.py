@@ -312,6 +312,8 @@ class Engine:
         extra, reasons = [], []
         reason_roles = self.lexicons.section_roles["reason"]
         taken = [(i.start, i.end) for i in indications]
+        status = tuple(p for prefixes in terms.norm.status_heads.values() for p in prefixes)
+        yielded: set[int] = set()       # status mentions a complication of the same words replaced (id of the Indication)
         for n, section in enumerate(note.sections):
             f = facts[n]
             if section not in self._term_sections or not (f.parts or study_part):
@@ -332,7 +334,16 @@ class Engine:
                 lo, hi = self._site_span(f.text, m, composed.site, norm)
                 start, end = base + lo, base + hi
                 if any(a < end and start < b for a, b in taken):
-                    continue
+                    # a device's status said in the words of its complication ("the acetabular component is
+                    # loose") gives way to the complication (Z96.6 Excludes1: complications of joint prosthesis)
+                    over = [i for i in indications + extra if i.start < end and start < i.end]
+                    if not status or composed.code.startswith(status) or not over or not all(
+                            i.icd10 and i.icd10[0].code.startswith(status) for i in over):
+                        continue
+                    yielded |= {id(i) for i in over}
+                    indications = [i for i in indications if id(i) not in yielded]
+                    extra = [i for i in extra if id(i) not in yielded]
+                    taken = [(i.start, i.end) for i in indications + extra]
                 context = self._component.context
                 if triggers is None:
                     triggers = context.triggers(f.text)

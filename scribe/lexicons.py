@@ -367,6 +367,9 @@ class ComposedSpec(BaseModel):
     equivalents: list[dict[str, Any]] = []
     phrases: list[tuple[str, str]] = []
     phrases_source: str | None = None
+    device_words: list[str] = []
+    status_heads: dict[str, list[str]] = {}
+    devices_doc: str | None = None
 
     @field_validator("phrases")
     @classmethod
@@ -519,6 +522,8 @@ class PatternsSpec(_Data):
     projections: list[ProjectionPattern]
     dynamic_projections: list[str]
     qualifying_projections: list[str] = []
+    unchecked_box: Rx | None = None
+    unchecked_source: str | None = None
     qualifying_source: str | None = None
     dynamic_view_anchor: Rx | None = None
     projection_source: str | None = None

@@ -197,3 +197,44 @@ def test_an_eponymous_fracture_names_its_bone(engine):
     text = ("XR RIGHT HAND 3 VIEWS\nReason: struck a door with a closed fist.\nComparison: none.\n"
             "Findings: volarly angulated boxer's fracture.\nImpression: as above.\nElectronically signed by Tomas Ek, MD")
     assert "S62.336A" in indication_codes(check(engine, text, "73130", ["RT"]))   # neck of fifth metacarpal, right hand
+
+
+ARTHROPLASTY = ("XR RIGHT KNEE 3 VIEWS\nReason: painful right TKA two years out, rule out infection.\nComparison: 2025 films.\n"
+                "Findings: components in place, no lucency at the interfaces, no effusion.\nImpression: no loosening.\n"
+                "Electronically signed by Tomas Ek, MD")
+
+
+def test_an_infection_of_a_prosthesis_only_to_be_ruled_out_is_not_confirmed_by_its_code(engine):
+    result = check(engine, ARTHROPLASTY, "73562", ["RT"], ["T84.53XA"])
+    assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(result)
+    assert "Z96.651" in indication_codes(result)          # the arthroplasty mention stays the status
+    assert "DX_UNCERTAIN_AS_CONFIRMED" not in codes(check(engine, ARTHROPLASTY, "73562", ["RT"], ["Z96.651"]))
+
+
+def test_an_infection_of_a_joint_without_a_prosthesis_is_not_a_prosthesis_complication(engine):
+    text = ARTHROPLASTY.replace("painful right TKA two years out", "hot swollen right knee")
+    assert not any(c.startswith("T84") for c in indication_codes(check(engine, text, "73562", ["RT"])))
+
+
+def test_a_loose_component_is_the_loosening_of_the_prosthesis(engine):
+    text = ("XR LEFT HIP 2 VIEWS\nReason: left THA, new groin pain.\nComparison: 2024.\n"
+            "Findings: widening lucent zone about the cup.\nImpression: the acetabular component is loose, with a widening lucent zone.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "T84.031A" in indication_codes(check(engine, text, "73502", ["LT"]))   # loosening, left hip prosthesis
+    body = text.replace("left THA, new groin pain", "locking").replace("the acetabular component is loose, with a "
+                                                                         "widening lucent zone", "a loose body in the joint")
+    assert not any(c.startswith("T84") for c in indication_codes(check(engine, body, "73502", ["LT"])))
+
+
+def test_a_credential_with_a_date_after_it_is_not_a_spine_level(engine):
+    text = ("Walk-in clinic\nR knee pain after a fall on ice. XR R knee in clinic: AP, lateral, sunrise (3 views). No priors.\n"
+            "Read by me: no fracture. Impression: negative right knee.\nElectronically signed by Dana Roe, FNP-C 01/08/2027 11:32")
+    result = check(engine, text, "73562", ["RT"])
+    assert result["facts"]["levels"] == [] and result["facts"]["region"] == [] and result["supported_cpt"][0] == "73562"
+
+
+def test_a_template_view_list_counts_only_the_checked_boxes(engine):
+    text = ("XR WRIST LEFT  [x] PA  [ ] lateral  [x] oblique\nIndication: fall.\nComparison: none.\n"
+            "Findings: no fracture.\nImpression: negative.\nElectronically signed by Tomas Ek, MD")
+    assert check(engine, text, "73100")["facts"]["views"] == 2
+    assert check(engine, text.replace("[ ] lateral", "[x] lateral"), "73110")["facts"]["views"] == 3

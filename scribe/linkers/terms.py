@@ -34,12 +34,14 @@ TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*")    # a written word, as terms and 
 _TOKEN = TOKEN
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MARK = re.compile(r"[.;:,\n]")        # a term never runs across a sentence or list mark
-_FORMAT = 9
+_FORMAT = 10
 _SIDES = frozenset({"right", "left", "bilateral"})
 # "fracture of shaft of humerus, right arm": the arm or leg after a side only says the side
 _SIDE_LIMB = re.compile(r",\s*(right|left|unspecified)\s+(?:arm|leg)\b", re.I)
 _ABSENT = re.compile(r"\bwithout\b[^,]*|\bnot elsewhere classified\b|\bnot specified as \w+", re.I)   # what a note leaves unsaid
 _EPISODE_TAIL = re.compile(r",\s*(?:(?:initial|subsequent) encounter|sequela).*$", re.I)
+# "... in diseases classified elsewhere": a manifestation, coded after its cause, never composed (Guidelines I.A.13)
+_MANIFESTATION = re.compile(r"\bclassified elsewhere\b", re.I)
 _EPISODE = re.compile(r"\b(?:encounter|sequela)\b", re.I)   # a 7th-character code: its parent is composed
 
 
@@ -76,7 +78,10 @@ class TermNormalizer:
         self.side_weight = float(composed.get("side_weight", 0.25))
         self.phrases = [(re.compile(rx, re.I), to) for rx, to in composed.get("phrases", ())]
         self.site_codes = tuple(composed.get("site_codes", ()))
-        self.equivalents = [(e["with"], frozenset(e["from"]), e["to"]) for e in composed.get("equivalents", ())]
+        self.devices = frozenset(composed.get("device_words", ()))
+        self.status_heads = {h: tuple(prefixes) for h, prefixes in composed.get("status_heads", {}).items()}
+        self.equivalents = [(e["with"], frozenset(e["from"]), frozenset(e["to"].split()))
+                            for e in composed.get("equivalents", ())]
 
     def words_of(self, text: str) -> set[str]:
         """The content words of a stretch of note text, its phrases said the Tabular's way first
@@ -86,8 +91,21 @@ class TermNormalizer:
         words = {x for tok in _TOKEN.findall(text) for x in self.word(tok)}
         for said_with, said, filed in self.equivalents:
             if said_with in words and words & said:
-                words = (words - said) | {filed}
+                words = (words - said) | filed
         return words
+
+    def carried(self, heads: frozenset[str], words: set[str]) -> frozenset[str]:
+        """A mention's head words as the clause's equivalents file them ("loose" said of a
+        component is "loosening")."""
+        out: set[str] = set()
+        for h in heads:
+            if h in words:
+                out.add(h)
+                continue
+            for said_with, said, filed in self.equivalents:
+                if h in said and said_with in words:
+                    out |= filed
+        return frozenset(out)
 
     def description_words(self, description: str) -> frozenset[str]:
         """A code's description as the words a note must say for it, less the implied ones."""
@@ -195,7 +213,7 @@ class TermIndex:
         rows: dict[str, tuple[frozenset[str], int]] = {}
         for code in codeset:
             description = codeset.description(code) or ""
-            if _EPISODE.search(description):
+            if _EPISODE.search(description) or _MANIFESTATION.search(description):
                 continue
             words = norm.description_words(description)
             lower = description.lower()
@@ -257,7 +275,7 @@ class TermIndex:
         words = self.norm.words_of(clause)
         if side in _SIDES:
             words.add(side)
-        heads = self.norm.heads & words & (heads if heads is not None else words)
+        heads = self.norm.heads & words & (self.norm.carried(heads, words) if heads is not None else words)
         if not heads:
             return None
         # a candidate must name a site the clause says (not a side, a head or a qualifier): only
@@ -266,11 +284,19 @@ class TermIndex:
         if not wanted:
             return None
         best: tuple | None = None
+        unsaid_devices = self.norm.devices - words
+        # "right TKA": the status (Z96.6-), not a complication another word of the clause names
+        status = tuple(p for h in heads for p in self.norm.status_heads.get(h, ())) \
+            if heads <= self.norm.status_heads.keys() else ()
         for head in heads:
             rows = self.heads.get(head, ())
             by_site = self._site_rows(head, rows)
             picked = sorted({i for w in wanted for i in by_site.get(w, ())})
             for code, described, default in (rows[i] for i in picked):
+                if described & unsaid_devices:
+                    continue      # a device's complication needs the device said
+                if status and not code.startswith(status):
+                    continue
                 covered = words & described
                 site = covered - _SIDES - heads
                 score = self._score(words, described, said, side)

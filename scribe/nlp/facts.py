@@ -118,6 +118,7 @@ class FactExtractor:
         self.dynamic_anchor = CaseFree(p.get("dynamic_view_anchor", r"(?!)"))
         # a projection that qualifies the one before it ("AP spot film", "lateral coned-down view")
         self.qualifying = frozenset(p.get("qualifying_projections", ()))
+        self.unchecked = re.compile(p["unchecked_box"]) if p.get("unchecked_box") else None
         self.projections = []
         part_rx = {part["part"]: part["pattern"] for part in p.get("parts", ())}
         # a projection of a limb study only ("AP pelvis" of a hip series): the sentence names its part
@@ -358,7 +359,7 @@ class FactExtractor:
             raw = m.group("n").lower()
             n = int(raw) if raw.isdigit() else self.numbers.get(raw)
             before = text[max(0, m.start() - 20):m.start()]
-            if not n or n > 20 or self.view_count_exclude.search(before):
+            if not n or n > 20 or self.view_count_exclude.search(before) or self._unchecked(text, m.start()):
                 continue
             if self.view_count_ordered.match(text[m.end():m.end() + 60]) or (  # "four views were requested"
                     self.view_count_ordered_before.search(before)        # "I ordered 4 views, but only ..."
@@ -377,7 +378,7 @@ class FactExtractor:
             if needs is not None and not needs.search(text):
                 continue
             for m in rx.finditer(text):
-                if any(s <= m.start() < e for s, e in taken):
+                if any(s <= m.start() < e for s, e in taken) or self._unchecked(text, m.start()):
                     continue
                 if skip_near and self._next_to(text, m, skip_near):
                     continue
@@ -405,6 +406,10 @@ class FactExtractor:
         if bare and not (facts.header and facts.header[0] == "technique"):
             if len({name for name, _, _ in facts.projections[first:]}) < 2:
                 del facts.projections[first:]
+
+    def _unchecked(self, text: str, start: int) -> bool:
+        """Is the mention at ``start`` an item of a template's list whose box is left empty?"""
+        return self.unchecked is not None and self.unchecked.search(text, max(0, start - 8), start) is not None
 
     def _composed_contrast(self, text: str, facts: SentenceFacts, triggers) -> None:
         """Contrast from an agent and what its clause says of it (``contrast_composed``)."""
