@@ -229,6 +229,7 @@ class Engine:
                               region_folds=tuple((r, frozenset(a)) for r, a in self.lexicons.patterns["region_folds"].items()
                                                  if not r.startswith("_")),
                               imaging_finding=self._imaging_finding,
+                              part_regions={k: frozenset(v) for k, v in self.lexicons.patterns.get("part_regions", {}).items()},
                               one_view=tuple(frozenset(g) for g in self.lexicons.patterns.get("one_view", ())))
 
     def note(self, text: str, spans, facts: list[SentenceFacts], *, aggregator: NoteAggregator | None = None,

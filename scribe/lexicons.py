@@ -215,6 +215,8 @@ class Part(_Strict):
     label: str = ""                 # how a message names it ("knee"); the id's words when empty
     words: list[str] = Field(min_length=1)   # plain words and phrases, any case; a plural is the same part
     folds_into: list[str] = []
+    # spine-family regions this part's study images as views of its own (a hip series' AP pelvis)
+    takes_in_regions: list[str] = []
     not_after: str | None = None    # what before the word makes it another study's ("CT chest, abdomen and pelvis")
 
 
@@ -825,6 +827,7 @@ def with_anatomy(patterns: dict[str, Any], families: list[Family]) -> dict[str, 
     p["region_labels"] = {**p["region_labels"],
                           **{part.id: part.label or part.id.replace("_", " ") for part in parts}}
     p["part_folds"] = {part.id: list(part.folds_into) for part in parts}
+    p["part_regions"] = {part.id: list(part.takes_in_regions) for part in parts if part.takes_in_regions}
     gates = dict(p["gates"])
     for part in parts:
         gates["part:" + part.id] = sorted({w.lower().split()[0] for w in part.words})

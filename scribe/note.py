@@ -234,6 +234,7 @@ class NoteAggregator:
                  placeholder: re.Pattern[str], level_regions: dict[str, str], roles: dict[str, frozenset[str]],
                  title_only_regions: frozenset[str], imaging_finding: Callable[[str], bool],
                  region_folds: tuple[tuple[str, frozenset[str]], ...] = (),
+                 part_regions: dict[str, frozenset[str]] | None = None,
                  encounter_default: str | None = None, one_view: tuple[frozenset[str], ...] = ()):
         self.one_view = one_view
         self.encounter_priority = encounter_priority
@@ -255,6 +256,7 @@ class NoteAggregator:
         self.clinic_if_today = roles.get("clinic_if_today", frozenset())
         self.title_only_regions = title_only_regions
         self.region_folds = region_folds
+        self.part_regions = part_regions or {}
         self.imaging_finding = imaging_finding
         self.text = ""
         self.folded = 0
@@ -581,6 +583,11 @@ class NoteAggregator:
         for region, absorbed in self.region_folds:     # the wider study takes in what it images
             if region in regions:
                 regions = [r for r in regions if r == region or ("*" not in absorbed and r not in absorbed)]
+        # a limb study that images a spine-family region as its own view ("hip with pelvis", a hip
+        # series' AP pelvis) documents its part, not that region
+        taken_in = {r for part in self.parts.strong for r in self.part_regions.get(part, ())}
+        if taken_in:
+            regions = [r for r in regions if r not in taken_in]
         note.regions = regions
         note.region_evidence = [tier[r] for r in regions]
         note.levels = list(levels)

@@ -238,3 +238,15 @@ def test_a_template_view_list_counts_only_the_checked_boxes(engine):
             "Findings: no fracture.\nImpression: negative.\nElectronically signed by Tomas Ek, MD")
     assert check(engine, text, "73100")["facts"]["views"] == 2
     assert check(engine, text.replace("[ ] lateral", "[x] lateral"), "73110")["facts"]["views"] == 3
+
+
+def test_a_hip_series_with_its_pelvis_view_is_a_hip_study_not_a_pelvis_region(engine):
+    text = ("XR RIGHT HIP WITH PELVIS, 3 VIEWS\nReason: fell at home, cannot bear weight.\n"
+            "Views: AP pelvis, AP and cross-table lateral right hip.\nComparison: none.\n"
+            "Findings: displaced subcapital fracture of the right femoral neck. Pelvic ring intact.\n"
+            "Impression: right femoral neck fracture.\nElectronically signed by Tomas Ek, MD")
+    result = check(engine, text, "73502", ["RT"])
+    assert result["facts"]["region"] == [] and result["supported_cpt"][0] == "73502"
+    pelvis = ("XR PELVIS 1 VIEW\nReason: fell at home, groin pain.\nComparison: none.\nFindings: no fracture.\n"
+              "Impression: negative.\nElectronically signed by Tomas Ek, MD")
+    assert check(engine, pelvis, "72170", [])["facts"]["region"] == ["pelvis"]

@@ -33,7 +33,9 @@ class HeaderDetector:
         qualifier = (r"\s*\([^()\n]{0,80}\)|\s+(?:of|on|from|for)\s+(?:the\s+|today'?s\s+|these\s+|our\s+|my\s+)?"
                      r"(?:[\w-]+\s+){0,3}?(?:films?|radiographs?|x-?rays?|images?|imaging|study|studies|mri|ct|views?)"
                      # a body part's subheading may list its projections: "Cervical spine, AP and lateral: ..."
-                     r"|\s*,(?P<list>[^:\n]{1,60}?)(?=\s*:)")
+                     r"|\s*,(?P<list>[^:\n]{1,60}?)(?=\s*:)"
+                     # or whom it comes from: "Hx per tech:", "History as per patient:", "Indication from requisition:"
+                     r"|\s+(?:as\s+)?(?:per|from|by)\s+(?:the\s+)?[\w.-]+(?:\s+[\w.-]+){0,2}?(?=\s*:)")
         # a bilingual header names the section in another language first: "Befund/Findings:",
         # "Médico solicitante / Ordering physician:"
         other_language = r"(?:[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,2}[ \t]*/[ \t]*)??"

@@ -56,6 +56,9 @@ def _candidate_regex(header_literals: list[str]) -> CaseFree:
     )
 
 
+_SOURCE_WORDS = frozenset({"per", "from", "by"})
+
+
 class SentenceSplitter:
     """Splits text into `Sentence` spans (offsets into the text, whitespace trimmed)."""
 
@@ -75,6 +78,8 @@ class SentenceSplitter:
             if not line_before.strip() or line_before[-1:] not in (" ", "\t"):
                 return False
             prev = _PREV_WORD.search(line_before)
+            if prev and prev.group(0).strip().lower() in _SOURCE_WORDS:
+                return False   # whom a header's content comes from: "Hx per tech:", "History from chart:"
             return not (prev and self._any_header.match(text, m.start() - len(prev.group(0))))
         if m.group("punct"):
             start = m.start()

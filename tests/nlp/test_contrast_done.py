@@ -27,3 +27,13 @@ def test_the_title_alone_still_documents_the_contrast(engine):
 def test_noncon_is_without_contrast(engine):
     text = "CT C-SPINE NON-CON\nHistory: fall from a roof.\nFindings: no fracture.\nImpression: negative."
     assert contrast(engine, text, cpt="72125")[0] == "without"
+
+
+def test_an_order_line_names_the_study_ordered_not_what_was_done(engine):
+    text = ("NORTHSIDE IMAGING\nORDERED: MR THORACIC SPINE W/WO CONTRAST\nReferring: Ada Kim, NP\n"
+            "Reason on order: mid back pain and fever, evaluate for infection.\n"
+            "Tech note: contrast refused by the patient, exam done without it.\nComparison: none.\n"
+            "Findings: no marrow edema, no collection.\nImpression: no MRI sign of infection on this non-contrast exam.")
+    value, gaps = contrast(engine, text, "72157")
+    assert value == "without" and "CONTRAST_MISMATCH" in gaps
+    assert "INDICATION_MISSING" not in gaps      # the order's reason field is the indication

@@ -81,3 +81,13 @@ def test_the_pelvis_of_a_body_ct_is_not_a_pelvis_study(engine):
             "Comparison: none.\nFindings: no thoracic or lumbar spine fracture.\nImpression: no spine fracture.")
     out = engine.check(text, Encounter(cpt=("72129", "72132"), modifiers=("26",), site="facility")).to_dict()
     assert "pelvis" not in out["facts"]["region"] and {"thoracic", "lumbosacral"} <= set(out["facts"]["region"])
+
+
+@pytest.mark.parametrize("header", ["Hx per tech:", "History as per patient:", "Clinical hx (tech):",
+                                    "Auth reason:", "Dx on req:"])
+def test_a_history_said_with_its_source_is_the_reason_for_the_exam(engine, header):
+    text = (f"CT CERVICAL SPINE WITHOUT CONTRAST\n{header} driver in a rear-end collision yesterday, neck pain.\n"
+            "Comparison: none.\nFindings: no fracture, alignment normal.\nImpression: no acute injury." + SIGN)
+    assert "INDICATION_MISSING" not in gaps(engine, text, "72125")
+    assert "INDICATION_MISSING" in gaps(engine, text.replace(f"{header} driver in a rear-end collision yesterday, "
+                                                               "neck pain.\n", ""), "72125")
