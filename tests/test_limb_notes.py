@@ -250,3 +250,27 @@ def test_a_hip_series_with_its_pelvis_view_is_a_hip_study_not_a_pelvis_region(en
     pelvis = ("XR PELVIS 1 VIEW\nReason: fell at home, groin pain.\nComparison: none.\nFindings: no fracture.\n"
               "Impression: negative.\nElectronically signed by Tomas Ek, MD")
     assert check(engine, pelvis, "72170", [])["facts"]["region"] == ["pelvis"]
+
+
+def test_a_fracture_weeks_after_its_treatment_is_a_subsequent_encounter(engine):
+    text = ("XR LEFT WRIST 3 VIEWS\nReason: distal radius fracture, six weeks after ORIF, pain improving.\n"
+            "Comparison: films of 10/02.\nFindings: plate and screws intact, callus across the fracture.\n"
+            "Impression: healing distal radius fracture.\nElectronically signed by Tomas Ek, MD")
+    result = check(engine, text, "73110", ["LT"], ["S52.502A"])
+    assert "DX_MORE_SPECIFIC_AVAILABLE" in codes(result)          # D, not A
+    assert any(c.endswith("D") for c in indication_codes(result) if c.startswith("S52"))
+
+
+def test_a_cue_of_a_new_fracture_only_to_be_excluded_does_not_make_the_encounter_initial(engine):
+    text = ("XR LUMBAR SPINE 2 VIEWS\nHistory: L1 osteoporotic compression fracture 4 weeks after kyphoplasty, "
+            "evaluate for new fracture.\nComparison: 11/01.\nFindings: cement in L1, heights otherwise preserved.\n"
+            "Impression: no new fracture.\nElectronically signed by Tomas Ek, MD")
+    assert "DX_MORE_SPECIFIC_AVAILABLE" not in codes(check(engine, text, "72100", [], ["M80.08XD"]))
+
+
+def test_each_fracture_takes_the_encounter_its_own_sentence_says(engine):
+    text = ("MRI LUMBAR SPINE WITHOUT CONTRAST\nHistory: osteoporosis, fell a week ago, severe back pain.\n"
+            "Comparison: radiographs of last week.\nFindings: L1 edema with 30% height loss; old T12 wedging.\n"
+            "Impression: 1. Acute osteoporotic compression fracture of L1. 2. Chronic healed T12 deformity.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "DX_MORE_SPECIFIC_AVAILABLE" not in codes(check(engine, text, "72148", [], ["M80.08XA"]))

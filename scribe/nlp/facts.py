@@ -21,6 +21,7 @@ _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _RESTATED = re.compile(r"\s*\(\s*")     # what lies between a projection and its restatement in parentheses
 _QUALIFIED = re.compile(r"[\s-]*")      # between a projection and the one that qualifies it ("AP spot film")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
+_NOT_THIS_ENCOUNTER = EXCLUDED | {"possible"}
 
 
 @dataclass
@@ -312,7 +313,10 @@ class FactExtractor:
                 facts.reduced = (m.start(), m.end())
         if "encounter" in gates:
             for value, rx in self.encounter:
-                if rx.search(text):
+                # a cue of another fracture than this one's ("evaluate for new fracture", "no new
+                # fracture") says nothing of this encounter
+                if any(self._asserted(text, triggers, m.start(), m.end()) not in _NOT_THIS_ENCOUNTER
+                       for m in rx.finditer(text)):
                     facts.encounter.append(value)
         if "duration" in gates:
             for m in self.duration.finditer(text):
