@@ -293,6 +293,8 @@ class ExportLayout(BaseModel):
     segment: str = r"(?!)"               # a line that opens with a message segment id ("OBX|")
     separators: list[str] = []           # single characters that join fields or sections on one line
     header_ahead: str = r"(?!)"          # what must follow a separator for it to be a line break
+    field_name: Rx | None = None         # a field's upper-case label in NAME|value exports
+    field_name_source: str | None = None
 
 
 class DictationSpec(BaseModel):

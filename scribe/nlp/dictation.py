@@ -47,10 +47,15 @@ class DictationNormalizer:
         self._line_breaks = [re.compile(re.escape(lit)) for lit in export.get("line_breaks", ())]
         self._segment = compiled.compile(export.get("segment", r"(?!)"), re.M)
         seps = "".join(re.escape(c) for c in export.get("separators", ()))
+        self._seps = tuple(export.get("separators", ()))
         self._separator = compiled.compile(rf"[{seps}](?={export['header_ahead']})") if seps and export.get("header_ahead") else None
         marks = [re.escape(lit) for lit in export.get("line_breaks", ())] + ([export["segment"]] if export.get("segment") else [])
         if self._separator is not None:
             marks.append(self._separator.pattern)
+        # a line of name-value fields joined by one separator ("EXAM|XR KNEE 2V RT|IMPRESSION|...")
+        self._field_names = compiled.compile(export["field_name"]) if export.get("field_name") and seps else None
+        if self._field_names is not None:
+            marks.append(rf"(?:[{seps}][^{seps}\n]*){{4}}")
         self._export_marks = compiled.compile("|".join(marks), re.M) if marks else None
         phrases = sorted(set(self._marks) | set(self._spelled) | self._fillers | self._cancel | self._replace
                          | self._headers | self._breaks)
@@ -90,7 +95,30 @@ class DictationNormalizer:
             joined = "".join(out)
             for m in self._separator.finditer(joined):
                 out[m.start()] = "\n"
+        if self._field_names is not None:
+            self._fields(out)
         return "".join(out)
+
+    def _fields(self, out: list[str]) -> None:
+        """Name-value fields joined by one separator on a line ("ORD|LEE, ANN MD|IMPRESSION|NO
+        FRACTURE"): a field name (``field_name``: a short upper-case label) followed by its
+        separator is a header, the separator before it a line break ("\nIMPRESSION:NO FRACTURE")."""
+        joined = "".join(out)
+        pos = 0
+        for line in joined.split("\n"):
+            for sep in self._seps:
+                if line.count(sep) < 4:
+                    continue
+                cuts = [pos + i for i, c in enumerate(line) if c == sep]
+                bounds = [pos - 1, *cuts, pos + len(line)]
+                for k in range(len(bounds) - 1):
+                    a, b = bounds[k] + 1, bounds[k + 1]
+                    if b >= pos + len(line) or not self._field_names.fullmatch(joined, a, b):
+                        continue
+                    out[b] = ":"                 # the separator after a field name
+                    if bounds[k] >= pos:
+                        out[bounds[k]] = "\n"    # and the one before it
+            pos += len(line) + 1
 
     def _kind(self, word: str) -> str:
         """What a word is, for lining a correction up with what it corrects."""

@@ -19,6 +19,7 @@ _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal p
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _RESTATED = re.compile(r"\s*\(\s*")     # what lies between a projection and its restatement in parentheses
+_RANGE_BEFORE = re.compile(r"\d\s*(?:-|\u2013|to)\s*$")   # "2-3V", "2 to 3 views": a range, not a count
 _QUALIFIED = re.compile(r"[\s-]*")      # between a projection and the one that qualifies it ("AP spot film")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
 _NOT_THIS_ENCOUNTER = EXCLUDED | {"possible"}
@@ -363,8 +364,9 @@ class FactExtractor:
             raw = m.group("n").lower()
             n = int(raw) if raw.isdigit() else self.numbers.get(raw)
             before = text[max(0, m.start() - 20):m.start()]
-            if not n or n > 20 or self.view_count_exclude.search(before) or self._unchecked(text, m.start()):
-                continue
+            if not n or n > 20 or self.view_count_exclude.search(before) or self._unchecked(text, m.start()) \
+                    or _RANGE_BEFORE.search(before):
+                continue      # "XR HIP 2-3V": the top of a code's view range names the order, not the views
             if self.view_count_ordered.match(text[m.end():m.end() + 60]) or (  # "four views were requested"
                     self.view_count_ordered_before.search(before)        # "I ordered 4 views, but only ..."
                     and self.view_count_ordered_contrast.search(text, m.end())):

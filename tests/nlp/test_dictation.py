@@ -96,3 +96,14 @@ def test_an_ehr_export_is_laid_out_in_lines_without_moving_a_character(engine):
     assert out["facts"]["signed"] is True and out["facts"]["views"] == 2
     assert not {g["code"] for g in out["gaps"]} & {"SIGNATURE_MISSING", "IMPRESSION_MISSING", "FINDINGS_MISSING",
                                                    "ORDERING_PROVIDER_MISSING", "COMPARISON_NOT_STATED"}
+
+
+def test_an_export_of_name_value_fields_on_one_line_reads_as_headed_lines(engine):
+    from scribe import Encounter
+    text = ("ACC#|Q77-1002|EXAM|XR ANKLE 2-3V LT|ORD|OKONJO, TEMI MD|REASON FOR EXAM|L ANKLE PAIN AFTER A FALL|"
+            "TECHNIQUE|AP AND LATERAL VIEWS LEFT ANKLE|COMPARISON|NONE|FINDINGS|NO FRACTURE. MORTISE CONGRUENT.|"
+            "IMPRESSION|NO ACUTE OSSEOUS ABNORMALITY.|SIGNED|ELECTRONICALLY SIGNED BY VANCE, ILSE MD|STATUS|FINAL")
+    out = engine.check(text, Encounter(cpt=("73600",), modifiers=("LT",))).to_dict()
+    assert {"impression", "findings", "indication", "technique"} <= set(out["facts"]["sections"])
+    assert out["facts"]["views"] == 2                     # "2-3V" names the order's range, not a count
+    assert not {g["code"] for g in out["gaps"]} & {"IMPRESSION_MISSING", "ORDERING_PROVIDER_MISSING", "INDICATION_MISSING"}

@@ -134,3 +134,9 @@ def test_a_middle_initial_in_capitals_without_its_period_is_part_of_the_name(che
     note = ("XR LUMBAR SPINE 2 VIEWS\nReq Phys: MENSAH,KWAME B\nReason for Study: low back pain.\nComparison: none.\n"
             "Findings: AP and lateral. Normal alignment.\nImpression: normal.\nVerifier E-Sig:/ES/ LENA J ORTIZ, MD")
     assert check(note, cpt=["72100"])["facts"]["signed"] is True
+
+
+def test_an_abbreviated_order_field_in_a_one_line_report_names_the_ordering_provider(check):
+    text = ("XR KNEE 3V RT ACC# 7781 ORD: QUILL, DARA PA-C REASON: R KNEE PAIN AFTER A FALL COMPARISON: NONE "
+            "FINDINGS: NO FRACTURE. IMPRESSION: NEGATIVE. ELECTRONICALLY SIGNED BY: MOSS, EVAN MD")
+    assert "ORDERING_PROVIDER_MISSING" not in {g["code"] for g in check(text, cpt=["73562"], modifiers=["RT"])["gaps"]}
