@@ -116,11 +116,33 @@ class IcdSpec(_Strict):
         return self
 
 
+class ComposedTerm(_Strict):
+    """A mention said as a relation, not a phrase: a cue word and an object word in one clause, in
+    either order, with at most ``within`` words between ("failed 8 weeks of splinting", "PT x 6
+    wks, not helping", "despite bracing and NSAIDs"). Compiled into one of the concept's patterns."""
+
+    cues: list[str] = Field(min_length=1)
+    objects: list[str] = Field(min_length=1)
+    within: int = Field(4, ge=0, le=8)
+    source: str | None = None
+
+    def pattern(self) -> str:
+        def alts(words: list[str]) -> str:
+            return "|".join(r"\s+".join(re.escape(w) for w in phrase.split())
+                            for phrase in sorted(set(words), key=len, reverse=True))
+        cue, obj = alts(self.cues), alts(self.objects)
+        gap = rf"(?:[^\w.;:\n]+[\w'/+-]+){{0,{self.within}}}?[^\w.;:\n]+"   # words between, one clause
+        edge_l, edge_r = r"(?<![\w-])", r"(?![\w-])"
+        return (rf"{edge_l}(?:{cue}){edge_r}{gap}(?:{obj}){edge_r}"
+                rf"|{edge_l}(?:{obj}){edge_r}{gap}(?:{cue}){edge_r}")
+
+
 class Concept(_Strict):
     id: str = Field(pattern=ID_RE)
     concept: str
     terms: list[str]
     patterns: list[str] = []
+    compose: list[ComposedTerm] = []
     icd: IcdSpec | None = None
     covers: list[str] = []
     # code prefixes a mention supports when the study images that region ("back pain" on a
@@ -138,6 +160,15 @@ class Concept(_Strict):
         for pattern in value:
             re.compile(pattern)
         return value
+
+    @model_validator(mode="after")
+    def _composed_patterns(self) -> "Concept":
+        """A composed term is one more pattern of the concept (read like its other patterns)."""
+        for term in self.compose:
+            pattern = term.pattern()
+            if pattern not in self.patterns:
+                self.patterns.append(pattern)
+        return self
 
 
 class Example(_Strict):
@@ -365,6 +396,9 @@ class ComposedSpec(BaseModel):
     extra_weight: float = Field(0.75, gt=0, le=5)
     mention_weight: float = Field(0.5, ge=0, le=5)
     side_weight: float = Field(0.25, ge=0, le=5)
+    kinds: list[str] = []
+    kind_weight: float = Field(1.0, ge=0, le=1)
+    kinds_doc: str | None = None
     heads: list[str]
     qualifiers: list[str] = []
     site_codes: list[str] = []

@@ -2,6 +2,8 @@
 and abbreviations that look like spine levels."""
 from __future__ import annotations
 
+import pytest
+
 from scribe import Encounter
 
 
@@ -274,3 +276,29 @@ def test_each_fracture_takes_the_encounter_its_own_sentence_says(engine):
             "Impression: 1. Acute osteoporotic compression fracture of L1. 2. Chronic healed T12 deformity.\n"
             "Electronically signed by Tomas Ek, MD")
     assert "DX_MORE_SPECIFIC_AVAILABLE" not in codes(check(engine, text, "72148", [], ["M80.08XA"]))
+
+
+@pytest.mark.parametrize("said", ["Failed 8 weeks of splinting and hand therapy.", "Hand therapy x 7 wks, not helping.",
+                                  "Seven weeks of bracing and naproxen without relief."])
+def test_failed_conservative_care_said_as_a_treatment_and_its_failure_justifies_a_joint_mri(engine, said):
+    text = (f"MRI RIGHT WRIST WITHOUT CONTRAST\nReferring: Ada Kim, MD\nIndication: ulnar-sided wrist pain. {said}\n"
+            "Comparison: radiographs of last month.\nFindings: tear of the TFCC.\nImpression: TFCC tear.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "INDICATION_NOT_SPECIFIC" not in codes(check(engine, text, "73221", ["RT"]))
+    bare = text.replace(f" {said}", "")
+    assert "INDICATION_NOT_SPECIFIC" in codes(check(engine, bare, "73221", ["RT"]))
+
+
+@pytest.mark.parametrize("said", ["felt a pop in the knee while cutting", "twisted her knee landing a jump"])
+def test_an_injury_told_as_what_happened_to_the_part_is_trauma(engine, said):
+    text = (f"MRI LEFT KNEE WITHOUT CONTRAST\nReferring: Ada Kim, MD\nHistory: soccer player who {said}, swelling.\n"
+            "Comparison: none.\nFindings: complete ACL tear.\nImpression: ACL tear.\nElectronically signed by Tomas Ek, MD")
+    assert "INDICATION_NOT_SPECIFIC" not in codes(check(engine, text, "73721", ["LT"]))
+
+
+def test_the_kind_of_a_fracture_does_not_outweigh_a_site_the_note_never_says(engine):
+    text = ("XR RIGHT HIP 2 VIEWS\nReason: fall at home.\nComparison: none.\n"
+            "Findings: lucent line across the femoral neck.\nImpression: nondisplaced right femoral neck fracture.\n"
+            "Electronically signed by Tomas Ek, MD")
+    found = indication_codes(check(engine, text, "73502", ["RT"]))
+    assert "S72.001A" in found and not any(c.startswith("S72.04") for c in found)   # not the base of the neck

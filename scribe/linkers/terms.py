@@ -76,6 +76,10 @@ class TermNormalizer:
         self.extra_weight = float(composed.get("extra_weight", 0.75))
         self.mention_weight = float(composed.get("mention_weight", 0.5))
         self.side_weight = float(composed.get("side_weight", 0.25))
+        # the kind of a fracture ("nondisplaced", "comminuted") tells codes of one site apart; it
+        # counts less than a site word, so it never outweighs a site the description adds
+        self.kinds = frozenset(composed.get("kinds", ()))
+        self.kind_weight = float(composed.get("kind_weight", 1.0))
         self.phrases = [(re.compile(rx, re.I), to) for rx, to in composed.get("phrases", ())]
         self.site_codes = tuple(composed.get("site_codes", ()))
         self.devices = frozenset(composed.get("device_words", ()))
@@ -346,8 +350,9 @@ class TermIndex:
         description word the clause does not say (weights: ``composed`` in icd10_terms.json)."""
         norm = self.norm
         covered = words & described
-        return len(covered) + norm.mention_weight * len(covered & said) + norm.side_weight * (side in covered) - \
-            norm.extra_weight * len(described - words)
+        kinds = len(covered & norm.kinds)
+        return len(covered) - kinds * (1 - norm.kind_weight) + norm.mention_weight * len(covered & said) + \
+            norm.side_weight * (side in covered) - norm.extra_weight * len(described - words)
 
     def condition_words(self, description: str) -> frozenset[str]:
         """What a description says of the condition itself: its words less the limb sites, sides
