@@ -313,7 +313,8 @@ class Engine:
                 composed, self.linker.sentence_encounter(f, note.encounter)), match="codeset")
         if extra_same:
             indications = sorted(indications + extra_same, key=lambda i: (i.start, i.end))
-        extra, reasons = [], []
+        extra: list[Indication] = []
+        reasons: list[NoteMention] = []
         reason_roles = self.lexicons.section_roles["reason"]
         taken = [(i.start, i.end) for i in indications]
         status = tuple(p for prefixes in terms.norm.status_heads.values() for p in prefixes)

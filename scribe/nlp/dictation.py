@@ -103,6 +103,9 @@ class DictationNormalizer:
         """Name-value fields joined by one separator on a line ("ORD|LEE, ANN MD|IMPRESSION|NO
         FRACTURE"): a field name (``field_name``: a short upper-case label) followed by its
         separator is a header, the separator before it a line break ("\nIMPRESSION:NO FRACTURE")."""
+        names = self._field_names
+        if names is None:
+            return
         joined = "".join(out)
         pos = 0
         for line in joined.split("\n"):
@@ -113,7 +116,7 @@ class DictationNormalizer:
                 bounds = [pos - 1, *cuts, pos + len(line)]
                 for k in range(len(bounds) - 1):
                     a, b = bounds[k] + 1, bounds[k + 1]
-                    if b >= pos + len(line) or not self._field_names.fullmatch(joined, a, b):
+                    if b >= pos + len(line) or not names.fullmatch(joined, a, b):
                         continue
                     out[b] = ":"                 # the separator after a field name
                     if bounds[k] >= pos:
