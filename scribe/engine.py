@@ -318,7 +318,7 @@ class Engine:
         reason_roles = self.lexicons.section_roles["reason"]
         taken = [(i.start, i.end) for i in indications]
         status = tuple(p for prefixes in terms.norm.status_heads.values() for p in prefixes)
-        yielded: set[int] = set()       # status mentions a complication of the same words replaced (id of the Indication)
+        yielded: set[int] = set()       # mentions a composed condition of the same words replaced (id of the Indication)
         for n, section in enumerate(note.sections):
             f = facts[n]
             if section not in self._term_sections or not (f.parts or study_part):
@@ -341,9 +341,11 @@ class Engine:
                 if any(a < end and start < b for a, b in taken):
                     # a device's status said in the words of its complication ("the acetabular component is
                     # loose") gives way to the complication (Z96.6 Excludes1: complications of joint prosthesis)
+                    # and a code-set term inside the composed words ("traumatic" in "post-traumatic OA R
+                    # knee") gives way to the composed condition that covers its clause better
                     over = [i for i in indications + extra if i.start < end and start < i.end]
-                    if not status or composed.code.startswith(status) or not over or not all(
-                            i.icd10 and i.icd10[0].code.startswith(status) for i in over):
+                    if not over or not all(self._gives_way(i, composed, clause, side, status, start, end)
+                                           for i in over):
                         continue
                     yielded |= {id(i) for i in over}
                     indications = [i for i in indications if id(i) not in yielded]
@@ -424,6 +426,18 @@ class Engine:
             if got is not None:
                 out.append(got)
         return out
+
+    def _gives_way(self, ind: Indication, composed, clause: str, side: str | None, status: tuple[str, ...],
+                   start: int, end: int) -> bool:
+        """Does a mention overlapping a composed condition's words give way to it?"""
+        if not ind.icd10:
+            return False
+        code = ind.icd10[0]
+        if status and code.code.startswith(status) and not composed.code.startswith(status):
+            return True
+        terms = self.terms
+        return (terms is not None and ind.match == "codeset" and start <= ind.start and ind.end <= end
+                and terms.covers(code.description, clause, side, ind.text) < composed.score)
 
     @staticmethod
     def _blank(text: str, spans: list[tuple[int, int]]) -> str:

@@ -397,18 +397,22 @@ def _part_mismatch(ctx: Context) -> list[Hit]:
     chosen_parts = {p for c in ctx.chosen if ctx.cpt.is_limb(c) for p in ctx.cpt.parts_of(c, note.parts)}
     for code in ctx.chosen:
         if ctx.cpt.is_limb(code):
-            if ctx.cpt.parts_of(code, note.parts):
+            # the part named only in passing ("R hip pain") on a note that images a spine region is
+            # not the study: lumbar films billed as a hip code
+            if ctx.cpt.parts_of(code, note.parts) and (ctx.parts_strong or not note.regions):
                 continue
-            if note.regions and not (set(note.parts) - chosen_parts):
+            if note.regions and ctx.parts_strong and not (set(note.parts) - chosen_parts):
                 continue      # a hip study with its pelvis view: the parts left are another code's
         elif note.regions or code.region == "any" or not ctx.parts_strong:
             continue
+        said, evidence = documented, list(note.part_evidence)
+        if ctx.cpt.is_limb(code) and not ctx.parts_strong and note.regions:     # the spine region imaged
+            said, evidence = " and the ".join(labels.get(r, r) for r in note.regions), list(note.region_evidence)
         supported = [c for c in ctx.cpt.supported(note, {code.modality}) if c != code.code]
-        suggestion = f"{supported[0]} matches the documented {documented} study" if supported else \
+        suggestion = f"{supported[0]} matches the documented {said} study" if supported else \
             "choose the code for the documented body part"
         hits.append(Hit({"cpt": code.code, "code_region": labels.get(code.region, code.region),
-                         "regions": documented, "suggestion": suggestion},
-                        list(note.part_evidence), cpt=code.code))
+                         "regions": said, "suggestion": suggestion}, evidence, cpt=code.code))
     return hits
 
 

@@ -586,7 +586,8 @@ class NoteAggregator:
         # a limb study that images a spine-family region as its own view ("hip with pelvis", a hip
         # series' AP pelvis) documents its part, not that region
         taken_in = {r for part in self.parts.strong for r in self.part_regions.get(part, ())}
-        if taken_in:
+        # ... unless the region's own view is all the study has ("AP pelvis x1" of a hip follow-up)
+        if taken_in and (note.views is None or note.views > 1 or len(note.projections) > 1):
             regions = [r for r in regions if r not in taken_in]
         note.regions = regions
         note.region_evidence = [tier[r] for r in regions]

@@ -302,3 +302,42 @@ def test_the_kind_of_a_fracture_does_not_outweigh_a_site_the_note_never_says(eng
             "Electronically signed by Tomas Ek, MD")
     found = indication_codes(check(engine, text, "73502", ["RT"]))
     assert "S72.001A" in found and not any(c.startswith("S72.04") for c in found)   # not the base of the neck
+
+
+def test_a_visit_title_in_capitals_that_starts_with_a_header_word_is_the_title(engine):
+    text = ("PROCEDURE VISIT - RIGHT KNEE INJECTION\n66M w/ known R knee OA, pain back after 4 months.\n"
+            "XR R knee AP + lateral in clinic today, ordered by me, compared to 2025 films: medial narrowing, osteophytes.\n"
+            "A/P: R knee OA flare, injected.\nSigned - Rui Costa, MD")
+    result = check(engine, text, "73560", ["RT"], ["M17.11"])
+    assert "FINDINGS_MISSING" not in codes(result) and "DX_NOT_DOCUMENTED" not in codes(result)
+
+
+def test_a_composed_condition_replaces_a_code_set_term_inside_its_words(engine):
+    text = ("XR RIGHT KNEE 3 VIEWS\nReason: old plateau fracture, now pain.\nComparison: 2020.\n"
+            "Findings: lateral compartment collapse, osteophytes.\nImpression: post-traumatic OA R knee.\n"
+            "Electronically signed by Tomas Ek, MD")
+    found = indication_codes(check(engine, text, "73562", ["RT"], ["M17.9"]))
+    assert "M17.31" in found and "M19.92" not in found
+
+
+def test_a_single_pelvis_view_of_a_hip_follow_up_is_a_pelvis_study(engine):
+    text = ("L hip OA follow-up. AP pelvis x1 in clinic today (ordered by me), compared with 2025: L hip narrowing "
+            "unchanged. Imp: stable L hip OA.\n-- Rui Costa, MD (e-signed)")
+    result = check(engine, text, "72170", [], ["M16.12"])
+    assert result["facts"]["views"] == 1 and result["facts"]["region"] == ["pelvis"]
+    assert "VIEWS_NOT_DOCUMENTED" not in codes(result) and "REGION_MISMATCH" not in codes(result)
+
+
+def test_a_question_mark_written_onto_a_word_questions_that_word(engine):
+    text = ("Hip clinic\nSent for R hip pain, ?OA.\nXR R hip 2 views in office today (ordered by me), no prior: "
+            "joint space preserved.\nImpression: normal right hip.\nElectronically signed by Tomas Ek, MD")
+    assert "DX_UNCERTAIN_AS_CONFIRMED" not in codes(check(engine, text, "73502", ["RT"], ["M25.551"]))
+
+
+def test_spine_films_billed_as_a_limb_code_mismatch_the_region_even_when_the_limb_is_the_complaint(engine):
+    text = ("Recon clinic\nSent for R hip pain. I ordered AP and lateral lumbar spine films today; no prior.\n"
+            "Findings: L4-5 disc space loss, facet arthropathy.\nImpression: lumbar spondylosis.\n"
+            "Electronically signed by Tomas Ek, MD")
+    result = check(engine, text, "73502", ["RT"])
+    gap = next(g for g in result["gaps"] if g["code"] == "REGION_MISMATCH")
+    assert "lumbosacral" in gap["message"] and "72100" in gap["fix"]

@@ -75,7 +75,16 @@ class ContextAnnotator:
 
     def triggers(self, text: str) -> list[Trigger]:
         table = self._table
-        return TriggerList(Trigger(m.start(), m.end(), *table[m.group(0).lower()]) for m in self._regex.finditer(text))
+        return TriggerList(self._trigger(text, m, table[m.group(0).lower()]) for m in self._regex.finditer(text))
+
+    @staticmethod
+    def _trigger(text: str, m: re.Match[str], rule: tuple[str, str]) -> Trigger:
+        category, direction = rule
+        # a mark written onto the next word is its prefix: "?THA" questions what follows it,
+        # "fracture?" what stands before it
+        if direction == "backward" and not m.group(0)[-1].isalnum() and m.end() < len(text) and text[m.end()].isalnum():
+            direction = "forward"
+        return Trigger(m.start(), m.end(), category, direction)
 
     def lazy_triggers(self, text: str) -> LazyTriggers:
         """The sentence's triggers, found on first use: most sentences hold nothing to assert."""

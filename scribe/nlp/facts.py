@@ -488,7 +488,9 @@ class FactExtractor:
                 not_after = self.region_not_after.get(region)
                 if not_after is not None and not_after.search(text[max(0, m.start() - 30):m.start()]):
                     continue
-                facts.regions.append((region, m.start(), m.end(), facts.imaging_noun))
+                # a region inside a view count's words ("AP pelvis x1") is named with the imaging
+                counted = any(s <= m.start() and m.end() <= e for _, s, e in facts.view_counts)
+                facts.regions.append((region, m.start(), m.end(), facts.imaging_noun or counted))
 
     def _parts(self, text: str, gates: set[str], facts: SentenceFacts, triggers) -> None:
         """Body parts of the extremity families, each with the side said with it; the longest

@@ -150,6 +150,10 @@ class Sectionizer:
             # a visit's first line ("Follow-up: L4-5 spondylolisthesis") or a study title
             # ("FOLLOW-UP: XR THORACOLUMBAR JUNCTION, 2 VIEWS") names the visit or the study
             header = "title"
+        elif f.header is not None and i == 0 and f.text[:40].isupper() and ":" not in f.text[:f.header[1]]:
+            # a note's first line in capitals that only starts with a header word names the visit
+            # ("PROCEDURE VISIT - LEFT KNEE INJECTION", "HISTORY AND PHYSICAL")
+            header = "title"
         current = self.current
         if header is not None:
             current = header
