@@ -561,6 +561,8 @@ class PatternsSpec(_Data):
     dynamic_projections: list[str]
     qualifying_projections: list[str] = []
     unchecked_box: Rx | None = None
+    other_study: Rx | None = None
+    other_study_source: str | None = None
     unchecked_source: str | None = None
     qualifying_source: str | None = None
     dynamic_view_anchor: Rx | None = None

@@ -341,3 +341,29 @@ def test_spine_films_billed_as_a_limb_code_mismatch_the_region_even_when_the_lim
     result = check(engine, text, "73502", ["RT"])
     gap = next(g for g in result["gaps"] if g["code"] == "REGION_MISMATCH")
     assert "lumbosacral" in gap["message"] and "72100" in gap["fix"]
+
+
+def test_a_study_title_in_capitals_after_the_examination_opens_the_read(engine):
+    text = ("URGENT CARE NOTE\nHPI: slipped on a wet floor at work, fell onto the R shoulder.\n"
+            "PE: RT shoulder tender anteriorly, ROM limited by pain.\nXR SHOULDER RIGHT\n"
+            "[x] AP internal rotation  [x] AP external rotation  [ ] scapular Y  [x] axillary\n"
+            "Comparison: none\nFindings: no fracture or dislocation.\nImpression: negative.\n"
+            "Electronically signed by Rui Costa, DO")
+    result = check(engine, text, "73030", ["RT"], ["W01.0XXA"])
+    assert result["facts"]["views"] == 3
+    assert not codes(result) & {"VIEWS_NOT_DOCUMENTED", "ORDERING_PROVIDER_MISSING", "DX_NOT_DOCUMENTED"}
+
+
+def test_the_contrast_of_another_body_part_study_is_not_this_studys(engine):
+    text = ("ED note\nFound on the floor by staff, unwitnessed. I ordered XR bilateral hips with pelvis, 2 views: AP pelvis "
+            "and frog-leg lateral.\nMy read: no fracture.\nImpression: no fracture.\n"
+            "CT head without contrast also ordered, reported separately.\nSigned: Rui Costa, MD")
+    result = check(engine, text, "73521", [], ["W19.XXXA"])
+    assert result["facts"]["contrast"] is None and "DX_NOT_DOCUMENTED" not in codes(result)
+
+
+def test_a_provider_named_after_an_order_protocol_ordered_the_films(engine):
+    text = ("ED triage: slipped on ice, L knee pain. XR L knee ordered per standing order (Dr. Ana Ruiz).\n"
+            "XR L knee: 3 views (AP, lateral, sunrise). No prior. No fracture.\nImpression: negative.\n"
+            "Ana Ruiz, MD - electronically signed")
+    assert "ORDERING_PROVIDER_MISSING" not in codes(check(engine, text, "73562", ["LT"]))

@@ -121,6 +121,7 @@ class FactExtractor:
         # a projection that qualifies the one before it ("AP spot film", "lateral coned-down view")
         self.qualifying = frozenset(p.get("qualifying_projections", ()))
         self.unchecked = re.compile(p["unchecked_box"]) if p.get("unchecked_box") else None
+        self.other_study = CaseFree(p["other_study"]) if p.get("other_study") else None
         self.projections = []
         part_rx = {part["part"]: part["pattern"] for part in p.get("parts", ())}
         # a projection of a limb study only ("AP pelvis" of a hip series): the sentence names its part
@@ -242,7 +243,7 @@ class FactExtractor:
             self._parts(text, gates, facts, triggers)
         if digits or self.spoken_level_gate.search(text):
             self._levels(text, facts)
-        if "contrast" in gates:
+        if "contrast" in gates and not self._other_study(text):
             for value, rx in self.contrast:
                 for m in rx.finditer(text):
                     assertion = self._asserted(text, triggers, m.start(), m.end())
@@ -412,6 +413,11 @@ class FactExtractor:
         if bare and not (facts.header and facts.header[0] == "technique"):
             if len({name for name, _, _ in facts.projections[first:]}) < 2:
                 del facts.projections[first:]
+
+    def _other_study(self, text: str) -> bool:
+        """Does the sentence speak of a study of another body part ("CT head without contrast also
+        ordered, reported separately")? Its contrast is that study's."""
+        return self.other_study is not None and self.other_study.search(text) is not None
 
     def _unchecked(self, text: str, start: int) -> bool:
         """Is the mention at ``start`` an item of a template's list whose box is left empty?"""

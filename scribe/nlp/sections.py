@@ -178,11 +178,12 @@ class Sectionizer:
             # the objective part of the visit is the imaging read
             current = "imaging"
         elif header is None and span.starts_line and f.imaging_noun and (
-                (current in self.read_opens_in and (listed or described))
+                (current in self.read_opens_in and (listed or described or f.upper_title))
                 or (current in self.described_read_opens_in and described)):
             # an office note's line that reports the films ("XR L-spine 2 views (AP/lat) done in office
-            # today", "X-rays taken here, reviewed: alignment normal") opens the imaging read, though it
-            # has no header; after a diagnosis only when it says what they show
+            # today", "X-rays taken here, reviewed: alignment normal", a study's title in capitals "XR
+            # SHOULDER RIGHT") opens the imaging read, though it has no header; after a diagnosis only
+            # when it says what they show
             current = "imaging"
         self.current = current
         if current not in SINGLE_LINE:
