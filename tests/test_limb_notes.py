@@ -367,3 +367,23 @@ def test_a_provider_named_after_an_order_protocol_ordered_the_films(engine):
             "XR L knee: 3 views (AP, lateral, sunrise). No prior. No fracture.\nImpression: negative.\n"
             "Ana Ruiz, MD - electronically signed")
     assert "ORDERING_PROVIDER_MISSING" not in codes(check(engine, text, "73562", ["LT"]))
+
+
+def test_where_arthrogram_contrast_went_is_a_finding_not_a_study_without_contrast(engine):
+    text = ("MR ARTHROGRAM RIGHT SHOULDER\nReferring: Ada Kim, MD\nHistory: pitcher, 10 weeks of failed PT.\n"
+            "Procedure: 12 mL dilute gadolinium injected into the glenohumeral joint.\nMR technique: coronal oblique and "
+            "sagittal oblique T1 fat-saturated images.\nComparison: radiographs.\nFindings: contrast extends into the "
+            "superior labrum. No contrast in the subacromial bursa.\nImpression: SLAP tear.\nElectronically signed by Tomas Ek, MD")
+    result = check(engine, text, "73222", ["RT"])
+    assert result["facts"]["contrast"] == "with" and result["facts"]["views"] is None
+    assert "CONTRAST_MISMATCH" not in codes(result)
+
+
+def test_a_sentence_after_the_comparison_on_its_line_that_describes_the_images_is_a_finding(engine):
+    text = ("Sports clinic\nL knee twisting injury, locking.\nXR L knee today (ordered by me): AP, lateral, sunrise - 3 views. "
+            "Comparison: none available. No fracture, joint spaces preserved, no loose body.\n"
+            "Impression: normal L knee radiographs.\nA: concern for medial meniscus tear.\nElectronically signed by Tomas Ek, DO")
+    result = check(engine, text, "73562", ["LT"], ["S83.242A"])
+    assert "FINDINGS_MISSING" not in codes(result)
+    assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(result)        # the tear is only a concern
+    assert any(c.startswith("S83.24") for c in indication_codes(result))   # a tear of the medial meniscus

@@ -19,6 +19,7 @@ _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal p
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _RESTATED = re.compile(r"\s*\(\s*")     # what lies between a projection and its restatement in parentheses
+_CONTRAST_WHERE = re.compile(r"\s+(?:is\s+|was\s+)?(?:in|into|within|extend\w*|along|track\w*|leak\w*|outside|enter\w*|reach\w*|fill\w*)\b")
 _RANGE_BEFORE = re.compile(r"\d\s*(?:-|\u2013|to)\s*$")   # "2-3V", "2 to 3 views": a range, not a count
 _QUALIFIED = re.compile(r"[\s-]*")      # between a projection and the one that qualifies it ("AP spot film")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
@@ -255,6 +256,8 @@ class FactExtractor:
                         value = "without"
                     if any(s <= m.start() < e for _, s, e in facts.contrast):
                         continue
+                    if value == "without" and _CONTRAST_WHERE.match(text, m.end()):
+                        continue    # "no contrast in the subacromial bursa": where the contrast went, a finding
                     if not self._prior(text, m.start(), m.end()):
                         facts.contrast.append((value, m.start(), m.end()))
             if self.contrast_agent is not None:
@@ -447,6 +450,8 @@ class FactExtractor:
                 continue
             if both or self.contrast_before_after.search(after[:25]):
                 value = "without_with"
+            elif assertion == "negated" and _CONTRAST_WHERE.match(text, e):
+                continue    # "no contrast in the subacromial bursa": where the contrast went, a finding
             elif assertion == "negated" or self.contrast_not_given.search(after[:30]):
                 value = "without"
             elif self.contrast_given_field.match(after) or self.contrast_given.search(before[-45:]) or \

@@ -166,9 +166,10 @@ class Sectionizer:
                 len(f.text.split()) <= 8:
             # a line of its own that announces the images ("Imaging done in our center today:") heads their read
             current = "imaging"
-        if header is None and span.starts_line and current == "comparison" and not f.comparison and \
-                (f.view_counts or f.projections or (f.finding_vocab and not _LABELLED.match(f.text))):
-            # a new line after the comparison that lists projections or says what the images show
+        if header is None and current == "comparison" and not f.comparison and (
+                (span.starts_line and (f.view_counts or f.projections)) or (f.finding_vocab and not _LABELLED.match(f.text))):
+            # a new line after the comparison that lists projections, or a sentence after it that says
+            # what the images show ("Comparison: none available. No fracture, joint spaces preserved."),
             # describes this study's images
             current = "findings"
         listed = bool(f.view_counts or f.projections)

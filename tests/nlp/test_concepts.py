@@ -56,3 +56,14 @@ def test_pain_at_an_abbreviated_junction_is_thoracic_pain(engine):
                        Encounter(cpt=("72080",))).to_dict()
     assert [c["code"] for i in out["indications"] for c in i["icd10"]][:1] == ["M54.6"]
     assert "INDICATION_MISSING" not in {g["code"] for g in out["gaps"]}
+
+
+def test_a_fracture_of_the_pars_said_in_any_order_is_spondylolysis(check):
+    text = ("MRI LUMBAR SPINE WITHOUT CONTRAST\nIndication: gymnast, back pain 10 weeks despite rest and PT.\n"
+            "Comparison: radiographs.\nFindings: bilateral L5 pars interarticularis fractures with marrow edema.\n"
+            "Impression: bilateral L5 pars interarticularis fractures, consistent with active spondylolysis.\n"
+            "Electronically signed by Tomas Ek, MD")
+    out = check(text, cpt=["72148"], icd10=["M43.06"])
+    assert "DX_UNCERTAIN_AS_CONFIRMED" not in {g["code"] for g in out["gaps"]}
+    assert any(i["assertion"] == "present" and any(c["code"].startswith("M43.0") for c in i["icd10"])
+               for i in out["indications"])
