@@ -387,3 +387,18 @@ def test_a_sentence_after_the_comparison_on_its_line_that_describes_the_images_i
     assert "FINDINGS_MISSING" not in codes(result)
     assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(result)        # the tear is only a concern
     assert any(c.startswith("S83.24") for c in indication_codes(result))   # a tear of the medial meniscus
+
+
+def test_a_side_letter_before_a_condition_gives_its_side(engine):
+    text = ("MRI LUMBAR SPINE WITHOUT IV CONTRAST\nReferring: Ada Kim, MD\nAuth reason: L sciatica, failed PT x 8 wks.\n"
+            "Comparison: none.\nFindings: small central protrusion at L5-S1.\nImpression: mild degenerative change.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "LATERALITY_MISMATCH" in codes(check(engine, text, "72148", [], ["M54.31"]))
+    assert "LATERALITY_MISMATCH" not in codes(check(engine, text, "72148", [], ["M54.32"]))
+
+
+def test_the_basal_joint_of_the_thumb_is_its_first_carpometacarpal_joint(engine):
+    text = ("Hand clinic\nL thumb base pain, failed injections.\nXR L thumb 3 views (PA, lateral, oblique) taken today, "
+            "I ordered: CMC joint space obliterated, osteophytes.\nImpression: basal joint (CMC) OA, left thumb.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "M18.12" in indication_codes(check(engine, text, "73140", ["LT"], ["M18.9"]))

@@ -48,6 +48,8 @@ def _second(item) -> int:
     return item[1]
 
 
+_SIDE_LETTER = re.compile(r"(?<![\w.-])(L|R|Lt|Rt|LT|RT)\.?\s+$")   # a capital side letter before a condition
+
 class _Nearest:
     """``min(items, key=lambda it: abs(at(it) - x))`` (the first of equals in list order wins), by
     bisection over an index built once per list when the list is long: a run-on sentence of
@@ -345,6 +347,11 @@ class IndicationLinker:
             sides = {side for side, _ in f.laterality}
             axes["laterality"] = "bilateral" if "bilateral" in sides or {"right", "left"} <= sides else \
                 self._nearest(f.laterality, local[0], _second)[0]
+        elif "laterality" in wanted:
+            # "L sciatica", "Rt radiculopathy": a side letter written right before the condition
+            letter = _SIDE_LETTER.search(f.text, max(0, local[0] - 5), local[0])
+            if letter:
+                axes["laterality"] = "left" if letter.group(1)[0] == "L" else "right"
         if "vertebra" in wanted:
             singles = self._nearest.singles(same)
             vertebra = self._nearest(singles, local[0], _start).vertebra if singles else \
