@@ -125,7 +125,6 @@ class Engine:
         self.codeset = get_code_set()
         self.cpt = CptRequirements(lexicons)
         self.linker = IndicationLinker(lexicons.concepts, self.codeset, lexicons.patterns)
-        self.linker.encounter_priority = list(lexicons.patterns["encounter_priority"])
         self.concepts = {c.concept: c for c in lexicons.concepts}
         self.tags = _Tags({c.concept: frozenset(c.tags) for c in lexicons.concepts}, lexicons.icd_support)
         # conditions outside the hand lexicon: the whole code set's descriptions and inclusion terms
@@ -304,13 +303,13 @@ class Engine:
                     seen.add(other.code)
                     extra_same.append(replace(ind, concept="icd10:" + other.code, match="codeset",
                                               icd10=self._term_candidates(self._with_encounter(
-                                                  other.code, self.linker.sentence_encounter(f, note.encounter)))))
+                                                  other.code, note.encounter))))
             first = ind.icd10[0] if ind.icd10 else None
             if first is not None and (first.code in (composed.code, composed.also) or
                                       terms.covers(first.description, clause, side, ind.text) >= composed.score):
                 continue
             indications[k] = replace(ind, icd10=self._composed_candidates(
-                composed, self.linker.sentence_encounter(f, note.encounter)), match="codeset")
+                composed, note.encounter), match="codeset")
         if extra_same:
             indications = sorted(indications + extra_same, key=lambda i: (i.start, i.end))
         extra: list[Indication] = []
@@ -359,7 +358,7 @@ class Engine:
                 extra.append(Indication(text=note.text[start:end], start=start, end=end, assertion=assertion,
                                         concept=concept, section=section,
                                         icd10=self._composed_candidates(
-                                            composed, self.linker.sentence_encounter(f, note.encounter)), match="codeset"))
+                                            composed, note.encounter), match="codeset"))
                 taken.append((start, end))
                 if section in reason_roles:
                     reasons.append(NoteMention(concept, start, end, assertion, section, n, "codeset"))
@@ -501,7 +500,7 @@ class Engine:
             for match, assertion in self._terms_of(terms, facts[n].text, focus):
                 start, end = base + match.start, base + match.end
                 candidates = self._term_candidates(self._with_encounter(
-                    self._refine(match.code, facts[n], match), self.linker.sentence_encounter(facts[n], note.encounter)))
+                    self._refine(match.code, facts[n], match), note.encounter))
                 inside = [k for k in mine if start <= indications[k].start and indications[k].end <= end]
                 if inside:
                     for k in inside:

@@ -86,7 +86,7 @@ class Note:
 
 
 def _without_study_facts(f: SentenceFacts) -> SentenceFacts:
-    return replace(f, view_counts=[], projections=[], contrast=[], reduced=None)
+    return replace(f, view_counts=[], projections=[], contrast=[], reduced=None, encounter=[])
 
 
 def _region_of(f: SentenceFacts, start: int, end: int) -> str:

@@ -270,7 +270,7 @@ def test_a_cue_of_a_new_fracture_only_to_be_excluded_does_not_make_the_encounter
     assert "DX_MORE_SPECIFIC_AVAILABLE" not in codes(check(engine, text, "72100", [], ["M80.08XD"]))
 
 
-def test_each_fracture_takes_the_encounter_its_own_sentence_says(engine):
+def test_an_old_healed_fracture_beside_an_acute_one_does_not_make_the_encounter_subsequent(engine):
     text = ("MRI LUMBAR SPINE WITHOUT CONTRAST\nHistory: osteoporosis, fell a week ago, severe back pain.\n"
             "Comparison: radiographs of last week.\nFindings: L1 edema with 30% height loss; old T12 wedging.\n"
             "Impression: 1. Acute osteoporotic compression fracture of L1. 2. Chronic healed T12 deformity.\n"
@@ -402,3 +402,20 @@ def test_the_basal_joint_of_the_thumb_is_its_first_carpometacarpal_joint(engine)
             "I ordered: CMC joint space obliterated, osteophytes.\nImpression: basal joint (CMC) OA, left thumb.\n"
             "Electronically signed by Tomas Ek, MD")
     assert "M18.12" in indication_codes(check(engine, text, "73140", ["LT"], ["M18.9"]))
+
+
+@pytest.mark.parametrize("said", ["Splint check, 2 weeks after the fall.", "F/u R distal radius fx.",
+                                  "Evaluate union of the fracture.", "Distal radius fracture follow-up."])
+def test_a_fracture_followed_after_its_injury_is_a_subsequent_encounter(engine, said):
+    text = (f"RIGHT WRIST\n{said}\nPA and lateral of the right wrist today in the office, compared with films of last "
+            "month: bridging callus, alignment maintained.\nImpression: healing distal radius fracture.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "DX_MORE_SPECIFIC_AVAILABLE" not in codes(check(engine, text, "73100", ["RT"], ["S52.501D"]))
+
+
+def test_a_follow_up_planned_at_the_first_visit_does_not_make_it_subsequent(engine):
+    text = ("ED note\nFell on the outstretched right hand this morning.\nXR R wrist 2 views (PA, lateral) today, ordered "
+            "and read by me, no prior: nondisplaced distal radius fracture.\nImpression: R distal radius fracture.\n"
+            "Plan: splint, f/u hand clinic in 1 week for a fracture check.\nSigned: Tomas Ek, MD")
+    assert "DX_MORE_SPECIFIC_AVAILABLE" not in codes(check(engine, text, "73100", ["RT"], ["S52.501A"]))
+    assert "DX_MORE_SPECIFIC_AVAILABLE" in codes(check(engine, text, "73100", ["RT"], ["S52.501D"]))

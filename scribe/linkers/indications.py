@@ -103,7 +103,6 @@ class IndicationLinker:
         self.codeset = codeset
         self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
         self._linked: dict[tuple, tuple[CodeCandidate, ...]] = {}
-        self.encounter_priority: list[str] = []      # the engine's (patterns.json encounter_priority)
 
     def _resolve_uncached(self, base: str, axes: tuple[tuple[str, str], ...]) -> CodeCandidate | None:
         try:
@@ -113,13 +112,6 @@ class IndicationLinker:
         if res is None:
             return None
         return CodeCandidate(res.code, res.description or "", 1.0 if res.billable else 0.5)
-
-    def sentence_encounter(self, f, encounter: str | None) -> str | None:
-        """The encounter a mention's own sentence says ("acute L2 fracture", "healing L1 fracture"),
-        else the note's: a note may follow one fracture and find another."""
-        if f.encounter:
-            return next((cue for cue in self.encounter_priority if cue in f.encounter), encounter)
-        return encounter
 
     def context_of(self, note) -> tuple:
         """What a mention's link takes from the whole note (besides its own sentence and the
@@ -160,7 +152,6 @@ class IndicationLinker:
 
     def _link_one(self, concept, assertion, f, local, same, earlier, context) -> tuple[CodeCandidate, ...]:
         first_level, study_region, encounter, claudication = context
-        encounter = self.sentence_encounter(f, encounter)
         axes, region = self._axes(concept.icd.axes, f, local, same, earlier, first_level, study_region,
                                   encounter, claudication)
         base = self._base(concept.icd, assertion, region)
@@ -283,7 +274,7 @@ class IndicationLinker:
         first_level, study_region, encounter, claudication = context
         earlier = note.earlier_levels[n] if n < len(note.earlier_levels) else None
         return self._axes(tuple(dict.fromkeys(wanted)), f, local, f.levels, earlier, first_level, study_region,
-                          self.sentence_encounter(f, encounter), claudication)
+                          encounter, claudication)
 
     def _combining(self, ind):
         return self._icd_with(ind, "combined")
