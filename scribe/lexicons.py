@@ -346,6 +346,8 @@ class DictationSpec(BaseModel):
     not_after_break: list[str]
     spelled: list[str] = []
     export: ExportLayout | None = None
+    pick_list: Rx | None = None          # a template's unresolved choice list ("{right/left}")
+    pick_list_source: str | None = None
 
 
 class RoleSpec(BaseModel):

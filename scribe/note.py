@@ -146,6 +146,7 @@ class _Views(_Fold):
     best: tuple[int, Evidence] | None = None                   # the largest view count
     projections: dict[str, Evidence] = field(default_factory=dict)
     listed: set[str] = field(default_factory=set)   # projections said with a count, a study noun or the technique
+    in_read: set[str] = field(default_factory=set)  # projections first named only in passing in the read ("on the laterals")
     region_views: dict[str, int] = field(default_factory=dict)
     region_projections: dict[str, frozenset[str]] = field(default_factory=dict)
     reduced: list[Evidence] = field(default_factory=list)
@@ -424,6 +425,8 @@ class NoteAggregator:
         for name, s, e in f.projections:
             if name not in views.projections:
                 views.projections[name] = _ev(text, base + s, base + e)
+                if not listing and section in ("findings", "impression"):
+                    views.in_read.add(name)
             if listing:
                 views.listed.add(name)
             if f.regions:   # "AP and lateral views of the lumbar spine": the projections of that region
@@ -545,6 +548,10 @@ class NoteAggregator:
         # views: the explicit count wins when it covers the listed projections
         projections = views.projections
         names = sorted(projections)
+        if views.listed and views.in_read - views.listed:
+            # the read names a view in passing ("pars intact on the laterals") after the study's own list
+            # ("flexion and extension lateral views"): the view it names is one of those, not another
+            names = [p for p in names if p in views.listed or p not in views.in_read]
         note.projections = names
         note.positions = [p for p in names if p in self.dynamic]
         note.position_evidence = [projections[p] for p in note.positions]

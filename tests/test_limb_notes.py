@@ -419,3 +419,26 @@ def test_a_follow_up_planned_at_the_first_visit_does_not_make_it_subsequent(engi
             "Plan: splint, f/u hand clinic in 1 week for a fracture check.\nSigned: Tomas Ek, MD")
     assert "DX_MORE_SPECIFIC_AVAILABLE" not in codes(check(engine, text, "73100", ["RT"], ["S52.501A"]))
     assert "DX_MORE_SPECIFIC_AVAILABLE" in codes(check(engine, text, "73100", ["RT"], ["S52.501D"]))
+
+
+def test_view_counts_and_names_a_clinic_writes(engine):
+    heel = ("Peds clinic\nHeel pain after games.\nX-ray L calcaneus, lateral + axial views (2), in clinic. Comparison: none.\n"
+            "Findings: fragmented apophysis, no fracture.\nImpression: calcaneal apophysitis.\nSigned: Tomas Ek, MD")
+    assert check(engine, heel, "73650", ["LT"])["facts"]["views"] == 2
+    shoulder = ("Peds clinic\nR shoulder pain in a pitcher.\nXR: AP internal and external rotation views of the right shoulder "
+                "today, no prior.\nFindings: physeal widening.\nImpression: little league shoulder.\nSigned: Tomas Ek, MD")
+    assert check(engine, shoulder, "73030", ["RT"])["facts"]["views"] == 2
+
+
+def test_a_view_named_in_passing_in_the_read_is_one_of_the_listed_views(engine):
+    text = ("Spine clinic\nTeen with back pain, no red flags.\nXR: flexion and extension lateral views of the lumbar spine "
+            "obtained in office today. No prior imaging.\nFindings: no motion at L5-S1. Pars appear intact on laterals.\n"
+            "Impression: normal flexion/extension radiographs.\nSigned: Tomas Ek, MD")
+    result = check(engine, text, "72120", [], ["M54.50"])
+    assert result["facts"]["views"] == 2 and result["supported_cpt"][0] == "72120"
+
+
+def test_soreness_of_the_neck_is_neck_pain(engine):
+    text = ("Sports clinic\nStinger yesterday, now neck soreness.\nXR cervical spine in clinic: AP, lateral, open-mouth "
+            "odontoid (3 views). No prior.\nFindings: normal alignment.\nImpression: normal.\nSigned: Tomas Ek, MD")
+    assert "DX_NOT_DOCUMENTED" not in codes(check(engine, text, "72040", [], ["M54.2"]))

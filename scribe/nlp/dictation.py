@@ -43,6 +43,8 @@ class DictationNormalizer:
         # "m d" -> "md ": letters said one by one, written as the abbreviation they spell
         self._spelled = {" ".join(w.lower()): w.lower() for w in spec.get("spelled", ()) if len(w) > 1}
         self._marks_multi = [p for p in self._marks if " " in p]
+        # a template's choice list left unresolved says nothing: "{right/left}", "[WITHOUT/WITH]"
+        self._pick_list = compiled.compile(spec["pick_list"]) if spec.get("pick_list") else None
         export = spec.get("export") or {}
         self._line_breaks = [re.compile(re.escape(lit)) for lit in export.get("line_breaks", ())]
         self._segment = compiled.compile(export.get("segment", r"(?!)"), re.M)
@@ -140,6 +142,8 @@ class DictationNormalizer:
         """The normalised ``text[start:]`` (same length), as normalising all of ``text`` gives it."""
         if self._export_marks is not None and self._export_marks.search(text):
             text = self.export_layout(text)
+        if self._pick_list is not None and "/" in text:
+            text = self._pick_list.sub(lambda m: " " * len(m.group(0)), text)
         if self._any is None or not self._any.search(text, max(0, start - self.reach)):
             return text[start:]
         begin = max(0, start - 2 * self.reach)

@@ -107,3 +107,16 @@ def test_an_export_of_name_value_fields_on_one_line_reads_as_headed_lines(engine
     assert {"impression", "findings", "indication", "technique"} <= set(out["facts"]["sections"])
     assert out["facts"]["views"] == 2                     # "2-3V" names the order's range, not a count
     assert not {g["code"] for g in out["gaps"]} & {"IMPRESSION_MISSING", "ORDERING_PROVIDER_MISSING", "INDICATION_MISSING"}
+
+
+def test_an_unresolved_pick_list_of_a_macro_documents_none_of_its_choices(engine):
+    from scribe import Encounter
+    base = ("MRI CERVICAL SPINE {WITHOUT/WITH/WITHOUT AND WITH} CONTRAST\nIndication: right C6 radiculopathy, 8 weeks of "
+            "failed PT.\nComparison: none.\nFindings: C5-6 right foraminal narrowing.\nImpression: as above.\n"
+            "Electronically signed by Tomas Ek, MD")
+    out = engine.check(base, Encounter(cpt=("72141",))).to_dict()
+    assert out["facts"]["contrast"] is None and "CONTRAST_NOT_DOCUMENTED" in {g["code"] for g in out["gaps"]}
+    chosen = base.replace("{WITHOUT/WITH/WITHOUT AND WITH}", "WITHOUT")
+    assert engine.check(chosen, Encounter(cpt=("72141",))).to_dict()["facts"]["contrast"] == "without"
+    level = "XR LUMBAR SPINE [L4/5] 2 VIEWS\nIndication: back pain.\nFindings: normal.\nImpression: normal."
+    assert engine.check(level, Encounter(cpt=("72100",))).to_dict()["facts"]["views"] == 2
