@@ -391,8 +391,19 @@ class Engine:
             # the side the note images the part on, or the wider part it lies in (a calcaneus of a foot series)
             side = next((note.sides[p] for p in (part, *self.part_folds.get(part, ())) if p in note.sides), None)
         side = _icd_side(side)
-        composed = self.terms.compose_sides(clause, side, heads, _modified_mention(text, lo, local)) \
-            if self.terms is not None else None
+        if self.terms is None:
+            return None
+        composed = self.terms.compose_sides(clause, side, heads, _modified_mention(text, lo, local))
+        # the clause names a bone of the part ("the tibial component") that the code set files under the
+        # part itself (a loosened knee prosthesis): the part the clause is of, or the one the note images
+        for other in dict.fromkeys([part, *note.parts]) if composed is None else ():
+            name = other.replace("_", " ")
+            if name in clause.lower():
+                continue
+            composed = self.terms.compose_sides(f"{clause} {name}", side, heads, _modified_mention(text, lo, local))
+            if composed is not None:
+                clause = f"{clause} {name}"
+                break
         return (composed, clause, side) if composed is not None else None
 
     def _coordinated(self, note: Note, f, local: tuple[int, int], heads: frozenset[str]) -> list:

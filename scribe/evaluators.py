@@ -741,7 +741,7 @@ def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
         # and the conditions linked over the code set to this very code ("r/o scaphoid fracture")
         spans = {(m.start, m.end) for m in mentions}
         mentions = mentions + [i for i in ctx.note.indications if i.match == "codeset" and (i.start, i.end) not in spans
-                               and any(c.code == icd for c in i.icd10)]
+                               and any(c.code == icd or _same_condition(ctx, c.code, icd) for c in i.icd10)]
         linked = ctx.linked_code
         # a mention confirms the code only when it speaks of the same condition: its own link is in the
         # code's category ("fever" does not confirm the discitis a lumped concept also covers)
@@ -752,6 +752,16 @@ def dx_certainty(ctx: Context, params: dict) -> list[Hit]:
             hits.append(Hit({"icd10": icd, "phrases": "; ".join(ctx.note.text[m.start:m.end] for m in possible[:3])},
                             _ev(ctx, possible), icd10=icd))
     return hits
+
+
+def _same_condition(ctx: Context, code: str, icd: str) -> bool:
+    """Another code of the category that names the same condition ("AVN" linked to the idiopathic
+    osteonecrosis M87.05- is the osteonecrosis of M87.15- a claim codes as due to drugs)."""
+    if code[:3] != icd[:3] or ctx.condition_words is None:
+        return False
+    said = ctx.condition_words(ctx.codeset.description(code) or "")
+    coded = ctx.condition_words(ctx.codeset.description(icd) or "")
+    return bool(said & coded)
 
 
 def _described(ctx: Context, icd: str, stopwords) -> bool:

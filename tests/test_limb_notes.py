@@ -442,3 +442,25 @@ def test_soreness_of_the_neck_is_neck_pain(engine):
     text = ("Sports clinic\nStinger yesterday, now neck soreness.\nXR cervical spine in clinic: AP, lateral, open-mouth "
             "odontoid (3 views). No prior.\nFindings: normal alignment.\nImpression: normal.\nSigned: Tomas Ek, MD")
     assert "DX_NOT_DOCUMENTED" not in codes(check(engine, text, "72040", [], ["M54.2"]))
+
+
+def test_a_suspected_condition_coded_with_another_code_of_its_category_is_still_uncertain(engine):
+    text = ("Hip clinic\nR groin pain 3 months, on prednisone for lupus. Concern for AVN of the R femoral head.\n"
+            "XR obtained in office today at my request: AP pelvis and frog-leg lateral R hip (2 views). No prior films.\n"
+            "Findings: heads spherical, no crescent sign.\nImpression: early AVN R femoral head cannot be excluded.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(check(engine, text, "73502", ["RT"], ["M87.151"]))
+
+
+def test_a_complication_said_of_a_bone_of_the_imaged_part_is_composed_with_the_part(engine):
+    text = ("XR RIGHT KNEE 3 VIEWS\nReason: painful right TKA.\nComparison: 2021.\nFindings: lucency under the tibial tray.\n"
+            "Impression: concerning for aseptic loosening of the tibial component.\nElectronically signed by Tomas Ek, MD")
+    result = check(engine, text, "73562", ["RT"], ["T84.032A"])
+    assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(result) and "T84.032A" in indication_codes(result)
+
+
+def test_ocd_of_a_knee_is_osteochondritis_dissecans(engine):
+    text = ("Peds ortho\nL knee pain with activity.\nXR L knee in clinic: AP, lateral, notch and Merchant. No previous films.\n"
+            "Read: lucency of the medial femoral condyle.\nImpression: possible OCD of the medial femoral condyle.\n"
+            "Electronically signed by Tomas Ek, MD")
+    assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(check(engine, text, "73564", ["LT"], ["M93.262"]))
