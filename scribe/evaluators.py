@@ -35,11 +35,12 @@ class Context:
     support: dict[str, Any]
     concepts: dict[str, Any]      # concept name -> Concept
     tags: dict[str, frozenset[str]]
-    pair_rules: list[Any]
+    pair_rules: list[Any]         # (family, PairRule)
     imported_pairs: Any           # NcciEdits or None
     laterality_modifiers: frozenset[str]
     distinct_modifiers: frozenset[str]
     region_labels: dict[str, str]
+    code_family: dict[str, str] = field(default_factory=dict)   # CPT code -> its family
     covers: frozenset[str] = frozenset()   # every code prefix some concept covers
     support_prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)   # necessity class -> code prefixes
     documenting_cache: dict[str, frozenset[str]] = field(default_factory=dict)    # code -> concepts documenting it
@@ -873,7 +874,8 @@ def ncci_pairs(ctx: Context, params: dict) -> list[Hit]:
             continue    # the right and the left knee are two areas
         # a distinct-service modifier on either line of the pair lets an indicator-1 edit through
         distinct = bool(set(la.modifiers + lb.modifiers) & ctx.distinct_modifiers)
-        for rule in ctx.pair_rules:
+        family = ctx.code_family.get(a.code)
+        for _family, rule in sorted(ctx.pair_rules, key=lambda fr: fr[0] != family):
             if rule.modifier_indicator == 1 and distinct:
                 continue
             if _PAIR_KINDS[rule.kind](a, b):

@@ -464,3 +464,21 @@ def test_ocd_of_a_knee_is_osteochondritis_dissecans(engine):
             "Read: lucency of the medial femoral condyle.\nImpression: possible OCD of the medial femoral condyle.\n"
             "Electronically signed by Tomas Ek, MD")
     assert "DX_UNCERTAIN_AS_CONFIRMED" in codes(check(engine, text, "73564", ["LT"], ["M93.262"]))
+
+
+def test_a_pair_rule_of_the_codes_own_family_explains_the_conflict(engine):
+    text = ("MRI LUMBAR SPINE WITHOUT AND WITH CONTRAST\nOrdering: Ada Kim, MD\nHistory: left leg pain in L5 distribution "
+            "after a microdiscectomy, 6 weeks.\nTechnique: sagittal T1 and T2 before and after 7 mL gadobutrol.\n"
+            "Comparison: 2025.\nFindings: recurrent extrusion at L4-5.\nImpression: recurrent disc.\n"
+            "Electronically signed by Tomas Ek, MD")
+    enc = Encounter.from_dict({"cpt": ["72148", "72158"], "modifiers": [], "icd10": ["M54.16"], "site": "office"})
+    result = engine.check(text, enc).to_dict()
+    gap = next(g for g in result["gaps"] if g["code"] == "NCCI_PAIR_CONFLICT")
+    assert "extremity" not in gap["message"].lower()
+    assert "DX_NOT_DOCUMENTED" not in codes(result)       # pain in a root's distribution is radicular
+
+
+def test_an_abbreviated_comparison_states_the_prior_films(engine):
+    text = ("Fracture clinic\nL ankle fx, 5 wks after ORIF.\nXR LEFT ankle 3 views (AP / mortise / lat) today, comp. 10/28 "
+            "films: plate intact, callus.\nIMPRESSION: healing fracture.\nElectronically signed by Tomas Ek, MD")
+    assert "COMPARISON_NOT_STATED" not in codes(check(engine, text, "73610", ["LT"]))
