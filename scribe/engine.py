@@ -611,7 +611,8 @@ class Engine:
     def evaluate(self, note: Note, encounter: Encounter) -> CheckResult:
         ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,
                       support=self.lexicons.icd_support, concepts=self.concepts, tags=self.tags,
-                      pair_rules=self.pair_rules, code_family=self.code_family, imported_pairs=self.ncci, laterality_modifiers=self.laterality,
+                      pair_rules=self.pair_rules, code_family=self.code_family, imported_pairs=self.ncci,
+                      laterality_modifiers=self.laterality,
                       distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"],
                       covers=self.covers, support_prefixes=self.support_prefixes,
                       documenting_cache=self._documenting, region_said_before=self.region_said_before,
