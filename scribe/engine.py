@@ -163,6 +163,7 @@ class Engine:
         self.encounter_default = p.get("encounter_default")
         self.dynamic = frozenset(p["dynamic_projections"])
         self.empty_content = re.compile(p["empty_content"], re.I)
+        self.pointer_content = re.compile(p["pointer_content"], re.I) if p.get("pointer_content") else None
         self.placeholder = re.compile(p.get("placeholder", r"(?!)"), re.I)
         self._cache: OrderedDict[str, SentenceFacts] = OrderedDict()
         self._cache_size = cache_size
@@ -225,6 +226,7 @@ class Engine:
         return NoteAggregator(encounter_priority=self.encounter_priority, encounter_default=self.encounter_default,
                               dynamic=self.dynamic,
                               abbreviation_concept=self._matcher.concept_of, empty_content=self.empty_content, placeholder=self.placeholder,
+                              pointer_content=self.pointer_content,
                               level_regions=self.lexicons.patterns["level_regions"],
                               roles=self.lexicons.section_roles,
                               title_only_regions=frozenset(self.lexicons.patterns["region_title_only"]),

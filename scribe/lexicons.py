@@ -563,6 +563,8 @@ class PatternsSpec(_Data):
     dynamic_projections: list[str]
     qualifying_projections: list[str] = []
     unchecked_box: Rx | None = None
+    pointer_content: Rx | None = None
+    pointer_content_source: str | None = None
     other_study: Rx | None = None
     other_study_source: str | None = None
     unchecked_source: str | None = None

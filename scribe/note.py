@@ -236,6 +236,7 @@ class NoteAggregator:
                  title_only_regions: frozenset[str], imaging_finding: Callable[[str], bool],
                  region_folds: tuple[tuple[str, frozenset[str]], ...] = (),
                  part_regions: dict[str, frozenset[str]] | None = None,
+                 pointer_content: re.Pattern[str] | None = None,
                  encounter_default: str | None = None, one_view: tuple[frozenset[str], ...] = ()):
         self.one_view = one_view
         self.encounter_priority = encounter_priority
@@ -258,6 +259,7 @@ class NoteAggregator:
         self.title_only_regions = title_only_regions
         self.region_folds = region_folds
         self.part_regions = part_regions or {}
+        self.pointer_content = pointer_content
         self.imaging_finding = imaging_finding
         self.text = ""
         self.folded = 0
@@ -324,6 +326,9 @@ class NoteAggregator:
         content_text = f.text[content_start:].strip(" .:-\t")
         # a template field left unfilled ("[ ]", "***", "________") says nothing
         has_content = bool(content_text) and not self.placeholder.fullmatch(content_text)
+        if has_content and f.header and f.header[0] == "findings" and self.pointer_content is not None and \
+                self.pointer_content.fullmatch(content_text):
+            has_content = False       # "FINDINGS: See impression." points elsewhere and describes nothing
         lvs = self.levels
         lvs.earlier.append(lvs.last)
         if section == "prior":

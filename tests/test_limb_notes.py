@@ -482,3 +482,12 @@ def test_an_abbreviated_comparison_states_the_prior_films(engine):
     text = ("Fracture clinic\nL ankle fx, 5 wks after ORIF.\nXR LEFT ankle 3 views (AP / mortise / lat) today, comp. 10/28 "
             "films: plate intact, callus.\nIMPRESSION: healing fracture.\nElectronically signed by Tomas Ek, MD")
     assert "COMPARISON_NOT_STATED" not in codes(check(engine, text, "73610", ["LT"]))
+
+
+def test_findings_that_only_point_to_the_impression_describe_nothing(engine):
+    text = ("XR RIGHT KNEE 2 VIEWS\nReferring provider: Ada Kim, MD\nHistory: anterior knee pain in a young athlete.\n"
+            "Technique: AP and lateral views.\nComparison: None.\nFINDINGS: See impression.\n"
+            "IMPRESSION: Sinding-Larsen-Johansson disease.\nElectronically signed by Tomas Ek, MD")
+    assert "FINDINGS_MISSING" in codes(check(engine, text, "73560", ["RT"]))
+    described = text.replace("See impression.", "Fragmentation at the inferior pole of the patella.")
+    assert "FINDINGS_MISSING" not in codes(check(engine, described, "73560", ["RT"]))
