@@ -491,3 +491,14 @@ def test_findings_that_only_point_to_the_impression_describe_nothing(engine):
     assert "FINDINGS_MISSING" in codes(check(engine, text, "73560", ["RT"]))
     described = text.replace("See impression.", "Fragmentation at the inferior pole of the patella.")
     assert "FINDINGS_MISSING" not in codes(check(engine, described, "73560", ["RT"]))
+
+
+@pytest.mark.parametrize("title, said, cpt, side, code", [
+    ("RIGHT CALCANEUS", "right calcaneal apophysitis (Sever's disease)", "73650", "RT", "M92.61"),
+    ("RIGHT KNEE", "right Sinding-Larsen-Johansson disease", "73560", "RT", "M92.41"),
+    ("LEFT KNEE", "left Osgood-Schlatter disease", "73560", "LT", "M92.522"),
+])
+def test_juvenile_osteochondroses_are_linked_by_their_eponyms(engine, title, said, cpt, side, code):
+    text = (f"XR {title} 2 VIEWS\nPeds sports clinic: activity-related pain for 2 months.\nComparison: none.\n"
+            f"Findings: fragmentation at the apophysis.\nImpression: {said}.\nElectronically signed by Tomas Ek, MD")
+    assert code in indication_codes(check(engine, text, cpt, [side]))
