@@ -149,7 +149,8 @@ class Engine:
         if unknown:
             raise ValueError(f"rules name unknown checks: {sorted(unknown)}")
         # each family's pair rules, with the family: a pair is read by its own family's rules first
-        self.pair_rules = [(fam.family, p) for fam in lexicons.families for p in fam.pair_rules]
+        self.pair_rules = [p for fam in lexicons.families for p in fam.pair_rules]
+        self.family_pair_rules = [(fam.family, p) for fam in lexicons.families for p in fam.pair_rules]
         self.code_family = {c.code: fam.family for fam in lexicons.families for c in fam.codes}
         self.laterality = frozenset(m for fam in lexicons.families for m in fam.laterality_modifiers)
         self.distinct = frozenset(m for fam in lexicons.families for m in fam.distinct_modifiers)
@@ -613,7 +614,7 @@ class Engine:
     def evaluate(self, note: Note, encounter: Encounter) -> CheckResult:
         ctx = Context(note=note, encounter=encounter, cpt=self.cpt, codeset=self.codeset,
                       support=self.lexicons.icd_support, concepts=self.concepts, tags=self.tags,
-                      pair_rules=self.pair_rules, code_family=self.code_family, imported_pairs=self.ncci,
+                      pair_rules=self.family_pair_rules, code_family=self.code_family, imported_pairs=self.ncci,
                       laterality_modifiers=self.laterality,
                       distinct_modifiers=self.distinct, region_labels=self.lexicons.patterns["region_labels"],
                       covers=self.covers, support_prefixes=self.support_prefixes,
