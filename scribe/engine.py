@@ -54,7 +54,7 @@ def _composed_clause(text: str, local: tuple[int, int], before: int = 60, after:
 
 
 # the words written right before a condition's head that modify it ("Colles", "distal radius")
-_PREMODIFIERS = re.compile(r"(?:[A-Za-z][A-Za-z0-9'-]*\s+){1,3}$")
+_PREMODIFIERS = re.compile(r"(?<![\w'/-])(?:[A-Za-z][A-Za-z0-9'-]*\s+){1,3}$")
 _NOT_MODIFIER = frozenset({"and", "or", "with", "without", "of", "the", "a", "an", "no", "not", "for", "to", "in", "on",
                            "at", "from", "is", "are", "was", "were", "has", "have", "had", "shows", "show", "showed"})
 
@@ -322,7 +322,6 @@ class Engine:
         reason_roles = self.lexicons.section_roles["reason"]
         taken = [(i.start, i.end) for i in indications]
         status = tuple(p for prefixes in terms.norm.status_heads.values() for p in prefixes)
-        yielded: set[int] = set()       # mentions a composed condition of the same words replaced (id of the Indication)
         for n, section in enumerate(note.sections):
             f = facts[n]
             if section not in self._term_sections or not (f.parts or study_part):
@@ -351,9 +350,10 @@ class Engine:
                     if not over or not all(self._gives_way(i, composed, clause, side, status, start, end)
                                            for i in over):
                         continue
-                    yielded |= {id(i) for i in over}
-                    indications = [i for i in indications if id(i) not in yielded]
-                    extra = [i for i in extra if id(i) not in yielded]
+                    indications = [i for i in indications if all(i is not o for o in over)]
+                    extra = [i for i in extra if all(i is not o for o in over)]
+                    spans_over = {(o.start, o.end) for o in over}
+                    reasons = [r for r in reasons if (r.start, r.end) not in spans_over]
                     taken = [(i.start, i.end) for i in indications + extra]
                 context = self._component.context
                 if triggers is None:

@@ -131,7 +131,10 @@ class ComposedTerm(_Strict):
             return "|".join(r"\s+".join(re.escape(w) for w in phrase.split())
                             for phrase in sorted(set(words), key=len, reverse=True))
         cue, obj = alts(self.cues), alts(self.objects)
-        gap = rf"(?:[^\w.;:\n]+[\w'/+-]+){{0,{self.within}}}?[^\w.;:\n]+"   # words between, one clause
+        # the words between, in one clause, none of them a negation or a normal finding ("pars intact
+        # without fracture" is no pars fracture); possessive, so a run of marks is read once
+        word = r"(?!(?:no|not|without|intact|negative|normal|unremarkable)\b)[\w'/+-]++"
+        gap = rf"(?:[^\w.;:\n]++{word}){{0,{self.within}}}?[^\w.;:\n]++"
         edge_l, edge_r = r"(?<![\w-])", r"(?![\w-])"
         return (rf"{edge_l}(?:{cue}){edge_r}{gap}(?:{obj}){edge_r}"
                 rf"|{edge_l}(?:{obj}){edge_r}{gap}(?:{cue}){edge_r}")

@@ -502,3 +502,30 @@ def test_juvenile_osteochondroses_are_linked_by_their_eponyms(engine, title, sai
     text = (f"XR {title} 2 VIEWS\nPeds sports clinic: activity-related pain for 2 months.\nComparison: none.\n"
             f"Findings: fragmentation at the apophysis.\nImpression: {said}.\nElectronically signed by Tomas Ek, MD")
     assert code in indication_codes(check(engine, text, cpt, [side]))
+
+
+def test_a_long_run_of_marks_after_a_cue_is_read_in_linear_time(engine):
+    import time
+    text = ("MRI LUMBAR SPINE WITHOUT CONTRAST\nHistory: back pain despite " + "-" * 400 + " PT.\n"
+            "Findings: normal.\nImpression: normal.\nSigned: Tomas Ek, MD")
+    started = time.process_time()
+    check(engine, text, "72148", [])
+    assert time.process_time() - started < 5      # exponential backtracking took minutes on 40 dashes
+
+
+def test_a_negation_between_the_words_of_a_composed_mention_breaks_it(engine):
+    text = ("XR LUMBAR SPINE 4 VIEWS\nHistory: back pain in a gymnast.\nComparison: none.\n"
+            "Findings: L5 pars interarticularis intact without fracture.\nImpression: pars interarticularis intact, no fracture.\n"
+            "Signed: Tomas Ek, MD")
+    found = check(engine, text, "72110", [], ["M43.06"])
+    assert "DX_NOT_DOCUMENTED" in codes(found) or "DX_UNCERTAIN_AS_CONFIRMED" in codes(found)
+
+
+def test_a_bracketed_list_of_two_views_is_a_view_list_and_a_date_before_a_count_is_not_a_range(engine):
+    assert check(engine, "XR LEFT KNEE 2 VIEWS [AP/lateral]\nHistory: pain.\nFindings: normal.\nImpression: normal.",
+                 "73560")["facts"]["projections"] == ["frontal", "lateral"]
+    assert check(engine, "XR LEFT KNEE 01/02/2024 - 3 views\nHistory: pain.\nFindings: normal.\nImpression: normal.",
+                 "73562")["facts"]["views"] == 3
+    mri = ("MRI LEFT KNEE\nHistory: pain after a twist.\nTechnique: performed without contrast in the sagittal and axial "
+           "planes.\nFindings: normal.\nImpression: normal.")
+    assert check(engine, mri, "73721")["facts"]["contrast"] == "without"

@@ -19,8 +19,10 @@ _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal p
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _RESTATED = re.compile(r"\s*\(\s*")     # what lies between a projection and its restatement in parentheses
-_CONTRAST_WHERE = re.compile(r"\s+(?:is\s+|was\s+)?(?:in|into|within|extend\w*|along|track\w*|leak\w*|outside|enter\w*|reach\w*|fill\w*)\b")
-_RANGE_BEFORE = re.compile(r"\d\s*(?:-|\u2013|to)\s*$")   # "2-3V", "2 to 3 views": a range, not a count
+_CONTRAST_WHERE = re.compile(r"\s+(?:is\s+|was\s+)?(?:in|into|within|extend\w*|along|track\w*|leak\w*|outside|enter\w*|reach\w*|fill\w*)\b"
+                             r"(?!\s+(?:the\s+)?(?:sagittal|axial|coronal|oblique|planes?|sequences?|images?|series)\b)")
+_NO_NOUN = re.compile(r"no\s", re.I)    # "no contrast ...": the negated noun, not "without contrast"
+_RANGE_BEFORE = re.compile(r"(?<![\d/.])(?P<low>\d{1,2})\s*(?:-|\u2013|to)\s*$")   # "2-3V": a range, not a count
 _QUALIFIED = re.compile(r"[\s-]*")      # between a projection and the one that qualifies it ("AP spot film")
 EXCLUDED = frozenset({"negated", "hypothetical", "family"})
 _NOT_THIS_ENCOUNTER = EXCLUDED | {"possible"}
@@ -256,7 +258,8 @@ class FactExtractor:
                         value = "without"
                     if any(s <= m.start() < e for _, s, e in facts.contrast):
                         continue
-                    if value == "without" and _CONTRAST_WHERE.match(text, m.end()):
+                    if value == "without" and (assertion == "negated" or _NO_NOUN.match(m.group(0))) and \
+                            _CONTRAST_WHERE.match(text, m.end()):
                         continue    # "no contrast in the subacromial bursa": where the contrast went, a finding
                     if not self._prior(text, m.start(), m.end()):
                         facts.contrast.append((value, m.start(), m.end()))
@@ -368,8 +371,9 @@ class FactExtractor:
             raw = m.group("n").lower()
             n = int(raw) if raw.isdigit() else self.numbers.get(raw)
             before = text[max(0, m.start() - 20):m.start()]
+            low = _RANGE_BEFORE.search(before)
             if not n or n > 20 or self.view_count_exclude.search(before) or self._unchecked(text, m.start()) \
-                    or _RANGE_BEFORE.search(before):
+                    or (low is not None and int(low.group("low")) < n):
                 continue      # "XR HIP 2-3V": the top of a code's view range names the order, not the views
             if self.view_count_ordered.match(text[m.end():m.end() + 60]) or (  # "four views were requested"
                     self.view_count_ordered_before.search(before)        # "I ordered 4 views, but only ..."
