@@ -22,6 +22,7 @@ from .context import ContextAnnotator
 from .trie import trie_pattern
 
 _TOKEN = re.compile(r"/s/|[^\W\d_][\w'-]*\.?|\d[\d/:.-]*|[,&]")
+_APPOSITION = re.compile(r"\s*,\s*[^,;:\n]{1,60}?\s[-\u2013/]\s")   # ", specialist in radiology - "
 _BOUNDARY = re.compile(r"[.;!?\n]\s|[;\n]|\.$")
 _ASIDE = re.compile(r"\([^()\n]{0,60}\)|\[[^\[\]\n]{0,60}\]")   # "(telerad)", "[attending]": transparent
 
@@ -213,7 +214,9 @@ class RoleFinder:
             gap = text[p.end:start]
             if len(gap) > 90 or _BOUNDARY.search(_ASIDE.sub(" ", gap)) or ":" in gap:
                 return None
-            words = self._words(gap)
+            # the name's apposition before a dash ("MUDr. Jana Horak, radiolog - podepsano"): who they are
+            apposition = _APPOSITION.match(gap)
+            words = self._words(gap[apposition.end():] if apposition else gap)
             if len(words) <= 5 and all(w in self._backward for w in words):
                 return p
             return None

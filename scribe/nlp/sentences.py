@@ -20,7 +20,7 @@ WINDOW = 48
 
 _ABBREVIATIONS = frozenset(
     "dr dra drs mudr dott ref req mr mrs ms st vs no nos approx e.g i.e eg ie jr sr prof fig ca cf etc al resp pt pts dept yr yrs "
-    "wk wks mo mos hr hrs min mins sec comp comps compd".split()
+    "wk wks mo mos hr hrs min mins sec comp comps compd gez med univ lek fdo doc sig".split()
 )
 _SPOKEN_BREAK = re.compile(r"\b(?:period|full stop|new paragraph|next paragraph|new line|next line)\b", re.I)
 _PERIOD_GUARD_BEFORE = re.compile(

@@ -91,3 +91,21 @@ def test_a_history_said_with_its_source_is_the_reason_for_the_exam(engine, heade
     assert "INDICATION_MISSING" not in gaps(engine, text, "72125")
     assert "INDICATION_MISSING" in gaps(engine, text.replace(f"{header} driver in a rear-end collision yesterday, "
                                                                "neck pain.\n", ""), "72125")
+
+
+def test_section_names_and_signatures_in_the_writers_own_language(engine):
+    text = ("Röntgen / Radiology: X-ray of the right knee in 3 views (AP standing, lateral, patella tangential), today in our "
+            "practice. No previous images for comparison.\nBefund: narrowing of the medial joint space, osteophytes.\n"
+            "Beurteilung: medial gonarthrosis right, Kellgren-Lawrence III.\n"
+            "gez. Dr. med. Andreas Weber, Oberarzt Orthopädie - elektronisch unterschrieben / electronically signed")
+    out = engine.check(text, Encounter(cpt=("73562",), modifiers=("RT",))).to_dict()
+    codes = {g["code"] for g in out["gaps"]}
+    assert out["facts"]["signed"] is True and not codes & {"IMPRESSION_MISSING", "FINDINGS_MISSING", "SIGNATURE_MISSING"}
+    unsigned = text.rsplit("\n", 1)[0] + "\nDiktiert: Dr. med. Andreas Weber"
+    assert engine.check(unsigned, Encounter(cpt=("73562",), modifiers=("RT",))).to_dict()["facts"]["signed"] is False
+
+
+def test_a_signer_named_with_a_specialty_before_the_signing_words(engine):
+    text = ("XR LUMBAR SPINE 2 VIEWS\nIndication: back pain.\nComparison: none.\nFindings: normal.\nImpression: normal.\n"
+            "MUDr. Jana Horakova, radiolog - podepsano elektronicky / signed electronically")
+    assert engine.check(text, Encounter(cpt=("72100",))).to_dict()["facts"]["signed"] is True
