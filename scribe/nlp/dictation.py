@@ -116,13 +116,16 @@ class DictationNormalizer:
                     continue
                 cuts = [pos + i for i, c in enumerate(line) if c == sep]
                 bounds = [pos - 1, *cuts, pos + len(line)]
-                for k in range(len(bounds) - 1):
+                k = 0
+                while k < len(bounds) - 1:
                     a, b = bounds[k] + 1, bounds[k + 1]
                     if b >= pos + len(line) or not names.fullmatch(joined, a, b):
+                        k += 1
                         continue
                     out[b] = ":"                 # the separator after a field name
                     if bounds[k] >= pos:
                         out[bounds[k]] = "\n"    # and the one before it
+                    k += 2                       # the field after a name is its value ("EXAM|RIGHT KNEE|")
             pos += len(line) + 1
 
     def _kind(self, word: str) -> str:

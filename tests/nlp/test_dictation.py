@@ -120,3 +120,13 @@ def test_an_unresolved_pick_list_of_a_macro_documents_none_of_its_choices(engine
     assert engine.check(chosen, Encounter(cpt=("72141",))).to_dict()["facts"]["contrast"] == "without"
     level = "XR LUMBAR SPINE [L4/5] 2 VIEWS\nIndication: back pain.\nFindings: normal.\nImpression: normal."
     assert engine.check(level, Encounter(cpt=("72100",))).to_dict()["facts"]["views"] == 2
+
+
+def test_a_value_in_capitals_after_a_field_name_stays_that_fields_value(engine):
+    from scribe import Encounter
+    text = ("EXAM|RIGHT KNEE|VIEWS|AP AND LATERAL|REASON FOR EXAM|KNEE PAIN AFTER A FALL|FINDINGS|NO FRACTURE.|"
+            "IMPRESSION|NEGATIVE.|SIGNED|ELECTRONICALLY SIGNED BY VANCE, ILSE MD")
+    read = engine.dictation.normalize(text)
+    assert "EXAM:RIGHT KNEE" in read and "RIGHT KNEE:" not in read and len(read) == len(text)
+    out = engine.check(text, Encounter(cpt=("73560",), modifiers=("RT",))).to_dict()
+    assert out["facts"]["views"] == 2 and "IMPRESSION_MISSING" not in {g["code"] for g in out["gaps"]}
