@@ -84,12 +84,23 @@ class TermNormalizer:
         self.site_codes = tuple(composed.get("site_codes", ()))
         self.devices = frozenset(composed.get("device_words", ()))
         self.status_heads = {h: tuple(prefixes) for h, prefixes in composed.get("status_heads", {}).items()}
+        self._words_cache: dict[str, frozenset[str]] = {}
         self.equivalents = [(e["with"], frozenset(e["from"]), frozenset(e["to"].split()))
                             for e in composed.get("equivalents", ())]
 
     def words_of(self, text: str) -> set[str]:
         """The content words of a stretch of note text, its phrases said the Tabular's way first
-        ("small finger" is the little finger)."""
+        ("small finger" is the little finger). A clause is read for each condition it holds, so
+        the words are kept per text (a copy is returned: callers add the side)."""
+        hit = self._words_cache.get(text)
+        if hit is None:
+            hit = frozenset(self._words_of(text))
+            if len(self._words_cache) > 50_000:
+                self._words_cache.clear()
+            self._words_cache[text] = hit
+        return set(hit)
+
+    def _words_of(self, text: str) -> set[str]:
         for rx, to in self.phrases:
             text = rx.sub(to, text)
         words = {x for tok in _TOKEN.findall(text) for x in self.word(tok)}
