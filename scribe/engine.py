@@ -53,23 +53,21 @@ def _composed_clause(text: str, local: tuple[int, int], before: int = 60, after:
     return lo, hi
 
 
-# the words written right before a condition's head that modify it ("Colles", "distal radius")
+# the words written right before a condition's head that may modify it ("Colles", "distal radius")
 _PREMODIFIERS = re.compile(r"(?<![\w'/-])(?:[A-Za-z][A-Za-z0-9'-]*\s+){1,3}$")
-_NOT_MODIFIER = frozenset({"and", "or", "with", "without", "of", "the", "a", "an", "no", "not", "for", "to", "in", "on",
-                           "at", "from", "is", "are", "was", "were", "has", "have", "had", "shows", "show", "showed"})
 
 
-def _modified_mention(text: str, lo: int, local: tuple[int, int]) -> str:
+def _modified_mention(text: str, lo: int, local: tuple[int, int], not_modifiers: frozenset[str]) -> str:
     """A condition's mention with the words written right before it in its clause that modify it,
-    back to a mark or a word that cannot modify it: "Colles fracture" of "... Colles fracture right
-    wrist", so the kind said with the head counts as the mention's own (``mention_weight``)."""
+    back to a mark or a word that cannot modify it (``composed.not_modifiers``): "Colles fracture"
+    of "... Colles fracture right wrist", so the kind said with the head counts as the mention's own
+    (``mention_weight``)."""
     m = _PREMODIFIERS.search(text, max(lo, local[0] - 40), local[0])
     if m is None:
         return text[local[0]:local[1]]
-    words = m.group(0).split()
     kept: list[str] = []
-    for w in reversed(words):
-        if w.lower() in _NOT_MODIFIER:
+    for w in reversed(m.group(0).split()):
+        if w.lower() in not_modifiers:
             break
         kept.insert(0, w)
     return " ".join(kept + [text[local[0]:local[1]]])
@@ -398,17 +396,19 @@ class Engine:
         side = _icd_side(side)
         if self.terms is None:
             return None
-        composed = self.terms.compose_sides(clause, side, heads, _modified_mention(text, lo, local))
-        # the clause names a bone of the part ("the tibial component") that the code set files under the
-        # part itself (a loosened knee prosthesis): the part the clause is of, or the one the note images
-        for other in dict.fromkeys([part, *note.parts]) if composed is None else ():
-            name = other.replace("_", " ")
-            if name in clause.lower():
-                continue
-            composed = self.terms.compose_sides(f"{clause} {name}", side, heads, _modified_mention(text, lo, local))
-            if composed is not None:
-                clause = f"{clause} {name}"
-                break
+        mention = _modified_mention(text, lo, local, self.terms.norm.not_modifiers)
+        composed = self.terms.compose_sides(clause, side, heads, mention)
+        if composed is None:
+            # the clause names a bone of the part ("the tibial component") that the code set files under
+            # the part itself (a loosened knee prosthesis): the part the clause is of, or the one imaged
+            for other in dict.fromkeys([part, *note.parts]):
+                name = other.replace("_", " ")
+                if name in clause.lower():
+                    continue
+                composed = self.terms.compose_sides(f"{clause} {name}", side, heads, mention)
+                if composed is not None:
+                    clause = f"{clause} {name}"
+                    break
         return (composed, clause, side) if composed is not None else None
 
     def _coordinated(self, note: Note, f, local: tuple[int, int], heads: frozenset[str]) -> list:

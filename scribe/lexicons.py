@@ -413,6 +413,8 @@ class ComposedSpec(BaseModel):
     device_words: list[str] = []
     status_heads: dict[str, list[str]] = {}
     devices_doc: str | None = None
+    not_modifiers: list[str] = []
+    not_modifiers_doc: str | None = None
 
     @field_validator("phrases")
     @classmethod
@@ -569,6 +571,10 @@ class PatternsSpec(_Data):
     pointer_content: Rx | None = None
     pointer_content_source: str | None = None
     other_study: Rx | None = None
+    contrast_where: Rx | None = None
+    contrast_where_source: str | None = None
+    side_letter: Rx | None = None
+    side_letter_source: str | None = None
     other_study_source: str | None = None
     unchecked_source: str | None = None
     qualifying_source: str | None = None

@@ -48,8 +48,6 @@ def _second(item) -> int:
     return item[1]
 
 
-_SIDE_LETTER = re.compile(r"(?<![\w.-])(L|R|Lt|Rt|LT|RT)\.?\s+$")   # a capital side letter before a condition
-
 class _Nearest:
     """``min(items, key=lambda it: abs(at(it) - x))`` (the first of equals in list order wins), by
     bisection over an index built once per list when the list is long: a run-on sentence of
@@ -103,6 +101,8 @@ class IndicationLinker:
         self.codeset = codeset
         self._resolve = lru_cache(maxsize=4096)(self._resolve_uncached)
         self._linked: dict[tuple, tuple[CodeCandidate, ...]] = {}
+        # a capital side letter written before a condition ("L sciatica"); case-sensitive
+        self._side_letter = re.compile(patterns["side_letter"]) if patterns.get("side_letter") else None
 
     def _resolve_uncached(self, base: str, axes: tuple[tuple[str, str], ...]) -> CodeCandidate | None:
         try:
@@ -338,9 +338,9 @@ class IndicationLinker:
             sides = {side for side, _ in f.laterality}
             axes["laterality"] = "bilateral" if "bilateral" in sides or {"right", "left"} <= sides else \
                 self._nearest(f.laterality, local[0], _second)[0]
-        elif "laterality" in wanted:
+        elif "laterality" in wanted and self._side_letter is not None:
             # "L sciatica", "Rt radiculopathy": a side letter written right before the condition
-            letter = _SIDE_LETTER.search(f.text, max(0, local[0] - 5), local[0])
+            letter = self._side_letter.search(f.text, max(0, local[0] - 5), local[0])
             if letter:
                 axes["laterality"] = "left" if letter.group(1)[0] == "L" else "right"
         if "vertebra" in wanted:

@@ -82,6 +82,8 @@ class TermNormalizer:
         self.kind_weight = float(composed.get("kind_weight", 1.0))
         self.phrases = [(re.compile(rx, re.I), to) for rx, to in composed.get("phrases", ())]
         self.site_codes = tuple(composed.get("site_codes", ()))
+        # what cannot modify a condition's head written before it ("of", "no", "shows")
+        self.not_modifiers = frozenset(w.lower() for w in composed.get("not_modifiers", ()))
         self.devices = frozenset(composed.get("device_words", ()))
         self.status_heads = {h: tuple(prefixes) for h, prefixes in composed.get("status_heads", {}).items()}
         self._words_cache: dict[str, frozenset[str]] = {}

@@ -146,7 +146,9 @@ class DictationNormalizer:
         if self._export_marks is not None and self._export_marks.search(text):
             text = self.export_layout(text)
         if self._pick_list is not None and "/" in text:
-            text = self._pick_list.sub(lambda m: " " * len(m.group(0)), text)
+            # a pick list is short: only the text from a little before ``start`` can hold one that matters
+            begin = max(0, start - self.reach)
+            text = text[:begin] + self._pick_list.sub(lambda m: " " * len(m.group(0)), text[begin:])
         if self._any is None or not self._any.search(text, max(0, start - self.reach)):
             return text[start:]
         begin = max(0, start - 2 * self.reach)

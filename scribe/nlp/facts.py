@@ -19,8 +19,6 @@ _CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)")   # a sentence mark, not a decimal p
 _COMPOUND_TAIL = re.compile(r"-([A-Za-z]+)")   # the word a hyphen joins on
 _WORD = re.compile(r"\w+")   # a whole word, as a pattern's \b...\b sees it
 _RESTATED = re.compile(r"\s*\(\s*")     # what lies between a projection and its restatement in parentheses
-_CONTRAST_WHERE = re.compile(r"\s+(?:is\s+|was\s+)?(?:in|into|within|extend\w*|along|track\w*|leak\w*|outside|enter\w*|reach\w*|fill\w*)\b"
-                             r"(?!\s+(?:the\s+)?(?:sagittal|axial|coronal|oblique|planes?|sequences?|images?|series)\b)")
 _NO_NOUN = re.compile(r"no\s", re.I)    # "no contrast ...": the negated noun, not "without contrast"
 _RANGE_BEFORE = re.compile(r"(?<![\d/.])(?P<low>\d{1,2})\s*(?:-|\u2013|to)\s*$")   # "2-3V": a range, not a count
 _QUALIFIED = re.compile(r"[\s-]*")      # between a projection and the one that qualifies it ("AP spot film")
@@ -125,6 +123,8 @@ class FactExtractor:
         self.qualifying = frozenset(p.get("qualifying_projections", ()))
         self.unchecked = re.compile(p["unchecked_box"]) if p.get("unchecked_box") else None
         self.other_study = CaseFree(p["other_study"]) if p.get("other_study") else None
+        # where injected contrast went, said after "no contrast" (case-sensitive, as it was written)
+        self.contrast_where = re.compile(p.get("contrast_where", r"(?!)"))
         self.projections = []
         part_rx = {part["part"]: part["pattern"] for part in p.get("parts", ())}
         # a projection of a limb study only ("AP pelvis" of a hip series): the sentence names its part
@@ -259,7 +259,7 @@ class FactExtractor:
                     if any(s <= m.start() < e for _, s, e in facts.contrast):
                         continue
                     if value == "without" and (assertion == "negated" or _NO_NOUN.match(m.group(0))) and \
-                            _CONTRAST_WHERE.match(text, m.end()):
+                            self.contrast_where.match(text, m.end()):
                         continue    # "no contrast in the subacromial bursa": where the contrast went, a finding
                     if not self._prior(text, m.start(), m.end()):
                         facts.contrast.append((value, m.start(), m.end()))
@@ -454,7 +454,7 @@ class FactExtractor:
                 continue
             if both or self.contrast_before_after.search(after[:25]):
                 value = "without_with"
-            elif assertion == "negated" and _CONTRAST_WHERE.match(text, e):
+            elif assertion == "negated" and self.contrast_where.match(text, e):
                 continue    # "no contrast in the subacromial bursa": where the contrast went, a finding
             elif assertion == "negated" or self.contrast_not_given.search(after[:30]):
                 value = "without"
